@@ -1,0 +1,980 @@
+/* api.c - the REST API: machine-facing and operator routes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <microhttpd.h>
+
+#include "audit/audit.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "crypto/ek.h"
+#include "crypto/envelope.h"
+#include "db/db.h"
+#include "http.h"
+#include "machine/machine.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "talos/factory.h"
+#include "talos/machineconfig.h"
+#include "talos/schematic.h"
+
+#define LOGF "attestd.factory"
+#define ENC_MEDIA "application/vnd.itl.config.encrypted+json"
+
+static json_t *jstr_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* ---- Image Factory -------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The one schematic every machine boots: generic talos.config URL (no
+ * token), official extensions sorted and de-duplicated. */
+static int build_schematic(const struct att_config *cfg, char **ret_yaml, char ret_id[65])
+{
+	const char *exts[64];
+	size_t n = 0, k = 0;
+	char *karg = att_asprintf("talos.config=%s/api/v1/config?mac=${mac}", cfg->service_url);
+	const char *kargs[1];
+	struct att_schematic s = { 0 };
+	int r;
+
+	if (!karg)
+		return ATT_E_NOMEM;
+	exts[n++] = "siderolabs/gvisor";
+	exts[n++] = "siderolabs/intel-ucode";
+	for (size_t i = 0; i < cfg->factory_extensions.n && n < 64; i++)
+		exts[n++] = cfg->factory_extensions.items[i];
+	qsort(exts, n, sizeof(exts[0]), cmp_str);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || strcmp(exts[k - 1], exts[i]) != 0)
+			exts[k++] = exts[i];
+	kargs[0] = karg;
+	s.kernel_args = kargs;
+	s.n_kernel_args = 1;
+	s.extensions = exts;
+	s.n_extensions = k;
+	r = att_schematic_yaml(&s, ret_yaml);
+	free(karg);
+	if (r == 0)
+		att_schematic_id(*ret_yaml, ret_id);
+	return r;
+}
+
+/* Tell the factory about the schematic once; never fails the caller. */
+static void factory_announce(const struct att_svc *svc, const char *yaml, const char *id)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_stmt *s;
+	char ts[32], got[65], why[256];
+	bool acked = false;
+	int r;
+
+	if (!c)
+		return;
+	att_time_iso(att_now(), ts);
+	if (att_dbc_exec(c, "INSERT INTO factory_schematics (schematic_id, yaml, created_at) VALUES (?, ?, ?)"
+			    " ON CONFLICT (schematic_id) DO NOTHING",
+			 "sss", id, yaml, ts) < 0)
+		goto out;
+	if (att_dbc_query(c, &s, "SELECT acknowledged_at FROM factory_schematics WHERE schematic_id = ?", "s", id) == 0) {
+		acked = att_stmt_next(s) == 1 && !att_stmt_is_null(s, 0);
+		att_stmt_done(s);
+	}
+	if (acked)
+		goto out;
+	att_db_release(svc->db, c);
+	c = NULL;
+	r = att_factory_post_schematic(svc->cfg->factory_url, yaml, (long)svc->cfg->factory_timeout_seconds,
+				       got, why, sizeof(why));
+	if (r < 0) {
+		att_log_error(LOGF, "Talos Image Factory unreachable: %s", why);
+		return;
+	}
+	if (strcmp(got, id) != 0)
+		att_log_warning(LOGF, "Talos Image Factory returned schematic id %s, computed %s locally", got, id);
+	c = att_db_acquire(svc->db);
+	if (c)
+		(void)att_dbc_exec(c, "UPDATE factory_schematics SET acknowledged_at = ? WHERE schematic_id = ?",
+				   "ss", ts, id);
+out:
+	if (c)
+		att_db_release(svc->db, c);
+}
+
+static void add_boot_urls(const struct att_svc *svc, json_t *o)
+{
+	char *yaml = NULL, id[65];
+
+	if (svc->cfg->iso_url[0]) {
+		json_object_set_new(o, "iso_url", json_string(svc->cfg->iso_url));
+		return;
+	}
+	if (build_schematic(svc->cfg, &yaml, id) < 0) {
+		json_object_set_new(o, "iso_url", json_null());
+		return;
+	}
+	factory_announce(svc, yaml, id);
+	{
+		char *iso = att_factory_iso_url(svc->cfg->factory_url, id, svc->cfg->talos_version);
+		char *inst = att_factory_installer_image(svc->cfg->factory_url, id, svc->cfg->talos_version);
+
+		json_object_set_new(o, "iso_url", jstr_or_null(iso));
+		json_object_set_new(o, "schematic_id", json_string(id));
+		json_object_set_new(o, "installer_image", jstr_or_null(inst));
+		free(iso);
+		free(inst);
+	}
+	free(yaml);
+}
+
+/* ---- machine-facing --------------------------------------------------------- */
+
+#define NODE_FIELDS                                                   \
+	{ "ek_fingerprint", ATT_J_STRING, true, 128 },                 \
+	{ "ek_cert_pem", ATT_J_STRING, true, ATT_EK_MAX_B64 },         \
+	{ "ek_source", ATT_J_STRING, false, 32 },                      \
+	{ "hw_uuid", ATT_J_STRING, false, 256 },                       \
+	{ "hw_mac", ATT_J_STRING, false, 64 },                         \
+	{ "hw_serial", ATT_J_STRING, false, 256 },                     \
+	{ "hw_product", ATT_J_STRING, false, 256 },                    \
+	{ "desired_role", ATT_J_STRING, false, 64 },                   \
+	{ "cluster_id", ATT_J_STRING, false, 64 }
+
+static const struct att_jfield register_fields[] = { NODE_FIELDS };
+static const struct att_jfield attest_fields[] = {
+	NODE_FIELDS,
+	{ "nonce_id", ATT_J_STRING, false, 64 },
+	{ "nonce_signature", ATT_J_STRING, false, 8192 },
+	{ "pcr_quote", ATT_J_STRING, false, 16384 },
+	{ "pcr_signature", ATT_J_STRING, false, 16384 },
+	{ "pcr_nonce", ATT_J_STRING, false, 256 },
+};
+
+struct node_req {
+	struct att_node_claims cl;
+	struct att_ek ek;
+	char mac[32];
+};
+
+/* Validate claims and parse the EK; answers 422 itself on failure. */
+static bool parse_node(const struct att_svc *svc, json_t *b, struct att_resp *rs, const char *what,
+		       struct node_req *nr)
+{
+	const char *fp = att_json_str(b, "ek_fingerprint");
+	const char *pem = att_json_str(b, "ek_cert_pem");
+	const char *src = att_json_str(b, "ek_source");
+	char why[512];
+	size_t i;
+
+	(void)svc;
+	memset(nr, 0, sizeof(*nr));
+	if (!att_valid_fingerprint(fp)) {
+		att_resp_error(rs, 422, "ek_fingerprint: must be a 64-char (SHA-256) or 96-char (SHA-384) hex digest");
+		return false;
+	}
+	if (src && strcmp(src, "cert") != 0 && strcmp(src, "pub") != 0) {
+		att_resp_error(rs, 422, "ek_source: must be 'cert' or 'pub'");
+		return false;
+	}
+	for (i = 0; pem[i] == ' ' || pem[i] == '\n' || pem[i] == '\r' || pem[i] == '\t'; i++)
+		;
+	if (pem[i] == '\0') {
+		att_resp_error(rs, 422, "ek_cert_pem: EK certificate material is required — %s without TPM evidence is not permitted", what);
+		return false;
+	}
+	if (att_ek_parse(pem, strlen(pem), src ? src : "cert", (time_t)att_now().sec, &nr->ek, why,
+			 sizeof(why)) < 0) {
+		att_resp_error(rs, 422, "ek_cert_pem: Invalid EK material: %s", why);
+		return false;
+	}
+	if (!att_ek_fingerprint_matches(&nr->ek, fp)) {
+		att_resp_error(rs, 422, "ek_fingerprint: EK fingerprint mismatch: agent reported %.12s... but computed %.12s...",
+			       fp, nr->ek.fp);
+		return false;
+	}
+	nr->cl.ek_b64 = pem;
+	nr->cl.ek_source = src ? src : "cert";
+	nr->cl.hw_uuid = att_json_str(b, "hw_uuid");
+	nr->cl.hw_serial = att_json_str(b, "hw_serial");
+	nr->cl.hw_product = att_json_str(b, "hw_product");
+	nr->cl.desired_role = att_json_str(b, "desired_role");
+	nr->cl.cluster_id = att_json_str(b, "cluster_id");
+	if (att_json_str(b, "hw_mac")) {
+		if (!att_normalize_mac(att_json_str(b, "hw_mac"), nr->mac)) {
+			att_resp_error(rs, 422, "hw_mac: expected a MAC address like 52:54:00:12:34:56");
+			return false;
+		}
+		nr->cl.hw_mac = nr->mac;
+	}
+	if (nr->cl.desired_role && !att_role_valid(nr->cl.desired_role)) {
+		att_resp_error(rs, 422, "desired_role: must be one of controlplane, worker-infra, worker-app");
+		return false;
+	}
+	if (nr->cl.cluster_id && !att_valid_cluster_id(nr->cl.cluster_id)) {
+		att_resp_error(rs, 422, "cluster_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
+		return false;
+	}
+	return true;
+}
+
+static void node_register(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs,
+			  bool self)
+{
+	json_t *b = att_req_json(rq, rs, register_fields, ATT_ARRAY_SIZE(register_fields));
+	struct att_node_result res;
+	struct node_req nr;
+	char err[512];
+	json_t *o;
+	int r;
+
+	if (!b)
+		return;
+	if (!parse_node(svc, b, rs, self ? "self-registration" : "registration", &nr))
+		goto out;
+	r = att_machine_register(svc, &nr.ek, &nr.cl, &rq->actor, self, &res, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	o = json_pack("{s:s,s:s,s:s}", "machine_id", M(&res.m, MACHINE_ID), "role", M(&res.m, ROLE),
+		      "status", res.status);
+	add_boot_urls(svc, o);
+	json_object_set_new(o, "config_token", json_null());
+	json_object_set_new(o, "config_url", json_null());
+	json_object_set_new(o, "ek_fingerprint", json_string(nr.ek.fp));
+	json_object_set_new(o, "message", json_string(res.message));
+	att_resp_json(rs, 200, o);
+	att_node_result_release(&res);
+out:
+	json_decref(b);
+}
+
+static void h_register(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	node_register(svc, rq, rs, false);
+}
+
+static void h_self_register(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	node_register(svc, rq, rs, true);
+}
+
+static void h_challenge(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	char id[33], nonce[48], err[256], exp[40];
+	int64_t expires;
+	int r;
+
+	(void)rq;
+	r = att_nonce_issue(svc, id, nonce, &expires, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_time_iso_utc((struct att_time){ expires, 0 }, exp);
+	att_resp_json(rs, 200, json_pack("{s:s,s:s,s:s}", "nonce_id", id, "nonce", nonce, "expires_at", exp));
+	att_resp_header(rs, "Cache-Control", "no-store");
+}
+
+static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b = att_req_json(rq, rs, attest_fields, ATT_ARRAY_SIZE(attest_fields));
+	const char *nonce_id, *quote, *sig;
+	struct att_node_result res;
+	struct node_req nr;
+	char err[512];
+	int r;
+
+	if (!b)
+		return;
+	nonce_id = att_json_str(b, "nonce_id");
+	quote = att_json_str(b, "pcr_quote");
+	sig = att_json_str(b, "pcr_signature");
+	/* cheap structural checks first, so a bad request never burns a nonce */
+	if (!parse_node(svc, b, rs, "attestation", &nr))
+		goto out;
+	if (!nonce_id && svc->cfg->require_nonce) {
+		att_resp_error(rs, 422, "nonce_id: ITL_REQUIRE_NONCE is enabled — include nonce_id from GET /api/v1/attest/challenge");
+		goto out;
+	}
+	if (svc->cfg->require_quote && !(quote && *quote && sig && *sig)) {
+		att_resp_error(rs, 422, "pcr_quote: ITL_REQUIRE_QUOTE is enabled — include pcr_quote and pcr_signature");
+		goto out;
+	}
+	if (nonce_id) {
+		uint8_t nonce[32];
+
+		r = att_nonce_consume(svc, nonce_id, nonce, err, sizeof(err));
+		if (r < 0) {
+			att_resp_from_err(rs, r, err);
+			goto out;
+		}
+	}
+	if ((quote && *quote) || (sig && *sig)) {
+		/* proof of possession needs an AK bound by credential activation */
+		struct att_dbc *c = att_db_acquire(svc->db);
+		struct att_machine m = { 0 };
+		bool has_ak = false;
+
+		if (c) {
+			if (att_machine_find_by_ek(c, &nr.ek, &m) == 0)
+				has_ak = M(&m, AK_PUB) != NULL;
+			att_db_release(svc->db, c);
+		}
+		att_machine_release(&m);
+		if (!has_ak) {
+			att_resp_error(rs, 422, "pcr_quote: PCR quote submitted but no AK registered for this machine — call POST /api/v1/machines/{id}/ak-activate first");
+			goto out;
+		}
+	}
+	r = att_machine_attest(svc, &nr.ek, &nr.cl, &rq->actor, &res, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	{
+		char *url = res.token[0] ? att_asprintf("%s/api/v1/config/%s", svc->cfg->service_url, res.token) : NULL;
+		json_t *o = json_object();
+
+		json_object_set_new(o, "machine_id", json_string(M(&res.m, MACHINE_ID)));
+		json_object_set_new(o, "status", json_string(res.status));
+		json_object_set_new(o, "hostname", jstr_or_null(M(&res.m, HOSTNAME)));
+		json_object_set_new(o, "role", jstr_or_null(M(&res.m, ROLE)));
+		json_object_set_new(o, "message", json_string(res.message));
+		json_object_set_new(o, "action", json_string(res.action));
+		json_object_set_new(o, "config_url", jstr_or_null(url));
+		json_object_set_new(o, "config_token", res.token[0] ? json_string(res.token) : json_null());
+		att_resp_json(rs, 200, o);
+		att_resp_header(rs, "Cache-Control", "no-store");
+		if (url) {
+			att_wipe(url, strlen(url));
+			free(url);
+		}
+	}
+	att_node_result_release(&res);
+out:
+	json_decref(b);
+}
+
+static bool token_shape_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n < 16 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = t[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+static bool accepts_encrypted(struct att_req *rq)
+{
+	const char *a = att_req_header(rq, MHD_HTTP_HEADER_ACCEPT);
+
+	return a && strcasestr(a, ENC_MEDIA) != NULL;
+}
+
+static void h_config_token(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *token = rq->params[0];
+	struct att_machine m = { 0 };
+	struct att_mc_params p = { 0 };
+	char err[512], *yaml = NULL, *env = NULL;
+	bool refetch = false, encrypted = false;
+	int r;
+
+	if (!token_shape_ok(token)) {
+		att_resp_error(rs, 404, "Config token not found");
+		return;
+	}
+	r = att_config_token_lookup(svc, token, &m, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	p.role = M(&m, ROLE);
+	p.machine_id = M(&m, MACHINE_ID);
+	p.ek_fingerprint = M(&m, EK_FINGERPRINT);
+	p.hostname = M(&m, HOSTNAME);
+	p.assigned_ip = M(&m, ASSIGNED_IP);
+	p.installer_image = svc->cfg->installer_image;
+	r = att_machineconfig_render(svc->cfg->config_cache_dir, &p, &yaml, err, sizeof(err));
+	if (r < 0) {
+		att_log_error("attestd.config", "cannot build MachineConfig for machine %s: %s", M(&m, MACHINE_ID), err);
+		att_resp_error(rs, 503, "%s", r == ATT_E_UNAVAILABLE ? "Base config not available — ensure CI configs are downloaded"
+								     : "Base config for this role is invalid — see the service log");
+		goto out;
+	}
+	if (accepts_encrypted(rq) && M(&m, EK_CERT_B64) &&
+	    att_envelope_ek_aes256gcm(M(&m, EK_CERT_B64), M(&m, EK_SOURCE), M(&m, MACHINE_ID), yaml,
+				      strlen(yaml), &env) == 0)
+		encrypted = true;
+	if (!encrypted && svc->cfg->require_encrypted_delivery) {
+		att_resp_error(rs, 406, "Plaintext config delivery is disabled — set Accept: %s to receive the encrypted envelope", ENC_MEDIA);
+		goto out;
+	}
+	r = att_config_token_record_fetch(svc, token, &m, &rq->actor, &refetch, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	if (encrypted) {
+		att_resp_text(rs, 200, ENC_MEDIA, env, strlen(env));
+		env = NULL;
+	} else {
+		att_resp_text(rs, 200, "application/yaml", yaml, strlen(yaml));
+		yaml = NULL;
+	}
+	att_resp_header(rs, "Cache-Control", "no-store");
+out:
+	free(env);
+	free(yaml);
+	att_machine_release(&m);
+}
+
+static void h_config_mac(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *mac = att_req_query(rq, "mac");
+	char norm[32], *y = NULL;
+
+	if (!mac) {
+		att_resp_error(rs, 422, "mac: query parameter required");
+		return;
+	}
+	if (!att_normalize_mac(mac, norm) || strcmp(norm, "unknown") == 0) {
+		att_resp_error(rs, 422, "mac: expected a MAC address like 52:54:00:12:34:56");
+		return;
+	}
+	/* never a full config by MAC: the MAC is not a secret */
+	if (att_machineconfig_pending(svc->cfg->service_url, NULL, &y) < 0) {
+		att_resp_error(rs, 500, "Internal Server Error");
+		return;
+	}
+	att_resp_text(rs, 200, "text/plain; charset=utf-8", y, strlen(y));
+}
+
+/* ---- operator -------------------------------------------------------------- */
+
+static bool parse_paging(struct att_req *rq, struct att_resp *rs, int64_t *page, int64_t *per_page,
+			 int64_t def_per_page)
+{
+	const char *p = att_req_query(rq, "page"), *pp = att_req_query(rq, "per_page");
+	uint64_t v;
+
+	*page = 1;
+	*per_page = def_per_page;
+	if (p) {
+		if (att_parse_u64(p, strlen(p), 1, 1000000000, &v) < 0) {
+			att_resp_error(rs, 422, "page: must be an integer >= 1");
+			return false;
+		}
+		*page = (int64_t)v;
+	}
+	if (pp) {
+		if (att_parse_u64(pp, strlen(pp), 1, 200, &v) < 0) {
+			att_resp_error(rs, 422, "per_page: must be an integer between 1 and 200");
+			return false;
+		}
+		*per_page = (int64_t)v;
+	}
+	return true;
+}
+
+static void h_machines_list(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *status = att_req_query(rq, "status"), *role = att_req_query(rq, "role");
+	const char *hostname = att_req_query(rq, "hostname");
+	int64_t page, per_page;
+	struct att_dbc *c;
+	struct att_stmt *s;
+	json_t *arr;
+	int r;
+
+	if (status && !att_valid_status(status)) {
+		att_resp_error(rs, 422, "status: must be one of pending_approval, registered, attested, locked, revoked");
+		return;
+	}
+	if (role && !att_role_valid(role)) {
+		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
+		return;
+	}
+	if (hostname && strlen(hostname) > 253) {
+		att_resp_error(rs, 422, "hostname: longer than 253 characters");
+		return;
+	}
+	if (!parse_paging(rq, rs, &page, &per_page, 1000000000))
+		return;
+	if (!att_req_query(rq, "per_page") && att_req_query(rq, "page"))
+		per_page = 50;
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	r = att_dbc_query(c, &s,
+			  "SELECT id, wipe_pending, machine_id, ek_fingerprint, ek_fingerprint_legacy, ek_fingerprint_agent,"
+			  " ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid, hw_mac, hw_serial, hw_product,"
+			  " role, status, locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at,"
+			  " attested_at, locked_at, revoked_at, config_delivered_at, ak_pub, updated_at FROM machines"
+			  " WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND (CAST(? AS TEXT) IS NULL OR role = ?)"
+			  " AND (CAST(? AS TEXT) IS NULL OR hostname = ?) ORDER BY id LIMIT ? OFFSET ?",
+			  "ssssssii", status, status, role, role, hostname, hostname, per_page,
+			  (page - 1) * per_page);
+	if (r < 0) {
+		att_db_release(svc->db, c);
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	arr = json_array();
+	while ((r = att_stmt_next(s)) == 1) {
+		struct att_machine m = { 0 };
+
+		m.id = att_stmt_int(s, 0);
+		m.wipe_pending = att_stmt_int(s, 1) != 0;
+		for (int i = 0; i < _MC_MAX; i++)
+			m.col[i] = (char *)att_stmt_text(s, i + 2);
+		json_array_append_new(arr, att_machine_detail(&m));
+	}
+	att_stmt_done(s);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		json_decref(arr);
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	att_resp_json(rs, 200, arr);
+}
+
+static bool id_shape_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+static void h_machine_get(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *id = rq->params[0];
+	struct att_machine m = { 0 };
+	struct att_dbc *c;
+	int r;
+
+	if (!id_shape_ok(id)) {
+		att_resp_error(rs, 404, "Machine %.64s not found", id);
+		return;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	r = att_machine_get(c, id, &m);
+	att_db_release(svc->db, c);
+	if (r == ATT_E_NOTFOUND) {
+		att_resp_error(rs, 404, "Machine %s not found", id);
+		return;
+	}
+	if (r < 0) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	att_resp_json(rs, 200, att_machine_detail(&m));
+	att_machine_release(&m);
+}
+
+static void reply_machine(struct att_resp *rs, int r, struct att_machine *m, const char *err)
+{
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_resp_json(rs, 200, att_machine_detail(m));
+	att_machine_release(m);
+}
+
+static const struct att_jfield approve_fields[] = {
+	{ "role", ATT_J_STRING, true, 64 },
+	{ "hostname", ATT_J_STRING, false, 253 },
+	{ "assigned_ip", ATT_J_STRING, false, 64 },
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static void h_approve(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	struct att_approval a = { 0 };
+	struct att_machine m = { 0 };
+	char cidr[64], err[512];
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, approve_fields, ATT_ARRAY_SIZE(approve_fields));
+	if (!b)
+		return;
+	a.role = att_json_str(b, "role");
+	a.hostname = att_json_str(b, "hostname");
+	a.reason = att_json_str(b, "reason");
+	if (!att_role_valid(a.role)) {
+		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
+		goto out;
+	}
+	if (a.hostname && !att_valid_hostname(a.hostname)) {
+		att_resp_error(rs, 422, "hostname: must be an RFC 1123 host name (letters, digits, '-', dot-separated labels of at most 63)");
+		goto out;
+	}
+	if (att_json_str(b, "assigned_ip")) {
+		if (!att_normalize_cidr(att_json_str(b, "assigned_ip"), cidr)) {
+			att_resp_error(rs, 422, "assigned_ip: expected an IPv4 or IPv6 address with optional /prefix, e.g. 10.0.1.13/24");
+			goto out;
+		}
+		a.assigned_ip = cidr;
+	}
+	if (att_strlist_contains(&svc->cfg->dual_control_roles, a.role)) {
+		att_resp_error(rs, 503, "Dual-control approval is required for role '%s' but is not available in this attestd build", a.role);
+		goto out;
+	}
+	r = att_machine_approve(svc, rq->params[0], &a, &rq->actor, &m, err, sizeof(err));
+	reply_machine(rs, r, &m, err);
+out:
+	json_decref(b);
+}
+
+static const struct att_jfield reason_fields[] = {
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static const struct att_jfield revoke_fields[] = {
+	{ "wipe", ATT_J_BOOL, false, 0 },
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static void h_lock(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_machine m = { 0 };
+	char err[512];
+	json_t *b;
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, reason_fields, ATT_ARRAY_SIZE(reason_fields));
+	if (!b)
+		return;
+	r = att_machine_lock(svc, rq->params[0], att_json_str(b, "reason"), &rq->actor, &m, err, sizeof(err));
+	reply_machine(rs, r, &m, err);
+	json_decref(b);
+}
+
+static void h_unlock(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_machine m = { 0 };
+	char err[512];
+	json_t *b;
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, reason_fields, ATT_ARRAY_SIZE(reason_fields));
+	if (!b)
+		return;
+	r = att_machine_unlock(svc, rq->params[0], att_json_str(b, "reason"), &rq->actor, &m, err, sizeof(err));
+	reply_machine(rs, r, &m, err);
+	json_decref(b);
+}
+
+static void h_revoke(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_machine m = { 0 };
+	char err[512];
+	json_t *b;
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, revoke_fields, ATT_ARRAY_SIZE(revoke_fields));
+	if (!b)
+		return;
+	r = att_machine_revoke(svc, rq->params[0], att_json_bool(b, "wipe", false), att_json_str(b, "reason"),
+			       &rq->actor, &m, err, sizeof(err));
+	reply_machine(rs, r, &m, err);
+	json_decref(b);
+}
+
+static const struct att_jfield import_fields[] = {
+	{ "ek_fingerprint", ATT_J_STRING, true, 128 },
+	{ "ek_cert_pem", ATT_J_STRING, false, ATT_EK_MAX_B64 },
+	{ "ek_source", ATT_J_STRING, false, 32 },
+	{ "machine_id", ATT_J_STRING, false, 64 },
+	{ "role", ATT_J_STRING, false, 64 },
+	{ "hw_uuid", ATT_J_STRING, false, 256 },
+	{ "hw_mac", ATT_J_STRING, false, 64 },
+	{ "hw_serial", ATT_J_STRING, false, 256 },
+	{ "hw_product", ATT_J_STRING, false, 256 },
+	{ "cluster_id", ATT_J_STRING, false, 64 },
+	{ "install_mode", ATT_J_STRING, false, 64 },
+	{ "installed_at", ATT_J_STRING, false, 64 },
+};
+
+static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b = att_req_json(rq, rs, import_fields, ATT_ARRAY_SIZE(import_fields));
+	struct att_receipt rc = { 0 };
+	struct att_machine m = { 0 };
+	char err[512], mac[32];
+	const char *src;
+	int r;
+
+	if (!b)
+		return;
+	rc.ek_fingerprint = att_json_str(b, "ek_fingerprint");
+	rc.ek_b64 = att_json_str(b, "ek_cert_pem");
+	rc.machine_id = att_json_str(b, "machine_id");
+	rc.role = att_json_str(b, "role");
+	rc.hw_uuid = att_json_str(b, "hw_uuid");
+	rc.hw_serial = att_json_str(b, "hw_serial");
+	rc.hw_product = att_json_str(b, "hw_product");
+	rc.cluster_id = att_json_str(b, "cluster_id");
+	rc.install_mode = att_json_str(b, "install_mode");
+	rc.installed_at = att_json_str(b, "installed_at");
+	src = att_json_str(b, "ek_source");
+	if (!att_valid_fingerprint(rc.ek_fingerprint)) {
+		att_resp_error(rs, 422, "ek_fingerprint: must be a 64-char (SHA-256) or 96-char (SHA-384) hex digest");
+		goto out;
+	}
+	if (src && strcmp(src, "cert") != 0 && strcmp(src, "pub") != 0 && strcmp(src, "offline-import") != 0) {
+		att_resp_error(rs, 422, "ek_source: must be 'cert', 'pub' or 'offline-import'");
+		goto out;
+	}
+	if (rc.ek_b64 && src && strcmp(src, "offline-import") == 0)
+		src = "cert";
+	rc.ek_source = src;
+	if (rc.machine_id && !id_shape_ok(rc.machine_id)) {
+		att_resp_error(rs, 422, "machine_id: 1-64 characters of letters, digits, '-', '_' or '.'");
+		goto out;
+	}
+	if (rc.role && !att_role_valid(rc.role)) {
+		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
+		goto out;
+	}
+	if (rc.cluster_id && !att_valid_cluster_id(rc.cluster_id)) {
+		att_resp_error(rs, 422, "cluster_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
+		goto out;
+	}
+	if (att_json_str(b, "hw_mac")) {
+		if (!att_normalize_mac(att_json_str(b, "hw_mac"), mac)) {
+			att_resp_error(rs, 422, "hw_mac: expected a MAC address like 52:54:00:12:34:56");
+			goto out;
+		}
+		rc.hw_mac = mac;
+	}
+	r = att_machine_import(svc, &rc, &rq->actor, &m, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	att_resp_json(rs, 200, json_pack("{s:s,s:s,s:s,s:n,s:s}", "machine_id", M(&m, MACHINE_ID), "role",
+					  M(&m, ROLE), "status", M(&m, STATUS), "config_url", "message",
+					  "Machine imported from offline receipt — ready for attestation"));
+	att_machine_release(&m);
+out:
+	json_decref(b);
+}
+
+static void h_audit_list(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *mid = att_req_query(rq, "machine_id"), *action = att_req_query(rq, "action");
+	int64_t page, per_page;
+	struct att_dbc *c;
+	struct att_stmt *s;
+	json_t *arr;
+	int r;
+
+	if (!parse_paging(rq, rs, &page, &per_page, 50))
+		return;
+	if (mid && strlen(mid) > 64) {
+		att_resp_error(rs, 422, "machine_id: longer than 64 characters");
+		return;
+	}
+	if (action && strlen(action) > 64) {
+		att_resp_error(rs, 422, "action: longer than 64 characters");
+		return;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	r = att_dbc_query(c, &s,
+			  "SELECT id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail,"
+			  " prev_hash, entry_hash FROM audit_log"
+			  " WHERE (CAST(? AS TEXT) IS NULL OR machine_id = ?) AND (CAST(? AS TEXT) IS NULL OR action = ?)"
+			  " ORDER BY id DESC LIMIT ? OFFSET ?",
+			  "ssssii", mid, mid, action, action, per_page, (page - 1) * per_page);
+	if (r < 0) {
+		att_db_release(svc->db, c);
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	arr = json_array();
+	while ((r = att_stmt_next(s)) == 1) {
+		json_t *e = json_object();
+
+		json_object_set_new(e, "id", json_integer(att_stmt_int(s, 0)));
+		json_object_set_new(e, "timestamp", jstr_or_null(att_stmt_text(s, 1)));
+		json_object_set_new(e, "operator_cn", jstr_or_null(att_stmt_text(s, 2)));
+		json_object_set_new(e, "action", jstr_or_null(att_stmt_text(s, 3)));
+		json_object_set_new(e, "machine_id", jstr_or_null(att_stmt_text(s, 4)));
+		json_object_set_new(e, "prev_state", jstr_or_null(att_stmt_text(s, 5)));
+		json_object_set_new(e, "new_state", jstr_or_null(att_stmt_text(s, 6)));
+		json_object_set_new(e, "detail", jstr_or_null(att_stmt_text(s, 7)));
+		json_object_set_new(e, "prev_hash", jstr_or_null(att_stmt_text(s, 8)));
+		json_object_set_new(e, "entry_hash", jstr_or_null(att_stmt_text(s, 9)));
+		json_array_append_new(arr, e);
+	}
+	att_stmt_done(s);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		json_decref(arr);
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	att_resp_json(rs, 200, arr);
+}
+
+static void h_audit_verify(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_audit_verify v;
+	struct att_dbc *c = att_db_acquire(svc->db);
+	int r;
+
+	(void)rq;
+	if (!c) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	r = att_audit_verify(c, &v);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	att_resp_json(rs, 200,
+		      json_pack("{s:b,s:I,s:o,s:o,s:o}", "valid", v.valid, (json_int_t)v.entries, "root_hash",
+				v.root_hash[0] ? json_string(v.root_hash) : json_null(), "first_invalid_id",
+				v.first_invalid_id ? json_integer(v.first_invalid_id) : json_null(), "error",
+				v.error[0] ? json_string(v.error) : json_null()));
+}
+
+/* ---- service endpoints -------------------------------------------------------- */
+
+static void h_healthz(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	(void)svc;
+	(void)rq;
+	att_resp_json(rs, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_readyz(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	(void)rq;
+	if (att_db_ping(svc->db) < 0) {
+		att_resp_error(rs, 503, "Database unreachable");
+		return;
+	}
+	att_resp_json(rs, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+static void h_metrics(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_buf b;
+	struct att_dbc *c;
+	char *body;
+	size_t len;
+
+	(void)rq;
+	att_buf_init(&b, 4 * 1024 * 1024);
+	(void)att_metrics_render(&b);
+	c = att_db_acquire(svc->db);
+	if (c) {
+		static const char *st[] = { "pending_approval", "registered", "attested", "locked", "revoked" };
+		int64_t counts[5] = { 0 };
+		struct att_stmt *s;
+
+		if (att_dbc_query(c, &s, "SELECT status, COUNT(*) FROM machines GROUP BY status", "") == 0) {
+			while (att_stmt_next(s) == 1)
+				for (int i = 0; i < 5; i++)
+					if (strcmp(att_stmt_text(s, 0), st[i]) == 0)
+						counts[i] = att_stmt_int(s, 1);
+			att_stmt_done(s);
+		}
+		att_db_release(svc->db, c);
+		(void)att_buf_puts(&b, "# HELP attestd_machines Machines by lifecycle status.\n# TYPE attestd_machines gauge\n");
+		for (int i = 0; i < 5; i++)
+			(void)att_buf_printf(&b, "attestd_machines{status=\"%s\"} %lld\n", st[i], (long long)counts[i]);
+	}
+	body = att_buf_steal(&b, &len);
+	att_resp_text(rs, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+}
+
+static void h_extensions(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	(void)svc;
+	(void)rq;
+	att_resp_json(rs, 200, json_pack("{s:[],s:i}", "extensions", "total", 0));
+}
+
+struct att_route att_routes[] = {
+	{ "GET", "/healthz", AUTH_NONE, h_healthz, 0 },
+	{ "GET", "/readyz", AUTH_NONE, h_readyz, 0 },
+	{ "GET", "/metrics", AUTH_NONE, h_metrics, 0 },
+	{ "GET", "/api/v1/extensions", AUTH_NONE, h_extensions, 0 },
+	{ "POST", "/api/v1/register", AUTH_OPTIONAL, h_register, 0 },
+	{ "POST", "/api/v1/self-register", AUTH_NONE, h_self_register, 0 },
+	{ "GET", "/api/v1/attest/challenge", AUTH_NONE, h_challenge, 0 },
+	{ "POST", "/api/v1/attest", AUTH_NONE, h_attest, 0 },
+	{ "GET", "/api/v1/config", AUTH_NONE, h_config_mac, 0 },
+	{ "GET", "/api/v1/config/{token}", AUTH_NONE, h_config_token, 0 },
+	{ "GET", "/api/v1/machines", AUTH_OPERATOR, h_machines_list, 0 },
+	{ "POST", "/api/v1/machines/import", AUTH_OPERATOR, h_import, 0 },
+	{ "GET", "/api/v1/machines/{id}", AUTH_OPERATOR, h_machine_get, 0 },
+	{ "POST", "/api/v1/machines/{id}/approve", AUTH_OPERATOR, h_approve, 0 },
+	{ "POST", "/api/v1/machines/{id}/lock", AUTH_OPERATOR, h_lock, 0 },
+	{ "POST", "/api/v1/machines/{id}/unlock", AUTH_OPERATOR, h_unlock, 0 },
+	{ "POST", "/api/v1/machines/{id}/revoke", AUTH_OPERATOR, h_revoke, 0 },
+	{ "GET", "/api/v1/audit", AUTH_OPERATOR, h_audit_list, 0 },
+	{ "GET", "/api/v1/audit/verify", AUTH_OPERATOR, h_audit_verify, 0 },
+};
+
+const size_t att_nroutes = ATT_ARRAY_SIZE(att_routes);

@@ -1,0 +1,192 @@
+/* main.c - attestd: the attestation service.
+ *
+ *   attestd [--listen HOST:PORT] [--ready-file PATH]   run the service
+ *   attestd --check-config                             validate ITL_* and exit 0/1
+ *   attestd migrate                                    apply database migrations
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "http.h"
+#include "machine/machine.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+
+#define LOG "attestd"
+#define VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: attestd [--listen HOST:PORT] [--ready-file PATH]\n"
+		"       attestd --check-config\n"
+		"       attestd migrate\n"
+		"       attestd --version\n"
+		"\n"
+		"Configuration comes from ITL_* environment variables (docs/configuration.md).\n"
+		"--listen overrides ITL_LISTEN; port 0 picks a free port. --ready-file receives\n"
+		"the bound HOST:PORT once the service accepts connections.\n");
+}
+
+static int write_ready_file(const char *path, const char *addr)
+{
+	char tmp[4096];
+	int fd;
+	ssize_t w;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	w = dprintf(fd, "%s\n", addr);
+	if (w < 0 || close(fd) < 0)
+		return -1;
+	return rename(tmp, path);
+}
+
+int main(int argc, char **argv)
+{
+	struct att_config cfg;
+	struct att_svc svc = { 0 };
+	struct att_db *db = NULL;
+	struct att_server *srv = NULL;
+	const char *listen_arg = NULL, *ready_file = NULL;
+	bool check = false, migrate = false;
+	char err[1024] = "";
+	unsigned threads;
+	int r, applied = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen_arg = argv[++i];
+		else if (strncmp(argv[i], "--listen=", 9) == 0)
+			listen_arg = argv[i] + 9;
+		else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
+			ready_file = argv[++i];
+		else if (strcmp(argv[i], "--check-config") == 0)
+			check = true;
+		else if (strcmp(argv[i], "migrate") == 0)
+			migrate = true;
+		else if (strcmp(argv[i], "--version") == 0) {
+			printf("attestd %s\n", VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "attestd: unknown argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (att_config_load(&cfg, NULL, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "attestd: invalid configuration: %s\n", err);
+		return check ? 1 : 2;
+	}
+	if (listen_arg) {
+		free(cfg.listen);
+		cfg.listen = att_strdup(listen_arg);
+	}
+	{
+		enum att_log_level lvl = strcmp(cfg.log_level, "debug") == 0 ? ATT_LOG_DEBUG
+					 : strcmp(cfg.log_level, "warning") == 0 ? ATT_LOG_WARNING
+					 : strcmp(cfg.log_level, "error") == 0 ? ATT_LOG_ERROR
+										: ATT_LOG_INFO;
+
+		att_log_setup(lvl, strcmp(cfg.log_format, "json") == 0 ? ATT_LOG_JSON : ATT_LOG_TEXT, 2);
+	}
+	if (check) {
+		const char *colon = strrchr(cfg.listen, ':');
+		uint64_t port;
+
+		if (!colon || att_parse_u64(colon + 1, strlen(colon + 1), 0, 65535, &port) < 0) {
+			fprintf(stderr, "attestd: invalid configuration: ITL_LISTEN: expected HOST:PORT, got '%s'\n",
+				cfg.listen);
+			att_config_release(&cfg);
+			return 1;
+		}
+		att_config_dump(&cfg, 1);
+		printf("configuration OK\n");
+		att_config_release(&cfg);
+		return 0;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	json_object_seed(0);
+	threads = cfg.threads ? (unsigned)cfg.threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads == 0)
+		threads = 2;
+	r = att_db_open(cfg.db_url, cfg.db_pool_size ? (unsigned)cfg.db_pool_size : threads + 2, &db, err,
+			sizeof(err));
+	if (r < 0) {
+		att_log_error(LOG, "cannot open the database: %s", err);
+		r = 1;
+		goto out;
+	}
+	r = att_db_migrate(db, &applied, err, sizeof(err));
+	if (r < 0) {
+		att_log_error(LOG, "database migration failed: %s", err);
+		r = 1;
+		goto out;
+	}
+	if (applied)
+		att_log_info(LOG, "Applied %d database migration(s); schema version %d", applied,
+			     att_db_latest_version());
+	if (migrate) {
+		printf("schema version %d (%d migration(s) applied)\n", att_db_latest_version(), applied);
+		r = 0;
+		goto out;
+	}
+	if (!cfg.admin_token[0] && !cfg.break_glass_token[0] && !(cfg.oidc_enabled && cfg.oidc_issuer[0]))
+		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
+	svc.cfg = &cfg;
+	svc.db = db;
+	for (size_t i = 0; i < att_nroutes; i++)
+		att_routes[i].metric = att_metrics_route(att_routes[i].method, att_routes[i].path);
+	{
+		sigset_t set;
+		int sig;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		r = att_server_start(&svc, cfg.listen, threads, &srv, err, sizeof(err));
+		if (r < 0) {
+			att_log_error(LOG, "%s", err);
+			r = 1;
+			goto out;
+		}
+		att_log_info(LOG, "attestd %s listening on %s (threads=%u, db=%s)", VERSION,
+			     att_server_address(srv), threads,
+			     strncmp(cfg.db_url, "sqlite", 6) == 0 ? "sqlite" : "postgresql");
+		if (ready_file && write_ready_file(ready_file, att_server_address(srv)) < 0) {
+			att_log_error(LOG, "cannot write --ready-file %s: %s", ready_file, strerror(errno));
+			r = 1;
+			goto out;
+		}
+		sigwait(&set, &sig);
+		att_log_info(LOG, "received signal %d, shutting down", sig);
+	}
+	r = 0;
+out:
+	att_server_stop(srv);
+	att_db_close(db);
+	att_config_release(&cfg);
+	curl_global_cleanup();
+	return r;
+}

@@ -1,0 +1,406 @@
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+
+enum cfg_type {
+	CFG_STR,
+	CFG_SECRET,
+	CFG_BOOL,
+	CFG_INT,
+	CFG_LIST,
+	CFG_URL,
+	CFG_ENUM,
+};
+
+struct cfg_var {
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	const char *def;
+	int64_t min, max;	/* CFG_INT bounds */
+	const char *choices;	/* CFG_ENUM: '|'-separated */
+};
+
+#define O(f) offsetof(struct att_config, f)
+
+static const struct cfg_var vars[] = {
+	{ "ITL_LISTEN", CFG_STR, O(listen), "0.0.0.0:8080", 0, 0, NULL },
+	{ "ITL_DB_URL", CFG_STR, O(db_url), "sqlite:////var/lib/itl-reg/db/machines.db", 0, 0, NULL },
+	{ "ITL_SERVICE_URL", CFG_URL, O(service_url), "https://attest.itlusions.com", 0, 0, NULL },
+	{ "ITL_THREADS", CFG_INT, O(threads), "0", 0, 256, NULL },
+	{ "ITL_DB_POOL_SIZE", CFG_INT, O(db_pool_size), "0", 0, 256, NULL },
+	{ "ITL_CONNECTION_LIMIT", CFG_INT, O(connection_limit), "4096", 16, 1000000, NULL },
+	{ "ITL_MAX_BODY_BYTES", CFG_INT, O(max_body_bytes), "1048576", 1024, 67108864, NULL },
+	{ "ITL_MAX_UNAUTH_BODY_BYTES", CFG_INT, O(max_unauth_body_bytes), "65536", 1024, 67108864, NULL },
+	{ "ITL_LOG_LEVEL", CFG_ENUM, O(log_level), "info", 0, 0, "debug|info|warning|error" },
+	{ "ITL_LOG_FORMAT", CFG_ENUM, O(log_format), "text", 0, 0, "text|json" },
+	{ "ITL_ADMIN_TOKEN", CFG_SECRET, O(admin_token), "", 0, 0, NULL },
+	{ "BREAK_GLASS_TOKEN", CFG_SECRET, O(break_glass_token), "", 0, 0, NULL },
+	{ "ITL_REGISTRATION_TOKEN", CFG_SECRET, O(registration_token), "", 0, 0, NULL },
+	{ "ITL_OIDC_ISSUER", CFG_STR, O(oidc_issuer), "", 0, 0, NULL },
+	{ "ITL_OIDC_AUDIENCE", CFG_STR, O(oidc_audience), "attestation-service", 0, 0, NULL },
+	{ "ITL_OIDC_OPERATOR_ROLE", CFG_STR, O(oidc_operator_role), "attestation-operator", 0, 0, NULL },
+	{ "ITL_OIDC_ENABLED", CFG_BOOL, O(oidc_enabled), "true", 0, 0, NULL },
+	{ "ITL_DUAL_CONTROL_ROLES", CFG_LIST, O(dual_control_roles), "", 0, 0, NULL },
+	{ "ITL_DUAL_CONTROL_QUORUM", CFG_INT, O(dual_control_quorum), "2", 2, 16, NULL },
+	{ "ITL_DUAL_CONTROL_WINDOW_SECONDS", CFG_INT, O(dual_control_window_seconds), "600", 10, 604800, NULL },
+	{ "ITL_FACTORY_URL", CFG_URL, O(factory_url), "https://factory.talos.dev", 0, 0, NULL },
+	{ "ITL_FACTORY_EXTENSIONS", CFG_LIST, O(factory_extensions), "", 0, 0, NULL },
+	{ "ITL_FACTORY_TIMEOUT_SECONDS", CFG_INT, O(factory_timeout_seconds), "5", 1, 120, NULL },
+	{ "ITL_TALOS_VERSION", CFG_STR, O(talos_version), "v1.9.5", 0, 0, NULL },
+	{ "ITL_INSTALLER_IMAGE", CFG_STR, O(installer_image), "ghcr.io/itlusions/itl-talos-installer:latest", 0, 0, NULL },
+	{ "ITL_ISO_URL", CFG_STR, O(iso_url), "", 0, 0, NULL },
+	{ "ITL_CONFIG_CACHE_DIR", CFG_STR, O(config_cache_dir), "/var/lib/itl-reg/configs", 0, 0, NULL },
+	{ "ITL_CONFIG_TOKEN_TTL_SECONDS", CFG_INT, O(config_token_ttl_seconds), "3600", 30, 2592000, NULL },
+	{ "ITL_ENROLLMENT_CA_DIR", CFG_STR, O(enrollment_ca_dir), "/var/lib/itl-reg/ca", 0, 0, NULL },
+	{ "ITL_ENROLLMENT_CERT_DAYS", CFG_INT, O(enrollment_cert_days), "30", 1, 3650, NULL },
+	{ "ITL_ENROLLMENT_CA_ALGORITHM", CFG_ENUM, O(enrollment_ca_algorithm), "ecdsa-p384", 0, 0, "ecdsa-p384|rsa-4096" },
+	{ "ITL_TPM_VERIFY_CA", CFG_BOOL, O(tpm_verify_ca), "false", 0, 0, NULL },
+	{ "ITL_TPM_VERIFY_CA_STRICT", CFG_BOOL, O(tpm_verify_ca_strict), "false", 0, 0, NULL },
+	{ "ITL_TPM_CA_BUNDLE_DIR", CFG_STR, O(tpm_ca_bundle_dir), "/var/lib/itl-reg/ca-bundles", 0, 0, NULL },
+	{ "ITL_REQUIRE_NONCE", CFG_BOOL, O(require_nonce), "false", 0, 0, NULL },
+	{ "ITL_REQUIRE_QUOTE", CFG_BOOL, O(require_quote), "false", 0, 0, NULL },
+	{ "ITL_NONCE_TTL_SECONDS", CFG_INT, O(nonce_ttl_seconds), "60", 5, 3600, NULL },
+	{ "ITL_NONCE_CAPACITY", CFG_INT, O(nonce_capacity), "10000", 1, 10000000, NULL },
+	{ "ITL_HIGH_ASSURANCE", CFG_BOOL, O(high_assurance), "false", 0, 0, NULL },
+	{ "ITL_REQUIRE_ENCRYPTED_DELIVERY", CFG_BOOL, O(require_encrypted_delivery), "false", 0, 0, NULL },
+	{ "ITL_TLS_MIN_VERSION", CFG_STR, O(tls_min_version), "TLSv1.3", 0, 0, NULL },
+	{ "ITL_TLS_CIPHERS", CFG_STR, O(tls_ciphers), "TLS_AES_256_GCM_SHA384", 0, 0, NULL },
+	{ "ITL_PULUMI_TOKEN", CFG_SECRET, O(pulumi_token), "", 0, 0, NULL },
+	{ "ITL_PULUMI_ORG", CFG_STR, O(pulumi_org), "itlusions", 0, 0, NULL },
+	{ "ITL_PULUMI_ENABLED", CFG_BOOL, O(pulumi_enabled), "true", 0, 0, NULL },
+	{ "ITL_SHARED_SECRET_MASTER_KEY", CFG_SECRET, O(shared_secret_master_key), "", 0, 0, NULL },
+	{ "ITL_SHARED_SECRET_PASSPHRASE", CFG_SECRET, O(shared_secret_passphrase), "", 0, 0, NULL },
+};
+
+bool att_role_valid(const char *role)
+{
+	return role && (strcmp(role, "controlplane") == 0 || strcmp(role, "worker-infra") == 0 ||
+			strcmp(role, "worker-app") == 0);
+}
+
+void att_strlist_release(struct att_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+bool att_strlist_contains(const struct att_strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->items[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int list_push(struct att_strlist *l, const char *s, size_t n)
+{
+	char **ni;
+
+	while (n && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return 0;
+	ni = realloc(l->items, (l->n + 1) * sizeof(*ni));
+	if (!ni)
+		return ATT_E_NOMEM;
+	l->items = ni;
+	l->items[l->n] = att_strndup(s, n);
+	if (!l->items[l->n])
+		return ATT_E_NOMEM;
+	l->n++;
+	return 0;
+}
+
+int att_config_parse_list(const char *s, struct att_strlist *ret)
+{
+	struct att_strlist l = { 0 };
+	const char *p = s;
+	int r = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '[') {
+		json_error_t jerr;
+		json_t *a = json_loads(p, JSON_REJECT_DUPLICATES, &jerr);
+		size_t i;
+		json_t *v;
+
+		if (!a || !json_is_array(a)) {
+			json_decref(a);
+			return ATT_E_INVAL;
+		}
+		json_array_foreach(a, i, v) {
+			if (!json_is_string(v)) {
+				r = ATT_E_INVAL;
+				break;
+			}
+			r = list_push(&l, json_string_value(v), json_string_length(v));
+			if (r < 0)
+				break;
+		}
+		json_decref(a);
+	} else {
+		const char *start = p;
+
+		for (;; p++) {
+			if (*p == ',' || *p == '\0') {
+				r = list_push(&l, start, (size_t)(p - start));
+				if (r < 0 || *p == '\0')
+					break;
+				start = p + 1;
+			}
+		}
+	}
+	if (r < 0) {
+		att_strlist_release(&l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *ret)
+{
+	static const char *yes[] = { "1", "true", "yes", "on", "y", "t" };
+	static const char *no[] = { "0", "false", "no", "off", "n", "f" };
+
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return ATT_E_INVAL;
+}
+
+static int parse_int(const char *s, int64_t min, int64_t max, int64_t *ret)
+{
+	uint64_t v;
+
+	if (att_parse_u64(s, strlen(s), (uint64_t)min, (uint64_t)max, &v) < 0)
+		return ATT_E_INVAL;
+	*ret = (int64_t)v;
+	return 0;
+}
+
+static bool enum_ok(const char *choices, const char *s)
+{
+	size_t n = strlen(s);
+	const char *p = choices;
+
+	while (*p) {
+		const char *e = strchr(p, '|');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && strncmp(p, s, n) == 0)
+			return true;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return false;
+}
+
+static const char *env_lookup(const char *name, void *ud)
+{
+	(void)ud;
+	return getenv(name);
+}
+
+int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void *ud,
+		    char *reterr, size_t errlen)
+{
+	struct att_config c;
+	int r = 0;
+
+	memset(&c, 0, sizeof(c));
+	if (!getenv_fn)
+		getenv_fn = env_lookup;
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(vars); i++) {
+		const struct cfg_var *v = &vars[i];
+		const char *val = getenv_fn(v->name, ud);
+		void *field = (char *)&c + v->off;
+
+		if (!val)
+			val = v->def;
+		switch (v->type) {
+		case CFG_STR:
+		case CFG_SECRET:
+			*(char **)field = att_strdup(val);
+			if (!*(char **)field)
+				r = ATT_E_NOMEM;
+			break;
+		case CFG_URL: {
+			size_t n = strlen(val);
+			char *s;
+
+			while (n && val[n - 1] == '/')
+				n--;
+			if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+				snprintf(reterr, errlen, "%s: expected an http:// or https:// URL, got '%s'",
+					 v->name, val);
+				r = ATT_E_INVAL;
+				break;
+			}
+			s = att_strndup(val, n);
+			if (!s)
+				r = ATT_E_NOMEM;
+			*(char **)field = s;
+			break;
+		}
+		case CFG_ENUM:
+			if (!enum_ok(v->choices, val)) {
+				snprintf(reterr, errlen, "%s: expected one of %s, got '%s'", v->name,
+					 v->choices, val);
+				r = ATT_E_INVAL;
+				break;
+			}
+			*(char **)field = att_strdup(val);
+			if (!*(char **)field)
+				r = ATT_E_NOMEM;
+			break;
+		case CFG_BOOL:
+			if (parse_bool(val, (bool *)field) < 0) {
+				snprintf(reterr, errlen, "%s: expected a boolean (true/false), got '%s'",
+					 v->name, val);
+				r = ATT_E_INVAL;
+			}
+			break;
+		case CFG_INT:
+			if (parse_int(val, v->min, v->max, (int64_t *)field) < 0) {
+				snprintf(reterr, errlen,
+					 "%s: expected an integer between %lld and %lld, got '%s'", v->name,
+					 (long long)v->min, (long long)v->max, val);
+				r = ATT_E_INVAL;
+			}
+			break;
+		case CFG_LIST:
+			if (att_config_parse_list(val, (struct att_strlist *)field) < 0) {
+				snprintf(reterr, errlen,
+					 "%s: expected a comma-separated list or a JSON array of strings, got '%s'",
+					 v->name, val);
+				r = ATT_E_INVAL;
+			}
+			break;
+		}
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < c.dual_control_roles.n; i++) {
+		if (!att_role_valid(c.dual_control_roles.items[i])) {
+			snprintf(reterr, errlen,
+				 "ITL_DUAL_CONTROL_ROLES: unknown role '%s' (expected controlplane, worker-infra or worker-app)",
+				 c.dual_control_roles.items[i]);
+			r = ATT_E_INVAL;
+			goto out;
+		}
+	}
+	if (strncmp(c.db_url, "sqlite:///", 10) != 0 && strncmp(c.db_url, "postgresql://", 13) != 0 &&
+	    strncmp(c.db_url, "postgres://", 11) != 0) {
+		snprintf(reterr, errlen,
+			 "ITL_DB_URL: expected sqlite:///<path> or postgresql://..., got '%s'", c.db_url);
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	if (c.iso_url[0] && strncmp(c.iso_url, "http://", 7) != 0 &&
+	    strncmp(c.iso_url, "https://", 8) != 0) {
+		snprintf(reterr, errlen, "ITL_ISO_URL: expected an http:// or https:// URL, got '%s'",
+			 c.iso_url);
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	if (c.shared_secret_master_key[0] &&
+	    (strlen(c.shared_secret_master_key) != 64 ||
+	     !att_is_hex(c.shared_secret_master_key, 64))) {
+		snprintf(reterr, errlen, "ITL_SHARED_SECRET_MASTER_KEY: expected 64 hex characters (32 bytes)");
+		r = ATT_E_INVAL;
+		goto out;
+	}
+out:
+	if (r < 0) {
+		att_config_release(&c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void att_config_release(struct att_config *c)
+{
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(vars); i++) {
+		void *field = (char *)c + vars[i].off;
+
+		switch (vars[i].type) {
+		case CFG_SECRET:
+			if (*(char **)field)
+				att_wipe(*(char **)field, strlen(*(char **)field));
+			/* fall through */
+		case CFG_STR:
+		case CFG_URL:
+		case CFG_ENUM:
+			free(*(char **)field);
+			*(char **)field = NULL;
+			break;
+		case CFG_LIST:
+			att_strlist_release((struct att_strlist *)field);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void att_config_dump(const struct att_config *c, int fd)
+{
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(vars); i++) {
+		const void *field = (const char *)c + vars[i].off;
+
+		switch (vars[i].type) {
+		case CFG_SECRET:
+			dprintf(fd, "%s=%s\n", vars[i].name,
+				(*(char *const *)field)[0] ? "(set)" : "(empty)");
+			break;
+		case CFG_STR:
+		case CFG_URL:
+		case CFG_ENUM:
+			dprintf(fd, "%s=%s\n", vars[i].name, *(char *const *)field);
+			break;
+		case CFG_BOOL:
+			dprintf(fd, "%s=%s\n", vars[i].name, *(const bool *)field ? "true" : "false");
+			break;
+		case CFG_INT:
+			dprintf(fd, "%s=%lld\n", vars[i].name, (long long)*(const int64_t *)field);
+			break;
+		case CFG_LIST: {
+			const struct att_strlist *l = field;
+
+			dprintf(fd, "%s=", vars[i].name);
+			for (size_t k = 0; k < l->n; k++)
+				dprintf(fd, "%s%s", k ? "," : "", l->items[k]);
+			dprintf(fd, "\n");
+			break;
+		}
+		}
+	}
+}

@@ -1,0 +1,97 @@
+/* config.h - attestd configuration from ITL_* environment variables.
+ *
+ * One declarative table (config.c) names each variable, its type, its
+ * default and its bounds.  att_config_load() parses everything into a
+ * fresh struct; the first invalid value fails the load with a message
+ * naming the variable.  docs/configuration.md lists every variable. */
+#ifndef ATT_CONFIG_CONFIG_H
+#define ATT_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct att_strlist {
+	char **items;
+	size_t n;
+};
+
+struct att_config {
+	/* service */
+	char *listen;
+	char *db_url;
+	char *service_url;
+	int64_t threads;
+	int64_t db_pool_size;
+	int64_t connection_limit;
+	int64_t max_body_bytes;
+	int64_t max_unauth_body_bytes;
+	char *log_level;
+	char *log_format;
+	/* operator authentication */
+	char *admin_token;
+	char *break_glass_token;
+	char *registration_token;
+	char *oidc_issuer;
+	char *oidc_audience;
+	char *oidc_operator_role;
+	bool oidc_enabled;
+	struct att_strlist dual_control_roles;
+	int64_t dual_control_quorum;
+	int64_t dual_control_window_seconds;
+	/* Talos / Image Factory */
+	char *factory_url;
+	struct att_strlist factory_extensions;
+	int64_t factory_timeout_seconds;
+	char *talos_version;
+	char *installer_image;
+	char *iso_url;
+	char *config_cache_dir;
+	int64_t config_token_ttl_seconds;
+	/* enrollment CA */
+	char *enrollment_ca_dir;
+	int64_t enrollment_cert_days;
+	char *enrollment_ca_algorithm;
+	/* TPM trust */
+	bool tpm_verify_ca;
+	bool tpm_verify_ca_strict;
+	char *tpm_ca_bundle_dir;
+	bool require_nonce;
+	bool require_quote;
+	int64_t nonce_ttl_seconds;
+	int64_t nonce_capacity;
+	/* transport */
+	bool high_assurance;
+	bool require_encrypted_delivery;
+	char *tls_min_version;
+	char *tls_ciphers;
+	/* extensions */
+	char *pulumi_token;
+	char *pulumi_org;
+	bool pulumi_enabled;
+	char *shared_secret_master_key;
+	char *shared_secret_passphrase;
+};
+
+/* getenv-like lookup so tests can feed their own environment. */
+typedef const char *(*att_config_getenv_fn)(const char *name, void *ud);
+
+/* Load from the process environment (getenv_fn NULL) or a custom
+ * lookup.  On error returns ATT_E_INVAL and writes a message naming
+ * the variable into reterr (errlen bytes). */
+int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void *ud,
+		    char *reterr, size_t errlen);
+void att_config_release(struct att_config *c);
+
+/* Parse "a,b" or ["a","b"] into list (exposed for tests). */
+int att_config_parse_list(const char *s, struct att_strlist *ret);
+bool att_strlist_contains(const struct att_strlist *l, const char *s);
+void att_strlist_release(struct att_strlist *l);
+
+/* Print every variable with its effective value (secrets masked). */
+void att_config_dump(const struct att_config *c, int fd);
+
+/* Machine roles known to the service. */
+bool att_role_valid(const char *role);
+
+#endif

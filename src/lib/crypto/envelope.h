@@ -1,0 +1,17 @@
+/* envelope.h - the reference's "ek-aes256gcm-v1" config envelope:
+ *   {"format":"ek-aes256gcm-v1","machine_id":..,"wrapped_key":b64,"iv":b64,"ciphertext":b64}
+ * AES-256-GCM (random key, 12-byte IV, no AAD; ciphertext || 16-byte tag),
+ * key wrapped with RSA-OAEP (SHA-256, MGF1-SHA-256, no label) under the
+ * machine's EK public key.  Only RSA EKs can receive it; note that a
+ * real TPM EK is a restricted key (see docs/config-delivery.md). */
+#ifndef ATT_CRYPTO_ENVELOPE_H
+#define ATT_CRYPTO_ENVELOPE_H
+
+#include <stddef.h>
+
+/* Returns the envelope JSON (caller frees), ATT_E_INVAL when the EK is
+ * not an RSA key or cannot be parsed. */
+int att_envelope_ek_aes256gcm(const char *ek_b64, const char *ek_source, const char *machine_id,
+			      const char *plaintext, size_t len, char **ret_json);
+
+#endif

@@ -1,0 +1,92 @@
+#include "db/migrations.h"
+
+#define V1_COMMON_TABLES(IDCOL) \
+	"CREATE TABLE machines (" \
+	" id " IDCOL "," \
+	" machine_id TEXT NOT NULL UNIQUE," \
+	" ek_fingerprint TEXT UNIQUE," \
+	" ek_fingerprint_legacy TEXT," \
+	" ek_fingerprint_agent TEXT," \
+	" ek_source TEXT NOT NULL," \
+	" ek_cert_b64 TEXT," \
+	" ek_key_type TEXT," \
+	" ek_issuer TEXT," \
+	" hw_uuid TEXT NOT NULL DEFAULT 'unknown'," \
+	" hw_mac TEXT NOT NULL DEFAULT 'unknown'," \
+	" hw_serial TEXT NOT NULL DEFAULT 'unknown'," \
+	" hw_product TEXT NOT NULL DEFAULT 'unknown'," \
+	" role TEXT NOT NULL," \
+	" status TEXT NOT NULL," \
+	" locked_from TEXT," \
+	" cluster_id TEXT NOT NULL DEFAULT 'default'," \
+	" hostname TEXT," \
+	" assigned_ip TEXT," \
+	" registered_at TEXT NOT NULL," \
+	" approved_at TEXT," \
+	" attested_at TEXT," \
+	" locked_at TEXT," \
+	" revoked_at TEXT," \
+	" wipe_pending INTEGER NOT NULL DEFAULT 0," \
+	" config_delivered_at TEXT," \
+	" ak_pub TEXT," \
+	" updated_at TEXT NOT NULL);" \
+	"CREATE INDEX machines_status ON machines(status);" \
+	"CREATE INDEX machines_role ON machines(role);" \
+	"CREATE INDEX machines_hostname ON machines(hostname);" \
+	"CREATE INDEX machines_hw_mac ON machines(hw_mac);" \
+	"CREATE INDEX machines_fp_legacy ON machines(ek_fingerprint_legacy);" \
+	"CREATE INDEX machines_fp_agent ON machines(ek_fingerprint_agent);" \
+	"CREATE TABLE audit_log (" \
+	" id " IDCOL "," \
+	" timestamp TEXT NOT NULL," \
+	" operator_cn TEXT NOT NULL," \
+	" action TEXT NOT NULL," \
+	" machine_id TEXT," \
+	" prev_state TEXT," \
+	" new_state TEXT," \
+	" detail TEXT," \
+	" prev_hash TEXT NOT NULL UNIQUE," \
+	" entry_hash TEXT NOT NULL UNIQUE," \
+	" source_ip TEXT);" \
+	"CREATE INDEX audit_log_machine ON audit_log(machine_id, id);" \
+	"CREATE INDEX audit_log_action ON audit_log(action, id);" \
+	"CREATE TABLE config_tokens (" \
+	" token_hash TEXT PRIMARY KEY," \
+	" machine_id TEXT NOT NULL," \
+	" state TEXT NOT NULL," \
+	" created_at TEXT NOT NULL," \
+	" expires_at BIGINT NOT NULL," \
+	" first_fetched_at TEXT," \
+	" fetch_count INTEGER NOT NULL DEFAULT 0);" \
+	"CREATE INDEX config_tokens_machine ON config_tokens(machine_id);" \
+	"CREATE TABLE nonces (" \
+	" nonce_id TEXT PRIMARY KEY," \
+	" nonce TEXT NOT NULL," \
+	" created_at BIGINT NOT NULL," \
+	" expires_at BIGINT NOT NULL," \
+	" consumed_at BIGINT);" \
+	"CREATE INDEX nonces_expires ON nonces(expires_at);" \
+	"CREATE TABLE factory_schematics (" \
+	" schematic_id TEXT PRIMARY KEY," \
+	" yaml TEXT NOT NULL," \
+	" created_at TEXT NOT NULL," \
+	" acknowledged_at TEXT);" \
+	"CREATE TABLE outbox_events (" \
+	" id " IDCOL "," \
+	" event TEXT NOT NULL," \
+	" machine_id TEXT," \
+	" payload TEXT NOT NULL," \
+	" created_at TEXT NOT NULL," \
+	" delivered_at TEXT);" \
+	"CREATE INDEX outbox_pending ON outbox_events(delivered_at, id);"
+
+const struct att_migration att_migrations[] = {
+	{
+		1,
+		"machines, audit log, config tokens, nonces, schematics, outbox",
+		V1_COMMON_TABLES("INTEGER PRIMARY KEY"),
+		V1_COMMON_TABLES("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+};
+
+const int att_migrations_count = (int)(sizeof(att_migrations) / sizeof(att_migrations[0]));

@@ -1,0 +1,1489 @@
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/sha.h>
+
+#include "audit/audit.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "crypto/ek.h"
+#include "db/db.h"
+#include "machine/machine.h"
+#include "obs/log.h"
+
+#define LOGR "attestd.registration"
+#define LOGA "attestd.attestation"
+#define LOGM "attestd.machines"
+#define LOGC "attestd.config"
+
+#define MACHINE_COLS                                                                            \
+	"id, wipe_pending, machine_id, ek_fingerprint, ek_fingerprint_legacy, ek_fingerprint_agent," \
+	" ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid, hw_mac, hw_serial, hw_product,"  \
+	" role, status, locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at," \
+	" attested_at, locked_at, revoked_at, config_delivered_at, ak_pub, updated_at"
+
+void att_machine_release(struct att_machine *m)
+{
+	for (int i = 0; i < _MC_MAX; i++) {
+		free(m->col[i]);
+		m->col[i] = NULL;
+	}
+	m->id = 0;
+}
+
+void att_node_result_release(struct att_node_result *r)
+{
+	att_machine_release(&r->m);
+	att_wipe(r->token, sizeof(r->token));
+}
+
+static int load_row(struct att_stmt *s, struct att_machine *ret)
+{
+	struct att_machine m;
+
+	memset(&m, 0, sizeof(m));
+	m.id = att_stmt_int(s, 0);
+	m.wipe_pending = att_stmt_int(s, 1) != 0;
+	for (int i = 0; i < _MC_MAX; i++) {
+		const char *v = att_stmt_text(s, i + 2);
+
+		if (v) {
+			m.col[i] = att_strdup(v);
+			if (!m.col[i]) {
+				att_machine_release(&m);
+				return ATT_E_NOMEM;
+			}
+		}
+	}
+	*ret = m;
+	return 0;
+}
+
+/* Run a query expected to return at most one machine row. */
+static int fetch_one(struct att_stmt *s, struct att_machine *ret)
+{
+	int r = att_stmt_next(s);
+
+	if (r == 1)
+		r = load_row(s, ret);
+	else if (r == 0)
+		r = ATT_E_NOTFOUND;
+	att_stmt_done(s);
+	return r;
+}
+
+int att_machine_get(struct att_dbc *c, const char *machine_id, struct att_machine *ret)
+{
+	struct att_stmt *s;
+	int r = att_dbc_query(c, &s, "SELECT " MACHINE_COLS " FROM machines WHERE machine_id = ?",
+			      "s", machine_id);
+
+	return r < 0 ? r : fetch_one(s, ret);
+}
+
+int att_machine_find_by_ek(struct att_dbc *c, const struct att_ek *ek, struct att_machine *ret)
+{
+	struct att_stmt *s;
+	int r;
+
+	r = att_dbc_query(c, &s, "SELECT " MACHINE_COLS " FROM machines WHERE ek_fingerprint = ?", "s",
+			  ek->fp);
+	if (r < 0)
+		return r;
+	r = fetch_one(s, ret);
+	if (r != ATT_E_NOTFOUND)
+		return r;
+	/* receipts imported without EK material carry only a client fingerprint */
+	r = att_dbc_query(c, &s,
+			  "SELECT " MACHINE_COLS " FROM machines WHERE ek_fingerprint IS NULL AND"
+			  " (ek_fingerprint_legacy = ? OR ek_fingerprint_legacy = ? OR ek_fingerprint_agent = ?)"
+			  " ORDER BY id LIMIT 1",
+			  "sss", ek->fp, ek->fp_legacy, ek->fp_agent);
+	if (r < 0)
+		return r;
+	return fetch_one(s, ret);
+}
+
+static void json_set_str(json_t *o, const char *k, const char *v)
+{
+	json_object_set_new(o, k, v ? json_string(v) : json_null());
+}
+
+json_t *att_machine_detail(const struct att_machine *m)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_set_str(o, "machine_id", M(m, MACHINE_ID));
+	json_set_str(o, "ek_fingerprint",
+		     M(m, EK_FINGERPRINT) ? M(m, EK_FINGERPRINT)
+					  : (M(m, EK_FINGERPRINT_LEGACY) ? M(m, EK_FINGERPRINT_LEGACY)
+									 : M(m, EK_FINGERPRINT_AGENT)));
+	json_set_str(o, "hw_uuid", M(m, HW_UUID));
+	json_set_str(o, "hw_mac", M(m, HW_MAC));
+	json_set_str(o, "hw_serial", M(m, HW_SERIAL));
+	json_set_str(o, "hw_product", M(m, HW_PRODUCT));
+	json_set_str(o, "role", M(m, ROLE));
+	json_set_str(o, "status", M(m, STATUS));
+	json_set_str(o, "hostname", M(m, HOSTNAME));
+	json_set_str(o, "assigned_ip", M(m, ASSIGNED_IP));
+	json_set_str(o, "registered_at", M(m, REGISTERED_AT));
+	json_set_str(o, "attested_at", M(m, ATTESTED_AT));
+	json_set_str(o, "locked_at", M(m, LOCKED_AT));
+	json_set_str(o, "revoked_at", M(m, REVOKED_AT));
+	json_object_set_new(o, "wipe_pending", json_boolean(m->wipe_pending));
+	/* additions to the reference's MachineDetail */
+	json_set_str(o, "cluster_id", M(m, CLUSTER_ID));
+	json_set_str(o, "ek_source", M(m, EK_SOURCE));
+	json_set_str(o, "ek_key_type", M(m, EK_KEY_TYPE));
+	json_set_str(o, "ek_issuer", M(m, EK_ISSUER));
+	json_set_str(o, "approved_at", M(m, APPROVED_AT));
+	json_set_str(o, "config_delivered_at", M(m, CONFIG_DELIVERED_AT));
+	json_set_str(o, "locked_from", M(m, LOCKED_FROM));
+	json_object_set_new(o, "ak_bound", json_boolean(M(m, AK_PUB) != NULL));
+	return o;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int new_token(char out[64], char hash[65])
+{
+	uint8_t raw[32];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char *t;
+	int r = att_random(raw, sizeof(raw));
+
+	if (r < 0)
+		return r;
+	t = att_b64url_encode(raw, sizeof(raw));
+	att_wipe(raw, sizeof(raw));
+	if (!t)
+		return ATT_E_NOMEM;
+	snprintf(out, 64, "%s", t);
+	SHA256((const unsigned char *)t, strlen(t), md);
+	att_hex_encode(md, sizeof(md), hash);
+	att_wipe(t, strlen(t));
+	free(t);
+	return 0;
+}
+
+static void token_hash(const char *token, char hash[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)token, strlen(token), md);
+	att_hex_encode(md, sizeof(md), hash);
+}
+
+/* Replace every token of the machine by one bound to state. */
+static int issue_token(const struct att_svc *svc, struct att_dbc *c, const char *machine_id,
+		       const char *state, char out[64])
+{
+	char hash[65], ts[32];
+	int r;
+
+	r = att_dbc_exec(c, "DELETE FROM config_tokens WHERE machine_id = ?", "s", machine_id);
+	if (r < 0)
+		return r;
+	r = new_token(out, hash);
+	if (r < 0)
+		return r;
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "INSERT INTO config_tokens (token_hash, machine_id, state, created_at, expires_at)"
+			 " VALUES (?, ?, ?, ?, ?)",
+			 "ssssi", hash, machine_id, state, ts,
+			 (int64_t)(att_now().sec + svc->cfg->config_token_ttl_seconds));
+	return r < 0 ? r : 0;
+}
+
+static int drop_tokens(struct att_dbc *c, const char *machine_id)
+{
+	int r = att_dbc_exec(c, "DELETE FROM config_tokens WHERE machine_id = ?", "s", machine_id);
+
+	return r < 0 ? r : 0;
+}
+
+static int outbox(struct att_dbc *c, const char *event, const struct att_machine *m,
+		  const char *new_status, json_t *meta)
+{
+	json_t *p = json_object(), *node = json_object();
+	char ts[32], *js;
+	int r;
+
+	att_time_iso(att_now(), ts);
+	if (!p || !node) {
+		json_decref(p);
+		json_decref(node);
+		json_decref(meta);
+		return ATT_E_NOMEM;
+	}
+	json_set_str(node, "machine_id", M(m, MACHINE_ID));
+	json_set_str(node, "hostname", M(m, HOSTNAME));
+	json_set_str(node, "role", M(m, ROLE));
+	json_set_str(node, "status", new_status);
+	json_set_str(node, "assigned_ip", M(m, ASSIGNED_IP));
+	json_set_str(node, "hw_mac", M(m, HW_MAC));
+	json_object_set_new(p, "event", json_string(event));
+	json_set_str(p, "ek_fingerprint", M(m, EK_FINGERPRINT));
+	json_object_set_new(p, "timestamp", json_string(ts));
+	json_object_set_new(p, "node", node);
+	json_object_set_new(p, "meta", meta ? meta : json_object());
+	js = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	if (!js)
+		return ATT_E_NOMEM;
+	r = att_dbc_exec(c, "INSERT INTO outbox_events (event, machine_id, payload, created_at) VALUES (?, ?, ?, ?)",
+			 "ssss", event, M(m, MACHINE_ID), js, ts);
+	free(js);
+	return r < 0 ? r : 0;
+}
+
+static void set_err(char *reterr, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *reterr, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reterr, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int db_fail(int r, char *reterr, size_t errlen)
+{
+	if (r == ATT_E_NOMEM)
+		set_err(reterr, errlen, "out of memory");
+	else
+		set_err(reterr, errlen, "Database unavailable — try again");
+	return r == ATT_E_NOMEM ? r : ATT_E_DB;
+}
+
+static const char *or_unknown(const char *s)
+{
+	return s && *s ? s : "unknown";
+}
+
+/* ---- register / self-register ---------------------------------------- */
+
+static int insert_machine(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
+			  const struct att_node_claims *cl, const char *status, const char *role,
+			  struct att_machine *ret)
+{
+	char id[37], ts[32];
+	int r;
+
+	(void)svc;
+	r = att_uuid4(id);
+	if (r < 0)
+		return r;
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "INSERT INTO machines (machine_id, ek_fingerprint, ek_fingerprint_legacy,"
+			 " ek_fingerprint_agent, ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid,"
+			 " hw_mac, hw_serial, hw_product, role, status, cluster_id, registered_at, updated_at)"
+			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 "sssssssssssssssss", id, ek->fp, ek->fp_legacy, ek->fp_agent,
+			 cl->ek_source ? cl->ek_source : "cert", cl->ek_b64, ek->key_type,
+			 ek->issuer[0] ? ek->issuer : NULL, or_unknown(cl->hw_uuid),
+			 or_unknown(cl->hw_mac), or_unknown(cl->hw_serial), or_unknown(cl->hw_product),
+			 role, status, cl->cluster_id ? cl->cluster_id : "default", ts, ts);
+	if (r < 0)
+		return r;
+	return att_machine_get(c, id, ret);
+}
+
+/* A receipt-imported row meets its EK material for the first time. */
+static int bind_ek(struct att_dbc *c, struct att_machine *m, const struct att_ek *ek,
+		   const struct att_node_claims *cl, const struct att_actor *actor)
+{
+	char ts[32], *detail;
+	int r;
+
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET ek_fingerprint = ?, ek_fingerprint_legacy = ?,"
+			 " ek_fingerprint_agent = ?, ek_cert_b64 = ?, ek_key_type = ?, ek_issuer = ?,"
+			 " ek_source = ?, updated_at = ? WHERE id = ? AND ek_fingerprint IS NULL",
+			 "ssssssssi", ek->fp, ek->fp_legacy, ek->fp_agent, cl->ek_b64, ek->key_type,
+			 ek->issuer[0] ? ek->issuer : NULL, cl->ek_source ? cl->ek_source : "cert", ts,
+			 m->id);
+	if (r < 0)
+		return r;
+	if (r != 1)
+		return ATT_E_CONFLICT;
+	detail = att_asprintf("EK material bound to imported receipt (ek=%.16s...)", ek->fp);
+	if (!detail)
+		return ATT_E_NOMEM;
+	r = att_audit_append(c, actor->name, "ek_bound", M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS),
+			     detail, actor->source_ip);
+	free(detail);
+	if (r < 0)
+		return r;
+	{
+		char mid[64];
+
+		snprintf(mid, sizeof(mid), "%s", M(m, MACHINE_ID));
+		att_machine_release(m);
+		return att_machine_get(c, mid, m);
+	}
+}
+
+int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
+			 const struct att_node_claims *cl, const struct att_actor *actor,
+			 bool self_register, struct att_node_result *ret, char *reterr, size_t errlen)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_node_result res;
+	const char *role = cl->desired_role && *cl->desired_role ? cl->desired_role : "worker-app";
+	const char *status = (!self_register && actor->authenticated) ? "registered" : "pending_approval";
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	r = att_dbc_begin(c);
+	if (r < 0)
+		goto dberr;
+	r = att_machine_find_by_ek(c, ek, &res.m);
+	if (r == ATT_E_NOTFOUND) {
+		char *detail;
+
+		r = insert_machine(svc, c, ek, cl, status, role, &res.m);
+		if (r < 0)
+			goto dberr;
+		detail = att_asprintf("%s via %s; ek=%.16s... source=%s", status,
+				      self_register ? "self-register" : "register", ek->fp,
+				      cl->ek_source ? cl->ek_source : "cert");
+		if (!detail) {
+			r = ATT_E_NOMEM;
+			goto dberr;
+		}
+		r = att_audit_append(c, actor->name, self_register ? "self_register" : "register",
+				     M(&res.m, MACHINE_ID), NULL, status, detail, actor->source_ip);
+		free(detail);
+		if (r < 0)
+			goto dberr;
+		{
+			json_t *meta = json_pack("{s:s?,s:s?,s:b}", "ip_address", actor->source_ip,
+						 "mac_address", M(&res.m, HW_MAC), "tpm_available", 1);
+
+			r = outbox(c, "node.registered", &res.m, status, meta);
+			if (r < 0)
+				goto dberr;
+		}
+		r = att_dbc_commit(c);
+		if (r < 0)
+			goto dberr;
+		res.created = true;
+		att_log_info(LOGR, "New machine registered: id=%s role=%s ek=%.16s...",
+			     M(&res.m, MACHINE_ID), M(&res.m, ROLE), ek->fp);
+		res.status = strcmp(status, "registered") == 0 ? "registered" : "pending_approval";
+		res.message = strcmp(status, "registered") == 0
+				      ? "Machine registered — download ISO and boot to continue"
+				      : "Machine registered — awaiting operator approval. Poll POST /api/v1/attest every 60 s; when action=apply-config, fetch config_url and run: talosctl apply-config --insecure --file <(curl -sf <config_url>)";
+		goto done;
+	}
+	if (r < 0)
+		goto dberr;
+	if (!M(&res.m, EK_FINGERPRINT)) {
+		r = bind_ek(c, &res.m, ek, cl, actor);
+		if (r < 0)
+			goto dberr;
+	}
+	if (strcmp(M(&res.m, STATUS), "revoked") == 0 || strcmp(M(&res.m, STATUS), "locked") == 0) {
+		att_dbc_rollback(c);
+		set_err(reterr, errlen,
+			"Machine %s is %s — re-registration is not allowed (status=%s); unlock it, or register replacement hardware as a new machine",
+			M(&res.m, MACHINE_ID), M(&res.m, STATUS), M(&res.m, STATUS));
+		r = ATT_E_CONFLICT;
+		goto fail;
+	}
+	{
+		char ts[32];
+
+		att_time_iso(att_now(), ts);
+		r = att_dbc_exec(c,
+				 "UPDATE machines SET hw_uuid = ?, hw_mac = ?, hw_serial = ?, hw_product = ?,"
+				 " updated_at = ? WHERE id = ?",
+				 "sssssi", cl->hw_uuid ? cl->hw_uuid : M(&res.m, HW_UUID),
+				 cl->hw_mac ? cl->hw_mac : M(&res.m, HW_MAC),
+				 cl->hw_serial ? cl->hw_serial : M(&res.m, HW_SERIAL),
+				 cl->hw_product ? cl->hw_product : M(&res.m, HW_PRODUCT), ts, res.m.id);
+		if (r < 0)
+			goto dberr;
+		r = att_audit_append(c, actor->name, self_register ? "self_register" : "re_register",
+				     M(&res.m, MACHINE_ID), M(&res.m, STATUS), M(&res.m, STATUS),
+				     "re-registration of a known EK; hardware details refreshed",
+				     actor->source_ip);
+		if (r < 0)
+			goto dberr;
+	}
+	{
+		char mid[64];
+
+		snprintf(mid, sizeof(mid), "%s", M(&res.m, MACHINE_ID));
+		att_machine_release(&res.m);
+		r = att_machine_get(c, mid, &res.m);
+		if (r < 0)
+			goto dberr;
+	}
+	r = att_dbc_commit(c);
+	if (r < 0)
+		goto dberr;
+	att_log_info(LOGR, "Re-registration of machine %s (ek=%.16s...)", M(&res.m, MACHINE_ID), ek->fp);
+	res.status = strcmp(M(&res.m, STATUS), "registered") == 0 ? "registered"
+		     : strcmp(M(&res.m, STATUS), "attested") == 0 ? "attested"
+								    : "pending_approval";
+	res.message = strcmp(M(&res.m, STATUS), "attested") == 0
+			      ? "Machine already attested — re-apply config via config_url if needed"
+			      : "Machine already registered — call POST /api/v1/attest to continue";
+done:
+	att_db_release(svc->db, c);
+	*ret = res;
+	return 0;
+dberr:
+	if (r == ATT_E_CONFLICT) {
+		set_err(reterr, errlen, "Concurrent registration of the same EK — retry");
+	} else {
+		att_log_error(LOGR, "registration failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
+		r = db_fail(r, reterr, errlen);
+	}
+fail:
+	att_dbc_rollback(c);
+	att_db_release(svc->db, c);
+	att_machine_release(&res.m);
+	return r;
+}
+
+/* ---- attest ---------------------------------------------------------- */
+
+static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
+			const struct att_node_claims *cl, const struct att_actor *actor,
+			struct att_node_result *res, char *reterr, size_t errlen);
+
+int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
+		       const struct att_node_claims *cl, const struct att_actor *actor,
+		       struct att_node_result *ret, char *reterr, size_t errlen)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_node_result res;
+	const char *st;
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	/* fast path: read-only poll for states that need no write */
+	r = att_machine_find_by_ek(c, ek, &res.m);
+	if (r < 0 && r != ATT_E_NOTFOUND) {
+		att_db_release(svc->db, c);
+		return db_fail(r, reterr, errlen);
+	}
+	if (r == 0 && M(&res.m, EK_FINGERPRINT)) {
+		st = M(&res.m, STATUS);
+		if (strcmp(st, "pending_approval") == 0) {
+			res.status = "pending_approval";
+			res.action = "none";
+			res.message = "Machine awaiting operator approval";
+			goto done;
+		}
+		if (strcmp(st, "locked") == 0) {
+			att_log_warning(LOGA, "Locked machine contacted: id=%s", M(&res.m, MACHINE_ID));
+			res.status = "locked";
+			res.action = "lock";
+			res.message = "Machine is temporarily locked — contact operator to unlock";
+			goto done;
+		}
+		if (strcmp(st, "revoked") == 0 && !res.m.wipe_pending) {
+			att_log_warning(LOGA, "Revoked machine contacted: id=%s action=none",
+					M(&res.m, MACHINE_ID));
+			res.status = "revoked";
+			res.action = "none";
+			res.message = "Machine has been revoked";
+			goto done;
+		}
+		if (strcmp(st, "attested") == 0 && M(&res.m, CONFIG_DELIVERED_AT)) {
+			res.status = "already_attested";
+			res.action = "none";
+			res.message = "Machine already attested";
+			goto done;
+		}
+	}
+	att_machine_release(&res.m);
+	r = attest_write(svc, c, ek, cl, actor, &res, reterr, errlen);
+	if (r < 0) {
+		att_db_release(svc->db, c);
+		att_node_result_release(&res);
+		return r;
+	}
+done:
+	att_db_release(svc->db, c);
+	*ret = res;
+	return 0;
+}
+
+static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
+			const struct att_node_claims *cl, const struct att_actor *actor,
+			struct att_node_result *res, char *reterr, size_t errlen)
+{
+	const char *st;
+	char ts[32];
+	int r;
+
+	r = att_dbc_begin(c);
+	if (r < 0)
+		goto dberr;
+	r = att_machine_find_by_ek(c, ek, &res->m);
+	if (r == ATT_E_NOTFOUND) {
+		struct att_node_claims c2 = *cl;
+
+		c2.desired_role = NULL;
+		r = insert_machine(svc, c, ek, &c2, "pending_approval", "worker-app", &res->m);
+		if (r < 0)
+			goto dberr;
+		r = att_audit_append(c, actor->name, "self_register", M(&res->m, MACHINE_ID), NULL,
+				     "pending_approval",
+				     "attestation from an unknown EK; machine created awaiting approval",
+				     actor->source_ip);
+		if (r < 0)
+			goto dberr;
+		r = outbox(c, "node.registered", &res->m, "pending_approval",
+			   json_pack("{s:s?,s:s?,s:b}", "ip_address", actor->source_ip, "mac_address",
+				     M(&res->m, HW_MAC), "tpm_available", 1));
+		if (r < 0)
+			goto dberr;
+		r = att_dbc_commit(c);
+		if (r < 0)
+			goto dberr;
+		att_log_warning(LOGA, "Attestation from unknown EK %.16s... — created machine %s awaiting approval",
+				ek->fp, M(&res->m, MACHINE_ID));
+		res->created = true;
+		res->status = "pending_approval";
+		res->action = "none";
+		res->message = "Machine not pre-registered — awaiting operator approval";
+		return 0;
+	}
+	if (r < 0)
+		goto dberr;
+	if (!M(&res->m, EK_FINGERPRINT)) {
+		r = bind_ek(c, &res->m, ek, cl, actor);
+		if (r < 0)
+			goto dberr;
+	}
+	st = M(&res->m, STATUS);
+	att_time_iso(att_now(), ts);
+	if (strcmp(st, "pending_approval") == 0 || strcmp(st, "locked") == 0 ||
+	    (strcmp(st, "revoked") == 0 && !res->m.wipe_pending)) {
+		/* state changed between the read and the write lock: answer from the row */
+		r = att_dbc_commit(c);
+		if (r < 0)
+			goto dberr;
+		res->action = strcmp(st, "locked") == 0 ? "lock" : "none";
+		res->status = strcmp(st, "locked") == 0 ? "locked"
+			      : strcmp(st, "revoked") == 0 ? "revoked"
+							     : "pending_approval";
+		res->message = strcmp(st, "locked") == 0 ? "Machine is temporarily locked — contact operator to unlock"
+			       : strcmp(st, "revoked") == 0 ? "Machine has been revoked"
+							      : "Machine awaiting operator approval";
+		return 0;
+	}
+	if (strcmp(st, "revoked") == 0) {
+		/* deliver the wipe once, and record that it was delivered */
+		r = att_dbc_exec(c, "UPDATE machines SET wipe_pending = 0, updated_at = ? WHERE id = ?", "si",
+				 ts, res->m.id);
+		if (r < 0)
+			goto dberr;
+		r = att_audit_append(c, actor->name, "wipe_delivered", M(&res->m, MACHINE_ID), "revoked",
+				     "revoked", "action=wipe delivered to the machine", actor->source_ip);
+		if (r < 0)
+			goto dberr;
+		r = att_dbc_commit(c);
+		if (r < 0)
+			goto dberr;
+		res->m.wipe_pending = false;
+		att_log_warning(LOGA, "Revoked machine contacted: id=%s action=wipe", M(&res->m, MACHINE_ID));
+		res->status = "revoked";
+		res->action = "wipe";
+		res->message = "Machine has been revoked — wipe initiated";
+		return 0;
+	}
+	if (strcmp(st, "attested") == 0 && M(&res->m, CONFIG_DELIVERED_AT)) {
+		r = att_dbc_commit(c);
+		if (r < 0)
+			goto dberr;
+		res->status = "already_attested";
+		res->action = "none";
+		res->message = "Machine already attested";
+		return 0;
+	}
+	/* registered -> attested, or attested without a delivered config */
+	r = issue_token(svc, c, M(&res->m, MACHINE_ID), "attested", res->token);
+	if (r < 0)
+		goto dberr;
+	if (strcmp(st, "registered") == 0) {
+		r = att_dbc_exec(c,
+				 "UPDATE machines SET status = 'attested', attested_at = ?, updated_at = ?,"
+				 " config_delivered_at = NULL WHERE id = ? AND status = 'registered'",
+				 "ssi", ts, ts, res->m.id);
+		if (r < 0)
+			goto dberr;
+		r = att_audit_append(c, actor->name, "attest", M(&res->m, MACHINE_ID), "registered",
+				     "attested", "EK verified; config token issued", actor->source_ip);
+		if (r < 0)
+			goto dberr;
+		r = outbox(c, "node.online", &res->m, "attested",
+			   json_pack("{s:s}", "attested_at", ts));
+		if (r < 0)
+			goto dberr;
+	} else {
+		r = att_audit_append(c, actor->name, "config_token_reissued", M(&res->m, MACHINE_ID),
+				     "attested", "attested",
+				     "config not yet delivered; new config token issued", actor->source_ip);
+		if (r < 0)
+			goto dberr;
+	}
+	{
+		char mid[64];
+
+		snprintf(mid, sizeof(mid), "%s", M(&res->m, MACHINE_ID));
+		att_machine_release(&res->m);
+		r = att_machine_get(c, mid, &res->m);
+		if (r < 0)
+			goto dberr;
+	}
+	r = att_dbc_commit(c);
+	if (r < 0)
+		goto dberr;
+	att_log_info(LOGA, "Machine attested: id=%s role=%s", M(&res->m, MACHINE_ID), M(&res->m, ROLE));
+	res->status = "attested";
+	res->action = "apply-config";
+	res->message = "Attestation successful — fetch config_url and apply with talosctl apply-config";
+	return 0;
+dberr:
+	att_dbc_rollback(c);
+	if (r == ATT_E_CONFLICT) {
+		set_err(reterr, errlen, "Concurrent attestation of the same machine — retry");
+		return r;
+	}
+	att_log_error(LOGA, "attestation failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
+	return db_fail(r, reterr, errlen);
+}
+
+/* ---- operator transitions --------------------------------------------- */
+
+typedef int (*transition_fn)(const struct att_svc *svc, struct att_dbc *c, struct att_machine *m,
+			     const void *arg, const struct att_actor *actor, char *reterr,
+			     size_t errlen);
+
+/* Load the row under the write lock, run fn, re-read, commit. */
+static int run_transition(const struct att_svc *svc, const char *machine_id, transition_fn fn,
+			  const void *arg, const struct att_actor *actor, struct att_machine *ret,
+			  char *reterr, size_t errlen)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_machine m = { 0 };
+	int r;
+
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	r = att_dbc_begin(c);
+	if (r < 0)
+		goto dberr;
+	r = att_machine_get(c, machine_id, &m);
+	if (r == ATT_E_NOTFOUND) {
+		set_err(reterr, errlen, "Machine %s not found", machine_id);
+		goto fail;
+	}
+	if (r < 0)
+		goto dberr;
+	r = fn(svc, c, &m, arg, actor, reterr, errlen);
+	if (r == ATT_E_CONFLICT || r == ATT_E_INVAL || r == ATT_E_FORBIDDEN)
+		goto fail;
+	if (r < 0)
+		goto dberr;
+	att_machine_release(&m);
+	r = att_machine_get(c, machine_id, &m);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_commit(c);
+	if (r < 0)
+		goto dberr;
+	att_db_release(svc->db, c);
+	*ret = m;
+	return 0;
+dberr:
+	att_log_error(LOGM, "transition of machine %s failed: %s (%s)", machine_id, att_strerror(r),
+		      att_dbc_errmsg(c));
+	r = db_fail(r, reterr, errlen);
+fail:
+	att_dbc_rollback(c);
+	att_db_release(svc->db, c);
+	att_machine_release(&m);
+	return r;
+}
+
+static int check_unique_assignment(struct att_dbc *c, const struct att_machine *m,
+				   const char *col_sql, const char *what, const char *value,
+				   char *reterr, size_t errlen)
+{
+	struct att_stmt *s;
+	int r;
+
+	r = att_dbc_query(c, &s, col_sql, "ss", value, M(m, MACHINE_ID));
+	if (r < 0)
+		return r;
+	r = att_stmt_next(s);
+	if (r == 1) {
+		set_err(reterr, errlen, "%s '%s' is already assigned to machine %s (status=%s)", what,
+			value, att_stmt_text(s, 0), att_stmt_text(s, 1));
+		r = ATT_E_CONFLICT;
+	}
+	att_stmt_done(s);
+	return r;
+}
+
+static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_machine *m,
+		      const void *arg, const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	const struct att_approval *a = arg;
+	const char *st = M(m, STATUS);
+	bool role_changed;
+	char ts[32], *detail;
+	int r;
+
+	(void)svc;
+	if (strcmp(st, "pending_approval") != 0 && strcmp(st, "registered") != 0) {
+		set_err(reterr, errlen,
+			"Machine %s cannot be approved in state '%s' (only pending_approval or registered machines can be approved)",
+			M(m, MACHINE_ID), st);
+		return ATT_E_CONFLICT;
+	}
+	if (a->hostname) {
+		r = check_unique_assignment(c, m,
+					    "SELECT machine_id, status FROM machines WHERE hostname = ?"
+					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
+					    "hostname", a->hostname, reterr, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (a->assigned_ip) {
+		r = check_unique_assignment(c, m,
+					    "SELECT machine_id, status FROM machines WHERE assigned_ip = ?"
+					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
+					    "assigned_ip", a->assigned_ip, reterr, errlen);
+		if (r < 0)
+			return r;
+	}
+	role_changed = M(m, APPROVED_AT) && strcmp(M(m, ROLE), a->role) != 0;
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET status = 'registered', role = ?, hostname = ?, assigned_ip = ?,"
+			 " approved_at = ?, updated_at = ? WHERE id = ?",
+			 "sssssi", a->role, a->hostname, a->assigned_ip, ts, ts, m->id);
+	if (r < 0)
+		return r;
+	r = drop_tokens(c, M(m, MACHINE_ID));
+	if (r < 0)
+		return r;
+	detail = att_asprintf("role=%s hostname=%s%s%s%s", a->role, a->hostname ? a->hostname : "None",
+			      a->assigned_ip ? " assigned_ip=" : "", a->assigned_ip ? a->assigned_ip : "",
+			      "");
+	if (detail && a->reason) {
+		char *d2 = att_asprintf("%s; reason='%s'", detail, a->reason);
+
+		free(detail);
+		detail = d2;
+	}
+	if (!detail)
+		return ATT_E_NOMEM;
+	r = att_audit_append(c, actor->name, "approve", M(m, MACHINE_ID), st, "registered", detail,
+			     actor->source_ip);
+	free(detail);
+	if (r < 0)
+		return r;
+	{
+		struct att_machine tmp = *m;
+
+		tmp.col[MC_ROLE] = (char *)a->role;
+		tmp.col[MC_HOSTNAME] = (char *)a->hostname;
+		tmp.col[MC_ASSIGNED_IP] = (char *)a->assigned_ip;
+		r = outbox(c, "node.provisioned", &tmp, "registered",
+			   json_pack("{s:s}", "approved_by", actor->name));
+		if (r == 0 && role_changed)
+			r = outbox(c, "node.role_changed", &tmp, "registered",
+				   json_pack("{s:s,s:s}", "previous_role", M(m, ROLE), "new_role", a->role));
+	}
+	if (r == 0)
+		att_log_info(LOGM, "Machine approved: id=%s role=%s hostname=%s by=%s", M(m, MACHINE_ID),
+			     a->role, a->hostname ? a->hostname : "-", actor->name);
+	return r;
+}
+
+int att_machine_approve(const struct att_svc *svc, const char *machine_id,
+			const struct att_approval *a, const struct att_actor *actor,
+			struct att_machine *ret, char *reterr, size_t errlen)
+{
+	return run_transition(svc, machine_id, do_approve, a, actor, ret, reterr, errlen);
+}
+
+static char *reason_detail(const char *prefix, const char *reason)
+{
+	if (reason && *reason)
+		return att_asprintf("%s; reason='%s'", prefix, reason);
+	return att_strdup(prefix);
+}
+
+static int do_lock(const struct att_svc *svc, struct att_dbc *c, struct att_machine *m,
+		   const void *arg, const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	const char *reason = arg, *st = M(m, STATUS);
+	char ts[32], *detail;
+	int r;
+
+	(void)svc;
+	if (strcmp(st, "revoked") == 0) {
+		set_err(reterr, errlen, "Machine %s is already revoked — cannot lock a revoked machine",
+			M(m, MACHINE_ID));
+		return ATT_E_CONFLICT;
+	}
+	if (strcmp(st, "registered") != 0 && strcmp(st, "attested") != 0) {
+		set_err(reterr, errlen,
+			"Machine %s cannot be locked in state '%s' (only registered or attested machines can be locked)",
+			M(m, MACHINE_ID), st);
+		return ATT_E_CONFLICT;
+	}
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET status = 'locked', locked_from = ?, locked_at = ?, updated_at = ?"
+			 " WHERE id = ?",
+			 "sssi", st, ts, ts, m->id);
+	if (r < 0)
+		return r;
+	r = drop_tokens(c, M(m, MACHINE_ID));
+	if (r < 0)
+		return r;
+	detail = reason_detail("locked", reason);
+	if (!detail)
+		return ATT_E_NOMEM;
+	r = att_audit_append(c, actor->name, "lock", M(m, MACHINE_ID), st, "locked", detail,
+			     actor->source_ip);
+	free(detail);
+	if (r == 0)
+		att_log_info(LOGM, "Machine locked: id=%s by=%s", M(m, MACHINE_ID), actor->name);
+	return r;
+}
+
+int att_machine_lock(const struct att_svc *svc, const char *machine_id, const char *reason,
+		     const struct att_actor *actor, struct att_machine *ret, char *reterr,
+		     size_t errlen)
+{
+	return run_transition(svc, machine_id, do_lock, reason, actor, ret, reterr, errlen);
+}
+
+static int do_unlock(const struct att_svc *svc, struct att_dbc *c, struct att_machine *m,
+		     const void *arg, const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	const char *reason = arg, *st = M(m, STATUS);
+	const char *back = M(m, LOCKED_FROM) ? M(m, LOCKED_FROM) : "attested";
+	char ts[32], *detail;
+	int r;
+
+	(void)svc;
+	if (strcmp(st, "locked") != 0) {
+		set_err(reterr, errlen, "Machine %s is not locked (status=%s)", M(m, MACHINE_ID), st);
+		return ATT_E_CONFLICT;
+	}
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET status = ?, locked_from = NULL, locked_at = NULL, updated_at = ?"
+			 " WHERE id = ?",
+			 "ssi", back, ts, m->id);
+	if (r < 0)
+		return r;
+	detail = reason_detail("unlocked", reason);
+	if (!detail)
+		return ATT_E_NOMEM;
+	r = att_audit_append(c, actor->name, "unlock", M(m, MACHINE_ID), "locked", back, detail,
+			     actor->source_ip);
+	free(detail);
+	if (r == 0)
+		att_log_info(LOGM, "Machine unlocked: id=%s status=%s by=%s", M(m, MACHINE_ID), back,
+			     actor->name);
+	return r;
+}
+
+int att_machine_unlock(const struct att_svc *svc, const char *machine_id, const char *reason,
+		       const struct att_actor *actor, struct att_machine *ret, char *reterr,
+		       size_t errlen)
+{
+	return run_transition(svc, machine_id, do_unlock, reason, actor, ret, reterr, errlen);
+}
+
+struct revoke_arg {
+	bool wipe;
+	const char *reason;
+};
+
+static int do_revoke(const struct att_svc *svc, struct att_dbc *c, struct att_machine *m,
+		     const void *arg, const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	const struct revoke_arg *a = arg;
+	const char *st = M(m, STATUS);
+	char ts[32], *detail;
+	int r;
+
+	(void)svc;
+	if (strcmp(st, "revoked") == 0) {
+		set_err(reterr, errlen, "Machine %s is already revoked", M(m, MACHINE_ID));
+		return ATT_E_CONFLICT;
+	}
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET status = 'revoked', wipe_pending = ?, revoked_at = ?,"
+			 " locked_from = NULL, updated_at = ? WHERE id = ?",
+			 "bssi", (int)a->wipe, ts, ts, m->id);
+	if (r < 0)
+		return r;
+	r = drop_tokens(c, M(m, MACHINE_ID));
+	if (r < 0)
+		return r;
+	detail = att_asprintf("%s; reason='%s'",
+			      a->wipe ? "wipe scheduled on next attestation contact" : "blocked",
+			      a->reason ? a->reason : "");
+	if (!detail)
+		return ATT_E_NOMEM;
+	r = att_audit_append(c, actor->name, "revoke", M(m, MACHINE_ID), st, "revoked", detail,
+			     actor->source_ip);
+	free(detail);
+	if (r == 0)
+		r = outbox(c, "node.decommissioned", m, "revoked",
+			   json_pack("{s:s?,s:b}", "reason", a->reason, "wipe", (int)a->wipe));
+	if (r == 0)
+		att_log_info(LOGM, "Machine revoked: id=%s wipe=%s by=%s", M(m, MACHINE_ID),
+			     a->wipe ? "true" : "false", actor->name);
+	return r;
+}
+
+int att_machine_revoke(const struct att_svc *svc, const char *machine_id, bool wipe,
+		       const char *reason, const struct att_actor *actor, struct att_machine *ret,
+		       char *reterr, size_t errlen)
+{
+	struct revoke_arg a = { wipe, reason };
+
+	return run_transition(svc, machine_id, do_revoke, &a, actor, ret, reterr, errlen);
+}
+
+/* ---- import ----------------------------------------------------------- */
+
+int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
+		       const struct att_actor *actor, struct att_machine *ret, char *reterr,
+		       size_t errlen)
+{
+	struct att_dbc *c;
+	struct att_machine m = { 0 };
+	struct att_ek ek;
+	struct att_stmt *s;
+	char id[37], ts[32], fp[97], *detail;
+	bool have_ek = rc->ek_b64 && *rc->ek_b64;
+	size_t fplen = strlen(rc->ek_fingerprint);
+	int r;
+
+	memset(&ek, 0, sizeof(ek));
+	for (size_t i = 0; i <= fplen && i < sizeof(fp); i++)
+		fp[i] = (rc->ek_fingerprint[i] >= 'A' && rc->ek_fingerprint[i] <= 'F')
+				? (char)(rc->ek_fingerprint[i] - 'A' + 'a')
+				: rc->ek_fingerprint[i];
+	if (have_ek) {
+		char why[256];
+
+		r = att_ek_parse(rc->ek_b64, strlen(rc->ek_b64), rc->ek_source ? rc->ek_source : "cert",
+				 (time_t)att_now().sec, &ek, why, sizeof(why));
+		if (r < 0) {
+			set_err(reterr, errlen, "ek_cert_pem: Invalid EK material: %s", why);
+			return r == ATT_E_NOMEM ? r : ATT_E_INVAL;
+		}
+		if (!att_ek_fingerprint_matches(&ek, fp)) {
+			set_err(reterr, errlen,
+				"ek_fingerprint: does not match the EK material (reported %.12s... but computed %.12s...)",
+				fp, ek.fp);
+			return ATT_E_INVAL;
+		}
+	}
+	if (rc->machine_id)
+		snprintf(id, sizeof(id), "%s", rc->machine_id);
+	else if ((r = att_uuid4(id)) < 0)
+		return r;
+	c = att_db_acquire(svc->db);
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	r = att_dbc_begin(c);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_query(c, &s,
+			  "SELECT machine_id FROM machines WHERE machine_id = ? OR ek_fingerprint = ?"
+			  " OR ek_fingerprint_legacy = ? OR ek_fingerprint_agent = ? OR ek_fingerprint = ? LIMIT 1",
+			  "sssss", id, fp, fp, fp, have_ek ? ek.fp : fp);
+	if (r < 0)
+		goto dberr;
+	r = att_stmt_next(s);
+	if (r == 1) {
+		set_err(reterr, errlen, "Receipt conflicts with existing machine %s (same machine_id or EK)",
+			att_stmt_text(s, 0));
+		att_stmt_done(s);
+		r = ATT_E_CONFLICT;
+		goto fail;
+	}
+	att_stmt_done(s);
+	if (r < 0)
+		goto dberr;
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "INSERT INTO machines (machine_id, ek_fingerprint, ek_fingerprint_legacy,"
+			 " ek_fingerprint_agent, ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid,"
+			 " hw_mac, hw_serial, hw_product, role, status, cluster_id, registered_at, updated_at)"
+			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?)",
+			 "ssssssssssssssss", id, have_ek ? ek.fp : NULL,
+			 have_ek ? ek.fp_legacy : (fplen == 96 ? fp : NULL),
+			 have_ek ? ek.fp_agent : (fplen == 64 ? fp : NULL),
+			 rc->ek_source ? rc->ek_source : "offline-import", have_ek ? rc->ek_b64 : NULL,
+			 have_ek ? ek.key_type : NULL, have_ek && ek.issuer[0] ? ek.issuer : NULL,
+			 or_unknown(rc->hw_uuid), or_unknown(rc->hw_mac), or_unknown(rc->hw_serial),
+			 or_unknown(rc->hw_product), rc->role ? rc->role : "worker-app",
+			 rc->cluster_id ? rc->cluster_id : "default", ts, ts);
+	if (r < 0)
+		goto dberr;
+	detail = att_asprintf("imported from offline receipt; install_mode=%s installed_at=%s ek=%.16s...",
+			      rc->install_mode ? rc->install_mode : "unknown",
+			      rc->installed_at ? rc->installed_at : "unknown", have_ek ? ek.fp : fp);
+	if (!detail) {
+		r = ATT_E_NOMEM;
+		goto dberr;
+	}
+	r = att_audit_append(c, actor->name, "import", id, NULL, "registered", detail, actor->source_ip);
+	free(detail);
+	if (r < 0)
+		goto dberr;
+	r = att_machine_get(c, id, &m);
+	if (r < 0)
+		goto dberr;
+	r = outbox(c, "node.registered", &m, "registered",
+		   json_pack("{s:s,s:s?}", "source", "offline-import", "imported_by", actor->name));
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_commit(c);
+	if (r < 0)
+		goto dberr;
+	att_db_release(svc->db, c);
+	att_log_info(LOGR, "New machine registered: id=%s role=%s ek=%.16s... (offline import)", id,
+		     M(&m, ROLE), have_ek ? ek.fp : fp);
+	*ret = m;
+	return 0;
+dberr:
+	att_log_error(LOGM, "import failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
+	r = r == ATT_E_CONFLICT ? (set_err(reterr, errlen, "Receipt conflicts with an existing machine"), r)
+				: db_fail(r, reterr, errlen);
+fail:
+	att_dbc_rollback(c);
+	att_db_release(svc->db, c);
+	att_machine_release(&m);
+	return r;
+}
+
+/* ---- config tokens ------------------------------------------------------ */
+
+int att_config_token_lookup(const struct att_svc *svc, const char *token, struct att_machine *ret,
+			    char *reterr, size_t errlen)
+{
+	struct att_dbc *c;
+	struct att_stmt *s;
+	char hash[65], state[32] = "";
+	int64_t expires = 0;
+	int r;
+
+	token_hash(token, hash);
+	c = att_db_acquire(svc->db);
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	r = att_dbc_query(c, &s, "SELECT machine_id, state, expires_at FROM config_tokens WHERE token_hash = ?",
+			  "s", hash);
+	if (r < 0)
+		goto dberr;
+	r = att_stmt_next(s);
+	if (r == 1) {
+		char mid[64];
+
+		snprintf(mid, sizeof(mid), "%s", att_stmt_text(s, 0));
+		snprintf(state, sizeof(state), "%s", att_stmt_text(s, 1));
+		expires = att_stmt_int(s, 2);
+		att_stmt_done(s);
+		r = att_machine_get(c, mid, ret);
+	} else {
+		att_stmt_done(s);
+		if (r == 0)
+			r = ATT_E_NOTFOUND;
+	}
+	att_db_release(svc->db, c);
+	if (r == ATT_E_NOTFOUND) {
+		set_err(reterr, errlen, "Config token not found");
+		return r;
+	}
+	if (r < 0)
+		return db_fail(r, reterr, errlen);
+	if (expires < att_now().sec) {
+		att_machine_release(ret);
+		set_err(reterr, errlen, "Config token expired — attest again to receive a new one");
+		return ATT_E_GONE;
+	}
+	if (strcmp(state, M(ret, STATUS)) != 0) {
+		att_machine_release(ret);
+		set_err(reterr, errlen, "Config token not found");
+		return ATT_E_NOTFOUND;
+	}
+	return 0;
+dberr:
+	att_db_release(svc->db, c);
+	return db_fail(r, reterr, errlen);
+}
+
+int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
+				  const struct att_machine *m, const struct att_actor *actor,
+				  bool *ret_refetch, char *reterr, size_t errlen)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_stmt *s;
+	char hash[65], ts[32];
+	int64_t count = 0;
+	int r;
+
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	token_hash(token, hash);
+	att_time_iso(att_now(), ts);
+	r = att_dbc_begin(c);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_query(c, &s, "SELECT fetch_count FROM config_tokens WHERE token_hash = ? AND machine_id = ?",
+			  "ss", hash, M(m, MACHINE_ID));
+	if (r < 0)
+		goto dberr;
+	r = att_stmt_next(s);
+	if (r == 1)
+		count = att_stmt_int(s, 0);
+	att_stmt_done(s);
+	if (r == 0) { /* revoked or rotated since the lookup */
+		att_dbc_rollback(c);
+		att_db_release(svc->db, c);
+		set_err(reterr, errlen, "Config token not found");
+		return ATT_E_NOTFOUND;
+	}
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_exec(c,
+			 "UPDATE config_tokens SET fetch_count = fetch_count + 1,"
+			 " first_fetched_at = COALESCE(first_fetched_at, ?) WHERE token_hash = ?",
+			 "ss", ts, hash);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET config_delivered_at = COALESCE(config_delivered_at, ?)"
+			 " WHERE machine_id = ?",
+			 "ss", ts, M(m, MACHINE_ID));
+	if (r < 0)
+		goto dberr;
+	r = att_audit_append(c, actor->name, "config_fetch", M(m, MACHINE_ID), M(m, STATUS),
+			     M(m, STATUS), count ? "config re-fetched with a used token" : "config delivered",
+			     actor->source_ip);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_commit(c);
+	if (r < 0)
+		goto dberr;
+	att_db_release(svc->db, c);
+	if (count)
+		att_log_info(LOGC, "Config re-fetch for machine %s (token already consumed)", M(m, MACHINE_ID));
+	else
+		att_log_info(LOGC, "Config token consumed for machine %s", M(m, MACHINE_ID));
+	*ret_refetch = count > 0;
+	return 0;
+dberr:
+	att_dbc_rollback(c);
+	att_db_release(svc->db, c);
+	return db_fail(r, reterr, errlen);
+}
+
+/* ---- nonces ------------------------------------------------------------- */
+
+int att_nonce_issue(const struct att_svc *svc, char ret_id[33], char ret_nonce_b64[48],
+		    int64_t *ret_expires, char *reterr, size_t errlen)
+{
+	struct att_dbc *c;
+	struct att_stmt *s;
+	uint8_t idraw[16], nonce[32];
+	char *b64;
+	int64_t now = att_now().sec, outstanding = 0;
+	int r;
+
+	if (att_random(idraw, sizeof(idraw)) < 0 || att_random(nonce, sizeof(nonce)) < 0)
+		return ATT_E_CRYPTO;
+	att_hex_encode(idraw, sizeof(idraw), ret_id);
+	b64 = att_b64_encode(nonce, sizeof(nonce));
+	if (!b64)
+		return ATT_E_NOMEM;
+	snprintf(ret_nonce_b64, 48, "%s", b64);
+	free(b64);
+	c = att_db_acquire(svc->db);
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	r = att_dbc_begin(c);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_query(c, &s, "SELECT COUNT(*) FROM nonces WHERE expires_at >= ?", "i", now);
+	if (r < 0)
+		goto dberr;
+	if ((r = att_stmt_next(s)) == 1)
+		outstanding = att_stmt_int(s, 0);
+	att_stmt_done(s);
+	if (r < 0)
+		goto dberr;
+	if (outstanding >= svc->cfg->nonce_capacity) {
+		att_dbc_rollback(c);
+		att_db_release(svc->db, c);
+		set_err(reterr, errlen,
+			"Nonce store capacity (%lld) exceeded — too many outstanding challenges",
+			(long long)svc->cfg->nonce_capacity);
+		return ATT_E_LIMIT;
+	}
+	/* expired nonces are useless: drop a bounded batch of them */
+	r = att_dbc_exec(c,
+			 "DELETE FROM nonces WHERE nonce_id IN (SELECT nonce_id FROM nonces WHERE expires_at < ? LIMIT 1000)",
+			 "i", now);
+	if (r < 0)
+		goto dberr;
+	*ret_expires = now + svc->cfg->nonce_ttl_seconds;
+	r = att_dbc_exec(c, "INSERT INTO nonces (nonce_id, nonce, created_at, expires_at) VALUES (?, ?, ?, ?)",
+			 "ssii", ret_id, ret_nonce_b64, now, *ret_expires);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_commit(c);
+	if (r < 0)
+		goto dberr;
+	att_db_release(svc->db, c);
+	return 0;
+dberr:
+	att_dbc_rollback(c);
+	att_db_release(svc->db, c);
+	return db_fail(r, reterr, errlen);
+}
+
+int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, uint8_t ret_nonce[32],
+		      char *reterr, size_t errlen)
+{
+	struct att_dbc *c;
+	struct att_stmt *s;
+	char b64[64] = "";
+	int64_t expires = 0, now = att_now().sec;
+	bool consumed = false;
+	int r;
+
+	if (strlen(nonce_id) != 32 || !att_is_hex(nonce_id, 32)) {
+		set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
+		return ATT_E_INVAL;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c)
+		return db_fail(ATT_E_DB, reterr, errlen);
+	r = att_dbc_begin(c);
+	if (r < 0)
+		goto dberr;
+	r = att_dbc_query(c, &s, "SELECT nonce, expires_at, consumed_at FROM nonces WHERE nonce_id = ?", "s",
+			  nonce_id);
+	if (r < 0)
+		goto dberr;
+	r = att_stmt_next(s);
+	if (r == 1) {
+		snprintf(b64, sizeof(b64), "%s", att_stmt_text(s, 0));
+		expires = att_stmt_int(s, 1);
+		consumed = !att_stmt_is_null(s, 2);
+	}
+	att_stmt_done(s);
+	if (r < 0)
+		goto dberr;
+	if (r == 0) {
+		att_dbc_rollback(c);
+		att_db_release(svc->db, c);
+		set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
+		return ATT_E_INVAL;
+	}
+	if (consumed) {
+		att_dbc_rollback(c);
+		att_db_release(svc->db, c);
+		set_err(reterr, errlen, "Attestation nonce has already been used — replay detected");
+		return ATT_E_CONFLICT;
+	}
+	if (expires < now) {
+		(void)att_dbc_exec(c, "DELETE FROM nonces WHERE nonce_id = ?", "s", nonce_id);
+		(void)att_dbc_commit(c);
+		att_db_release(svc->db, c);
+		set_err(reterr, errlen, "Attestation nonce has expired — request a new challenge");
+		return ATT_E_GONE;
+	}
+	r = att_dbc_exec(c, "UPDATE nonces SET consumed_at = ? WHERE nonce_id = ? AND consumed_at IS NULL",
+			 "is", now, nonce_id);
+	if (r < 0)
+		goto dberr;
+	if (r != 1) {
+		att_dbc_rollback(c);
+		att_db_release(svc->db, c);
+		set_err(reterr, errlen, "Attestation nonce has already been used — replay detected");
+		return ATT_E_CONFLICT;
+	}
+	r = att_dbc_commit(c);
+	if (r < 0)
+		goto dberr;
+	att_db_release(svc->db, c);
+	{
+		uint8_t *raw = NULL;
+		size_t n = 0;
+
+		if (att_b64_decode(b64, strlen(b64), &raw, &n) < 0 || n != 32) {
+			free(raw);
+			return ATT_E_INTERNAL;
+		}
+		memcpy(ret_nonce, raw, 32);
+		free(raw);
+	}
+	return 0;
+dberr:
+	att_dbc_rollback(c);
+	att_db_release(svc->db, c);
+	return db_fail(r, reterr, errlen);
+}
+
+/* ---- validation ----------------------------------------------------------- */
+
+bool att_valid_fingerprint(const char *fp)
+{
+	size_t n = strlen(fp);
+
+	return (n == 64 || n == 96) && att_is_hex(fp, n);
+}
+
+bool att_valid_hostname(const char *h)
+{
+	size_t n = strlen(h), label = 0;
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = h[i];
+
+		if (ch == '.') {
+			if (label == 0 || h[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-'))
+			return false;
+		if (ch == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && h[n - 1] != '-';
+}
+
+bool att_normalize_cidr(const char *in, char out[64])
+{
+	char addr[64];
+	const char *slash = strchr(in, '/');
+	size_t alen = slash ? (size_t)(slash - in) : strlen(in);
+	unsigned char buf[16];
+	uint64_t prefix;
+	bool v6;
+
+	if (alen == 0 || alen >= sizeof(addr))
+		return false;
+	memcpy(addr, in, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, buf) == 1)
+		v6 = false;
+	else if (inet_pton(AF_INET6, addr, buf) == 1)
+		v6 = true;
+	else
+		return false;
+	if (slash) {
+		if (att_parse_u64(slash + 1, strlen(slash + 1), 0, v6 ? 128 : 32, &prefix) < 0)
+			return false;
+	} else {
+		prefix = v6 ? 128 : 32;
+	}
+	{
+		char norm[INET6_ADDRSTRLEN];
+
+		if (!inet_ntop(v6 ? AF_INET6 : AF_INET, buf, norm, sizeof(norm)))
+			return false;
+		snprintf(out, 64, "%s/%u", norm, (unsigned)prefix);
+	}
+	return true;
+}
+
+bool att_valid_cluster_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (ch == '-' && i > 0)))
+			return false;
+	}
+	return true;
+}
+
+bool att_valid_status(const char *s)
+{
+	static const char *st[] = { "pending_approval", "registered", "attested", "locked", "revoked" };
+
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(st); i++)
+		if (strcmp(s, st[i]) == 0)
+			return true;
+	return false;
+}
+
+bool att_normalize_mac(const char *in, char out[32])
+{
+	size_t n = strlen(in);
+
+	if (strcmp(in, "unknown") == 0) {
+		snprintf(out, 32, "unknown");
+		return true;
+	}
+	if (n != 17)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+
+		if (i % 3 == 2) {
+			if (ch != ':' && ch != '-')
+				return false;
+			out[i] = ':';
+		} else {
+			if (!att_is_hex(&ch, 1))
+				return false;
+			out[i] = (ch >= 'A' && ch <= 'F') ? (char)(ch - 'A' + 'a') : ch;
+		}
+	}
+	out[n] = '\0';
+	return true;
+}

@@ -1,0 +1,172 @@
+/* machine.h - machine records and their lifecycle.
+ *
+ * States (ARCHITECTURE.md section 4):
+ *   pending_approval --approve--> registered --attest--> attested
+ *   registered|attested --lock--> locked --unlock--> (state it was locked from)
+ *   any but revoked --revoke--> revoked
+ * Every transition is one write transaction that re-reads the row,
+ * checks the state, updates it, appends the audit entry and writes the
+ * outbox event.  Invalid transitions return ATT_E_CONFLICT with a
+ * detail naming the current state.
+ *
+ * Functions return 0 or a negative att_err and, on error, a
+ * client-facing detail in reterr (the HTTP layer maps the code). */
+#ifndef ATT_MACHINE_MACHINE_H
+#define ATT_MACHINE_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct att_config;
+struct att_db;
+struct att_dbc;
+struct att_ek;
+
+struct att_svc {
+	const struct att_config *cfg;
+	struct att_db *db;
+};
+
+/* Text columns of a machine row, in SELECT order. */
+enum att_mcol {
+	MC_MACHINE_ID,
+	MC_EK_FINGERPRINT,
+	MC_EK_FINGERPRINT_LEGACY,
+	MC_EK_FINGERPRINT_AGENT,
+	MC_EK_SOURCE,
+	MC_EK_CERT_B64,
+	MC_EK_KEY_TYPE,
+	MC_EK_ISSUER,
+	MC_HW_UUID,
+	MC_HW_MAC,
+	MC_HW_SERIAL,
+	MC_HW_PRODUCT,
+	MC_ROLE,
+	MC_STATUS,
+	MC_LOCKED_FROM,
+	MC_CLUSTER_ID,
+	MC_HOSTNAME,
+	MC_ASSIGNED_IP,
+	MC_REGISTERED_AT,
+	MC_APPROVED_AT,
+	MC_ATTESTED_AT,
+	MC_LOCKED_AT,
+	MC_REVOKED_AT,
+	MC_CONFIG_DELIVERED_AT,
+	MC_AK_PUB,
+	MC_UPDATED_AT,
+	_MC_MAX,
+};
+
+struct att_machine {
+	int64_t id;
+	bool wipe_pending;
+	char *col[_MC_MAX];
+};
+
+#define M(m, c) ((m)->col[MC_##c])
+
+void att_machine_release(struct att_machine *m);
+
+/* Who did it: an operator identity or "machine" for node requests. */
+struct att_actor {
+	const char *name;	/* audit operator_cn */
+	bool authenticated;	/* operator credential or registration token */
+	const char *source_ip;
+};
+
+/* Hardware identity and request data from register/self-register/attest. */
+struct att_node_claims {
+	const char *ek_b64;
+	const char *ek_source;
+	const char *hw_uuid, *hw_mac, *hw_serial, *hw_product;
+	const char *desired_role;
+	const char *cluster_id;
+};
+
+int att_machine_get(struct att_dbc *c, const char *machine_id, struct att_machine *ret);
+int att_machine_find_by_ek(struct att_dbc *c, const struct att_ek *ek, struct att_machine *ret);
+
+/* MachineDetail JSON (reference field set plus extras). */
+json_t *att_machine_detail(const struct att_machine *m);
+
+/* Result of register/self-register/attest. */
+struct att_node_result {
+	struct att_machine m;
+	bool created;
+	const char *status;	/* response status (may differ: already_attested) */
+	const char *action;	/* attest only */
+	const char *message;
+	char token[64];		/* fresh config token, "" if none */
+};
+void att_node_result_release(struct att_node_result *r);
+
+int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
+			 const struct att_node_claims *cl, const struct att_actor *actor,
+			 bool self_register, struct att_node_result *ret, char *reterr, size_t errlen);
+int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
+		       const struct att_node_claims *cl, const struct att_actor *actor,
+		       struct att_node_result *ret, char *reterr, size_t errlen);
+
+struct att_approval {
+	const char *role;
+	const char *hostname;
+	const char *assigned_ip;	/* normalized CIDR */
+	const char *reason;
+};
+
+int att_machine_approve(const struct att_svc *svc, const char *machine_id,
+			const struct att_approval *a, const struct att_actor *actor,
+			struct att_machine *ret, char *reterr, size_t errlen);
+int att_machine_lock(const struct att_svc *svc, const char *machine_id, const char *reason,
+		     const struct att_actor *actor, struct att_machine *ret, char *reterr,
+		     size_t errlen);
+int att_machine_unlock(const struct att_svc *svc, const char *machine_id, const char *reason,
+		       const struct att_actor *actor, struct att_machine *ret, char *reterr,
+		       size_t errlen);
+int att_machine_revoke(const struct att_svc *svc, const char *machine_id, bool wipe,
+		       const char *reason, const struct att_actor *actor, struct att_machine *ret,
+		       char *reterr, size_t errlen);
+
+struct att_receipt {
+	const char *ek_fingerprint;
+	const char *ek_b64;		/* optional */
+	const char *ek_source;
+	const char *machine_id;		/* optional */
+	const char *role;
+	const char *hw_uuid, *hw_mac, *hw_serial, *hw_product;
+	const char *cluster_id;
+	const char *install_mode, *installed_at;
+};
+int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
+		       const struct att_actor *actor, struct att_machine *ret, char *reterr,
+		       size_t errlen);
+
+/* Config token lookup + fetch bookkeeping.  On success *ret holds the
+ * machine and *ret_refetch says whether the token had been used. */
+int att_config_token_lookup(const struct att_svc *svc, const char *token, struct att_machine *ret,
+			    char *reterr, size_t errlen);
+int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
+				  const struct att_machine *m, const struct att_actor *actor,
+				  bool *ret_refetch, char *reterr, size_t errlen);
+
+/* Nonces: single use, stored in the database. */
+int att_nonce_issue(const struct att_svc *svc, char ret_id[33], char ret_nonce_b64[48],
+		    int64_t *ret_expires, char *reterr, size_t errlen);
+int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, uint8_t ret_nonce[32],
+		      char *reterr, size_t errlen);
+
+/* Input validation shared by the HTTP layer and import. */
+bool att_valid_fingerprint(const char *fp);
+bool att_valid_hostname(const char *h);
+/* IPv4/IPv6 address with optional /prefix; writes CIDR form (64 bytes). */
+bool att_normalize_cidr(const char *in, char out[64]);
+bool att_valid_cluster_id(const char *s);
+bool att_valid_status(const char *s);
+/* Lowercase, '-' -> ':'; "unknown" stays.  false if not a MAC. */
+bool att_normalize_mac(const char *in, char out[32]);
+
+#endif
