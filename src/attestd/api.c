@@ -891,7 +891,7 @@ static void h_audit_verify(const struct att_svc *svc, struct att_req *rq, struct
 		return;
 	}
 	att_resp_json(rs, 200,
-		      json_pack("{s:b,s:I,s:o,s:o,s:o}", "valid", v.valid, (json_int_t)v.entries, "root_hash",
+		      json_pack("{s:b,s:I,s:o,s:o,s:o}", "valid", v.valid, "entries", (json_int_t)v.entries, "root_hash",
 				v.root_hash[0] ? json_string(v.root_hash) : json_null(), "first_invalid_id",
 				v.first_invalid_id ? json_integer(v.first_invalid_id) : json_null(), "error",
 				v.error[0] ? json_string(v.error) : json_null()));

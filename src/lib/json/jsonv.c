@@ -32,7 +32,7 @@ int att_json_parse_body(const char *body, size_t len, const struct att_jfield *f
 		if (!o)
 			return ATT_E_NOMEM;
 	} else {
-		o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+		o = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 		if (!o) {
 			snprintf(reterr, errlen, "body: malformed JSON: %s (line %d, column %d)", jerr.text,
 				 jerr.line, jerr.column);

@@ -29,8 +29,19 @@ static struct fy_node *qstr(struct fy_document *d, const char *s)
 	}
 	if (r == 0)
 		r = att_buf_puts(&b, "\"");
-	n = r == 0 ? fy_node_build_from_string(d, b.p, b.len) : NULL;
-	att_buf_release(&b);
+	if (r < 0) {
+		att_buf_release(&b);
+		return NULL;
+	}
+	/* the node keeps pointing into the buffer: hand ownership to libfyaml */
+	{
+		size_t len;
+		char *src = att_buf_steal(&b, &len);
+
+		n = src ? fy_node_build_from_malloc_string(d, src, len) : NULL;
+		if (!n)
+			free(src);
+	}
 	return n;
 }
 
@@ -69,8 +80,8 @@ static struct fy_node *map_child(struct fy_document *d, struct fy_node *map, con
 	return v;
 }
 
-static int patch_doc(struct fy_document *d, const struct att_mc_params *p, char *reterr,
-		     size_t errlen)
+static int patch_doc(struct fy_document *d, const struct att_mc_params *p, bool hostname_doc,
+		     char *reterr, size_t errlen)
 {
 	struct fy_node *root = fy_document_root(d), *machine, *install, *net, *labels, *ann;
 	char ek16[17] = "";
@@ -89,11 +100,12 @@ static int patch_doc(struct fy_document *d, const struct att_mc_params *p, char 
 	    !fy_node_mapping_lookup_by_string(install, "image", FY_NT) &&
 	    map_set(d, install, "image", qstr(d, p->installer_image)) < 0)
 		goto bad;
-	if ((p->hostname && *p->hostname) || (p->assigned_ip && *p->assigned_ip)) {
+	if ((!hostname_doc && p->hostname && *p->hostname) || (p->assigned_ip && *p->assigned_ip)) {
 		net = map_child(d, machine, "network");
 		if (!net)
 			goto bad;
-		if (p->hostname && *p->hostname && map_set(d, net, "hostname", qstr(d, p->hostname)) < 0)
+		if (!hostname_doc && p->hostname && *p->hostname &&
+		    map_set(d, net, "hostname", qstr(d, p->hostname)) < 0)
 			goto bad;
 		if (p->assigned_ip && *p->assigned_ip) {
 			struct fy_node *ifs = fy_node_mapping_lookup_by_string(net, "interfaces", FY_NT);
@@ -147,6 +159,26 @@ bad:
 	return ATT_E_PARSE;
 }
 
+static bool is_kind(struct fy_node *root, const char *kind)
+{
+	struct fy_node *k = fy_node_mapping_lookup_by_string(root, "kind", FY_NT);
+	const char *v = k && fy_node_is_scalar(k) ? fy_node_get_scalar0(k) : NULL;
+
+	return v && strcmp(v, kind) == 0;
+}
+
+/* Talos >= 1.12: the hostname lives in a HostnameConfig document, where
+ * an explicit hostname needs "auto: off" (talos.md section 2.1). */
+static int patch_hostname_doc(struct fy_document *d, const char *hostname)
+{
+	struct fy_node *root = fy_document_root(d);
+
+	if (map_set(d, root, "hostname", qstr(d, hostname)) < 0 ||
+	    map_set(d, root, "auto", plain(d, "off")) < 0)
+		return ATT_E_PARSE;
+	return 0;
+}
+
 int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_params *p,
 			    char **ret_yaml, char *reterr, size_t errlen)
 {
@@ -155,7 +187,7 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 	struct fy_document *d;
 	struct att_buf out;
 	int r = 0, ndocs = 0;
-	bool patched = false;
+	bool patched = false, hostname_doc = false;
 
 	if (len > ATT_MC_MAX_BASE) {
 		snprintf(reterr, errlen, "base config larger than %d bytes", ATT_MC_MAX_BASE);
@@ -169,6 +201,26 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 		return ATT_E_NOMEM;
 	}
 	att_buf_init(&out, 16 * 1024 * 1024);
+	/* first pass: is there a HostnameConfig document? */
+	{
+		struct fy_parser *scan = fy_parser_create(&cfg);
+
+		if (!scan || fy_parser_set_string(scan, base, len) != 0) {
+			fy_parser_destroy(scan);
+			fy_parser_destroy(fyp);
+			return ATT_E_NOMEM;
+		}
+		while ((d = fy_parse_load_document(scan)) != NULL) {
+			struct fy_node *root = fy_document_root(d);
+
+			if (root && fy_node_is_mapping(root) && is_kind(root, "HostnameConfig"))
+				hostname_doc = true;
+			fy_parse_document_destroy(scan, d);
+		}
+		fy_parser_destroy(scan);
+	}
+	if (!(p->hostname && *p->hostname))
+		hostname_doc = false;
 	while ((d = fy_parse_load_document(fyp)) != NULL) {
 		struct fy_node *root = fy_document_root(d);
 		char *text;
@@ -180,8 +232,12 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 		if (!patched && fy_node_is_mapping(root) &&
 		    (fy_node_mapping_lookup_by_string(root, "machine", FY_NT) ||
 		     fy_node_mapping_lookup_by_string(root, "version", FY_NT))) {
-			r = patch_doc(d, p, reterr, errlen);
+			r = patch_doc(d, p, hostname_doc, reterr, errlen);
 			patched = true;
+		} else if (hostname_doc && fy_node_is_mapping(root) && is_kind(root, "HostnameConfig")) {
+			r = patch_hostname_doc(d, p->hostname);
+			if (r < 0)
+				snprintf(reterr, errlen, "base config: cannot set the hostname in HostnameConfig");
 		}
 		if (r == 0) {
 			text = fy_emit_document_to_string(d, FYECF_MODE_BLOCK | FYECF_INDENT_2 |

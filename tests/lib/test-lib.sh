@@ -1,0 +1,175 @@
+# test-lib.sh - TAP helpers for attestd integration tests (git t/ style).
+#
+# Source it, call start_attestd, then use api/expect_* helpers.  Every
+# process a test starts is recorded and killed (by PID) on exit.
+set -u
+
+: "${ATTESTD:?ATTESTD must point to the attestd binary}"
+TEST_NAME=$(basename "$0" .sh)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/attest-$TEST_NAME.XXXXXX")
+PIDS=""
+test_count=0
+test_failed=0
+ADMIN=test-admin-token-$$
+
+cleanup() {
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	if [ "$test_failed" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+say() { printf '# %s\n' "$*"; }
+
+pass() { test_count=$((test_count + 1)); echo "ok $test_count - $1"; }
+fail() {
+	test_count=$((test_count + 1)); test_failed=$((test_failed + 1))
+	echo "not ok $test_count - $1"
+	shift
+	for line in "$@"; do printf '#   %s\n' "$line"; done
+	printf '#   last status=%s body=%s\n' "${STATUS:-}" "$(printf '%s' "${BODY:-}" | head -c 600)"
+}
+
+done_testing() {
+	echo "1..$test_count"
+	[ "$test_failed" -eq 0 ]
+	exit $?
+}
+
+# start_attestd [VAR=value ...]: start a fresh attestd on 127.0.0.1:0.
+# Sets BASE, ATTESTD_PID, DATA; the log is $DATA/attestd.log.
+start_attestd() {
+	DATA=$(mktemp -d "$TMP/attestd.XXXXXX")
+	mkdir -p "$DATA/configs"
+	cp "$SRCDIR/examples/configs/"*.yaml "$DATA/configs/"
+	rm -f "$DATA/ready"
+	env ITL_DB_URL="sqlite:///$DATA/machines.db" \
+		ITL_CONFIG_CACHE_DIR="$DATA/configs" \
+		ITL_ENROLLMENT_CA_DIR="$DATA/ca" \
+		ITL_SERVICE_URL="http://attest.test" \
+		ITL_FACTORY_URL="http://127.0.0.1:9" \
+		ITL_FACTORY_TIMEOUT_SECONDS=2 \
+		ITL_ADMIN_TOKEN="$ADMIN" \
+		ITL_THREADS=2 \
+		"$@" "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$DATA/ready" \
+		>"$DATA/attestd.log" 2>&1 &
+	ATTESTD_PID=$!
+	PIDS="$PIDS $ATTESTD_PID"
+	i=0
+	while [ ! -s "$DATA/ready" ] && [ $i -lt 200 ]; do
+		if ! kill -0 "$ATTESTD_PID" 2>/dev/null; then break; fi
+		sleep 0.05; i=$((i + 1))
+	done
+	if [ ! -s "$DATA/ready" ]; then
+		echo "Bail out! attestd did not start"; cat "$DATA/attestd.log" >&2; exit 1
+	fi
+	BASE="http://$(cat "$DATA/ready")"
+	DB="$DATA/machines.db"
+}
+
+stop_attestd() {
+	kill "$ATTESTD_PID" 2>/dev/null && wait "$ATTESTD_PID" 2>/dev/null
+	PIDS=$(echo "$PIDS" | sed "s/ $ATTESTD_PID//")
+}
+
+# api METHOD PATH [JSON-BODY] [curl args...]: sets STATUS, BODY, HEADERS.
+api() {
+	method=$1; path=$2; shift 2
+	body=""
+	if [ $# -gt 0 ]; then body=$1; shift; fi
+	if [ -n "$body" ]; then
+		printf '%s' "$body" > "$TMP/req.body"
+		set -- -H 'Content-Type: application/json' --data-binary @"$TMP/req.body" "$@"
+	fi
+	STATUS=$(curl -sS -o "$TMP/resp.body" -D "$TMP/resp.headers" -w '%{http_code}' \
+		-X "$method" --max-time 20 "$@" "$BASE$path")
+	BODY=$(cat "$TMP/resp.body")
+	HEADERS=$(cat "$TMP/resp.headers")
+}
+
+# admin METHOD PATH [BODY] [curl args...]: api with the break-glass admin token.
+admin() {
+	m=$1; p=$2; shift 2
+	b=""
+	if [ $# -gt 0 ]; then b=$1; shift; fi
+	api "$m" "$p" "$b" -H "Authorization: Bearer $ADMIN" "$@"
+}
+
+jget() { printf '%s' "$BODY" | jq -r "$1"; }
+
+# expect STATUS DESC [JQ-BOOLEAN]
+expect() {
+	want=$1; desc=$2
+	if [ "$STATUS" != "$want" ]; then fail "$desc" "expected HTTP $want, got $STATUS"; return 1; fi
+	if [ $# -ge 3 ]; then
+		if ! printf '%s' "$BODY" | jq -e "$3" >/dev/null 2>&1; then
+			fail "$desc" "jq check failed: $3"; return 1
+		fi
+	fi
+	pass "$desc"
+}
+
+check() { # check DESC COMMAND...
+	desc=$1; shift
+	if "$@"; then pass "$desc"; else fail "$desc" "command failed: $*"; fi
+}
+
+sql() { sqlite3 "$DB" "$1"; }
+
+# make_ek NAME [rsa|ec|ec384|rsa3072] [extra openssl req args]: writes
+# $TMP/NAME.pem, sets EK_B64 and EK_FP (canonical SHA-384 of the SPKI).
+make_ek() {
+	name=$1; kind=${2:-rsa}
+	case $kind in
+	rsa) kopt="-newkey rsa:2048"; ku="keyEncipherment" ;;
+	rsa3072) kopt="-newkey rsa:3072"; ku="keyEncipherment" ;;
+	ec) kopt="-newkey ec -pkeyopt ec_paramgen_curve:P-256"; ku="keyAgreement" ;;
+	ec384) kopt="-newkey ec -pkeyopt ec_paramgen_curve:P-384"; ku="keyAgreement" ;;
+	esac
+	# shellcheck disable=SC2086
+	openssl req -x509 $kopt -nodes -keyout "$TMP/$name.key" -out "$TMP/$name.pem" -days 30 \
+		-subj "/CN=test EK $name" -addext "keyUsage=critical,$ku" >/dev/null 2>&1
+	EK_B64=$(base64 -w0 "$TMP/$name.pem")
+	EK_FP=$(openssl x509 -in "$TMP/$name.pem" -pubkey -noout | openssl pkey -pubin -outform DER | sha384sum | cut -d' ' -f1)
+}
+
+node_body() { # node_body [extra json fields]: register/attest body for the current EK
+	extra=${1:-}
+	printf '{"ek_fingerprint":"%s","ek_cert_pem":"%s"%s}' "$EK_FP" "$EK_B64" "$extra"
+}
+
+counts() { # machines, audit entries
+	echo "$(sql 'SELECT COUNT(*) FROM machines'):$(sql 'SELECT COUNT(*) FROM audit_log')"
+}
+
+# make_cert_window NAME NOT_BEFORE NOT_AFTER (YYYYMMDDHHMMSSZ): an RSA EK
+# certificate with an explicit validity window, signed by a throwaway CA.
+make_cert_window() {
+	name=$1
+	d="$TMP/ca-$name"
+	mkdir -p "$d/newcerts"; : > "$d/index.txt"; echo 01 > "$d/serial"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=test ca" -days 36500 >/dev/null 2>&1
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$TMP/$name.key" -out "$d/req.csr" -subj "/CN=$name" >/dev/null 2>&1
+	cat > "$d/ca.cnf" <<EOC
+[ca]
+default_ca = d
+[d]
+dir = $d
+database = \$dir/index.txt
+new_certs_dir = \$dir/newcerts
+serial = \$dir/serial
+certificate = \$dir/ca.pem
+private_key = \$dir/ca.key
+default_md = sha256
+policy = p
+[p]
+commonName = supplied
+[ext]
+keyUsage = critical,keyEncipherment
+EOC
+	openssl ca -batch -notext -config "$d/ca.cnf" -extensions ext -startdate "$2" -enddate "$3" \
+		-in "$d/req.csr" -out "$TMP/$name.pem" >/dev/null 2>&1
+	EK_B64=$(base64 -w0 "$TMP/$name.pem")
+	EK_FP=$(openssl x509 -in "$TMP/$name.pem" -pubkey -noout | openssl pkey -pubin -outform DER | sha384sum | cut -d' ' -f1)
+}
