@@ -731,7 +731,7 @@ fail:
 
 static int check_unique_assignment(struct att_dbc *c, const struct att_machine *m,
 				   const char *col_sql, const char *what, const char *value,
-				   char *reterr, size_t errlen)
+				   const char *shown, char *reterr, size_t errlen)
 {
 	struct att_stmt *s;
 	int r;
@@ -742,7 +742,7 @@ static int check_unique_assignment(struct att_dbc *c, const struct att_machine *
 	r = att_stmt_next(s);
 	if (r == 1) {
 		set_err(reterr, errlen, "%s '%s' is already assigned to machine %s (status=%s)", what,
-			value, att_stmt_text(s, 0), att_stmt_text(s, 1));
+			shown, att_stmt_text(s, 0), att_stmt_text(s, 1));
 		r = ATT_E_CONFLICT;
 	}
 	att_stmt_done(s);
@@ -769,15 +769,21 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 		r = check_unique_assignment(c, m,
 					    "SELECT machine_id, status FROM machines WHERE hostname = ?"
 					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
-					    "hostname", a->hostname, reterr, errlen);
+					    "hostname", a->hostname, a->hostname, reterr, errlen);
 		if (r < 0)
 			return r;
 	}
 	if (a->assigned_ip) {
+		/* the address is unique, whatever the prefix length */
+		char pattern[72];
+		const char *slash = strchr(a->assigned_ip, '/');
+
+		snprintf(pattern, sizeof(pattern), "%.*s/%%",
+			 (int)(slash ? (size_t)(slash - a->assigned_ip) : strlen(a->assigned_ip)), a->assigned_ip);
 		r = check_unique_assignment(c, m,
-					    "SELECT machine_id, status FROM machines WHERE assigned_ip = ?"
+					    "SELECT machine_id, status FROM machines WHERE assigned_ip LIKE ?"
 					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
-					    "assigned_ip", a->assigned_ip, reterr, errlen);
+					    "assigned_ip", pattern, a->assigned_ip, reterr, errlen);
 		if (r < 0)
 			return r;
 	}
