@@ -32,6 +32,7 @@ fail() {
 }
 
 done_testing() {
+	if [ -n "${ATTESTD_PID:-}" ] && kill -0 "$ATTESTD_PID" 2>/dev/null; then stop_attestd; fi
 	echo "1..$test_count"
 	[ "$test_failed" -eq 0 ]
 	exit $?
@@ -68,9 +69,16 @@ start_attestd() {
 	DB="$DATA/machines.db"
 }
 
+# stop_attestd: SIGTERM, then check it shut down cleanly (under ASan a
+# leak or memory error makes the exit status non-zero).
 stop_attestd() {
-	kill "$ATTESTD_PID" 2>/dev/null && wait "$ATTESTD_PID" 2>/dev/null
+	kill "$ATTESTD_PID" 2>/dev/null
+	wait "$ATTESTD_PID" 2>/dev/null
+	rc=$?
 	PIDS=$(echo "$PIDS" | sed "s/ $ATTESTD_PID//")
+	if [ "$rc" = 0 ]; then pass "attestd shut down cleanly"
+	else fail "attestd shut down cleanly" "exit status $rc; log tail:" "$(tail -20 "$DATA/attestd.log")"; fi
+	ATTESTD_PID=""
 }
 
 # api METHOD PATH [JSON-BODY] [curl args...]: sets STATUS, BODY, HEADERS.
