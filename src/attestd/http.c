@@ -496,7 +496,7 @@ static int listen_socket(const char *addr, int *ret_fd, char *reterr, size_t err
 		snprintf(reterr, errlen, "ITL_LISTEN: cannot resolve '%s': %s", host, gai_strerror(rc));
 		return ATT_E_INVAL;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
 		snprintf(reterr, errlen, "cannot listen on %s: %s", addr, strerror(errno));
@@ -545,10 +545,11 @@ int att_server_start(const struct att_svc *svc, const char *listen_addr, unsigne
 	srv->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO,
 				  0, NULL, NULL, on_request, srv,
 				  MHD_OPTION_LISTEN_SOCKET, srv->fd,
-				  MHD_OPTION_THREAD_POOL_SIZE, threads,
+				  /* MHD's single-thread epoll mode stalls under load: pool >= 2 */
+				  MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 2,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)svc->cfg->connection_limit,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), /* MHD zeroes it per request */
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 				  MHD_OPTION_END);
 	if (!srv->d) {

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,12 @@ static int parse_cert(const uint8_t *p, size_t len, time_t now, struct att_ek *e
 			goto out;
 		}
 		asn1_time_iso(na, ek->not_after);
+		{
+			struct tm tm;
+
+			ek->valid_from = ASN1_TIME_to_tm(nb, &tm) == 1 ? (int64_t)timegm(&tm) : 0;
+			ek->valid_until = ASN1_TIME_to_tm(na, &tm) == 1 ? (int64_t)timegm(&tm) : 0;
+		}
 	}
 	{
 		BIO *mem = BIO_new(BIO_s_mem());
@@ -242,6 +249,8 @@ static int parse_pub(const uint8_t *p, size_t len, struct att_ek *ek, char *rete
 	if (r < 0)
 		goto out;
 	r = ATT_E_INVAL;
+	ek->valid_from = 0;
+	ek->valid_until = INT64_MAX;
 	if (X509_PUBKEY_set(&xpk, pk) != 1 || spki_fingerprint(xpk, ek->fp) < 0) {
 		snprintf(reterr, errlen, "Cannot parse EK public key: cannot encode");
 		goto out;
@@ -283,13 +292,85 @@ int att_ek_parse_bytes(const uint8_t *der, size_t len, const char *source, time_
 	return 0;
 }
 
+/* ---- parse cache -------------------------------------------------------- */
+
+#define EK_CACHE_SLOTS 4096
+#define EK_CACHE_LOCKS 64
+
+struct ek_cache_slot {
+	bool used;
+	uint8_t key[32];
+	struct att_ek ek;
+};
+
+static struct ek_cache_slot ek_cache[EK_CACHE_SLOTS];
+static pthread_mutex_t ek_cache_mu[EK_CACHE_LOCKS];
+static pthread_once_t ek_cache_once = PTHREAD_ONCE_INIT;
+
+static void ek_cache_init(void)
+{
+	for (int i = 0; i < EK_CACHE_LOCKS; i++)
+		pthread_mutex_init(&ek_cache_mu[i], NULL);
+}
+
+/* The key covers the input bytes; the source is folded into the last
+ * byte (cert and pub parses of the same bytes never share a slot). */
+static void ek_cache_key(const char *b64, size_t len, const char *source, uint8_t key[32])
+{
+	SHA256((const unsigned char *)b64, len, key);
+	key[31] ^= (uint8_t)(strcmp(source, "pub") == 0 ? 0x5a : 0x00);
+}
+
+static bool ek_cache_get(const uint8_t key[32], struct att_ek *ret)
+{
+	unsigned slot = ((unsigned)key[0] << 8 | key[1]) % EK_CACHE_SLOTS;
+	bool hit;
+
+	pthread_mutex_lock(&ek_cache_mu[slot % EK_CACHE_LOCKS]);
+	hit = ek_cache[slot].used && memcmp(ek_cache[slot].key, key, 32) == 0;
+	if (hit)
+		*ret = ek_cache[slot].ek;
+	pthread_mutex_unlock(&ek_cache_mu[slot % EK_CACHE_LOCKS]);
+	return hit;
+}
+
+static void ek_cache_put(const uint8_t key[32], const struct att_ek *ek)
+{
+	unsigned slot = ((unsigned)key[0] << 8 | key[1]) % EK_CACHE_SLOTS;
+
+	pthread_mutex_lock(&ek_cache_mu[slot % EK_CACHE_LOCKS]);
+	ek_cache[slot].used = true;
+	memcpy(ek_cache[slot].key, key, 32);
+	ek_cache[slot].ek = *ek;
+	pthread_mutex_unlock(&ek_cache_mu[slot % EK_CACHE_LOCKS]);
+}
+
 int att_ek_parse(const char *b64, size_t b64len, const char *source, time_t now,
 		 struct att_ek *ret, char *reterr, size_t errlen)
 {
-	uint8_t *bytes = NULL;
+	uint8_t *bytes = NULL, key[32];
 	size_t n = 0;
 	int r;
 
+	if (!source)
+		source = "cert";
+	if (b64len <= ATT_EK_MAX_B64) {
+		struct att_ek hit;
+
+		pthread_once(&ek_cache_once, ek_cache_init);
+		ek_cache_key(b64, b64len, source, key);
+		if (ek_cache_get(key, &hit)) {
+			if ((int64_t)now > hit.valid_until) {
+				snprintf(reterr, errlen, "EK certificate expired at %s", hit.not_after);
+				return ATT_E_INVAL;
+			}
+			if ((int64_t)now < hit.valid_from)
+				goto slow; /* let the full parse word the error */
+			*ret = hit;
+			return 0;
+		}
+	}
+slow:
 	if (b64len > ATT_EK_MAX_B64) {
 		snprintf(reterr, errlen, "EK material is larger than %d bytes", ATT_EK_MAX_B64);
 		return ATT_E_INVAL;
@@ -303,6 +384,8 @@ int att_ek_parse(const char *b64, size_t b64len, const char *source, time_t now,
 	}
 	r = att_ek_parse_bytes(bytes, n, source, now, ret, reterr, errlen);
 	free(bytes);
+	if (r == 0)
+		ek_cache_put(key, ret);
 	return r;
 }
 

@@ -28,6 +28,8 @@ struct att_ek {
 	char key_type[16];	/* "rsa-2048", "rsa-3072", "ecc-p256", "ecc-p384" */
 	char issuer[256];	/* RFC 2253; "" for a bare public key */
 	char not_after[32];	/* ISO; "" for a bare public key */
+	int64_t valid_from;	/* epoch seconds; 0 / INT64_MAX for a bare key */
+	int64_t valid_until;
 };
 
 /* Parse and check EK material.  now: the time validity is checked
@@ -36,7 +38,13 @@ struct att_ek {
 int att_ek_parse(const char *b64, size_t b64len, const char *source, time_t now,
 		 struct att_ek *ret, char *reterr, size_t errlen);
 
-/* Same on raw bytes (fuzzing, tests). */
+/* att_ek_parse() remembers the outcome of successful parses in a small
+ * process-local cache keyed by SHA-256 of (source, input): the result
+ * is a pure function of the bytes, so the cache holds no state that
+ * replicas must share.  The validity window is re-checked on every hit.
+ * OpenSSL 3 certificate decoding is the attest poll's dominant cost. */
+
+/* Same on raw bytes (fuzzing, tests); never cached. */
 int att_ek_parse_bytes(const uint8_t *der, size_t len, const char *source, time_t now,
 		       struct att_ek *ret, char *reterr, size_t errlen);
 

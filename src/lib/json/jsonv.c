@@ -1,4 +1,6 @@
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -16,6 +18,185 @@ static const char *type_name(enum att_jtype t)
 	}
 }
 
+/* ---- fast path for flat objects ----------------------------------------
+ * Request bodies are flat objects of strings, booleans, integers and
+ * nulls, and jansson's byte-at-a-time lexer dominated the attest poll.
+ * This scanner only ever *accepts*: anything it is not certain about
+ * (nesting, floats, escapes it does not handle, any error) makes it
+ * give up, and jansson parses the body and words the error.  Accepted
+ * input is exactly what jansson would accept for the flat subset. */
+
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0 && n >= 2 && p[0] >= 0xc2 && (p[1] & 0xc0) == 0x80)
+		return 2;
+	if ((p[0] & 0xf0) == 0xe0 && n >= 3 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+		unsigned cp = (unsigned)(p[0] & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+
+		return cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff) ? 3 : 0;
+	}
+	if ((p[0] & 0xf8) == 0xf0 && n >= 4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    (p[3] & 0xc0) == 0x80) {
+		unsigned cp = (unsigned)(p[0] & 0x07) << 18 | (unsigned)(p[1] & 0x3f) << 12 |
+			      (unsigned)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+
+		return cp >= 0x10000 && cp <= 0x10ffff ? 4 : 0;
+	}
+	return 0;
+}
+
+static void skip_ws(const char *b, size_t len, size_t *i)
+{
+	while (*i < len && (b[*i] == ' ' || b[*i] == '\n' || b[*i] == '\r' || b[*i] == '\t'))
+		(*i)++;
+}
+
+/* A string without escapes other than \" \\ \/ \n \r \t \b \f.
+ * Returns a json_t string, or NULL to give up. */
+static json_t *flat_string(const char *b, size_t len, size_t *i)
+{
+	size_t start, j;
+	bool escaped = false;
+	char *out;
+	size_t o = 0;
+	json_t *v;
+
+	if (*i >= len || b[*i] != '"')
+		return NULL;
+	start = ++(*i);
+	for (j = start; j < len;) {
+		unsigned char c = (unsigned char)b[j];
+		size_t k;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			j++;
+			continue;
+		}
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			if (j + 1 >= len || b[j + 1] == '\0' || !strchr("\"\\/nrtbf", b[j + 1]))
+				return NULL;
+			escaped = true;
+			j += 2;
+			continue;
+		}
+		if (c < 0x20)
+			return NULL;
+		k = utf8_len((const unsigned char *)b + j, len - j);
+		if (!k)
+			return NULL;
+		j += k;
+	}
+	if (j >= len)
+		return NULL;
+	*i = j + 1;
+	if (!escaped)
+		return json_stringn_nocheck(b + start, j - start);
+	out = malloc(j - start + 1);
+	if (!out)
+		return NULL;
+	for (size_t p = start; p < j; p++) {
+		if (b[p] == '\\') {
+			char e = b[++p];
+
+			out[o++] = e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e == 'b' ? '\b'
+				 : e == 'f' ? '\f' : e;
+		} else {
+			out[o++] = b[p];
+		}
+	}
+	out[o] = '\0';
+	v = json_stringn_nocheck(out, o);
+	free(out);
+	return v;
+}
+
+static json_t *flat_parse(const char *b, size_t len)
+{
+	json_t *o = json_object(), *k = NULL, *v = NULL;
+	size_t i = 0;
+
+	if (!o)
+		return NULL;
+	skip_ws(b, len, &i);
+	if (i >= len || b[i++] != '{')
+		goto giveup;
+	skip_ws(b, len, &i);
+	if (i < len && b[i] == '}') {
+		i++;
+		goto end;
+	}
+	for (;;) {
+		skip_ws(b, len, &i);
+		k = flat_string(b, len, &i);
+		if (!k || strlen(json_string_value(k)) != json_string_length(k))
+			goto giveup;
+		skip_ws(b, len, &i);
+		if (i >= len || b[i++] != ':')
+			goto giveup;
+		skip_ws(b, len, &i);
+		if (i >= len)
+			goto giveup;
+		if (b[i] == '"') {
+			v = flat_string(b, len, &i);
+		} else if (len - i >= 4 && memcmp(b + i, "true", 4) == 0) {
+			v = json_true();
+			i += 4;
+		} else if (len - i >= 5 && memcmp(b + i, "false", 5) == 0) {
+			v = json_false();
+			i += 5;
+		} else if (len - i >= 4 && memcmp(b + i, "null", 4) == 0) {
+			v = json_null();
+			i += 4;
+		} else if ((b[i] >= '1' && b[i] <= '9') || (b[i] == '0' && !(i + 1 < len && b[i + 1] >= '0' && b[i + 1] <= '9'))) {
+			json_int_t n = 0;
+			int digits = 0;
+
+			while (i < len && b[i] >= '0' && b[i] <= '9' && digits < 15) {
+				n = n * 10 + (b[i++] - '0');
+				digits++;
+			}
+			if (i < len && ((b[i] >= '0' && b[i] <= '9') || b[i] == '.' || b[i] == 'e' || b[i] == 'E'))
+				goto giveup;
+			v = json_integer(n);
+		} else {
+			goto giveup;
+		}
+		if (!v || json_object_get(o, json_string_value(k)))
+			goto giveup; /* duplicate keys: let jansson report them */
+		if (json_object_set_new_nocheck(o, json_string_value(k), v) < 0) {
+			v = NULL;
+			goto giveup;
+		}
+		v = NULL;
+		json_decref(k);
+		k = NULL;
+		skip_ws(b, len, &i);
+		if (i < len && b[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i < len && b[i] == '}') {
+			i++;
+			break;
+		}
+		goto giveup;
+	}
+end:
+	skip_ws(b, len, &i);
+	if (i != len)
+		goto giveup;
+	return o;
+giveup:
+	json_decref(k);
+	json_decref(v);
+	json_decref(o);
+	return NULL;
+}
+
 int att_json_parse_body(const char *body, size_t len, const struct att_jfield *fields,
 			size_t nfields, json_t **ret, char *reterr, size_t errlen)
 {
@@ -31,7 +212,7 @@ int att_json_parse_body(const char *body, size_t len, const struct att_jfield *f
 		o = json_object();
 		if (!o)
 			return ATT_E_NOMEM;
-	} else {
+	} else if (!(o = flat_parse(body, len))) {
 		o = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 		if (!o) {
 			snprintf(reterr, errlen, "body: malformed JSON: %s (line %d, column %d)", jerr.text,

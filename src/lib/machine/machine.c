@@ -480,8 +480,36 @@ int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
 	memset(&res, 0, sizeof(res));
 	if (!c)
 		return db_fail(ATT_E_DB, reterr, errlen);
-	/* fast path: read-only poll for states that need no write */
-	r = att_machine_find_by_ek(c, ek, &res.m);
+	/* fast path: read-only poll for states that need no write; only the
+	 * columns the answer needs are read */
+	{
+		struct att_stmt *s;
+
+		r = att_dbc_query(c, &s,
+				  "SELECT id, wipe_pending, machine_id, ek_fingerprint, status, hostname, role,"
+				  " config_delivered_at FROM machines WHERE ek_fingerprint = ?",
+				  "s", ek->fp);
+		if (r == 0) {
+			r = att_stmt_next(s);
+			if (r == 1) {
+				static const enum att_mcol cols[] = { MC_MACHINE_ID, MC_EK_FINGERPRINT, MC_STATUS,
+								      MC_HOSTNAME, MC_ROLE, MC_CONFIG_DELIVERED_AT };
+
+				res.m.id = att_stmt_int(s, 0);
+				res.m.wipe_pending = att_stmt_int(s, 1) != 0;
+				r = 0;
+				for (size_t i = 0; i < ATT_ARRAY_SIZE(cols); i++) {
+					const char *v = att_stmt_text(s, (int)i + 2);
+
+					if (v && !(res.m.col[cols[i]] = att_strdup(v)))
+						r = ATT_E_NOMEM;
+				}
+			} else if (r == 0) {
+				r = ATT_E_NOTFOUND;
+			}
+			att_stmt_done(s);
+		}
+	}
 	if (r < 0 && r != ATT_E_NOTFOUND) {
 		att_db_release(svc->db, c);
 		return db_fail(r, reterr, errlen);

@@ -1,0 +1,86 @@
+#!/bin/sh
+# make bench: load on loopback with wrk.
+#  1. ceiling: GET /healthz (the trivial response through the whole HTTP stack)
+#  2. the attest poll of an attested machine with 10,000 machines in the database
+# Prints req/s, p50/p99 latency and the ratio of each to the ceiling.
+set -eu
+BUILD=${1:-build}
+ATTESTD=$(pwd)/$BUILD/attestd
+MACHINES=${BENCH_MACHINES:-10000}
+CONNS=${BENCH_CONNECTIONS:-256}
+DURATION=${BENCH_DURATION:-10}
+OUT=$(mktemp -d /tmp/attest-bench.XXXXXX)
+PID=""
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$OUT"; }
+trap cleanup EXIT
+[ -n "${BENCH_PERF:-}" ] && echo "perf mode" >&2
+command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/deps.sh installs it)" >&2; exit 1; }
+
+mkdir -p "$OUT/configs"; cp examples/configs/*.yaml "$OUT/configs/"
+ITL_DB_URL="sqlite:///$OUT/m.db" "$ATTESTD" migrate >/dev/null
+# seed MACHINES-1 attested machines directly (random fingerprints)
+sqlite3 "$OUT/m.db" <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $MACHINES - 1)
+INSERT INTO machines (machine_id, ek_fingerprint, ek_source, role, status, registered_at, updated_at,
+  attested_at, config_delivered_at, hostname)
+SELECT lower(hex(randomblob(16))), lower(hex(randomblob(48))), 'cert', 'worker-app', 'attested',
+  '2026-01-01T00:00:00', '2026-01-01T00:00:00', '2026-01-01T00:00:00', '2026-01-01T00:00:00', 'seed-' || i FROM n;
+SQL
+ADMIN=bench-admin
+ITL_DB_URL="sqlite:///$OUT/m.db" ITL_CONFIG_CACHE_DIR="$OUT/configs" ITL_ADMIN_TOKEN=$ADMIN \
+ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 ITL_LOG_LEVEL=warning \
+ITL_CONNECTION_LIMIT=4096 ITL_THREADS=${ITL_THREADS:-2} ITL_THREADS=${ITL_THREADS:-2} "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
+PID=$!
+i=0; while [ ! -s "$OUT/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+BASE="http://$(cat "$OUT/ready")"
+
+# one real machine, attested with its config delivered
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/ek.key" -out "$OUT/ek.pem" -days 30 \
+	-subj "/CN=bench EK" -addext "keyUsage=critical,keyEncipherment" >/dev/null 2>&1
+B64=$(base64 -w0 "$OUT/ek.pem")
+FP=$(openssl x509 -in "$OUT/ek.pem" -pubkey -noout | openssl pkey -pubin -outform DER | sha384sum | cut -d' ' -f1)
+BODY="{\"ek_fingerprint\":\"$FP\",\"ek_cert_pem\":\"$B64\"}"
+MID=$(curl -s -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/register" | jq -r .machine_id)
+curl -s -o /dev/null -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{"role":"worker-app","hostname":"bench-1"}' "$BASE/api/v1/machines/$MID/approve"
+TOKEN=$(curl -s -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/attest" | jq -r .config_token)
+curl -s -o /dev/null "$BASE/api/v1/config/$TOKEN"
+state=$(curl -s -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/attest" | jq -r .status)
+[ "$state" = already_attested ] || { echo "bench: setup failed (status $state)" >&2; exit 1; }
+audit_before=$(sqlite3 "$OUT/m.db" 'SELECT COUNT(*) FROM audit_log')
+
+cat > "$OUT/attest.lua" <<EOF2
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$BODY'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests))
+end
+EOF2
+cat > "$OUT/get.lua" <<'EOF2'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests))
+end
+EOF2
+
+run() { # run NAME LUA PATH
+	wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$2" "$BASE$3" 2>&1 | awk '/^RESULT/ {print $2, $3, $4, $5, $6}'
+}
+set -- $(run healthz "$OUT/get.lua" /healthz); H_RPS=$1; H_P50=$2; H_P99=$3; H_ERR=$4
+set -- $(run attest "$OUT/attest.lua" /api/v1/attest); A_RPS=$1; A_P50=$2; A_P99=$3; A_ERR=$4; A_N=$5
+audit_after=$(sqlite3 "$OUT/m.db" 'SELECT COUNT(*) FROM audit_log')
+rows=$(sqlite3 "$OUT/m.db" 'SELECT COUNT(*) FROM machines')
+
+echo "attestd benchmark: $rows machines in SQLite, $CONNS connections, ${DURATION}s per run, wrk -t2 on the same $(nproc)-core machine"
+printf '%-34s %12s %10s %10s %8s %10s\n' "endpoint" "req/s" "p50 ms" "p99 ms" "errors" "ratio"
+printf '%-34s %12s %10s %10s %8s %10s\n' "GET /healthz (ceiling)" "$H_RPS" "$H_P50" "$H_P99" "$H_ERR" "1.00"
+printf '%-34s %12s %10s %10s %8s %10s\n' "POST /api/v1/attest (poll)" "$A_RPS" "$A_P50" "$A_P99" "$A_ERR" \
+	"$(awk -v a="$A_RPS" -v h="$H_RPS" 'BEGIN { printf "%.2f", a / h }')"
+echo "audit entries written by $A_N polls: $((audit_after - audit_before))"
+awk -v a="$A_RPS" -v p="$A_P99" 'BEGIN {
+	printf "target (>= 10000 polls/s, p99 < 20 ms): %s\n", (a >= 10000 && p < 20) ? "met" : "NOT met" }'
