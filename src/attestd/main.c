@@ -19,6 +19,7 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "config/config.h"
+#include "crypto/ca.h"
 #include "db/db.h"
 #include "http.h"
 #include "machine/machine.h"
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
 	struct att_svc svc = { 0 };
 	struct att_db *db = NULL;
 	struct att_server *srv = NULL;
+	struct att_ca *ca = NULL;
 	const char *listen_arg = NULL, *ready_file = NULL;
 	bool check = false, migrate = false;
 	char err[1024] = "";
@@ -150,6 +152,25 @@ int main(int argc, char **argv)
 		r = 0;
 		goto out;
 	}
+	{
+		bool created = false;
+
+		r = att_ca_init(cfg.enrollment_ca_dir, cfg.enrollment_ca_algorithm, &ca, &created, err, sizeof(err));
+		if (r < 0) {
+			att_log_error(LOG, "%s", err);
+			r = 1;
+			goto out;
+		}
+		if (created)
+			att_log_info("attestd.pki", "Enrollment CA generated (serial=%s)", att_ca_serial(ca));
+		else
+			att_log_info("attestd.pki", "Enrollment CA loaded from %s (serial=%s)", cfg.enrollment_ca_dir,
+				     att_ca_serial(ca));
+		if (strcmp(att_ca_algorithm(ca), cfg.enrollment_ca_algorithm) != 0)
+			att_log_warning("attestd.pki",
+					"Enrollment CA in %s is %s but ITL_ENROLLMENT_CA_ALGORITHM=%s: remove the CA files to rotate",
+					cfg.enrollment_ca_dir, att_ca_algorithm(ca), cfg.enrollment_ca_algorithm);
+	}
 	if (!cfg.admin_token[0] && !cfg.break_glass_token[0] && !(cfg.oidc_enabled && cfg.oidc_issuer[0]))
 		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
 	svc.cfg = &cfg;
@@ -185,6 +206,7 @@ int main(int argc, char **argv)
 	r = 0;
 out:
 	att_server_stop(srv);
+	att_ca_free(ca);
 	att_db_close(db);
 	att_config_release(&cfg);
 	curl_global_cleanup();

@@ -1,0 +1,21 @@
+/* ca.h - the Enrollment CA: created on first start in
+ * ITL_ENROLLMENT_CA_DIR (enrollment-ca.key mode 0600, enrollment-ca.crt),
+ * loaded on later starts.  ECDSA P-384 + SHA-384 by default, or
+ * RSA-4096 + SHA-256.  Subject C=NL, O=ITL Usions, CN=ITL Machine
+ * Enrollment CA; 10 years; CA:true pathlen 0; keyCertSign, cRLSign. */
+#ifndef ATT_CRYPTO_CA_H
+#define ATT_CRYPTO_CA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct att_ca;
+
+/* Load or create.  *ret_created tells which; serial is hex. */
+int att_ca_init(const char *dir, const char *algorithm, struct att_ca **ret, bool *ret_created,
+		char *reterr, size_t errlen);
+const char *att_ca_serial(const struct att_ca *ca);
+const char *att_ca_algorithm(const struct att_ca *ca);
+void att_ca_free(struct att_ca *ca);
+
+#endif
