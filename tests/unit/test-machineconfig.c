@@ -80,7 +80,8 @@ static void test_bad_base_configs(void **state)
 {
 	char *y = NULL, err[256];
 	(void)state;
-	assert_int_equal(att_machineconfig_patch("{{{", 3, &P, &y, err, sizeof(err)), ATT_E_PARSE);
+	assert_int_equal(att_machineconfig_patch("machine:\n  a: [1\n", 17, &P, &y, err, sizeof(err)), ATT_E_PARSE);
+	assert_string_equal(err, "base config: invalid YAML: 3:1: error: flow sequence without a closing bracket");
 	assert_int_equal(att_machineconfig_patch("a: 1\n", 5, &P, &y, err, sizeof(err)), ATT_E_PARSE);
 	assert_string_equal(err, "base config: no v1alpha1 document with a 'machine' section");
 	assert_int_equal(att_machineconfig_patch("machine: [1]\n", 13, &P, &y, err, sizeof(err)), ATT_E_PARSE);

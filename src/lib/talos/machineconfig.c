@@ -179,9 +179,46 @@ static int patch_hostname_doc(struct fy_document *d, const char *hostname)
 	return 0;
 }
 
+/* libfyaml diagnostics go to a buffer (the first message is kept for
+ * the operator-facing error), never to stderr. */
+struct diag_buf {
+	char msg[256];
+};
+
+static void diag_out(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+	struct diag_buf *d = user;
+	size_t n = strlen(d->msg);
+
+	(void)diag;
+	if (n == 0) {
+		/* drop the "<memory-@0x...>:" source prefix, keep "line:col: error: ..." */
+		if (len && buf[0] == '<') {
+			const char *e = memchr(buf, '>', len);
+
+			if (e && (size_t)(e - buf) + 2 <= len && e[1] == ':') {
+				len -= (size_t)(e - buf) + 2;
+				buf = e + 2;
+			}
+		}
+		while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+			len--;
+		if (len >= sizeof(d->msg))
+			len = sizeof(d->msg) - 1;
+		memcpy(d->msg, buf, len);
+		d->msg[len] = '\0';
+		for (char *q = d->msg; *q; q++)
+			if (*q == '\n' || (unsigned char)*q < 0x20)
+				*q = ' ';
+	}
+}
+
 int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_params *p,
 			    char **ret_yaml, char *reterr, size_t errlen)
 {
+	struct diag_buf dbuf = { "" };
+	struct fy_diag_cfg dcfg;
+	struct fy_diag *diag;
 	struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_AUTO };
 	struct fy_parser *fyp;
 	struct fy_document *d;
@@ -193,11 +230,24 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 		snprintf(reterr, errlen, "base config larger than %d bytes", ATT_MC_MAX_BASE);
 		return ATT_E_PARSE;
 	}
-	fyp = fy_parser_create(&cfg);
-	if (!fyp)
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = diag_out;
+	dcfg.user = &dbuf;
+	dcfg.colorize = false;
+	dcfg.show_source = false;
+	diag = fy_diag_create(&dcfg);
+	if (!diag)
 		return ATT_E_NOMEM;
+	cfg.diag = diag;
+	fyp = fy_parser_create(&cfg);
+	if (!fyp) {
+		fy_diag_destroy(diag);
+		return ATT_E_NOMEM;
+	}
 	if (fy_parser_set_string(fyp, base, len) != 0) {
 		fy_parser_destroy(fyp);
+		fy_diag_destroy(diag);
 		return ATT_E_NOMEM;
 	}
 	att_buf_init(&out, 16 * 1024 * 1024);
@@ -208,6 +258,7 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 		if (!scan || fy_parser_set_string(scan, base, len) != 0) {
 			fy_parser_destroy(scan);
 			fy_parser_destroy(fyp);
+			fy_diag_destroy(diag);
 			return ATT_E_NOMEM;
 		}
 		while ((d = fy_parse_load_document(scan)) != NULL) {
@@ -258,7 +309,7 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 			break;
 	}
 	if (r == 0 && fy_parser_get_stream_error(fyp)) {
-		snprintf(reterr, errlen, "base config: invalid YAML");
+		snprintf(reterr, errlen, "base config: invalid YAML%s%s", dbuf.msg[0] ? ": " : "", dbuf.msg);
 		r = ATT_E_PARSE;
 	}
 	if (r == 0 && !patched) {
@@ -266,6 +317,7 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 		r = ATT_E_PARSE;
 	}
 	fy_parser_destroy(fyp);
+	fy_diag_destroy(diag);
 	if (r < 0) {
 		att_buf_release(&out);
 		return r;
