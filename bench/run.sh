@@ -13,7 +13,6 @@ OUT=$(mktemp -d /tmp/attest-bench.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$OUT"; }
 trap cleanup EXIT
-[ -n "${BENCH_PERF:-}" ] && echo "perf mode" >&2
 command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/deps.sh installs it)" >&2; exit 1; }
 
 mkdir -p "$OUT/configs"; cp examples/configs/*.yaml "$OUT/configs/"
@@ -29,9 +28,10 @@ SQL
 ADMIN=bench-admin
 ITL_DB_URL="sqlite:///$OUT/m.db" ITL_CONFIG_CACHE_DIR="$OUT/configs" ITL_ADMIN_TOKEN=$ADMIN \
 ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 ITL_LOG_LEVEL=warning \
-ITL_CONNECTION_LIMIT=4096 ITL_THREADS=${ITL_THREADS:-2} ITL_THREADS=${ITL_THREADS:-2} "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
+ITL_CONNECTION_LIMIT=4096 ITL_THREADS=${ITL_THREADS:-2} ITL_ENROLLMENT_CA_DIR="$OUT/ca" "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
 PID=$!
 i=0; while [ ! -s "$OUT/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+[ -s "$OUT/ready" ] || { echo "bench: attestd did not start:" >&2; cat "$OUT/log" >&2; exit 1; }
 BASE="http://$(cat "$OUT/ready")"
 
 # one real machine, attested with its config delivered
@@ -69,14 +69,14 @@ end
 EOF2
 
 run() { # run NAME LUA PATH
-	wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$2" "$BASE$3" 2>&1 | awk '/^RESULT/ {print $2, $3, $4, $5, $6}'
+	wrk -t"${BENCH_WRK_THREADS:-2}" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$2" "$BASE$3" 2>&1 | awk '/^RESULT/ {print $2, $3, $4, $5, $6}'
 }
 set -- $(run healthz "$OUT/get.lua" /healthz); H_RPS=$1; H_P50=$2; H_P99=$3; H_ERR=$4
 set -- $(run attest "$OUT/attest.lua" /api/v1/attest); A_RPS=$1; A_P50=$2; A_P99=$3; A_ERR=$4; A_N=$5
 audit_after=$(sqlite3 "$OUT/m.db" 'SELECT COUNT(*) FROM audit_log')
 rows=$(sqlite3 "$OUT/m.db" 'SELECT COUNT(*) FROM machines')
 
-echo "attestd benchmark: $rows machines in SQLite, $CONNS connections, ${DURATION}s per run, wrk -t2 on the same $(nproc)-core machine"
+echo "attestd benchmark: $rows machines in SQLite, $CONNS connections, ${DURATION}s per run, wrk -t${BENCH_WRK_THREADS:-2} on the same $(nproc)-core machine"
 printf '%-34s %12s %10s %10s %8s %10s\n' "endpoint" "req/s" "p50 ms" "p99 ms" "errors" "ratio"
 printf '%-34s %12s %10s %10s %8s %10s\n' "GET /healthz (ceiling)" "$H_RPS" "$H_P50" "$H_P99" "$H_ERR" "1.00"
 printf '%-34s %12s %10s %10s %8s %10s\n' "POST /api/v1/attest (poll)" "$A_RPS" "$A_P50" "$A_P99" "$A_ERR" \

@@ -1,4 +1,5 @@
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,20 @@ static void skip_ws(const char *b, size_t len, size_t *i)
 
 /* A string without escapes other than \" \\ \/ \n \r \t \b \f.
  * Returns a json_t string, or NULL to give up. */
+/* True when none of the 8 bytes needs attention: no quote, backslash,
+ * control character or non-ASCII byte.  The zero-byte tests may report
+ * false positives (then the byte loop decides), never false negatives. */
+static bool chunk_plain(uint64_t v)
+{
+	const uint64_t hi = 0x8080808080808080ULL, ones = 0x0101010101010101ULL;
+	uint64_t q = v ^ 0x2222222222222222ULL, bs = v ^ 0x5c5c5c5c5c5c5c5cULL;
+
+	if (v & hi)
+		return false;
+	return !(((v - 0x2020202020202020ULL) & ~v & hi) | ((q - ones) & ~q & hi) |
+		 ((bs - ones) & ~bs & hi));
+}
+
 static json_t *flat_string(const char *b, size_t len, size_t *i)
 {
 	size_t start, j;
@@ -67,9 +82,19 @@ static json_t *flat_string(const char *b, size_t len, size_t *i)
 		return NULL;
 	start = ++(*i);
 	for (j = start; j < len;) {
-		unsigned char c = (unsigned char)b[j];
+		unsigned char c;
 		size_t k;
 
+		if (len - j >= 8) {
+			uint64_t w;
+
+			memcpy(&w, b + j, 8);
+			if (chunk_plain(w)) {
+				j += 8;
+				continue;
+			}
+		}
+		c = (unsigned char)b[j];
 		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
 			j++;
 			continue;
