@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 PKGS="build-essential pkg-config meson ninja-build git ca-certificates \
  libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev \
- libcurl4-openssl-dev libcmocka-dev \
+ libcurl4-openssl-dev libcmocka-dev libpq-dev postgresql \
  curl jq openssl sqlite3 wrk"
 missing=""
 for p in $PKGS; do

@@ -66,7 +66,7 @@ mv "$DATA/configs/worker-app-final.yaml" "$DATA/configs/worker-app-final.yaml.of
 before=$(sql 'SELECT COUNT(*) FROM audit_log')
 api GET "/api/v1/config/$TOKEN"
 expect 503 "missing base config" '.detail == "Base config not available — ensure CI configs are downloaded"'
-check "a failed delivery records nothing" test "$(sql 'SELECT COUNT(*) FROM audit_log'):$(sql "SELECT config_delivered_at IS NULL FROM machines WHERE machine_id='$MID'")" = "$before:1"
+check "a failed delivery records nothing" test "$(sql 'SELECT COUNT(*) FROM audit_log'):$(sql "SELECT CASE WHEN config_delivered_at IS NULL THEN 1 ELSE 0 END FROM machines WHERE machine_id='$MID'")" = "$before:1"
 mv "$DATA/configs/worker-app-final.yaml.off" "$DATA/configs/worker-app-final.yaml"
 api GET "/api/v1/config/$TOKEN"
 expect 200 "delivery works once the base config is back"

@@ -25,7 +25,7 @@ api GET /api/v1/attest/challenge
 N3=$(jget .nonce_id)
 api POST /api/v1/attest "{\"ek_fingerprint\":\"$EK_FP\",\"ek_cert_pem\":\"garbage!\",\"nonce_id\":\"$N3\"}"
 expect 422 "a malformed request does not burn its nonce"
-check "nonce still unconsumed" test "$(sql "SELECT consumed_at IS NULL FROM nonces WHERE nonce_id='$N3'")" = 1
+check "nonce still unconsumed" test "$(sql "SELECT CASE WHEN consumed_at IS NULL THEN 1 ELSE 0 END FROM nonces WHERE nonce_id='$N3'")" = 1
 api GET /api/v1/attest/challenge
 api GET /api/v1/attest/challenge
 expect 429 "capacity of outstanding challenges" '.detail | test("capacity \\(3\\) exceeded")'

@@ -14,11 +14,18 @@ ADMIN=test-admin-token-$$
 
 cleanup() {
 	for p in $PIDS; do
+		[ "$p" = "${PG_PID:-}" ] && continue
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
+	if [ -n "$PG_DIR" ]; then
+		[ -n "${PG_PID:-}" ] && kill -INT "$PG_PID" 2>/dev/null
+		i=0; while [ -f "$PG_DIR/data/postmaster.pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+		rm -rf "$PG_DIR"
+	fi
 	if [ "$test_failed" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 say() { printf '# %s\n' "$*"; }
 
@@ -38,14 +45,62 @@ done_testing() {
 	exit $?
 }
 
+# ---- database backend -----------------------------------------------------
+# ATTEST_DB=postgresql runs the same tests against a throwaway PostgreSQL
+# cluster (initdb + pg_ctl, unix socket only), one database per attestd start.
+ATTEST_DB=${ATTEST_DB:-sqlite}
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+PG_DIR=""
+PG_NDB=0
+if [ "$(id -u)" = 0 ]; then RUNAS="runuser -u postgres --"; else RUNAS=""; fi
+
+pg_start() {
+	PG_DIR=$(mktemp -d /tmp/attest-pg.XXXXXX)
+	chmod 755 "$PG_DIR"
+	[ -n "$RUNAS" ] && chown postgres "$PG_DIR"
+	$RUNAS "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 ||
+		{ echo "Bail out! initdb failed"; cat "$PG_DIR/initdb.log" >&2; exit 1; }
+	$RUNAS "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -c fsync=off -c max_connections=200" \
+		start >/dev/null 2>&1 || { echo "Bail out! postgres did not start"; cat "$PG_DIR/server.log" >&2; exit 1; }
+	PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+	PIDS="$PIDS $PG_PID"
+}
+
+# pg_stop / pg_restart: stop or start the server (fault tests).
+pg_stop() {
+	$RUNAS "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1
+	PIDS=$(echo "$PIDS" | sed "s/ $PG_PID//")
+}
+pg_restart() {
+	$RUNAS "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -c fsync=off -c max_connections=200" \
+		start >/dev/null 2>&1
+	PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+	PIDS="$PIDS $PG_PID"
+}
+
+# new_db: create a fresh empty database; sets PG_DB and DB_URL
+new_db() {
+	PG_NDB=$((PG_NDB + 1))
+	PG_DB=t$PG_NDB
+	"$PG_BIN/psql" -h "$PG_DIR" -U postgres -d postgres -qAt -c "CREATE DATABASE $PG_DB" >/dev/null
+	DB_URL="postgresql:///$PG_DB?host=$PG_DIR&user=postgres"
+}
+
+if [ "$ATTEST_DB" = postgresql ]; then pg_start; fi
+
 # start_attestd [VAR=value ...]: start a fresh attestd on 127.0.0.1:0.
 # Sets BASE, ATTESTD_PID, DATA; the log is $DATA/attestd.log.
 start_attestd() {
 	DATA=$(mktemp -d "$TMP/attestd.XXXXXX")
 	mkdir -p "$DATA/configs"
+	if [ -n "${SHARED_DB_URL:-}" ]; then DB_URL=$SHARED_DB_URL
+	elif [ "$ATTEST_DB" = postgresql ]; then new_db
+	else DB_URL="sqlite:///$DATA/machines.db"; fi
 	cp "$SRCDIR/examples/configs/"*.yaml "$DATA/configs/"
 	rm -f "$DATA/ready"
-	env ITL_DB_URL="sqlite:///$DATA/machines.db" \
+	env ITL_DB_URL="$DB_URL" \
 		ITL_CONFIG_CACHE_DIR="$DATA/configs" \
 		ITL_ENROLLMENT_CA_DIR="$DATA/ca" \
 		ITL_SERVICE_URL="http://attest.test" \
@@ -123,7 +178,10 @@ check() { # check DESC COMMAND...
 	if "$@"; then pass "$desc"; else fail "$desc" "command failed: $*"; fi
 }
 
-sql() { sqlite3 "$DB" "$1"; }
+sql() {
+	if [ "$ATTEST_DB" = postgresql ]; then "$PG_BIN/psql" -h "$PG_DIR" -U postgres -d "$PG_DB" -qAt -c "$1"
+	else sqlite3 "$DB" "$1"; fi
+}
 
 # make_ek NAME [rsa|ec|ec384|rsa3072] [extra openssl req args]: writes
 # $TMP/NAME.pem, sets EK_B64 and EK_FP (canonical SHA-384 of the SPKI).

@@ -11,33 +11,42 @@
 
 #include "base/err.h"
 #include "base/util.h"
-#include "db/db.h"
-#include "db/migrations.h"
+#include "db/db-internal.h"
 
 #define STMT_CACHE 96
 
-struct att_stmt {
+struct sq_conn;
+
+struct sq_stmt {
+	struct att_stmt base;
 	sqlite3_stmt *st;
 	const char *sql;	/* cache key: the SQL literal's address */
 	bool cached;
-	struct att_dbc *c;
+	struct sq_conn *c;
 };
 
-struct att_dbc {
+struct sq_conn {
+	struct att_dbc base;
 	sqlite3 *h;
-	struct att_stmt cache[STMT_CACHE];
+	struct sq_stmt cache[STMT_CACHE];
 	int ncache;
 	bool in_txn;
 };
 
-struct att_db {
+struct sq_db {
+	struct att_db base;
 	char *path;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct att_dbc **conns;	/* opened connections, pool_size slots */
+	struct sq_conn **conns;	/* opened connections, pool_size slots */
 	bool *busy;
 	unsigned pool_size;
 };
+
+static const struct att_db_ops sqlite_ops;
+#define DB(x) ((struct sq_db *)(void *)(x))
+#define CONN(x) ((struct sq_conn *)(void *)(x))
+#define STMT(x) ((struct sq_stmt *)(void *)(x))
 
 static int mkdir_parents(const char *path)
 {
@@ -58,64 +67,7 @@ static int mkdir_parents(const char *path)
 	return r;
 }
 
-int att_db_open(const char *url, unsigned pool_size, struct att_db **ret, char *reterr,
-		size_t errlen)
-{
-	struct att_db *db;
-	const char *path;
-
-	if (strncmp(url, "sqlite:///", 10) != 0) {
-		if (strncmp(url, "postgres", 8) == 0)
-			snprintf(reterr, errlen,
-				 "ITL_DB_URL: PostgreSQL is not available in this build yet (use sqlite:///...)");
-		else
-			snprintf(reterr, errlen, "ITL_DB_URL: unsupported database URL");
-		return ATT_E_INVAL;
-	}
-	path = url + 10;
-	if (!*path) {
-		snprintf(reterr, errlen, "ITL_DB_URL: missing database path");
-		return ATT_E_INVAL;
-	}
-	if (strcmp(path, ":memory:") == 0)
-		pool_size = 1;
-	if (pool_size == 0)
-		pool_size = 1;
-	db = calloc(1, sizeof(*db));
-	if (!db)
-		return ATT_E_NOMEM;
-	db->path = att_strdup(path);
-	db->pool_size = pool_size;
-	db->conns = calloc(pool_size, sizeof(*db->conns));
-	db->busy = calloc(pool_size, sizeof(*db->busy));
-	if (!db->path || !db->conns || !db->busy) {
-		att_db_close(db);
-		return ATT_E_NOMEM;
-	}
-	pthread_mutex_init(&db->mu, NULL);
-	pthread_cond_init(&db->cv, NULL);
-	if (strcmp(path, ":memory:") != 0 && strchr(path, '/') && mkdir_parents(path) < 0) {
-		snprintf(reterr, errlen, "ITL_DB_URL: cannot create the directory of %s: %s", path,
-			 strerror(errno));
-		att_db_close(db);
-		return ATT_E_IO;
-	}
-	/* open one connection now so configuration errors surface at start */
-	{
-		struct att_dbc *c = att_db_acquire(db);
-
-		if (!c) {
-			snprintf(reterr, errlen, "ITL_DB_URL: cannot open SQLite database %s", path);
-			att_db_close(db);
-			return ATT_E_DB;
-		}
-		att_db_release(db, c);
-	}
-	*ret = db;
-	return 0;
-}
-
-static void dbc_free(struct att_dbc *c)
+static void conn_free(struct sq_conn *c)
 {
 	if (!c)
 		return;
@@ -125,14 +77,15 @@ static void dbc_free(struct att_dbc *c)
 	free(c);
 }
 
-void att_db_close(struct att_db *db)
+static void sq_close(struct att_db *base)
 {
+	struct sq_db *db = DB(base);
+
 	if (!db)
 		return;
-	if (db->conns) {
+	if (db->conns)
 		for (unsigned i = 0; i < db->pool_size; i++)
-			dbc_free(db->conns[i]);
-	}
+			conn_free(db->conns[i]);
 	free(db->conns);
 	free(db->busy);
 	free(db->path);
@@ -141,33 +94,33 @@ void att_db_close(struct att_db *db)
 	free(db);
 }
 
-static struct att_dbc *dbc_open(const char *path)
+static struct sq_conn *conn_open(const char *path)
 {
-	struct att_dbc *c = calloc(1, sizeof(*c));
+	struct sq_conn *c = calloc(1, sizeof(*c));
 	int on = 1;
 
 	if (!c)
 		return NULL;
-	if (sqlite3_open_v2(path, &c->h,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	c->base.ops = &sqlite_ops;
+	if (sqlite3_open_v2(path, &c->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_extended_result_codes(c->h, 1);
 	sqlite3_db_config(c->h, SQLITE_DBCONFIG_DEFENSIVE, 1, &on);
 	sqlite3_busy_timeout(c->h, 10000);
-	if (sqlite3_exec(c->h,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+	if (sqlite3_exec(c->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	return c;
 fail:
-	dbc_free(c);
+	conn_free(c);
 	return NULL;
 }
 
-struct att_dbc *att_db_acquire(struct att_db *db)
+static struct att_dbc *sq_acquire(struct att_db *base)
 {
-	struct att_dbc *c = NULL;
+	struct sq_db *db = DB(base);
+	struct sq_conn *c;
 	unsigned slot;
 
 	pthread_mutex_lock(&db->mu);
@@ -181,10 +134,9 @@ struct att_dbc *att_db_acquire(struct att_db *db)
 	}
 	db->busy[slot] = true;
 	pthread_mutex_unlock(&db->mu);
-
 	c = db->conns[slot];
 	if (!c) {
-		c = dbc_open(db->path);
+		c = conn_open(db->path);
 		if (!c) {
 			pthread_mutex_lock(&db->mu);
 			db->busy[slot] = false;
@@ -194,22 +146,31 @@ struct att_dbc *att_db_acquire(struct att_db *db)
 		}
 		db->conns[slot] = c;
 	}
-	return c;
+	return &c->base;
 }
 
-void att_db_release(struct att_db *db, struct att_dbc *c)
+static void sq_rollback(struct att_dbc *base)
 {
-	if (!c)
-		return;
+	struct sq_conn *c = CONN(base);
+
+	if (!sqlite3_get_autocommit(c->h))
+		(void)sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+	c->in_txn = false;
+}
+
+static void sq_release(struct att_db *base, struct att_dbc *cb)
+{
+	struct sq_db *db = DB(base);
+	struct sq_conn *c = CONN(cb);
+
 	if (c->in_txn)
-		att_dbc_rollback(c);
+		sq_rollback(cb);
 	pthread_mutex_lock(&db->mu);
-	for (unsigned i = 0; i < db->pool_size; i++) {
+	for (unsigned i = 0; i < db->pool_size; i++)
 		if (db->conns[i] == c) {
 			db->busy[i] = false;
 			break;
 		}
-	}
 	pthread_cond_signal(&db->cv);
 	pthread_mutex_unlock(&db->mu);
 }
@@ -230,52 +191,45 @@ static int map_rc(int rc)
 	}
 }
 
-int att_dbc_begin(struct att_dbc *c)
+static int sq_begin(struct att_dbc *base)
 {
-	int rc = sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	struct sq_conn *c = CONN(base);
 
-	if (rc != SQLITE_OK)
+	if (sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return ATT_E_DB;
 	c->in_txn = true;
 	return 0;
 }
 
-int att_dbc_commit(struct att_dbc *c)
+static int sq_commit(struct att_dbc *base)
 {
-	int rc = sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL);
+	struct sq_conn *c = CONN(base);
 
-	if (rc != SQLITE_OK) {
-		att_dbc_rollback(c);
+	if (sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sq_rollback(base);
 		return ATT_E_DB;
 	}
 	c->in_txn = false;
 	return 0;
 }
 
-void att_dbc_rollback(struct att_dbc *c)
+static const char *sq_errmsg(struct att_dbc *base)
 {
-	if (!sqlite3_get_autocommit(c->h))
-		(void)sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
-	c->in_txn = false;
+	return sqlite3_errmsg(CONN(base)->h);
 }
 
-const char *att_dbc_errmsg(struct att_dbc *c)
+static struct sq_stmt *stmt_get(struct sq_conn *c, const char *sql)
 {
-	return sqlite3_errmsg(c->h);
-}
-
-static struct att_stmt *stmt_get(struct att_dbc *c, const char *sql)
-{
-	struct att_stmt *s;
+	struct sq_stmt *s;
 
 	for (int i = 0; i < c->ncache; i++)
 		if (c->cache[i].sql == sql)
 			return &c->cache[i];
 	if (c->ncache < STMT_CACHE) {
 		s = &c->cache[c->ncache];
-		if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) !=
-		    SQLITE_OK)
+		if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) != SQLITE_OK)
 			return NULL;
+		s->base.ops = &sqlite_ops;
 		s->sql = sql;
 		s->cached = true;
 		s->c = c;
@@ -289,22 +243,38 @@ static struct att_stmt *stmt_get(struct att_dbc *c, const char *sql)
 		free(s);
 		return NULL;
 	}
+	s->base.ops = &sqlite_ops;
 	s->sql = sql;
 	s->c = c;
 	return s;
 }
 
-static int bind_args(struct att_stmt *s, const char *types, va_list ap)
+static void sq_done(struct att_stmt *base)
 {
+	struct sq_stmt *s = STMT(base);
+
+	sqlite3_reset(s->st);
+	sqlite3_clear_bindings(s->st);
+	if (!s->cached) {
+		sqlite3_finalize(s->st);
+		free(s);
+	}
+}
+
+static int sq_query(struct att_dbc *base, struct att_stmt **ret, const char *sql, const char *types,
+		    va_list ap)
+{
+	struct sq_stmt *s = stmt_get(CONN(base), sql);
 	int idx = 1, rc = SQLITE_OK;
 
+	if (!s)
+		return ATT_E_DB;
 	for (const char *t = types; *t; t++, idx++) {
 		switch (*t) {
 		case 's': {
 			const char *v = va_arg(ap, const char *);
 
-			rc = v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT)
-			       : sqlite3_bind_null(s->st, idx);
+			rc = v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s->st, idx);
 			break;
 		}
 		case 'i':
@@ -314,64 +284,25 @@ static int bind_args(struct att_stmt *s, const char *types, va_list ap)
 			rc = sqlite3_bind_int(s->st, idx, va_arg(ap, int) ? 1 : 0);
 			break;
 		default:
-			return ATT_E_INTERNAL;
+			rc = SQLITE_MISUSE;
 		}
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
+			sq_done(&s->base);
 			return map_rc(rc) ? map_rc(rc) : ATT_E_DB;
+		}
 	}
+	*ret = &s->base;
 	return 0;
 }
 
-static int query_v(struct att_dbc *c, struct att_stmt **ret, const char *sql, const char *types,
-		   va_list ap)
+static int sq_changes(struct att_dbc *base)
 {
-	struct att_stmt *s = stmt_get(c, sql);
-	int r;
-
-	if (!s)
-		return ATT_E_DB;
-	r = bind_args(s, types, ap);
-	if (r < 0) {
-		att_stmt_done(s);
-		return r;
-	}
-	*ret = s;
-	return 0;
+	return sqlite3_changes(CONN(base)->h);
 }
 
-int att_dbc_query(struct att_dbc *c, struct att_stmt **ret, const char *sql, const char *types, ...)
+static int sq_next(struct att_stmt *base)
 {
-	va_list ap;
-	int r;
-
-	va_start(ap, types);
-	r = query_v(c, ret, sql, types, ap);
-	va_end(ap);
-	return r;
-}
-
-int att_dbc_exec(struct att_dbc *c, const char *sql, const char *types, ...)
-{
-	struct att_stmt *s;
-	va_list ap;
-	int r;
-
-	va_start(ap, types);
-	r = query_v(c, &s, sql, types, ap);
-	va_end(ap);
-	if (r < 0)
-		return r;
-	while ((r = att_stmt_next(s)) == 1)
-		;
-	att_stmt_done(s);
-	if (r < 0)
-		return r;
-	return sqlite3_changes(c->h);
-}
-
-int att_stmt_next(struct att_stmt *s)
-{
-	int rc = sqlite3_step(s->st);
+	int rc = sqlite3_step(STMT(base)->st);
 
 	if (rc == SQLITE_ROW)
 		return 1;
@@ -380,147 +311,89 @@ int att_stmt_next(struct att_stmt *s)
 	return map_rc(rc) ? map_rc(rc) : ATT_E_DB;
 }
 
-const char *att_stmt_text(struct att_stmt *s, int col)
+static const char *sq_text(struct att_stmt *base, int col)
 {
-	return (const char *)sqlite3_column_text(s->st, col);
+	return (const char *)sqlite3_column_text(STMT(base)->st, col);
 }
 
-int64_t att_stmt_int(struct att_stmt *s, int col)
+static bool sq_is_null(struct att_stmt *base, int col)
 {
-	return sqlite3_column_int64(s->st, col);
+	return sqlite3_column_type(STMT(base)->st, col) == SQLITE_NULL;
 }
 
-bool att_stmt_is_null(struct att_stmt *s, int col)
+static int sq_exec_script(struct att_dbc *base, const char *sql, char *reterr, size_t errlen)
 {
-	return sqlite3_column_type(s->st, col) == SQLITE_NULL;
-}
-
-void att_stmt_done(struct att_stmt *s)
-{
-	if (!s)
-		return;
-	sqlite3_reset(s->st);
-	sqlite3_clear_bindings(s->st);
-	if (!s->cached) {
-		sqlite3_finalize(s->st);
-		free(s);
-	}
-}
-
-int att_db_ping(struct att_db *db)
-{
-	struct att_dbc *c = att_db_acquire(db);
-	struct att_stmt *s;
-	int r;
-
-	if (!c)
-		return ATT_E_DB;
-	r = att_dbc_query(c, &s, "SELECT 1", "");
-	if (r == 0) {
-		r = att_stmt_next(s) == 1 ? 0 : ATT_E_DB;
-		att_stmt_done(s);
-	}
-	att_db_release(db, c);
-	return r;
-}
-
-int att_db_latest_version(void)
-{
-	return att_migrations[att_migrations_count - 1].version;
-}
-
-static int current_version(struct att_dbc *c, int *ret)
-{
-	struct att_stmt *s;
-	int r;
-
-	r = att_dbc_query(c, &s, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", "");
-	if (r < 0)
-		return r;
-	r = att_stmt_next(s);
-	if (r == 1)
-		*ret = (int)att_stmt_int(s, 0);
-	att_stmt_done(s);
-	return r == 1 ? 0 : ATT_E_DB;
-}
-
-int att_db_schema_version(struct att_db *db, int *ret_version)
-{
-	struct att_dbc *c = att_db_acquire(db);
-	int r;
-
-	if (!c)
-		return ATT_E_DB;
-	r = current_version(c, ret_version);
-	att_db_release(db, c);
-	return r;
-}
-
-int att_db_migrate(struct att_db *db, int *ret_applied, char *reterr, size_t errlen)
-{
-	struct att_dbc *c = att_db_acquire(db);
-	int r, cur = 0, applied = 0;
 	char *err = NULL;
+	int r = 0;
 
-	if (!c) {
-		snprintf(reterr, errlen, "cannot open database");
-		return ATT_E_DB;
-	}
-	r = att_dbc_begin(c);
-	if (r < 0) {
-		snprintf(reterr, errlen, "cannot lock database for migration: %s", att_dbc_errmsg(c));
-		goto out;
-	}
-	if (sqlite3_exec(c->h,
-			 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-			 " name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-			 NULL, NULL, &err) != SQLITE_OK) {
-		snprintf(reterr, errlen, "cannot create schema_migrations: %s", err ? err : "?");
+	if (sqlite3_exec(CONN(base)->h, sql, NULL, NULL, &err) != SQLITE_OK) {
+		snprintf(reterr, errlen, "%s", err ? err : "?");
 		r = ATT_E_DB;
-		goto out;
 	}
-	r = current_version(c, &cur);
-	if (r < 0) {
-		snprintf(reterr, errlen, "cannot read schema version");
-		goto out;
-	}
-	if (cur > att_db_latest_version()) {
-		snprintf(reterr, errlen,
-			 "database schema version %d is newer than this attestd (%d); upgrade attestd",
-			 cur, att_db_latest_version());
-		r = ATT_E_CONFLICT;
-		goto out;
-	}
-	for (int i = 0; i < att_migrations_count; i++) {
-		const struct att_migration *m = &att_migrations[i];
-		char ts[32];
-
-		if (m->version <= cur)
-			continue;
-		if (sqlite3_exec(c->h, m->sqlite, NULL, NULL, &err) != SQLITE_OK) {
-			snprintf(reterr, errlen, "migration %d (%s) failed: %s", m->version, m->name,
-				 err ? err : "?");
-			r = ATT_E_DB;
-			goto out;
-		}
-		att_time_iso(att_now(), ts);
-		r = att_dbc_exec(c, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-				 "iss", (int64_t)m->version, m->name, ts);
-		if (r < 0) {
-			snprintf(reterr, errlen, "cannot record migration %d", m->version);
-			goto out;
-		}
-		applied++;
-	}
-	r = att_dbc_commit(c);
-	if (r < 0)
-		snprintf(reterr, errlen, "cannot commit migrations: %s", att_dbc_errmsg(c));
-out:
 	sqlite3_free(err);
-	if (r < 0)
-		att_dbc_rollback(c);
-	att_db_release(db, c);
-	if (r >= 0 && ret_applied)
-		*ret_applied = applied;
-	return r < 0 ? r : 0;
+	return r;
+}
+
+static const struct att_db_ops sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.acquire = sq_acquire,
+	.release = sq_release,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.query = sq_query,
+	.changes = sq_changes,
+	.next = sq_next,
+	.text = sq_text,
+	.is_null = sq_is_null,
+	.done = sq_done,
+	.errmsg = sq_errmsg,
+	.exec_script = sq_exec_script,
+	.postgresql = false,
+};
+
+int att_db_sqlite_open(const char *url, unsigned pool_size, struct att_db **ret, char *reterr,
+		       size_t errlen)
+{
+	struct sq_db *db;
+	const char *path = url + strlen("sqlite:///");
+
+	if (!*path) {
+		snprintf(reterr, errlen, "ITL_DB_URL: missing database path");
+		return ATT_E_INVAL;
+	}
+	if (strcmp(path, ":memory:") == 0 || pool_size == 0)
+		pool_size = 1;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return ATT_E_NOMEM;
+	db->base.ops = &sqlite_ops;
+	db->path = att_strdup(path);
+	db->pool_size = pool_size;
+	db->conns = calloc(pool_size, sizeof(*db->conns));
+	db->busy = calloc(pool_size, sizeof(*db->busy));
+	pthread_mutex_init(&db->mu, NULL);
+	pthread_cond_init(&db->cv, NULL);
+	if (!db->path || !db->conns || !db->busy) {
+		sq_close(&db->base);
+		return ATT_E_NOMEM;
+	}
+	if (strcmp(path, ":memory:") != 0 && strchr(path, '/') && mkdir_parents(path) < 0) {
+		snprintf(reterr, errlen, "ITL_DB_URL: cannot create the directory of %s: %s", path, strerror(errno));
+		sq_close(&db->base);
+		return ATT_E_IO;
+	}
+	{
+		struct att_dbc *c = sq_acquire(&db->base);
+
+		if (!c) {
+			snprintf(reterr, errlen, "ITL_DB_URL: cannot open SQLite database %s", path);
+			sq_close(&db->base);
+			return ATT_E_DB;
+		}
+		sq_release(&db->base, c);
+	}
+	*ret = &db->base;
+	return 0;
 }

@@ -41,6 +41,9 @@ int att_db_schema_version(struct att_db *db, int *ret_version);
 /* Number of migrations compiled into this binary. */
 int att_db_latest_version(void);
 
+/* "sqlite" or "postgresql". */
+const char *att_db_backend(const struct att_db *db);
+
 /* Returns 0 when the database answers a trivial query. */
 int att_db_ping(struct att_db *db);
 
