@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "crypto/ca.h"
 #include "db/db.h"
+#include "dbcopy.h"
 #include "http.h"
 #include "machine/machine.h"
 #include "obs/log.h"
@@ -35,6 +36,7 @@ static void usage(FILE *f)
 		"usage: attestd [--listen HOST:PORT] [--ready-file PATH]\n"
 		"       attestd --check-config\n"
 		"       attestd migrate\n"
+		"       attestd db copy --from URL --to URL\n"
 		"       attestd --version\n"
 		"\n"
 		"Configuration comes from ITL_* environment variables (docs/configuration.md).\n"
@@ -72,6 +74,22 @@ int main(int argc, char **argv)
 	unsigned threads;
 	int r, applied = 0;
 
+	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "copy") == 0) {
+		const char *from = NULL, *to = NULL;
+
+		for (int i = 3; i + 1 < argc; i += 2) {
+			if (strcmp(argv[i], "--from") == 0)
+				from = argv[i + 1];
+			else if (strcmp(argv[i], "--to") == 0)
+				to = argv[i + 1];
+		}
+		if (!from || !to || argc != 7) {
+			fprintf(stderr, "usage: attestd db copy --from URL --to URL\n");
+			return 2;
+		}
+		att_log_setup(ATT_LOG_WARNING, ATT_LOG_TEXT, 2);
+		return att_dbcopy_run(from, to);
+	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
 			listen_arg = argv[++i];

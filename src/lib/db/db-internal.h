@@ -14,6 +14,9 @@ struct att_db_ops {
 	struct att_dbc *(*acquire)(struct att_db *db);
 	void (*release)(struct att_db *db, struct att_dbc *c);
 	int (*begin)(struct att_dbc *c);
+	int (*begin_read)(struct att_dbc *c);
+	int (*query_texts)(struct att_dbc *c, struct att_stmt **ret, const char *sql, int n,
+			   const char *const *vals);
 	int (*commit)(struct att_dbc *c);
 	void (*rollback)(struct att_dbc *c);
 	int (*query)(struct att_dbc *c, struct att_stmt **ret, const char *sql, const char *types, va_list ap);

@@ -192,6 +192,16 @@ static int pg_begin(struct att_dbc *base)
 	return 0;
 }
 
+static int pg_begin_read(struct att_dbc *base)
+{
+	struct pg_conn *c = CONN(base);
+
+	if (simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") < 0)
+		return ATT_E_DB;
+	c->in_txn = true;
+	return 0;
+}
+
 static int pg_commit(struct att_dbc *base)
 {
 	struct pg_conn *c = CONN(base);
@@ -272,17 +282,15 @@ static const char *prepared_name(struct pg_conn *c, const char *sql, int *ret_er
 	return p->name;
 }
 
+static int exec_params(struct pg_conn *c, struct att_stmt **ret, const char *sql, int n, const char *const *vals);
+
 static int pg_query(struct att_dbc *base, struct att_stmt **ret, const char *sql, const char *types,
 		    va_list ap)
 {
 	struct pg_conn *c = CONN(base);
 	const char *vals[PG_MAX_PARAMS];
 	char nums[PG_MAX_PARAMS][24];
-	int n = 0, err = 0;
-	const char *name;
-	struct pg_stmt *s;
-	PGresult *res;
-	ExecStatusType st;
+	int n = 0;
 
 	for (const char *t = types; *t; t++, n++) {
 		if (n >= PG_MAX_PARAMS)
@@ -302,6 +310,17 @@ static int pg_query(struct att_dbc *base, struct att_stmt **ret, const char *sql
 			return ATT_E_INTERNAL;
 		}
 	}
+	return exec_params(c, ret, sql, n, vals);
+}
+
+static int exec_params(struct pg_conn *c, struct att_stmt **ret, const char *sql, int n, const char *const *vals)
+{
+	int err = 0;
+	const char *name;
+	struct pg_stmt *s;
+	PGresult *res;
+	ExecStatusType st;
+
 	c->err[0] = '\0';
 	name = prepared_name(c, sql, &err);
 	if (err)
@@ -336,6 +355,12 @@ static int pg_query(struct att_dbc *base, struct att_stmt **ret, const char *sql
 					    : s->nrows;
 	*ret = &s->base;
 	return 0;
+}
+
+static int pg_query_texts(struct att_dbc *base, struct att_stmt **ret, const char *sql, int n,
+			  const char *const *vals)
+{
+	return exec_params(CONN(base), ret, sql, n, vals);
 }
 
 static int pg_changes(struct att_dbc *base)
@@ -391,6 +416,8 @@ static const struct att_db_ops pg_ops = {
 	.acquire = pg_acquire,
 	.release = pg_release,
 	.begin = pg_begin,
+	.begin_read = pg_begin_read,
+	.query_texts = pg_query_texts,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.query = pg_query,

@@ -201,6 +201,16 @@ static int sq_begin(struct att_dbc *base)
 	return 0;
 }
 
+static int sq_begin_read(struct att_dbc *base)
+{
+	struct sq_conn *c = CONN(base);
+
+	if (sqlite3_exec(c->h, "BEGIN DEFERRED", NULL, NULL, NULL) != SQLITE_OK)
+		return ATT_E_DB;
+	c->in_txn = true;
+	return 0;
+}
+
 static int sq_commit(struct att_dbc *base)
 {
 	struct sq_conn *c = CONN(base);
@@ -295,6 +305,26 @@ static int sq_query(struct att_dbc *base, struct att_stmt **ret, const char *sql
 	return 0;
 }
 
+static int sq_query_texts(struct att_dbc *base, struct att_stmt **ret, const char *sql, int n,
+			  const char *const *vals)
+{
+	struct sq_stmt *s = stmt_get(CONN(base), sql);
+
+	if (!s)
+		return ATT_E_DB;
+	for (int i = 0; i < n; i++) {
+		int rc = vals[i] ? sqlite3_bind_text(s->st, i + 1, vals[i], -1, SQLITE_TRANSIENT)
+				 : sqlite3_bind_null(s->st, i + 1);
+
+		if (rc != SQLITE_OK) {
+			sq_done(&s->base);
+			return ATT_E_DB;
+		}
+	}
+	*ret = &s->base;
+	return 0;
+}
+
 static int sq_changes(struct att_dbc *base)
 {
 	return sqlite3_changes(CONN(base)->h);
@@ -340,6 +370,8 @@ static const struct att_db_ops sqlite_ops = {
 	.acquire = sq_acquire,
 	.release = sq_release,
 	.begin = sq_begin,
+	.begin_read = sq_begin_read,
+	.query_texts = sq_query_texts,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.query = sq_query,

@@ -47,6 +47,22 @@ int att_dbc_begin(struct att_dbc *c)
 	return c->ops->begin(c);
 }
 
+int att_dbc_begin_read(struct att_dbc *c)
+{
+	return c->ops->begin_read(c);
+}
+
+int att_dbc_query_texts(struct att_dbc *c, struct att_stmt **ret, const char *sql, int n,
+			const char *const *vals)
+{
+	return c->ops->query_texts(c, ret, sql, n, vals);
+}
+
+bool att_dbc_is_postgresql(struct att_dbc *c)
+{
+	return c->ops->postgresql;
+}
+
 int att_dbc_commit(struct att_dbc *c)
 {
 	return c->ops->commit(c);

@@ -54,6 +54,8 @@ void att_db_release(struct att_db *db, struct att_dbc *c);
 /* Write transaction: takes the database write lock up front
  * (SQLite BEGIN IMMEDIATE), so read-check-write sequences serialize. */
 int att_dbc_begin(struct att_dbc *c);
+/* Read-only snapshot transaction (consistent reads without blocking writers). */
+int att_dbc_begin_read(struct att_dbc *c);
 int att_dbc_commit(struct att_dbc *c);
 void att_dbc_rollback(struct att_dbc *c);
 
@@ -62,6 +64,12 @@ int att_dbc_query(struct att_dbc *c, struct att_stmt **ret, const char *sql, con
  * (>= 0) or a negative att_err.  A unique-constraint violation returns
  * ATT_E_CONFLICT. */
 int att_dbc_exec(struct att_dbc *c, const char *sql, const char *types, ...);
+
+/* Like att_dbc_query with n text parameters (NULL binds SQL NULL). */
+int att_dbc_query_texts(struct att_dbc *c, struct att_stmt **ret, const char *sql, int n,
+			const char *const *vals);
+/* Backend flavour, for the few statements that differ (db copy). */
+bool att_dbc_is_postgresql(struct att_dbc *c);
 
 /* 1: a row is available, 0: done, < 0: error (ATT_E_CONFLICT on a
  * constraint violation, ATT_E_DB otherwise). */
