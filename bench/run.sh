@@ -13,6 +13,7 @@ OUT=$(mktemp -d /tmp/attest-bench.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$OUT"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/deps.sh installs it)" >&2; exit 1; }
 
 mkdir -p "$OUT/configs"; cp examples/configs/*.yaml "$OUT/configs/"
@@ -84,3 +85,4 @@ printf '%-34s %12s %10s %10s %8s %10s\n' "POST /api/v1/attest (poll)" "$A_RPS" "
 echo "audit entries written by $A_N polls: $((audit_after - audit_before))"
 awk -v a="$A_RPS" -v p="$A_P99" 'BEGIN {
 	printf "target (>= 10000 polls/s, p99 < 20 ms): %s\n", (a >= 10000 && p < 20) ? "met" : "NOT met" }'
+sh bench/pg.sh "$BUILD"

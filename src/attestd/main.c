@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -23,12 +24,63 @@
 #include "db/db.h"
 #include "dbcopy.h"
 #include "http.h"
+#include "machine/sweep.h"
 #include "machine/machine.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 
 #define LOG "attestd"
 #define VERSION "0.1.0"
+
+/* ---- background sweeper ------------------------------------------------ */
+
+struct sweeper {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	struct att_db *db;
+	int64_t interval;
+	char holder[128];
+};
+
+static void *sweeper_main(void *arg)
+{
+	struct sweeper *sw = arg;
+	bool held = false, failing = false;
+
+	pthread_mutex_lock(&sw->mu);
+	while (!sw->stop) {
+		struct timespec until;
+		bool claimed = false;
+		int r;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += sw->interval;
+		while (!sw->stop && pthread_cond_timedwait(&sw->cv, &sw->mu, &until) == 0)
+			;
+		if (sw->stop)
+			break;
+		pthread_mutex_unlock(&sw->mu);
+		r = att_lease_claim(sw->db, "sweep", sw->holder, 3 * sw->interval, &claimed);
+		if (r == 0 && claimed != held) {
+			att_log_info("attestd.sweep", "%s the sweep lease (holder %s)", claimed ? "Acquired" : "Lost",
+				     sw->holder);
+			held = claimed;
+		}
+		if (r == 0 && claimed) {
+			r = att_sweep_run(sw->db, sw->holder);
+			if (r > 0)
+				att_log_info("attestd.sweep", "Removed %d expired nonces and config tokens", r);
+		}
+		if (r < 0 && !failing)
+			att_log_warning("attestd.sweep", "sweep skipped: %s", att_strerror(r));
+		failing = r < 0;
+		pthread_mutex_lock(&sw->mu);
+	}
+	pthread_mutex_unlock(&sw->mu);
+	return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -68,6 +120,8 @@ int main(int argc, char **argv)
 	struct att_db *db = NULL;
 	struct att_server *srv = NULL;
 	struct att_ca *ca = NULL;
+	struct sweeper sw = { .stop = false };
+	bool sweeping = false;
 	const char *listen_arg = NULL, *ready_file = NULL;
 	bool check = false, migrate = false;
 	char err[1024] = "";
@@ -204,6 +258,20 @@ int main(int argc, char **argv)
 		sigaddset(&set, SIGTERM);
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 		signal(SIGPIPE, SIG_IGN);
+		pthread_mutex_init(&sw.mu, NULL);
+		pthread_cond_init(&sw.cv, NULL);
+		sw.db = db;
+		sw.interval = cfg.sweep_interval_seconds;
+		{
+			char host[64] = "host";
+			uint8_t rnd[4] = { 0 };
+
+			gethostname(host, sizeof(host) - 1);
+			(void)att_random(rnd, sizeof(rnd));
+			snprintf(sw.holder, sizeof(sw.holder), "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), rnd[0],
+				 rnd[1], rnd[2], rnd[3]);
+		}
+		sweeping = pthread_create(&sw.th, NULL, sweeper_main, &sw) == 0;
 		r = att_server_start(&svc, cfg.listen, threads, &srv, err, sizeof(err));
 		if (r < 0) {
 			att_log_error(LOG, "%s", err);
@@ -223,6 +291,13 @@ int main(int argc, char **argv)
 	}
 	r = 0;
 out:
+	if (sweeping) {
+		pthread_mutex_lock(&sw.mu);
+		sw.stop = true;
+		pthread_cond_signal(&sw.cv);
+		pthread_mutex_unlock(&sw.mu);
+		pthread_join(sw.th, NULL);
+	}
 	att_server_stop(srv);
 	att_ca_free(ca);
 	att_db_close(db);

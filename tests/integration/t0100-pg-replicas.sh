@@ -8,8 +8,8 @@
 new_db
 for i in 1 2 3 4; do ITL_DB_URL="$DB_URL" "$ATTESTD" migrate > "$TMP/mig.$i" 2>&1 & done
 wait
-check "four concurrent migrates: the schema is applied exactly once" test "$(cat "$TMP"/mig.* | grep -c '(1 migration(s) applied)')" = 1
-check "four concurrent migrates: all succeed" test "$(cat "$TMP"/mig.* | grep -c '^schema version 1')" = 4
+check "four concurrent migrates: the schema is applied exactly once" test "$(cat "$TMP"/mig.* | grep -c '(2 migration(s) applied)')" = 1
+check "four concurrent migrates: all succeed" test "$(cat "$TMP"/mig.* | grep -c '^schema version 2')" = 4
 
 # three replicas, one database
 new_db

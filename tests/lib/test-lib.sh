@@ -34,8 +34,8 @@ fail() {
 	test_count=$((test_count + 1)); test_failed=$((test_failed + 1))
 	echo "not ok $test_count - $1"
 	shift
-	for line in "$@"; do printf '#   %s\n' "$line"; done
-	printf '#   last status=%s body=%s\n' "${STATUS:-}" "$(printf '%s' "${BODY:-}" | head -c 600)"
+	for line in "$@"; do printf '%s\n' "$line" | sed 's/^/#   /'; done
+	printf '#   last status=%s body=%s\n' "${STATUS:-}" "$(printf '%s' "${BODY:-}" | head -c 600 | tr '\n' ' ')"
 }
 
 done_testing() {

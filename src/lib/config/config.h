@@ -60,6 +60,7 @@ struct att_config {
 	bool require_quote;
 	int64_t nonce_ttl_seconds;
 	int64_t nonce_capacity;
+	int64_t sweep_interval_seconds;
 	/* transport */
 	bool high_assurance;
 	bool require_encrypted_delivery;

@@ -80,12 +80,27 @@
 	" delivered_at TEXT);" \
 	"CREATE INDEX outbox_pending ON outbox_events(delivered_at, id);"
 
+#define V2_LEASES \
+	"CREATE TABLE leases (" \
+	" name TEXT PRIMARY KEY," \
+	" holder TEXT," \
+	" expires_at BIGINT NOT NULL DEFAULT 0," \
+	" last_run_at TEXT," \
+	" last_result TEXT);" \
+	"INSERT INTO leases (name) VALUES ('sweep');"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
 		"machines, audit log, config tokens, nonces, schematics, outbox",
 		V1_COMMON_TABLES("INTEGER PRIMARY KEY"),
 		V1_COMMON_TABLES("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		2,
+		"leases for background jobs",
+		V2_LEASES,
+		V2_LEASES,
 	},
 };
 
