@@ -143,6 +143,38 @@ check "no acknowledged registration was lost (11 checked)" test "$lost:$(echo $o
 check "the refused registration left nothing behind" test "$(sql "SELECT COUNT(*) FROM machines WHERE ek_fingerprint = '$(jq -r .ek_fingerprint "$TMP/f5.json")'")" = 0
 api GET /api/v1/audit/verify "" -H "Authorization: Bearer $ADMIN"
 expect 200 "audit chain verifies after the outage" '.valid == true'
+
+# the same under load: a writer keeps registering while PostgreSQL goes away and comes back
+for k in $(seq 1 30); do make_ek "l$k" ec; node_body > "$TMP/l$k.json"; done
+(
+	for k in $(seq 1 30); do
+		curl -s -o "$TMP/l$k.out" -w '%{http_code}\n' --max-time 10 -H 'Content-Type: application/json' \
+			--data-binary @"$TMP/l$k.json" "$R2/api/v1/register" > "$TMP/l$k.code"
+		sleep 0.1
+	done
+) &
+LOADER=$!
+sleep 0.8
+pg_stop
+sleep 1
+pg_restart
+wait $LOADER
+acked=0; lost=0; failed=0
+for k in $(seq 1 30); do
+	if [ "$(cat "$TMP/l$k.code")" = 200 ]; then
+		acked=$((acked + 1))
+		[ "$(sql "SELECT COUNT(*) FROM machines WHERE machine_id = '$(jq -r .machine_id "$TMP/l$k.out")'")" = 1 ] || lost=$((lost + 1))
+	else
+		failed=$((failed + 1))
+		[ "$(cat "$TMP/l$k.code")" = 503 ] || failed=1000
+		[ "$(sql "SELECT COUNT(*) FROM machines WHERE ek_fingerprint = '$(jq -r .ek_fingerprint "$TMP/l$k.json")'")" = 0 ] || lost=$((lost + 100))
+	fi
+done
+say "under load: $acked acknowledged, $failed refused with 503"
+check "outage under load: some writes were refused (503) and some acknowledged" sh -c "[ $acked -gt 0 ] && [ $failed -gt 0 ] && [ $failed -lt 1000 ]"
+check "outage under load: every acknowledged write is there, every refused one left nothing" test "$lost" = 0
+api GET /api/v1/audit/verify "" -H "Authorization: Bearer $ADMIN"
+expect 200 "audit chain verifies after the outage under load" '.valid == true'
 for p in $P2 $P3; do ATTESTD_PID=$p; stop_attestd; done
 ATTESTD_PID=$P1
 done_testing

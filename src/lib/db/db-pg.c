@@ -140,11 +140,30 @@ static struct att_dbc *pg_acquire(struct att_db *base)
 	return &c->base;
 }
 
+/* A connection that broke while idle in the pool (server restart,
+ * failover) is reset and the statement retried once — only outside a
+ * transaction, where nothing can have been half-done. */
+static bool reconnect(struct pg_conn *c)
+{
+	if (c->in_txn || PQstatus(c->h) != CONNECTION_BAD)
+		return false;
+	PQreset(c->h);
+	c->ncache = 0; /* prepared statements died with the session */
+	return PQstatus(c->h) == CONNECTION_OK;
+}
+
 static int simple(struct pg_conn *c, const char *sql)
 {
 	PGresult *res = PQexec(c->h, sql);
 	ExecStatusType st = PQresultStatus(res);
 	int r = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : ATT_E_DB;
+
+	if (r < 0 && reconnect(c)) {
+		PQclear(res);
+		res = PQexec(c->h, sql);
+		st = PQresultStatus(res);
+		r = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : ATT_E_DB;
+	}
 
 	if (r < 0)
 		snprintf(c->err, sizeof(c->err), "%s", PQerrorMessage(c->h));
@@ -313,7 +332,20 @@ static int pg_query(struct att_dbc *base, struct att_stmt **ret, const char *sql
 	return exec_params(c, ret, sql, n, vals);
 }
 
+static int exec_params_once(struct pg_conn *c, struct att_stmt **ret, const char *sql, int n,
+			    const char *const *vals);
+
 static int exec_params(struct pg_conn *c, struct att_stmt **ret, const char *sql, int n, const char *const *vals)
+{
+	int r = exec_params_once(c, ret, sql, n, vals);
+
+	if (r == ATT_E_DB && reconnect(c))
+		r = exec_params_once(c, ret, sql, n, vals);
+	return r;
+}
+
+static int exec_params_once(struct pg_conn *c, struct att_stmt **ret, const char *sql, int n,
+			    const char *const *vals)
 {
 	int err = 0;
 	const char *name;
