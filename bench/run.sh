@@ -49,10 +49,7 @@ state=$(curl -s -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/att
 [ "$state" = already_attested ] || { echo "bench: setup failed (status $state)" >&2; exit 1; }
 audit_before=$(sqlite3 "$OUT/m.db" 'SELECT COUNT(*) FROM audit_log')
 
-cat > "$OUT/attest.lua" <<EOF2
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '$BODY'
+cat > "$OUT/report.lua" <<'EOF2'
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
@@ -60,14 +57,8 @@ done = function(summary, latency, requests)
     summary.requests))
 end
 EOF2
-cat > "$OUT/get.lua" <<'EOF2'
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.requests))
-end
-EOF2
+cp "$OUT/report.lua" "$OUT/get.lua"
+{ printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = '"'"'%s'"'"'\n' "$BODY"; cat "$OUT/report.lua"; } > "$OUT/attest.lua"
 
 run() { # run NAME LUA PATH
 	wrk -t"${BENCH_WRK_THREADS:-2}" -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$2" "$BASE$3" 2>&1 | awk '/^RESULT/ {print $2, $3, $4, $5, $6}'

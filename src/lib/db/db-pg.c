@@ -18,6 +18,7 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "db/db-internal.h"
+#include "db/db-pool.h"
 
 #define PG_STMT_CACHE 96
 #define PG_MAX_PARAMS 32
@@ -48,11 +49,7 @@ struct pg_stmt {
 struct pg_db {
 	struct att_db base;
 	char *url;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct pg_conn **conns;
-	bool *busy;
-	unsigned pool_size;
+	struct att_pool pool;
 };
 
 static const struct att_db_ops pg_ops;
@@ -60,8 +57,10 @@ static const struct att_db_ops pg_ops;
 #define CONN(x) ((struct pg_conn *)(void *)(x))
 #define STMT(x) ((struct pg_stmt *)(void *)(x))
 
-static void conn_free(struct pg_conn *c)
+static void conn_free(void *conn)
 {
+	struct pg_conn *c = conn;
+
 	if (!c)
 		return;
 	PQfinish(c->h);
@@ -91,51 +90,30 @@ static void pg_close(struct att_db *base)
 
 	if (!db)
 		return;
-	if (db->conns)
-		for (unsigned i = 0; i < db->pool_size; i++)
-			conn_free(db->conns[i]);
-	free(db->conns);
-	free(db->busy);
+	att_pool_destroy(&db->pool, conn_free);
 	if (db->url)
 		att_wipe(db->url, strlen(db->url));
 	free(db->url);
-	pthread_mutex_destroy(&db->mu);
-	pthread_cond_destroy(&db->cv);
 	free(db);
 }
 
 static struct att_dbc *pg_acquire(struct att_db *base)
 {
 	struct pg_db *db = DB(base);
-	struct pg_conn *c;
-	unsigned slot;
+	unsigned slot = att_pool_take(&db->pool);
+	struct pg_conn *c = db->pool.conns[slot];
 
-	pthread_mutex_lock(&db->mu);
-	for (;;) {
-		for (slot = 0; slot < db->pool_size; slot++)
-			if (!db->busy[slot])
-				break;
-		if (slot < db->pool_size)
-			break;
-		pthread_cond_wait(&db->cv, &db->mu);
-	}
-	db->busy[slot] = true;
-	pthread_mutex_unlock(&db->mu);
-	c = db->conns[slot];
 	if (c && PQstatus(c->h) != CONNECTION_OK) {
 		conn_free(c);
-		c = db->conns[slot] = NULL;
+		c = db->pool.conns[slot] = NULL;
 	}
 	if (!c) {
 		c = conn_open(db->url);
 		if (!c) {
-			pthread_mutex_lock(&db->mu);
-			db->busy[slot] = false;
-			pthread_cond_signal(&db->cv);
-			pthread_mutex_unlock(&db->mu);
+			att_pool_give(&db->pool, slot);
 			return NULL;
 		}
-		db->conns[slot] = c;
+		db->pool.conns[slot] = c;
 	}
 	return &c->base;
 }
@@ -187,14 +165,7 @@ static void pg_release(struct att_db *base, struct att_dbc *cb)
 
 	if (c->in_txn || PQtransactionStatus(c->h) != PQTRANS_IDLE)
 		pg_rollback(cb);
-	pthread_mutex_lock(&db->mu);
-	for (unsigned i = 0; i < db->pool_size; i++)
-		if (db->conns[i] == c) {
-			db->busy[i] = false;
-			break;
-		}
-	pthread_cond_signal(&db->cv);
-	pthread_mutex_unlock(&db->mu);
+	att_pool_give_conn(&db->pool, c);
 }
 
 static int pg_begin(struct att_dbc *base)
@@ -469,16 +440,9 @@ int att_db_pg_open(const char *url, unsigned pool_size, struct att_db **ret, cha
 
 	if (!db)
 		return ATT_E_NOMEM;
-	if (pool_size == 0)
-		pool_size = 1;
 	db->base.ops = &pg_ops;
 	db->url = att_strdup(url);
-	db->pool_size = pool_size;
-	db->conns = calloc(pool_size, sizeof(*db->conns));
-	db->busy = calloc(pool_size, sizeof(*db->busy));
-	pthread_mutex_init(&db->mu, NULL);
-	pthread_cond_init(&db->cv, NULL);
-	if (!db->url || !db->conns || !db->busy) {
+	if (att_pool_init(&db->pool, pool_size) < 0 || !db->url) {
 		pg_close(&db->base);
 		return ATT_E_NOMEM;
 	}

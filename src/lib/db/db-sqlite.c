@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "db/db-internal.h"
+#include "db/db-pool.h"
 
 #define STMT_CACHE 96
 
@@ -36,11 +37,7 @@ struct sq_conn {
 struct sq_db {
 	struct att_db base;
 	char *path;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct sq_conn **conns;	/* opened connections, pool_size slots */
-	bool *busy;
-	unsigned pool_size;
+	struct att_pool pool;
 };
 
 static const struct att_db_ops sqlite_ops;
@@ -67,8 +64,10 @@ static int mkdir_parents(const char *path)
 	return r;
 }
 
-static void conn_free(struct sq_conn *c)
+static void conn_free(void *conn)
 {
+	struct sq_conn *c = conn;
+
 	if (!c)
 		return;
 	for (int i = 0; i < c->ncache; i++)
@@ -83,14 +82,8 @@ static void sq_close(struct att_db *base)
 
 	if (!db)
 		return;
-	if (db->conns)
-		for (unsigned i = 0; i < db->pool_size; i++)
-			conn_free(db->conns[i]);
-	free(db->conns);
-	free(db->busy);
+	att_pool_destroy(&db->pool, conn_free);
 	free(db->path);
-	pthread_mutex_destroy(&db->mu);
-	pthread_cond_destroy(&db->cv);
 	free(db);
 }
 
@@ -120,31 +113,16 @@ fail:
 static struct att_dbc *sq_acquire(struct att_db *base)
 {
 	struct sq_db *db = DB(base);
-	struct sq_conn *c;
-	unsigned slot;
+	unsigned slot = att_pool_take(&db->pool);
+	struct sq_conn *c = db->pool.conns[slot];
 
-	pthread_mutex_lock(&db->mu);
-	for (;;) {
-		for (slot = 0; slot < db->pool_size; slot++)
-			if (!db->busy[slot])
-				break;
-		if (slot < db->pool_size)
-			break;
-		pthread_cond_wait(&db->cv, &db->mu);
-	}
-	db->busy[slot] = true;
-	pthread_mutex_unlock(&db->mu);
-	c = db->conns[slot];
 	if (!c) {
 		c = conn_open(db->path);
 		if (!c) {
-			pthread_mutex_lock(&db->mu);
-			db->busy[slot] = false;
-			pthread_cond_signal(&db->cv);
-			pthread_mutex_unlock(&db->mu);
+			att_pool_give(&db->pool, slot);
 			return NULL;
 		}
-		db->conns[slot] = c;
+		db->pool.conns[slot] = c;
 	}
 	return &c->base;
 }
@@ -165,14 +143,7 @@ static void sq_release(struct att_db *base, struct att_dbc *cb)
 
 	if (c->in_txn)
 		sq_rollback(cb);
-	pthread_mutex_lock(&db->mu);
-	for (unsigned i = 0; i < db->pool_size; i++)
-		if (db->conns[i] == c) {
-			db->busy[i] = false;
-			break;
-		}
-	pthread_cond_signal(&db->cv);
-	pthread_mutex_unlock(&db->mu);
+	att_pool_give_conn(&db->pool, c);
 }
 
 static int map_rc(int rc)
@@ -402,12 +373,7 @@ int att_db_sqlite_open(const char *url, unsigned pool_size, struct att_db **ret,
 		return ATT_E_NOMEM;
 	db->base.ops = &sqlite_ops;
 	db->path = att_strdup(path);
-	db->pool_size = pool_size;
-	db->conns = calloc(pool_size, sizeof(*db->conns));
-	db->busy = calloc(pool_size, sizeof(*db->busy));
-	pthread_mutex_init(&db->mu, NULL);
-	pthread_cond_init(&db->cv, NULL);
-	if (!db->path || !db->conns || !db->busy) {
+	if (att_pool_init(&db->pool, pool_size) < 0 || !db->path) {
 		sq_close(&db->base);
 		return ATT_E_NOMEM;
 	}
