@@ -655,14 +655,44 @@ static void h_approve(const struct att_svc *svc, struct att_req *rq, struct att_
 		}
 		a.assigned_ip = cidr;
 	}
-	if (att_strlist_contains(&svc->cfg->dual_control_roles, a.role)) {
-		att_resp_error(rs, 503, "Dual-control approval is required for role '%s' but is not available in this attestd build", a.role);
-		goto out;
+	{
+		struct att_vote_status vote;
+
+		r = att_machine_approve(svc, rq->params[0], &a, &rq->actor, &m, &vote, err, sizeof(err));
+		if (r == 0 && vote.pending) {
+			char *msg = att_asprintf("Approval vote recorded for operator '%s'. %d more operator(s) must also approve before the machine is registered.",
+						 rq->actor.name, vote.required - vote.received);
+
+			att_resp_json(rs, 202, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s}", "machine_id", M(&m, MACHINE_ID),
+							  "status", "pending_second_approval", "message", msg ? msg : "",
+							  "approvals_received", vote.received, "approvals_required",
+							  vote.required, "expires_at", vote.expires_at));
+			free(msg);
+			att_machine_release(&m);
+		} else {
+			reply_machine(rs, r, &m, err);
+		}
 	}
-	r = att_machine_approve(svc, rq->params[0], &a, &rq->actor, &m, err, sizeof(err));
-	reply_machine(rs, r, &m, err);
 out:
 	json_decref(b);
+}
+
+static void h_approvals(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *arr = NULL;
+	char err[256];
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	r = att_machine_votes(svc, rq->params[0], &arr, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_resp_json(rs, 200, arr);
 }
 
 static const struct att_jfield reason_fields[] = {
@@ -970,6 +1000,7 @@ struct att_route att_routes[] = {
 	{ "POST", "/api/v1/machines/import", AUTH_OPERATOR, h_import, 0 },
 	{ "GET", "/api/v1/machines/{id}", AUTH_OPERATOR, h_machine_get, 0 },
 	{ "POST", "/api/v1/machines/{id}/approve", AUTH_OPERATOR, h_approve, 0 },
+	{ "GET", "/api/v1/machines/{id}/approvals", AUTH_OPERATOR, h_approvals, 0 },
 	{ "POST", "/api/v1/machines/{id}/lock", AUTH_OPERATOR, h_lock, 0 },
 	{ "POST", "/api/v1/machines/{id}/unlock", AUTH_OPERATOR, h_unlock, 0 },
 	{ "POST", "/api/v1/machines/{id}/revoke", AUTH_OPERATOR, h_revoke, 0 },

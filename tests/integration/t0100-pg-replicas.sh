@@ -8,15 +8,16 @@
 new_db
 for i in 1 2 3 4; do ITL_DB_URL="$DB_URL" "$ATTESTD" migrate > "$TMP/mig.$i" 2>&1 & done
 wait
-check "four concurrent migrates: the schema is applied exactly once" test "$(cat "$TMP"/mig.* | grep -c '(2 migration(s) applied)')" = 1
-check "four concurrent migrates: all succeed" test "$(cat "$TMP"/mig.* | grep -c '^schema version 2')" = 4
+check "four concurrent migrates: the schema is applied exactly once" test "$(cat "$TMP"/mig.* | grep -c '([1-9][0-9]* migration(s) applied)')" = 1
+check "four concurrent migrates: all succeed at the same version" test "$(cat "$TMP"/mig.* | grep '^schema version' | cut -d' ' -f3 | sort -u | wc -l):$(cat "$TMP"/mig.* | grep -c '^schema version')" = 1:4
 
 # three replicas, one database
 new_db
 SHARED_DB_URL=$DB_URL
-start_attestd; R1=$BASE; P1=$ATTESTD_PID; D1=$DATA
-start_attestd; R2=$BASE; P2=$ATTESTD_PID
-start_attestd; R3=$BASE; P3=$ATTESTD_PID
+DC="BREAK_GLASS_TOKEN=glass ITL_DUAL_CONTROL_ROLES=controlplane"
+start_attestd $DC; R1=$BASE; P1=$ATTESTD_PID; D1=$DATA
+start_attestd $DC; R2=$BASE; P2=$ATTESTD_PID
+start_attestd $DC; R3=$BASE; P3=$ATTESTD_PID
 REPLICAS="$R1 $R2 $R3"
 
 # parallel: POST body-file to each replica twice; collects status codes in $TMP/par.N
@@ -90,6 +91,25 @@ check "six concurrent fetches of one token: all 200" test "$(count 200)" = 6
 check "fetch_count is exact" test "$(sql "SELECT fetch_count FROM config_tokens WHERE machine_id = '$M2'")" = 6
 check "the first delivery is recorded exactly once" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE machine_id = '$M2' AND detail = 'config delivered'")" = 1
 
+# dual control: two operators (and their repeats) vote on three replicas at once
+make_ek dual ec
+api POST /api/v1/register "$(node_body)"
+MD=$(jget .machine_id)
+cp=""; n=0
+for pair in "$R1|Authorization: Bearer $ADMIN" "$R2|X-Break-Glass: glass" "$R3|Authorization: Bearer $ADMIN" "$R1|X-Break-Glass: glass"; do
+	n=$((n + 1)); r=${pair%%|*}; h=${pair#*|}
+	curl -s -o /dev/null -w '%{http_code}\n' -H "$h" -H 'Content-Type: application/json' \
+		-d '{"role":"controlplane","hostname":"cp-dual"}' "$r/api/v1/machines/$MD/approve" > "$TMP/vote.$n" &
+	cp="$cp $!"
+done
+wait $cp
+check "concurrent votes: only 200, 202 and 409 answers" test "$(cat "$TMP"/vote.* | grep -vc -e '^200$' -e '^202$' -e '^409$')" = 0
+check "concurrent votes: one approval per completed quorum (each 200)" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE machine_id = '$MD' AND action = 'approve'")" = "$(cat "$TMP"/vote.* | grep -c '^200$')"
+check "concurrent votes: at least one quorum completed" test "$(cat "$TMP"/vote.* | grep -c '^200$')" -ge 1
+check "concurrent votes: every approval had a vote from each of the two operators" test "$(sql "SELECT COUNT(DISTINCT operator_cn) FROM approval_votes WHERE machine_id = '$MD' AND consumed = 1")" = 2
+check "concurrent votes: every accepted vote is audited" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE machine_id = '$MD' AND action = 'approve_vote'")" = "$(cat "$TMP"/vote.* | grep -c -e '^200$' -e '^202$')"
+check "concurrent votes: the machine is registered" test "$(sql "SELECT status FROM machines WHERE machine_id = '$MD'")" = registered
+
 # many audit-producing actions on all replicas at once
 cp=""; n=0
 for k in 1 2 3 4 5 6 7 8; do
@@ -102,7 +122,7 @@ for k in 1 2 3 4 5 6 7 8; do
 	done
 done
 wait $cp
-check "24 concurrent registrations of 8 EKs: 8 machines" test "$(sql 'SELECT COUNT(*) FROM machines')" = 10
+check "24 concurrent registrations of 8 EKs: 8 machines" test "$(sql 'SELECT COUNT(*) FROM machines')" = 11
 api GET /api/v1/audit/verify "" -H "Authorization: Bearer $ADMIN"
 expect 200 "the audit chain verifies after concurrent appends from three replicas" '.valid == true'
 check "no fork: every prev_hash is used once" test "$(sql 'SELECT COUNT(*) - COUNT(DISTINCT prev_hash) FROM audit_log')" = 0

@@ -131,7 +131,7 @@ static void test_lifecycle_and_invalid_transitions(void **state)
 	assert_string_equal(err + strlen(err) - strlen("is not locked (status=pending_approval)"),
 			    "is not locked (status=pending_approval)");
 	n = audit_count(f);
-	assert_int_equal(att_machine_approve(&f->svc, id, &a, &OP, &m, err, sizeof(err)), 0);
+	assert_int_equal(att_machine_approve(&f->svc, id, &a, &OP, &m, NULL, err, sizeof(err)), 0);
 	assert_string_equal(M(&m, STATUS), "registered");
 	assert_string_equal(M(&m, HOSTNAME), "w-1");
 	att_machine_release(&m);
@@ -141,7 +141,7 @@ static void test_lifecycle_and_invalid_transitions(void **state)
 	assert_string_equal(M(&m, LOCKED_FROM), "registered");
 	att_machine_release(&m);
 	assert_int_equal(att_machine_lock(&f->svc, id, NULL, &OP, &m, err, sizeof(err)), ATT_E_CONFLICT);
-	assert_int_equal(att_machine_approve(&f->svc, id, &a, &OP, &m, err, sizeof(err)), ATT_E_CONFLICT);
+	assert_int_equal(att_machine_approve(&f->svc, id, &a, &OP, &m, NULL, err, sizeof(err)), ATT_E_CONFLICT);
 	assert_non_null(strstr(err, "state 'locked'"));
 	assert_int_equal(att_machine_unlock(&f->svc, id, NULL, &OP, &m, err, sizeof(err)), 0);
 	assert_string_equal(M(&m, STATUS), "registered");
@@ -204,7 +204,7 @@ static void test_lifecycle_and_invalid_transitions(void **state)
 		assert_int_equal(att_machine_register(&f->svc, &f->ek, &cl, &OP, false, &rr, err, sizeof(err)), ATT_E_CONFLICT);
 		assert_non_null(strstr(err, "revoked"));
 	}
-	assert_int_equal(att_machine_approve(&f->svc, "nope", &a, &OP, &m, err, sizeof(err)), ATT_E_NOTFOUND);
+	assert_int_equal(att_machine_approve(&f->svc, "nope", &a, &OP, &m, NULL, err, sizeof(err)), ATT_E_NOTFOUND);
 	assert_string_equal(err, "Machine nope not found");
 	{
 		struct att_dbc *c = att_db_acquire(f->db);
@@ -228,14 +228,14 @@ static void test_hostname_and_ip_unique_among_live_machines(void **state)
 	assert_int_equal(att_machine_import(&f->svc, &rc, &OP, &m, err, sizeof(err)), 0);
 	id2 = att_strdup(M(&m, MACHINE_ID));
 	att_machine_release(&m);
-	assert_int_equal(att_machine_approve(&f->svc, id1, &a, &OP, &m, err, sizeof(err)), 0);
+	assert_int_equal(att_machine_approve(&f->svc, id1, &a, &OP, &m, NULL, err, sizeof(err)), 0);
 	att_machine_release(&m);
-	assert_int_equal(att_machine_approve(&f->svc, id2, &a, &OP, &m, err, sizeof(err)), ATT_E_CONFLICT);
+	assert_int_equal(att_machine_approve(&f->svc, id2, &a, &OP, &m, NULL, err, sizeof(err)), ATT_E_CONFLICT);
 	assert_non_null(strstr(err, "hostname 'dup-host' is already assigned to machine"));
 	/* hardware replacement: revoke the old one, the name is free again */
 	assert_int_equal(att_machine_revoke(&f->svc, id1, false, "hardware failure", &OP, &m, err, sizeof(err)), 0);
 	att_machine_release(&m);
-	assert_int_equal(att_machine_approve(&f->svc, id2, &a, &OP, &m, err, sizeof(err)), 0);
+	assert_int_equal(att_machine_approve(&f->svc, id2, &a, &OP, &m, NULL, err, sizeof(err)), 0);
 	att_machine_release(&m);
 	/* same receipt twice is a conflict */
 	assert_int_equal(att_machine_import(&f->svc, &rc, &OP, &m, err, sizeof(err)), ATT_E_CONFLICT);

@@ -89,6 +89,20 @@
 	" last_result TEXT);" \
 	"INSERT INTO leases (name) VALUES ('sweep');"
 
+#define V3_VOTES(IDCOL) \
+	"CREATE TABLE approval_votes (" \
+	" id " IDCOL "," \
+	" machine_id TEXT NOT NULL," \
+	" operator_cn TEXT NOT NULL," \
+	" role TEXT NOT NULL," \
+	" hostname TEXT," \
+	" assigned_ip TEXT," \
+	" reason TEXT," \
+	" created_at TEXT NOT NULL," \
+	" expires_at BIGINT NOT NULL," \
+	" consumed INTEGER NOT NULL DEFAULT 0);" \
+	"CREATE INDEX approval_votes_machine ON approval_votes(machine_id, id);"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -101,6 +115,12 @@ const struct att_migration att_migrations[] = {
 		"leases for background jobs",
 		V2_LEASES,
 		V2_LEASES,
+	},
+	{
+		3,
+		"dual-control approval votes",
+		V3_VOTES("INTEGER PRIMARY KEY"),
+		V3_VOTES("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
 	},
 };
 

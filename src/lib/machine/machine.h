@@ -118,9 +118,26 @@ struct att_approval {
 	const char *reason;
 };
 
+/* Dual control: when the role is in ITL_DUAL_CONTROL_ROLES, an approval
+ * is a vote.  Votes are stored in the database; a vote that does not yet
+ * complete the quorum of distinct operators sets ret_vote->pending and
+ * changes nothing else; the completing vote performs the approval.  A
+ * second vote by the same operator, or a vote whose role, hostname or
+ * address differs from the pending votes, is ATT_E_CONFLICT. */
+struct att_vote_status {
+	bool pending;
+	int received;
+	int required;
+	char expires_at[32];	/* earliest expiry of the pending votes */
+};
+
 int att_machine_approve(const struct att_svc *svc, const char *machine_id,
 			const struct att_approval *a, const struct att_actor *actor,
-			struct att_machine *ret, char *reterr, size_t errlen);
+			struct att_machine *ret, struct att_vote_status *ret_vote, char *reterr,
+			size_t errlen);
+/* The votes of one machine, newest first (JSON array). */
+int att_machine_votes(const struct att_svc *svc, const char *machine_id, json_t **ret,
+		      char *reterr, size_t errlen);
 int att_machine_lock(const struct att_svc *svc, const char *machine_id, const char *reason,
 		     const struct att_actor *actor, struct att_machine *ret, char *reterr,
 		     size_t errlen);
