@@ -147,7 +147,8 @@ static void add_boot_urls(const struct att_svc *svc, json_t *o)
 	{ "hw_serial", ATT_J_STRING, false, 256 },                     \
 	{ "hw_product", ATT_J_STRING, false, 256 },                    \
 	{ "desired_role", ATT_J_STRING, false, 64 },                   \
-	{ "cluster_id", ATT_J_STRING, false, 64 }
+	{ "cluster_id", ATT_J_STRING, false, 64 },                     \
+	{ "ek_chain_pem", ATT_J_STRING, false, ATT_EK_MAX_B64 }
 
 static const struct att_jfield register_fields[] = { NODE_FIELDS };
 static const struct att_jfield attest_fields[] = {
@@ -208,6 +209,7 @@ static bool parse_node(const struct att_svc *svc, json_t *b, struct att_resp *rs
 	nr->cl.hw_product = att_json_str(b, "hw_product");
 	nr->cl.desired_role = att_json_str(b, "desired_role");
 	nr->cl.cluster_id = att_json_str(b, "cluster_id");
+	nr->cl.ek_chain_pem = att_json_str(b, "ek_chain_pem");
 	if (att_json_str(b, "hw_mac")) {
 		if (!att_normalize_mac(att_json_str(b, "hw_mac"), nr->mac)) {
 			att_resp_error(rs, 422, "hw_mac: expected a MAC address like 52:54:00:12:34:56");
@@ -526,10 +528,7 @@ static void h_machines_list(const struct att_svc *svc, struct att_req *rq, struc
 		return;
 	}
 	r = att_dbc_query(c, &s,
-			  "SELECT id, wipe_pending, machine_id, ek_fingerprint, ek_fingerprint_legacy, ek_fingerprint_agent,"
-			  " ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid, hw_mac, hw_serial, hw_product,"
-			  " role, status, locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at,"
-			  " attested_at, locked_at, revoked_at, config_delivered_at, ak_pub, updated_at FROM machines"
+			  "SELECT " ATT_MACHINE_COLS " FROM machines"
 			  " WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND (CAST(? AS TEXT) IS NULL OR role = ?)"
 			  " AND (CAST(? AS TEXT) IS NULL OR hostname = ?) ORDER BY id LIMIT ? OFFSET ?",
 			  "ssssssii", status, status, role, role, hostname, hostname, per_page,

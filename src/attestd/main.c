@@ -21,6 +21,7 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "crypto/ca.h"
+#include "crypto/ekchain.h"
 #include "db/db.h"
 #include "dbcopy.h"
 #include "http.h"
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
 	struct att_db *db = NULL;
 	struct att_server *srv = NULL;
 	struct att_ca *ca = NULL;
+	struct att_ek_trust *trust = NULL;
 	struct sweeper sw = { .stop = false };
 	bool sweeping = false;
 	const char *listen_arg = NULL, *ready_file = NULL;
@@ -245,8 +247,24 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.admin_token[0] && !cfg.break_glass_token[0] && !(cfg.oidc_enabled && cfg.oidc_issuer[0]))
 		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
+	if (cfg.tpm_verify_ca) {
+		int nroots = 0, ninter = 0;
+
+		r = att_ek_trust_load(cfg.tpm_ca_bundle_dir, &trust, &nroots, &ninter, err, sizeof(err));
+		if (r < 0) {
+			att_log_error(LOG, "%s", err);
+			r = 1;
+			goto out;
+		}
+		att_log_info("attestd.pki", "Loaded %d TPM manufacturer root(s) and %d intermediate(s) from %s", nroots,
+			     ninter, cfg.tpm_ca_bundle_dir);
+		if (nroots == 0)
+			att_log_warning("attestd.pki", "ITL_TPM_VERIFY_CA is on but %s holds no root certificate: no EK chain can verify%s",
+					cfg.tpm_ca_bundle_dir, cfg.tpm_verify_ca_strict ? " and every new EK is refused" : "");
+	}
 	svc.cfg = &cfg;
 	svc.db = db;
+	svc.ek_trust = trust;
 	for (size_t i = 0; i < att_nroutes; i++)
 		att_routes[i].metric = att_metrics_route(att_routes[i].method, att_routes[i].path);
 	{
@@ -300,6 +318,7 @@ out:
 	}
 	att_server_stop(srv);
 	att_ca_free(ca);
+	att_ek_trust_free(trust);
 	att_db_close(db);
 	att_config_release(&cfg);
 	curl_global_cleanup();

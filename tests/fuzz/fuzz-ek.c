@@ -5,6 +5,7 @@
 
 #include "base/util.h"
 #include "crypto/ek.h"
+#include "crypto/ekchain.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,6 +22,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(b64, data, size);
 		b64[size] = '\0';
 		(void)att_ek_parse(b64, size, "cert", 1700000000, &ek, err, sizeof(err));
+		/* the same bytes as a request's ek_chain_pem, and as the EK to chain */
+		{
+			static struct att_ek_trust *trust;
+			struct att_ek_chain_result res;
+
+			if (!trust && att_ek_trust_load("/nonexistent", &trust, NULL, NULL, err, sizeof(err)) < 0)
+				abort();
+			(void)att_ek_chain_verify(trust, "", b64, 1700000000, &res, err, sizeof(err));
+			(void)att_ek_chain_verify(trust, b64, NULL, 1700000000, &res, err, sizeof(err));
+		}
 		free(b64);
 	}
 	return 0;

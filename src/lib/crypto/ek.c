@@ -97,6 +97,57 @@ static int spki_fingerprint(X509_PUBKEY *xpk, char out[97])
 	return 0;
 }
 
+/* TPM manufacturer / model from the SAN directoryName (TCG EK profile). */
+static void san_tpm_attributes(X509 *x, struct att_ek *ek)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	ASN1_OBJECT *o_manu = OBJ_txt2obj("2.23.133.2.1", 1), *o_model = OBJ_txt2obj("2.23.133.2.2", 1);
+
+	for (int i = 0; gens && o_manu && o_model && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		X509_NAME *dn;
+
+		if (g->type != GEN_DIRNAME)
+			continue;
+		dn = g->d.directoryName;
+		for (int k = 0; k < X509_NAME_entry_count(dn); k++) {
+			X509_NAME_ENTRY *ne = X509_NAME_get_entry(dn, k);
+			const ASN1_STRING *v = X509_NAME_ENTRY_get_data(ne);
+			const unsigned char *d = ASN1_STRING_get0_data(v);
+			int len = ASN1_STRING_length(v);
+			char txt[80];
+
+			if (len <= 0 || len >= (int)sizeof(txt))
+				continue;
+			memcpy(txt, d, (size_t)len);
+			txt[len] = '\0';
+			for (int c = 0; c < len; c++)
+				if ((unsigned char)txt[c] < 0x20 || (unsigned char)txt[c] > 0x7e)
+					txt[c] = '?';
+			if (OBJ_cmp(X509_NAME_ENTRY_get_object(ne), o_manu) == 0) {
+				/* "id:53544D20": four ASCII bytes, space-padded */
+				uint8_t id[4];
+
+				if (len == 11 && strncmp(txt, "id:", 3) == 0 && att_hex_decode(txt + 3, 8, id) == 0) {
+					int m = 0;
+
+					for (int c = 0; c < 4; c++)
+						if (id[c] > 0x20 && id[c] < 0x7f)
+							ek->manufacturer[m++] = (char)id[c];
+					ek->manufacturer[m] = '\0';
+				} else {
+					snprintf(ek->manufacturer, sizeof(ek->manufacturer), "%s", txt);
+				}
+			} else if (OBJ_cmp(X509_NAME_ENTRY_get_object(ne), o_model) == 0) {
+				snprintf(ek->model, sizeof(ek->model), "%s", txt);
+			}
+		}
+	}
+	ASN1_OBJECT_free(o_manu);
+	ASN1_OBJECT_free(o_model);
+	GENERAL_NAMES_free(gens);
+}
+
 static int parse_cert(const uint8_t *p, size_t len, time_t now, struct att_ek *ek, char *reterr,
 		      size_t errlen)
 {
@@ -211,6 +262,7 @@ static int parse_cert(const uint8_t *p, size_t len, time_t now, struct att_ek *e
 		snprintf(reterr, errlen, "Cannot parse EK public key: cannot encode");
 		goto out;
 	}
+	san_tpm_attributes(x, ek);
 	ek->is_cert = true;
 	r = 0;
 out:

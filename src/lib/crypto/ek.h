@@ -28,6 +28,8 @@ struct att_ek {
 	char key_type[16];	/* "rsa-2048", "rsa-3072", "ecc-p256", "ecc-p384" */
 	char issuer[256];	/* RFC 2253; "" for a bare public key */
 	char not_after[32];	/* ISO; "" for a bare public key */
+	char manufacturer[16];	/* TPM manufacturer from the SAN (2.23.133.2.1), e.g. "STM" */
+	char model[64];		/* TPM model (2.23.133.2.2) */
 	int64_t valid_from;	/* epoch seconds; 0 / INT64_MAX for a bare key */
 	int64_t valid_until;
 };

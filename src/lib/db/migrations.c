@@ -103,6 +103,12 @@
 	" consumed INTEGER NOT NULL DEFAULT 0);" \
 	"CREATE INDEX approval_votes_machine ON approval_votes(machine_id, id);"
 
+#define V4_EK_CHAIN \
+	"ALTER TABLE machines ADD COLUMN ek_verified INTEGER;" \
+	"ALTER TABLE machines ADD COLUMN ek_chain_error TEXT;" \
+	"ALTER TABLE machines ADD COLUMN ek_manufacturer TEXT;" \
+	"ALTER TABLE machines ADD COLUMN ek_model TEXT;"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -121,6 +127,12 @@ const struct att_migration att_migrations[] = {
 		"dual-control approval votes",
 		V3_VOTES("INTEGER PRIMARY KEY"),
 		V3_VOTES("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		4,
+		"EK chain verification result and TPM identity",
+		V4_EK_CHAIN,
+		V4_EK_CHAIN,
 	},
 };
 

@@ -12,6 +12,7 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "crypto/ek.h"
+#include "crypto/ekchain.h"
 #include "db/db.h"
 #include "machine/machine.h"
 #include "obs/log.h"
@@ -21,11 +22,7 @@
 #define LOGM "attestd.machines"
 #define LOGC "attestd.config"
 
-#define MACHINE_COLS                                                                            \
-	"id, wipe_pending, machine_id, ek_fingerprint, ek_fingerprint_legacy, ek_fingerprint_agent," \
-	" ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid, hw_mac, hw_serial, hw_product,"  \
-	" role, status, locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at," \
-	" attested_at, locked_at, revoked_at, config_delivered_at, ak_pub, updated_at"
+#define MACHINE_COLS ATT_MACHINE_COLS
 
 void att_machine_release(struct att_machine *m)
 {
@@ -147,6 +144,11 @@ json_t *att_machine_detail(const struct att_machine *m)
 	json_set_str(o, "config_delivered_at", M(m, CONFIG_DELIVERED_AT));
 	json_set_str(o, "locked_from", M(m, LOCKED_FROM));
 	json_object_set_new(o, "ak_bound", json_boolean(M(m, AK_PUB) != NULL));
+	json_object_set_new(o, "ek_verified", M(m, EK_VERIFIED) ? json_boolean(strcmp(M(m, EK_VERIFIED), "1") == 0)
+							 : json_null());
+	json_set_str(o, "ek_chain_error", M(m, EK_CHAIN_ERROR));
+	json_set_str(o, "ek_manufacturer", M(m, EK_MANUFACTURER));
+	json_set_str(o, "ek_model", M(m, EK_MODEL));
 	return o;
 }
 
@@ -270,11 +272,57 @@ static const char *or_unknown(const char *s)
 	return s && *s ? s : "unknown";
 }
 
+/* ---- EK chain ----------------------------------------------------------- */
+
+struct chain_status {
+	const char *verified;	/* "1", "0", or NULL when not checked */
+	char error[160];
+};
+
+/* ITL_TPM_VERIFY_CA: verify the EK chain (new machines and first binding
+ * only: a known EK's verdict is stored).  Strict mode refuses a chain that
+ * does not verify; otherwise the verdict is recorded. */
+static int check_chain(const struct att_svc *svc, const struct att_node_claims *cl, struct chain_status *ret,
+		       char *reterr, size_t errlen)
+{
+	struct att_ek_chain_result res;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!svc->cfg->tpm_verify_ca || !svc->ek_trust)
+		return 0;
+	r = att_ek_chain_verify(svc->ek_trust, cl->ek_b64, cl->ek_chain_pem, (time_t)att_now().sec, &res, reterr, errlen);
+	if (r < 0)
+		return r;
+	if (!res.verified && svc->cfg->tpm_verify_ca_strict) {
+		set_err(reterr, errlen, "ek_cert_pem: EK certificate chain does not verify against the TPM manufacturer CAs: %s",
+			res.error);
+		return ATT_E_INVAL;
+	}
+	if (!res.verified)
+		att_log_warning(LOGR, "EK certificate chain does not verify (ITL_TPM_VERIFY_CA, non-strict): %s", res.error);
+	ret->verified = res.verified ? "1" : "0";
+	snprintf(ret->error, sizeof(ret->error), "%s", res.error);
+	return 0;
+}
+
+static int store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
+		       const struct chain_status *cs)
+{
+	int r = att_dbc_exec(c,
+			     "UPDATE machines SET ek_verified = ?, ek_chain_error = ?, ek_manufacturer = ?, ek_model = ?"
+			     " WHERE machine_id = ?",
+			     "sssss", cs->verified, cs->verified && cs->error[0] ? cs->error : NULL,
+			     ek->manufacturer[0] ? ek->manufacturer : NULL, ek->model[0] ? ek->model : NULL, machine_id);
+
+	return r < 0 ? r : 0;
+}
+
 /* ---- register / self-register ---------------------------------------- */
 
 static int insert_machine(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
-			  const struct att_node_claims *cl, const char *status, const char *role,
-			  struct att_machine *ret)
+			  const struct att_node_claims *cl, const struct chain_status *cs, const char *status,
+			  const char *role, struct att_machine *ret)
 {
 	char id[37], ts[32];
 	int r;
@@ -296,12 +344,15 @@ static int insert_machine(const struct att_svc *svc, struct att_dbc *c, const st
 			 role, status, cl->cluster_id ? cl->cluster_id : "default", ts, ts);
 	if (r < 0)
 		return r;
+	r = store_chain(c, id, ek, cs);
+	if (r < 0)
+		return r;
 	return att_machine_get(c, id, ret);
 }
 
 /* A receipt-imported row meets its EK material for the first time. */
 static int bind_ek(struct att_dbc *c, struct att_machine *m, const struct att_ek *ek,
-		   const struct att_node_claims *cl, const struct att_actor *actor)
+		   const struct att_node_claims *cl, const struct chain_status *cs, const struct att_actor *actor)
 {
 	char ts[32], *detail;
 	int r;
@@ -318,6 +369,9 @@ static int bind_ek(struct att_dbc *c, struct att_machine *m, const struct att_ek
 		return r;
 	if (r != 1)
 		return ATT_E_CONFLICT;
+	r = store_chain(c, M(m, MACHINE_ID), ek, cs);
+	if (r < 0)
+		return r;
 	detail = att_asprintf("EK material bound to imported receipt (ek=%.16s...)", ek->fp);
 	if (!detail)
 		return ATT_E_NOMEM;
@@ -343,9 +397,13 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	struct att_node_result res;
 	const char *role = cl->desired_role && *cl->desired_role ? cl->desired_role : "worker-app";
 	const char *status = (!self_register && actor->authenticated) ? "registered" : "pending_approval";
+	struct chain_status cs;
 	int r;
 
 	memset(&res, 0, sizeof(res));
+	r = check_chain(svc, cl, &cs, reterr, errlen);
+	if (r < 0)
+		return r;
 	if (!c)
 		return db_fail(ATT_E_DB, reterr, errlen);
 	r = att_dbc_begin(c);
@@ -355,7 +413,7 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	if (r == ATT_E_NOTFOUND) {
 		char *detail;
 
-		r = insert_machine(svc, c, ek, cl, status, role, &res.m);
+		r = insert_machine(svc, c, ek, cl, &cs, status, role, &res.m);
 		if (r < 0)
 			goto dberr;
 		detail = att_asprintf("%s via %s; ek=%.16s... source=%s", status,
@@ -393,7 +451,7 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	if (r < 0)
 		goto dberr;
 	if (!M(&res.m, EK_FINGERPRINT)) {
-		r = bind_ek(c, &res.m, ek, cl, actor);
+		r = bind_ek(c, &res.m, ek, cl, &cs, actor);
 		if (r < 0)
 			goto dberr;
 	}
@@ -563,8 +621,13 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 {
 	const char *st;
 	char ts[32];
+	struct chain_status cs;
 	int r;
 
+	/* the write path meets new or unbound EKs: verify their chain first */
+	r = check_chain(svc, cl, &cs, reterr, errlen);
+	if (r < 0)
+		return r;
 	r = att_dbc_begin(c);
 	if (r < 0)
 		goto dberr;
@@ -573,7 +636,7 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 		struct att_node_claims c2 = *cl;
 
 		c2.desired_role = NULL;
-		r = insert_machine(svc, c, ek, &c2, "pending_approval", "worker-app", &res->m);
+		r = insert_machine(svc, c, ek, &c2, &cs, "pending_approval", "worker-app", &res->m);
 		if (r < 0)
 			goto dberr;
 		r = att_audit_append(c, actor->name, "self_register", M(&res->m, MACHINE_ID), NULL,
@@ -601,7 +664,7 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 	if (r < 0)
 		goto dberr;
 	if (!M(&res->m, EK_FINGERPRINT)) {
-		r = bind_ek(c, &res->m, ek, cl, actor);
+		r = bind_ek(c, &res->m, ek, cl, &cs, actor);
 		if (r < 0)
 			goto dberr;
 	}

@@ -25,9 +25,12 @@ struct att_db;
 struct att_dbc;
 struct att_ek;
 
+struct att_ek_trust;
+
 struct att_svc {
 	const struct att_config *cfg;
 	struct att_db *db;
+	const struct att_ek_trust *ek_trust;	/* TPM manufacturer roots */
 };
 
 /* Text columns of a machine row, in SELECT order. */
@@ -58,8 +61,20 @@ enum att_mcol {
 	MC_CONFIG_DELIVERED_AT,
 	MC_AK_PUB,
 	MC_UPDATED_AT,
+	MC_EK_VERIFIED,		/* "1", "0" or NULL (not checked) */
+	MC_EK_CHAIN_ERROR,
+	MC_EK_MANUFACTURER,
+	MC_EK_MODEL,
 	_MC_MAX,
 };
+
+/* The machine columns in enum order, after "id, wipe_pending". */
+#define ATT_MACHINE_COLS                                                                        \
+	"id, wipe_pending, machine_id, ek_fingerprint, ek_fingerprint_legacy, ek_fingerprint_agent," \
+	" ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid, hw_mac, hw_serial, hw_product,"  \
+	" role, status, locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at," \
+	" attested_at, locked_at, revoked_at, config_delivered_at, ak_pub, updated_at,"            \
+	" ek_verified, ek_chain_error, ek_manufacturer, ek_model"
 
 struct att_machine {
 	int64_t id;
@@ -85,6 +100,7 @@ struct att_node_claims {
 	const char *hw_uuid, *hw_mac, *hw_serial, *hw_product;
 	const char *desired_role;
 	const char *cluster_id;
+	const char *ek_chain_pem;	/* optional intermediates */
 };
 
 int att_machine_get(struct att_dbc *c, const char *machine_id, struct att_machine *ret);

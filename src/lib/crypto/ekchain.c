@@ -1,0 +1,242 @@
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "crypto/ekchain.h"
+
+struct att_ek_trust {
+	X509_STORE *store;
+	STACK_OF(X509) *intermediates;
+};
+
+static bool self_signed(X509 *x)
+{
+	return X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
+	       X509_check_issued(x, x) == X509_V_OK;
+}
+
+/* All certificates in a buffer: PEM (one or more) or a single DER. */
+static int read_certs(const uint8_t *p, size_t len, STACK_OF(X509) *out)
+{
+	int n = 0;
+
+	if (len > 10 && memmem(p, len, "-----BEGIN", 10)) {
+		BIO *bio = BIO_new_mem_buf(p, (int)len);
+		X509 *x;
+
+		if (!bio)
+			return ATT_E_NOMEM;
+		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+			if (!sk_X509_push(out, x)) {
+				X509_free(x);
+				BIO_free(bio);
+				return ATT_E_NOMEM;
+			}
+			n++;
+		}
+		ERR_clear_error();
+		BIO_free(bio);
+	} else {
+		const unsigned char *q = p;
+		X509 *x = d2i_X509(NULL, &q, (long)len);
+
+		if (x) {
+			if (!sk_X509_push(out, x)) {
+				X509_free(x);
+				return ATT_E_NOMEM;
+			}
+			n++;
+		}
+	}
+	return n > 0 ? n : ATT_E_PARSE;
+}
+
+static int slurp(const char *path, uint8_t **ret, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rbe");
+	uint8_t *b = NULL;
+	long n;
+
+	if (!f)
+		return ATT_E_IO;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 1 << 20 || fseek(f, 0, SEEK_SET) != 0 ||
+	    !(b = malloc((size_t)n + 1)) || fread(b, 1, (size_t)n, f) != (size_t)n) {
+		free(b);
+		fclose(f);
+		return ATT_E_IO;
+	}
+	fclose(f);
+	*ret = b;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+int att_ek_trust_load(const char *dir, struct att_ek_trust **ret, int *ret_roots, int *ret_intermediates,
+		      char *reterr, size_t errlen)
+{
+	struct att_ek_trust *t = calloc(1, sizeof(*t));
+	STACK_OF(X509) *all = sk_X509_new_null();
+	DIR *d;
+	struct dirent *e;
+	int roots = 0, inter = 0, r = 0;
+
+	if (!t || !all || !(t->store = X509_STORE_new()) || !(t->intermediates = sk_X509_new_null())) {
+		r = ATT_E_NOMEM;
+		goto out;
+	}
+	d = opendir(dir);
+	if (d) {
+		while ((e = readdir(d)) != NULL) {
+			const char *dot = strrchr(e->d_name, '.');
+			char path[4096];
+			uint8_t *buf = NULL;
+			size_t len = 0;
+
+			if (e->d_name[0] == '.' || !dot ||
+			    !(strcmp(dot, ".pem") == 0 || strcmp(dot, ".crt") == 0 || strcmp(dot, ".der") == 0 ||
+			      strcmp(dot, ".cer") == 0))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			if (slurp(path, &buf, &len) < 0 || read_certs(buf, len, all) < 0) {
+				free(buf);
+				snprintf(reterr, errlen, "ITL_TPM_CA_BUNDLE_DIR: cannot read a certificate from %s", path);
+				r = ATT_E_INVAL;
+				closedir(d);
+				goto out;
+			}
+			free(buf);
+		}
+		closedir(d);
+	}
+	for (int i = 0; i < sk_X509_num(all); i++) {
+		X509 *x = sk_X509_value(all, i);
+
+		if (self_signed(x)) {
+			if (X509_STORE_add_cert(t->store, x) != 1)
+				ERR_clear_error(); /* duplicate */
+			roots++;
+		} else {
+			X509_up_ref(x);
+			if (!sk_X509_push(t->intermediates, x)) {
+				X509_free(x);
+				r = ATT_E_NOMEM;
+				goto out;
+			}
+			inter++;
+		}
+	}
+out:
+	sk_X509_pop_free(all, X509_free);
+	if (r < 0) {
+		att_ek_trust_free(t);
+		return r;
+	}
+	*ret = t;
+	if (ret_roots)
+		*ret_roots = roots;
+	if (ret_intermediates)
+		*ret_intermediates = inter;
+	return 0;
+}
+
+void att_ek_trust_free(struct att_ek_trust *t)
+{
+	if (!t)
+		return;
+	X509_STORE_free(t->store);
+	sk_X509_pop_free(t->intermediates, X509_free);
+	free(t);
+}
+
+int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const char *chain_pem,
+			time_t now, struct att_ek_chain_result *ret, char *reterr, size_t errlen)
+{
+	struct att_ek_chain_result res;
+	STACK_OF(X509) *untrusted = sk_X509_new_null(), *leafs = sk_X509_new_null();
+	X509_STORE_CTX *ctx = NULL;
+	uint8_t *raw = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	memset(&res, 0, sizeof(res));
+	if (!untrusted || !leafs) {
+		r = ATT_E_NOMEM;
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(t->intermediates); i++) {
+		X509 *x = sk_X509_value(t->intermediates, i);
+
+		X509_up_ref(x);
+		if (!sk_X509_push(untrusted, x)) {
+			X509_free(x);
+			r = ATT_E_NOMEM;
+			goto out;
+		}
+	}
+	if (chain_pem && *chain_pem &&
+	    read_certs((const uint8_t *)chain_pem, strlen(chain_pem), untrusted) < 0) {
+		snprintf(reterr, errlen, "ek_chain_pem: expected one or more PEM certificates");
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	if (att_b64_decode(ek_b64, strlen(ek_b64), &raw, &n) < 0) {
+		snprintf(reterr, errlen, "ek_cert_pem: invalid base64");
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	/* the leaf as the EK parser accepted it: NV header and padding removed */
+	if (n > 7 && raw[0] == 0x10 && raw[1] == 0x01 && raw[5] == 0x10 && raw[6] == 0x02) {
+		memmove(raw, raw + 7, n - 7);
+		n -= 7;
+	}
+	if (read_certs(raw, n, leafs) < 0) {
+		snprintf(res.error, sizeof(res.error), "not an X.509 certificate (bare public key)");
+		goto done;
+	}
+	ctx = X509_STORE_CTX_new();
+	if (!ctx || X509_STORE_CTX_init(ctx, t->store, sk_X509_value(leafs, 0), untrusted) != 1) {
+		r = ATT_E_NOMEM;
+		goto out;
+	}
+	X509_STORE_CTX_set_time(ctx, 0, now);
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
+	if (X509_verify_cert(ctx) == 1) {
+		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+		X509 *anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
+		BIO *mem = BIO_new(BIO_s_mem());
+
+		res.verified = true;
+		if (mem) {
+			char *data;
+			long len;
+
+			X509_NAME_print_ex(mem, X509_get_subject_name(anchor), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+			len = BIO_get_mem_data(mem, &data);
+			if (len > 0)
+				snprintf(res.root, sizeof(res.root), "%.*s", (int)len, data);
+			BIO_free(mem);
+		}
+	} else {
+		snprintf(res.error, sizeof(res.error), "%s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	}
+done:
+	*ret = res;
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	sk_X509_pop_free(untrusted, X509_free);
+	sk_X509_pop_free(leafs, X509_free);
+	free(raw);
+	return r;
+}
