@@ -65,20 +65,6 @@ static const char *const reset_identity[] = {
 	"SELECT setval(pg_get_serial_sequence('outbox_events', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM outbox_events",
 };
 
-static int count_rows(struct att_dbc *c, const char *sql, int64_t *ret)
-{
-	struct att_stmt *s;
-	int r = att_dbc_query(c, &s, sql, "");
-
-	if (r < 0)
-		return r;
-	r = att_stmt_next(s);
-	if (r == 1)
-		*ret = att_stmt_int(s, 0);
-	att_stmt_done(s);
-	return r == 1 ? 0 : ATT_E_DB;
-}
-
 int att_dbcopy_run(const char *from, const char *to)
 {
 	struct att_db *src = NULL, *dst = NULL;
@@ -105,8 +91,8 @@ int att_dbcopy_run(const char *from, const char *to)
 		fprintf(stderr, "attestd db copy: cannot start transactions\n");
 		goto out;
 	}
-	if (count_rows(dc, "SELECT COUNT(*) FROM machines", &n) < 0 || n != 0 ||
-	    count_rows(dc, "SELECT COUNT(*) FROM audit_log", &n) < 0 || n != 0) {
+	if (att_dbc_query_int(dc, "SELECT COUNT(*) FROM machines", &n) < 0 || n != 0 ||
+	    att_dbc_query_int(dc, "SELECT COUNT(*) FROM audit_log", &n) < 0 || n != 0) {
 		fprintf(stderr, "attestd db copy: the target database is not empty; copy into a new database\n");
 		goto out;
 	}

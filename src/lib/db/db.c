@@ -168,19 +168,28 @@ int att_db_latest_version(void)
 	return att_migrations[att_migrations_count - 1].version;
 }
 
-static int current_version(struct att_dbc *c, int *ret)
+int att_dbc_query_int(struct att_dbc *c, const char *sql, int64_t *ret)
 {
 	struct att_stmt *s;
-	int r;
+	int r = att_dbc_query(c, &s, sql, "");
 
-	r = att_dbc_query(c, &s, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", "");
 	if (r < 0)
 		return r;
 	r = att_stmt_next(s);
 	if (r == 1)
-		*ret = (int)att_stmt_int(s, 0);
+		*ret = att_stmt_int(s, 0);
 	att_stmt_done(s);
 	return r == 1 ? 0 : ATT_E_DB;
+}
+
+static int current_version(struct att_dbc *c, int *ret)
+{
+	int64_t v = 0;
+	int r = att_dbc_query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &v);
+
+	if (r == 0)
+		*ret = (int)v;
+	return r;
 }
 
 int att_db_schema_version(struct att_db *db, int *ret_version)

@@ -65,6 +65,9 @@ int att_dbc_query(struct att_dbc *c, struct att_stmt **ret, const char *sql, con
  * ATT_E_CONFLICT. */
 int att_dbc_exec(struct att_dbc *c, const char *sql, const char *types, ...);
 
+/* Run a parameterless query that yields one integer (COUNT, MAX ...). */
+int att_dbc_query_int(struct att_dbc *c, const char *sql, int64_t *ret);
+
 /* Like att_dbc_query with n text parameters (NULL binds SQL NULL). */
 int att_dbc_query_texts(struct att_dbc *c, struct att_stmt **ret, const char *sql, int n,
 			const char *const *vals);
