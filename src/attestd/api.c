@@ -462,7 +462,7 @@ static void h_config_mac(const struct att_svc *svc, struct att_req *rq, struct a
 		return;
 	}
 	/* never a full config by MAC: the MAC is not a secret */
-	if (att_machineconfig_pending(svc->cfg->service_url, NULL, &y) < 0) {
+	if (att_machineconfig_pending(svc->cfg->service_url, &y) < 0) {
 		att_resp_error(rs, 500, "Internal Server Error");
 		return;
 	}

@@ -101,7 +101,7 @@ static void test_pending_config(void **state)
 {
 	char *y = NULL;
 	(void)state;
-	assert_int_equal(att_machineconfig_pending("https://attest.example", NULL, &y), 0);
+	assert_int_equal(att_machineconfig_pending("https://attest.example", &y), 0);
 	assert_non_null(strstr(y, "itl.io/status: pending-approval"));
 	assert_non_null(strstr(y, "ITL_REG_URL: \"https://attest.example\""));
 	assert_null(strstr(y, "token"));

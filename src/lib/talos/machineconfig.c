@@ -10,11 +10,10 @@
 #include "base/util.h"
 #include "talos/machineconfig.h"
 
-/* A double-quoted YAML scalar node for any UTF-8 string. */
-static struct fy_node *qstr(struct fy_document *d, const char *s)
+/* s as a YAML double-quoted scalar (caller frees); NULL on OOM. */
+static char *yaml_dq(const char *s)
 {
 	struct att_buf b;
-	struct fy_node *n;
 	int r;
 
 	att_buf_init(&b, 1 << 20);
@@ -33,15 +32,21 @@ static struct fy_node *qstr(struct fy_document *d, const char *s)
 		att_buf_release(&b);
 		return NULL;
 	}
-	/* the node keeps pointing into the buffer: hand ownership to libfyaml */
-	{
-		size_t len;
-		char *src = att_buf_steal(&b, &len);
+	return att_buf_steal(&b, NULL);
+}
 
-		n = src ? fy_node_build_from_malloc_string(d, src, len) : NULL;
-		if (!n)
-			free(src);
-	}
+/* A double-quoted YAML scalar node for any UTF-8 string. */
+static struct fy_node *qstr(struct fy_document *d, const char *s)
+{
+	char *src = yaml_dq(s);
+	struct fy_node *n;
+
+	if (!src)
+		return NULL;
+	/* the node keeps pointing into the buffer: hand ownership to libfyaml */
+	n = fy_node_build_from_malloc_string(d, src, strlen(src));
+	if (!n)
+		free(src);
 	return n;
 }
 
@@ -363,26 +368,11 @@ int att_machineconfig_render(const char *cache_dir, const struct att_mc_params *
 	return r;
 }
 
-int att_machineconfig_pending(const char *service_url, const char *status, char **ret_yaml)
+int att_machineconfig_pending(const char *service_url, char **ret_yaml)
 {
-	char *q = NULL, *st = NULL;
+	char *q = yaml_dq(service_url);
 	char *y;
 
-	(void)status;
-	/* service_url was validated at start-up; quote it anyway */
-	{
-		struct att_buf b;
-
-		att_buf_init(&b, 8192);
-		(void)att_buf_puts(&b, "\"");
-		for (const char *p = service_url; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				(void)att_buf_append(&b, "\\", 1);
-			(void)att_buf_append(&b, p, 1);
-		}
-		(void)att_buf_puts(&b, "\"");
-		q = att_buf_steal(&b, NULL);
-	}
 	if (!q)
 		return ATT_E_NOMEM;
 	y = att_asprintf("version: v1alpha1\n"
@@ -401,7 +391,6 @@ int att_machineconfig_pending(const char *service_url, const char *status, char 
 			 "  secret: ''\n",
 			 q);
 	free(q);
-	free(st);
 	if (!y)
 		return ATT_E_NOMEM;
 	*ret_yaml = y;

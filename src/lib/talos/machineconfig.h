@@ -38,6 +38,6 @@ int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_pa
 			    char **ret_yaml, char *reterr, size_t errlen);
 
 /* The placeholder served to machines that may not have a config yet. */
-int att_machineconfig_pending(const char *service_url, const char *status, char **ret_yaml);
+int att_machineconfig_pending(const char *service_url, char **ret_yaml);
 
 #endif
