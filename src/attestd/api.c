@@ -20,6 +20,7 @@
 #include "talos/factory.h"
 #include "talos/machineconfig.h"
 #include "talos/schematic.h"
+#include "tpm/tpm.h"
 
 #define LOGF "attestd.factory"
 #define ENC_MEDIA "application/vnd.itl.config.encrypted+json"
@@ -148,7 +149,8 @@ static void add_boot_urls(const struct att_svc *svc, json_t *o)
 	{ "hw_product", ATT_J_STRING, false, 256 },                    \
 	{ "desired_role", ATT_J_STRING, false, 64 },                   \
 	{ "cluster_id", ATT_J_STRING, false, 64 },                     \
-	{ "ek_chain_pem", ATT_J_STRING, false, ATT_EK_MAX_B64 }
+	{ "ek_chain_pem", ATT_J_STRING, false, ATT_EK_MAX_B64 },       \
+	{ "ek_chain_nv", ATT_J_STRING, false, ATT_EK_MAX_B64 }
 
 static const struct att_jfield register_fields[] = { NODE_FIELDS };
 static const struct att_jfield attest_fields[] = {
@@ -158,13 +160,21 @@ static const struct att_jfield attest_fields[] = {
 	{ "pcr_quote", ATT_J_STRING, false, 16384 },
 	{ "pcr_signature", ATT_J_STRING, false, 16384 },
 	{ "pcr_nonce", ATT_J_STRING, false, 256 },
+	{ "pcr_values", ATT_J_OBJECT, false, 0 },
 };
 
 struct node_req {
 	struct att_node_claims cl;
 	struct att_ek ek;
 	char mac[32];
+	uint8_t *chain_der;	/* decoded ek_chain_nv */
 };
+
+static void node_req_release(struct node_req *nr)
+{
+	free(nr->chain_der);
+	nr->chain_der = NULL;
+}
 
 /* Validate claims and parse the EK; answers 422 itself on failure. */
 static bool parse_node(const struct att_svc *svc, json_t *b, struct att_resp *rs, const char *what,
@@ -210,6 +220,15 @@ static bool parse_node(const struct att_svc *svc, json_t *b, struct att_resp *rs
 	nr->cl.desired_role = att_json_str(b, "desired_role");
 	nr->cl.cluster_id = att_json_str(b, "cluster_id");
 	nr->cl.ek_chain_pem = att_json_str(b, "ek_chain_pem");
+	if (att_json_str(b, "ek_chain_nv")) {
+		const char *nv = att_json_str(b, "ek_chain_nv");
+
+		if (att_b64_decode(nv, strlen(nv), &nr->chain_der, &nr->cl.ek_chain_der_len) < 0) {
+			att_resp_error(rs, 422, "ek_chain_nv: not valid base64");
+			return false;
+		}
+		nr->cl.ek_chain_der = nr->chain_der;
+	}
 	if (att_json_str(b, "hw_mac")) {
 		if (!att_normalize_mac(att_json_str(b, "hw_mac"), nr->mac)) {
 			att_resp_error(rs, 422, "hw_mac: expected a MAC address like 52:54:00:12:34:56");
@@ -233,7 +252,7 @@ static void node_register(const struct att_svc *svc, struct att_req *rq, struct 
 {
 	json_t *b = att_req_json(rq, rs, register_fields, ATT_ARRAY_SIZE(register_fields));
 	struct att_node_result res;
-	struct node_req nr;
+	struct node_req nr = { 0 };
 	char err[512];
 	json_t *o;
 	int r;
@@ -257,6 +276,7 @@ static void node_register(const struct att_svc *svc, struct att_req *rq, struct 
 	att_resp_json(rs, 200, o);
 	att_node_result_release(&res);
 out:
+	node_req_release(&nr);
 	json_decref(b);
 }
 
@@ -287,13 +307,123 @@ static void h_challenge(const struct att_svc *svc, struct att_req *rq, struct at
 	att_resp_header(rs, "Cache-Control", "no-store");
 }
 
+/* A quote's bytes and reported PCR values, checked for shape before any
+ * nonce is consumed. */
+struct quote_req {
+	uint8_t *attest, *sig;
+	size_t attest_len, sig_len;
+	struct att_tpm_pcrs pcrs;
+};
+
+static void quote_req_release(struct quote_req *q)
+{
+	free(q->attest);
+	free(q->sig);
+	q->attest = q->sig = NULL;
+}
+
+static bool parse_quote(json_t *b, struct att_resp *rs, struct quote_req *q)
+{
+	const char *quote = att_json_str(b, "pcr_quote"), *sig = att_json_str(b, "pcr_signature");
+	json_t *vals = json_object_get(b, "pcr_values");
+	struct att_tpm_quote probe;
+	const char *key;
+	json_t *v;
+	char err[256];
+
+	if (!(quote && *quote && sig && *sig)) {
+		att_resp_error(rs, 422, "pcr_quote: pcr_quote and pcr_signature must be sent together");
+		return false;
+	}
+	if (!att_json_str(b, "nonce_id")) {
+		att_resp_error(rs, 422, "nonce_id: a quote must answer a challenge — include nonce_id from GET /api/v1/attest/challenge");
+		return false;
+	}
+	if (att_b64_decode(quote, strlen(quote), &q->attest, &q->attest_len) < 0) {
+		att_resp_error(rs, 422, "pcr_quote: not valid base64");
+		return false;
+	}
+	if (att_b64_decode(sig, strlen(sig), &q->sig, &q->sig_len) < 0) {
+		att_resp_error(rs, 422, "pcr_signature: not valid base64");
+		return false;
+	}
+	if (att_tpm_quote_parse(q->attest, q->attest_len, &probe, err, sizeof(err)) < 0) {
+		att_resp_error(rs, 422, "pcr_quote: PCR quote verification failed: %s", err);
+		return false;
+	}
+	if (!vals || json_is_null(vals)) {
+		att_resp_error(rs, 422, "pcr_values: required with pcr_quote — the PCR values the quote covers, e.g. {\"sha256:7\": \"<hex>\"}");
+		return false;
+	}
+	json_object_foreach(vals, key, v) {
+		if (!json_is_string(v)) {
+			att_resp_error(rs, 422, "pcr_values: '%.32s' must be a hex string", key);
+			return false;
+		}
+		if (att_tpm_pcrs_add(&q->pcrs, key, json_string_value(v), err, sizeof(err)) < 0) {
+			att_resp_error(rs, 422, "%s", err);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Verify the quote against the AK bound to the machine of this EK. */
+static bool verify_quote(const struct att_svc *svc, const struct att_ek *ek, const struct quote_req *q,
+			 const uint8_t nonce[32], struct att_resp *rs, struct att_quote_evidence *ev,
+			 char ak_name[2 * ATT_TPM_MAX_NAME + 1])
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_machine m = { 0 };
+	struct att_tpm_pub ak = { 0 };
+	struct att_tpm_quote tq;
+	char err[512];
+	int r = ATT_E_NOTFOUND;
+
+	if (!c) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return false;
+	}
+	r = att_machine_find_by_ek(c, ek, &m);
+	att_db_release(svc->db, c);
+	if (r < 0 && r != ATT_E_NOTFOUND) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return false;
+	}
+	if (r == ATT_E_NOTFOUND || !M(&m, AK_PUBLIC)) {
+		att_machine_release(&m);
+		att_resp_error(rs, 422, "pcr_quote: PCR quote submitted but no AK registered for this machine — call POST /api/v1/machines/{id}/ak-activate first");
+		return false;
+	}
+	r = att_machine_ak_pub(&m, &ak, err, sizeof(err));
+	if (r == 0)
+		r = att_tpm_quote_check(&ak, q->attest, q->attest_len, q->sig, q->sig_len, nonce, 32, &q->pcrs, &tq,
+					err, sizeof(err));
+	if (r < 0) {
+		att_log_warning("attestd.attestation", "Quote from machine %s rejected: %s", M(&m, MACHINE_ID), err);
+		att_resp_error(rs, 422, "pcr_quote: PCR quote verification failed: %s", err);
+	} else {
+		snprintf(ak_name, 2 * ATT_TPM_MAX_NAME + 1, "%s", M(&m, AK_NAME));
+		ev->ak_name = ak_name;
+		ev->reset_count = tq.reset_count;
+		ev->restart_count = tq.restart_count;
+		ev->pcrs = &q->pcrs;
+	}
+	att_tpm_pub_release(&ak);
+	att_machine_release(&m);
+	return r == 0;
+}
+
 static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	json_t *b = att_req_json(rq, rs, attest_fields, ATT_ARRAY_SIZE(attest_fields));
 	const char *nonce_id, *quote, *sig;
 	struct att_node_result res;
-	struct node_req nr;
-	char err[512];
+	struct node_req nr = { 0 };
+	struct quote_req *qr = NULL;
+	struct att_quote_evidence ev = { 0 };
+	uint8_t nonce[32];
+	char err[512], ak_name[2 * ATT_TPM_MAX_NAME + 1];
 	int r;
 
 	if (!b)
@@ -312,31 +442,29 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_error(rs, 422, "pcr_quote: ITL_REQUIRE_QUOTE is enabled — include pcr_quote and pcr_signature");
 		goto out;
 	}
+	if ((quote && *quote) || (sig && *sig)) {
+		qr = calloc(1, sizeof(*qr));
+		if (!qr) {
+			att_resp_error(rs, 503, "out of memory");
+			goto out;
+		}
+		if (!parse_quote(b, rs, qr))
+			goto out;
+	} else if (json_object_get(b, "pcr_values") && !json_is_null(json_object_get(b, "pcr_values"))) {
+		att_resp_error(rs, 422, "pcr_values: only meaningful together with pcr_quote and pcr_signature");
+		goto out;
+	}
 	if (nonce_id) {
-		uint8_t nonce[32];
-
 		r = att_nonce_consume(svc, nonce_id, nonce, err, sizeof(err));
 		if (r < 0) {
 			att_resp_from_err(rs, r, err);
 			goto out;
 		}
 	}
-	if ((quote && *quote) || (sig && *sig)) {
-		/* proof of possession needs an AK bound by credential activation */
-		struct att_dbc *c = att_db_acquire(svc->db);
-		struct att_machine m = { 0 };
-		bool has_ak = false;
-
-		if (c) {
-			if (att_machine_find_by_ek(c, &nr.ek, &m) == 0)
-				has_ak = M(&m, AK_PUB) != NULL;
-			att_db_release(svc->db, c);
-		}
-		att_machine_release(&m);
-		if (!has_ak) {
-			att_resp_error(rs, 422, "pcr_quote: PCR quote submitted but no AK registered for this machine — call POST /api/v1/machines/{id}/ak-activate first");
+	if (qr) {
+		if (!verify_quote(svc, &nr.ek, qr, nonce, rs, &ev, ak_name))
 			goto out;
-		}
+		nr.cl.quote = &ev;
 	}
 	r = att_machine_attest(svc, &nr.ek, &nr.cl, &rq->actor, &res, err, sizeof(err));
 	if (r < 0) {
@@ -355,6 +483,8 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 		json_object_set_new(o, "action", json_string(res.action));
 		json_object_set_new(o, "config_url", jstr_or_null(url));
 		json_object_set_new(o, "config_token", res.token[0] ? json_string(res.token) : json_null());
+		if (qr)
+			json_object_set_new(o, "quote_verified", json_true());
 		att_resp_json(rs, 200, o);
 		att_resp_header(rs, "Cache-Control", "no-store");
 		if (url) {
@@ -364,6 +494,152 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 	}
 	att_node_result_release(&res);
 out:
+	if (qr) {
+		quote_req_release(qr);
+		free(qr);
+	}
+	node_req_release(&nr);
+	json_decref(b);
+}
+
+/* ---- TPM: AK credential activation ------------------------------------------ */
+
+static const struct att_jfield ak_activate_fields[] = {
+	{ "ek_cert_pem", ATT_J_STRING, true, ATT_EK_MAX_B64 },
+	{ "ek_source", ATT_J_STRING, false, 32 },
+	{ "ek_fingerprint", ATT_J_STRING, false, 128 },
+	{ "ak_public", ATT_J_STRING, false, 4096 },
+	{ "ek_public", ATT_J_STRING, false, 4096 },
+	/* the reference's and the seeds' fields: accepted, explained */
+	{ "ak_pub", ATT_J_STRING, false, 8192 },
+	{ "ak_pub_pem", ATT_J_STRING, false, 8192 },
+	{ "quote", ATT_J_STRING, false, 16384 },
+	{ "quote_sig", ATT_J_STRING, false, 16384 },
+	{ "pcr_values", ATT_J_OBJECT, false, 0 },
+	{ "nonce_id", ATT_J_STRING, false, 64 },
+};
+
+static bool id_shape_ok(const char *id);
+
+static bool decode_field(json_t *b, const char *name, struct att_resp *rs, uint8_t **ret, size_t *ret_len)
+{
+	const char *v = att_json_str(b, name);
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (!v)
+		return true;
+	if (att_b64_decode(v, strlen(v), ret, ret_len) < 0 || *ret_len == 0) {
+		att_resp_error(rs, 422, "%s: not valid base64 of a TPM2B_PUBLIC", name);
+		return false;
+	}
+	return true;
+}
+
+static void h_ak_activate(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	const char *pem, *src, *fp;
+	struct att_ek ek;
+	struct att_ak_challenge ch = { 0 };
+	uint8_t *akp = NULL, *ekp = NULL;
+	size_t akl = 0, ekl = 0;
+	char err[512];
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine not found");
+		return;
+	}
+	b = att_req_json(rq, rs, ak_activate_fields, ATT_ARRAY_SIZE(ak_activate_fields));
+	if (!b)
+		return;
+	pem = att_json_str(b, "ek_cert_pem");
+	src = att_json_str(b, "ek_source");
+	fp = att_json_str(b, "ek_fingerprint");
+	if (src && strcmp(src, "cert") != 0 && strcmp(src, "pub") != 0) {
+		att_resp_error(rs, 422, "ek_source: must be 'cert' or 'pub'");
+		goto out;
+	}
+	if (att_ek_parse(pem, strlen(pem), src ? src : "cert", (time_t)att_now().sec, &ek, err, sizeof(err)) < 0) {
+		att_resp_error(rs, 422, "ek_cert_pem: Invalid EK material: %s", err);
+		goto out;
+	}
+	if (fp && !att_ek_fingerprint_matches(&ek, fp)) {
+		att_resp_error(rs, 422, "ek_fingerprint: EK fingerprint mismatch");
+		goto out;
+	}
+	if (!att_json_str(b, "ak_public")) {
+		att_resp_error(rs, 422, "ak_public: required — credential activation needs the AK's TPM2B_PUBLIC (base64 of the file tpm2_createak -u writes); an SPKI PEM (ak_pub, ak_pub_pem) cannot prove that the key lives in this machine's TPM");
+		goto out;
+	}
+	if (!decode_field(b, "ak_public", rs, &akp, &akl) || !decode_field(b, "ek_public", rs, &ekp, &ekl))
+		goto out;
+	r = att_ak_activation_start(svc, rq->params[0], &ek, akp, akl, ekp, ekl, &ch, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	{
+		char *msg = att_asprintf("Recover the secret with TPM2_ActivateCredential and POST it as base64 to /api/v1/machines/%s/ak-activate/complete before %s",
+					 rq->params[0], ch.expires_at);
+
+		att_resp_json(rs, 200,
+			      json_pack("{s:s,s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "machine_id", rq->params[0], "ak_accepted", 0,
+					"activation_id", ch.activation_id, "ak_name", ch.ak_name, "credential_blob",
+					ch.credential_blob, "id_object", ch.id_object, "encrypted_secret",
+					ch.encrypted_secret, "expires_at", ch.expires_at, "message", msg ? msg : ""));
+		att_resp_header(rs, "Cache-Control", "no-store");
+		free(msg);
+	}
+out:
+	att_ak_challenge_release(&ch);
+	free(akp);
+	free(ekp);
+	json_decref(b);
+}
+
+static const struct att_jfield ak_complete_fields[] = {
+	{ "activation_id", ATT_J_STRING, true, 64 },
+	{ "secret", ATT_J_STRING, true, 256 },
+};
+
+static void h_ak_activate_complete(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	struct att_machine m = { 0 };
+	uint8_t *secret = NULL;
+	size_t n = 0;
+	char err[512];
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine not found");
+		return;
+	}
+	b = att_req_json(rq, rs, ak_complete_fields, ATT_ARRAY_SIZE(ak_complete_fields));
+	if (!b)
+		return;
+	if (att_b64_decode(att_json_str(b, "secret"), strlen(att_json_str(b, "secret")), &secret, &n) < 0 || n == 0) {
+		att_resp_error(rs, 422, "secret: not valid base64");
+		goto out;
+	}
+	r = att_ak_activation_complete(svc, rq->params[0], att_json_str(b, "activation_id"), secret, n, &rq->actor, &m,
+				       err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	att_resp_json(rs, 200,
+		      json_pack("{s:s,s:b,s:s,s:s,s:s}", "machine_id", M(&m, MACHINE_ID), "ak_accepted", 1, "ak_name",
+				M(&m, AK_NAME), "ak_bound_at", M(&m, AK_BOUND_AT), "message",
+				"AK bound to the machine by credential activation"));
+	att_machine_release(&m);
+out:
+	if (secret) {
+		att_wipe(secret, n);
+		free(secret);
+	}
 	json_decref(b);
 }
 
@@ -388,6 +664,38 @@ static bool accepts_encrypted(struct att_req *rq)
 	const char *a = att_req_header(rq, MHD_HTTP_HEADER_ACCEPT);
 
 	return a && strcasestr(a, ENC_MEDIA) != NULL;
+}
+
+/* Accept: application/vnd.itl.config.encrypted+json; format=ek-aes256gcm-v1 */
+static bool wants_reference_envelope(struct att_req *rq)
+{
+	const char *a = att_req_header(rq, MHD_HTTP_HEADER_ACCEPT);
+
+	return a && strcasestr(a, "format=ek-aes256gcm-v1") != NULL;
+}
+
+/* The TPM-bound envelope for a machine with a bound AK (unless the
+ * reference's is asked for), else the reference's envelope (RSA EKs). */
+static bool seal_config(const struct att_machine *m, bool reference, const char *yaml, char **ret)
+{
+	if (M(m, AK_NAME) && !reference) {
+		struct att_tpm_pub ek;
+		uint8_t name[ATT_TPM_MAX_NAME];
+		size_t nl = strlen(M(m, AK_NAME)) / 2;
+		char why[256];
+		bool ok = false;
+
+		if (nl <= sizeof(name) && att_hex_decode(M(m, AK_NAME), nl * 2, name) == 0 &&
+		    att_machine_ek_pub(m, &ek, why, sizeof(why)) == 0) {
+			ok = att_envelope_tpm_credential(&ek, name, nl, M(m, MACHINE_ID), yaml, strlen(yaml), ret) == 0;
+			att_tpm_pub_release(&ek);
+		}
+		if (!ok)
+			att_log_error("attestd.config", "cannot seal the config of machine %s to its TPM", M(m, MACHINE_ID));
+		return ok;
+	}
+	return M(m, EK_CERT_B64) &&
+	       att_envelope_ek_aes256gcm(M(m, EK_CERT_B64), M(m, EK_SOURCE), M(m, MACHINE_ID), yaml, strlen(yaml), ret) == 0;
 }
 
 static void h_config_token(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
@@ -421,10 +729,8 @@ static void h_config_token(const struct att_svc *svc, struct att_req *rq, struct
 								     : "Base config for this role is invalid — see the service log");
 		goto out;
 	}
-	if (accepts_encrypted(rq) && M(&m, EK_CERT_B64) &&
-	    att_envelope_ek_aes256gcm(M(&m, EK_CERT_B64), M(&m, EK_SOURCE), M(&m, MACHINE_ID), yaml,
-				      strlen(yaml), &env) == 0)
-		encrypted = true;
+	if (accepts_encrypted(rq))
+		encrypted = seal_config(&m, wants_reference_envelope(rq), yaml, &env);
 	if (!encrypted && svc->cfg->require_encrypted_delivery) {
 		att_resp_error(rs, 406, "Plaintext config delivery is disabled — set Accept: %s to receive the encrypted envelope", ENC_MEDIA);
 		goto out;
@@ -926,6 +1232,96 @@ static void h_audit_verify(const struct att_svc *svc, struct att_req *rq, struct
 				v.error[0] ? json_string(v.error) : json_null()));
 }
 
+/* ---- PCR policies ------------------------------------------------------------- */
+
+static bool role_param_ok(const char *role, struct att_resp *rs)
+{
+	if (!att_role_valid(role)) {
+		att_resp_error(rs, 404, "No such role '%.64s' — roles are controlplane, worker-infra, worker-app", role);
+		return false;
+	}
+	return true;
+}
+
+static void h_pcr_policies(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *arr;
+	char err[256];
+	int r;
+
+	(void)rq;
+	r = att_pcr_policy_list(svc, &arr, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_resp_json(rs, 200, json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "policies", arr));
+}
+
+static void h_pcr_policy_get(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *o;
+	char err[256];
+	int r;
+
+	if (!role_param_ok(rq->params[0], rs))
+		return;
+	r = att_pcr_policy_get(svc, rq->params[0], &o, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_resp_json(rs, 200, o);
+}
+
+static const struct att_jfield policy_put_fields[] = {
+	{ "pcrs", ATT_J_OBJECT, true, 0 },
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static void h_pcr_policy_put(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b, *o;
+	char err[512];
+	int r;
+
+	if (!role_param_ok(rq->params[0], rs))
+		return;
+	b = att_req_json(rq, rs, policy_put_fields, ATT_ARRAY_SIZE(policy_put_fields));
+	if (!b)
+		return;
+	r = att_pcr_policy_put(svc, rq->params[0], json_object_get(b, "pcrs"), att_json_str(b, "reason"), &rq->actor,
+			       &o, err, sizeof(err));
+	if (r < 0)
+		att_resp_from_err(rs, r, err);
+	else
+		att_resp_json(rs, 200, o);
+	json_decref(b);
+}
+
+static const struct att_jfield policy_delete_fields[] = {
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static void h_pcr_policy_delete(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	char err[256];
+	int r;
+
+	if (!role_param_ok(rq->params[0], rs))
+		return;
+	b = att_req_json(rq, rs, policy_delete_fields, ATT_ARRAY_SIZE(policy_delete_fields));
+	if (!b)
+		return;
+	r = att_pcr_policy_delete(svc, rq->params[0], att_json_str(b, "reason"), &rq->actor, err, sizeof(err));
+	if (r < 0)
+		att_resp_from_err(rs, r, err);
+	else
+		att_resp_json(rs, 200, json_pack("{s:s,s:b}", "role", rq->params[0], "deleted", 1));
+	json_decref(b);
+}
+
 /* ---- service endpoints -------------------------------------------------------- */
 
 static void h_healthz(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
@@ -1003,6 +1399,12 @@ struct att_route att_routes[] = {
 	{ "POST", "/api/v1/machines/{id}/lock", AUTH_OPERATOR, h_lock, 0 },
 	{ "POST", "/api/v1/machines/{id}/unlock", AUTH_OPERATOR, h_unlock, 0 },
 	{ "POST", "/api/v1/machines/{id}/revoke", AUTH_OPERATOR, h_revoke, 0 },
+	{ "POST", "/api/v1/machines/{id}/ak-activate", AUTH_NONE, h_ak_activate, 0 },
+	{ "POST", "/api/v1/machines/{id}/ak-activate/complete", AUTH_NONE, h_ak_activate_complete, 0 },
+	{ "GET", "/api/v1/pcr-policies", AUTH_OPERATOR, h_pcr_policies, 0 },
+	{ "GET", "/api/v1/pcr-policies/{role}", AUTH_OPERATOR, h_pcr_policy_get, 0 },
+	{ "PUT", "/api/v1/pcr-policies/{role}", AUTH_OPERATOR, h_pcr_policy_put, 0 },
+	{ "DELETE", "/api/v1/pcr-policies/{role}", AUTH_OPERATOR, h_pcr_policy_delete, 0 },
 	{ "GET", "/api/v1/audit", AUTH_OPERATOR, h_audit_list, 0 },
 	{ "GET", "/api/v1/audit/verify", AUTH_OPERATOR, h_audit_verify, 0 },
 };

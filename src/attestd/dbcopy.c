@@ -28,8 +28,11 @@ struct copy_table {
 	"id, machine_id, ek_fingerprint, ek_fingerprint_legacy, ek_fingerprint_agent, ek_source,"  \
 	" ek_cert_b64, ek_key_type, ek_issuer, hw_uuid, hw_mac, hw_serial, hw_product, role, status," \
 	" locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at, attested_at,"  \
-	" locked_at, revoked_at, wipe_pending, config_delivered_at, ak_pub, updated_at"
-#define Q28 "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+	" locked_at, revoked_at, wipe_pending, config_delivered_at, ak_pub, updated_at,"             \
+	" ek_verified, ek_chain_error, ek_manufacturer, ek_model, ak_public, ak_name, ak_bound_at,"   \
+	" ek_public, tpm_reset_count, tpm_restart_count, last_quote_at"
+#define Q10 "?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+#define Q39 Q10 ", " Q10 ", " Q10 ", ?, ?, ?, ?, ?, ?, ?, ?, ?"
 #define AUDIT_COLS \
 	"id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail, prev_hash, entry_hash, source_ip"
 #define Q11 "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
@@ -37,11 +40,16 @@ struct copy_table {
 #define NONCE_COLS "nonce_id, nonce, created_at, expires_at, consumed_at"
 #define SCHEMATIC_COLS "schematic_id, yaml, created_at, acknowledged_at"
 #define OUTBOX_COLS "id, event, machine_id, payload, created_at, delivered_at"
+#define VOTE_COLS "id, machine_id, operator_cn, role, hostname, assigned_ip, reason, created_at, expires_at, consumed"
+#define ACTIVATION_COLS \
+	"activation_id, machine_id, ak_public, ak_name, ek_public, secret_hash, created_at, expires_at, consumed_at"
+#define POLICY_COLS "role, policy, updated_at, updated_by"
+#define INTERMEDIATE_COLS "cert_sha256, subject, pem, first_seen"
 
 static const struct copy_table tables[] = {
-	{ "machines", 28, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
-	  "INSERT INTO machines (" MACHINE_COLS ") VALUES (" Q28 ")",
-	  "INSERT INTO machines (" MACHINE_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q28 ")" },
+	{ "machines", 39, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
+	  "INSERT INTO machines (" MACHINE_COLS ") VALUES (" Q39 ")",
+	  "INSERT INTO machines (" MACHINE_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q39 ")" },
 	{ "audit_log", 11, true, "SELECT " AUDIT_COLS " FROM audit_log ORDER BY id",
 	  "INSERT INTO audit_log (" AUDIT_COLS ") VALUES (" Q11 ")",
 	  "INSERT INTO audit_log (" AUDIT_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q11 ")" },
@@ -57,12 +65,25 @@ static const struct copy_table tables[] = {
 	{ "outbox_events", 6, true, "SELECT " OUTBOX_COLS " FROM outbox_events ORDER BY id",
 	  "INSERT INTO outbox_events (" OUTBOX_COLS ") VALUES (?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO outbox_events (" OUTBOX_COLS ") OVERRIDING SYSTEM VALUE VALUES (?, ?, ?, ?, ?, ?)" },
+	{ "approval_votes", 10, true, "SELECT " VOTE_COLS " FROM approval_votes ORDER BY id",
+	  "INSERT INTO approval_votes (" VOTE_COLS ") VALUES (" Q10 ")",
+	  "INSERT INTO approval_votes (" VOTE_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q10 ")" },
+	{ "ak_activations", 9, false, "SELECT " ACTIVATION_COLS " FROM ak_activations ORDER BY activation_id",
+	  "INSERT INTO ak_activations (" ACTIVATION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO ak_activations (" ACTIVATION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" },
+	{ "pcr_policies", 4, false, "SELECT " POLICY_COLS " FROM pcr_policies ORDER BY role",
+	  "INSERT INTO pcr_policies (" POLICY_COLS ") VALUES (?, ?, ?, ?)",
+	  "INSERT INTO pcr_policies (" POLICY_COLS ") VALUES (?, ?, ?, ?)" },
+	{ "ek_intermediates", 4, false, "SELECT " INTERMEDIATE_COLS " FROM ek_intermediates ORDER BY cert_sha256",
+	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)",
+	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)" },
 };
 
 static const char *const reset_identity[] = {
 	"SELECT setval(pg_get_serial_sequence('machines', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM machines",
 	"SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM audit_log",
 	"SELECT setval(pg_get_serial_sequence('outbox_events', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM outbox_events",
+	"SELECT setval(pg_get_serial_sequence('approval_votes', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM approval_votes",
 };
 
 int att_dbcopy_run(const char *from, const char *to)
@@ -108,7 +129,7 @@ int att_dbcopy_run(const char *from, const char *to)
 			goto out;
 		}
 		while ((r = att_stmt_next(s)) == 1) {
-			const char *vals[28];
+			const char *vals[48];
 			struct att_stmt *w;
 
 			for (int i = 0; i < ct->ncols; i++)

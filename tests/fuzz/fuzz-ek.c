@@ -29,8 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (!trust && att_ek_trust_load("/nonexistent", &trust, NULL, NULL, err, sizeof(err)) < 0)
 				abort();
-			(void)att_ek_chain_verify(trust, "", b64, 1700000000, &res, err, sizeof(err));
-			(void)att_ek_chain_verify(trust, b64, NULL, 1700000000, &res, err, sizeof(err));
+			struct att_ek_chain_extra ex = { b64, data, size, NULL };
+
+			if (att_ek_chain_verify(trust, "", &ex, 1700000000, &res, err, sizeof(err)) == 0)
+				att_ek_chain_result_release(&res);
+			if (att_ek_chain_verify(trust, b64, NULL, 1700000000, &res, err, sizeof(err)) == 0)
+				att_ek_chain_result_release(&res);
+			(void)att_ek_chain_parse_nv(data, size, 8, err, sizeof(err));
 		}
 		free(b64);
 	}

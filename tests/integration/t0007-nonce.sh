@@ -56,7 +56,12 @@ api GET /api/v1/attest/challenge
 api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$(jget .nonce_id)\"")"
 expect 422 "ITL_REQUIRE_QUOTE without a quote" '.detail | test("ITL_REQUIRE_QUOTE is enabled")'
 api GET /api/v1/attest/challenge
-api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$(jget .nonce_id)\",\"pcr_quote\":\"AAAA\",\"pcr_signature\":\"AAAA\"")"
+NQ=$(jget .nonce_id)
+api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$NQ\",\"pcr_quote\":\"AAAA\",\"pcr_signature\":\"AAAA\",\"pcr_values\":{}")"
+expect 422 "a quote that is not a TPMS_ATTEST is refused" '.detail | test("not a TPMS_ATTEST")'
+# a well-formed quote (recorded from swtpm) for an EK without a bound AK
+Q=$(tail -c +2 "$SRCDIR/tests/fuzz/corpus/tpm-quote/attest-rsa" | base64 -w0)
+api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$NQ\",\"pcr_quote\":\"$Q\",\"pcr_signature\":\"AAAA\",\"pcr_values\":{}")"
 expect 422 "a quote without a bound AK is refused" '.detail | test("no AK registered")'
 check "no machine was created by refused attests" test "$(sql 'SELECT COUNT(*) FROM machines')" = 0
 done_testing

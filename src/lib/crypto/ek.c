@@ -464,3 +464,36 @@ bool att_ek_fingerprint_matches(const struct att_ek *ek, const char *reported)
 	ok |= fp_eq(ek->fp_agent, reported, 64);
 	return ok;
 }
+
+EVP_PKEY *att_ek_load_key(const char *ek_b64, const char *source)
+{
+	uint8_t *raw = NULL;
+	size_t n = 0;
+	EVP_PKEY *pk = NULL;
+
+	if (att_b64_decode(ek_b64, strlen(ek_b64), &raw, &n) < 0)
+		return NULL;
+	if (n > 7 && raw[0] == 0x10 && raw[1] == 0x01 && raw[5] == 0x10 && raw[6] == 0x02) {
+		memmove(raw, raw + 7, n - 7);
+		n -= 7;
+	}
+	{
+		BIO *bio = BIO_new_mem_buf(raw, (int)n);
+		bool pem = n > 10 && memmem(raw, n, "-----BEGIN", 10) != NULL;
+
+		if (bio) {
+			if (source && strcmp(source, "pub") == 0) {
+				pk = pem ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : d2i_PUBKEY_bio(bio, NULL);
+			} else {
+				X509 *x = pem ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : d2i_X509_bio(bio, NULL);
+
+				if (x)
+					pk = X509_get_pubkey(x);
+				X509_free(x);
+			}
+			BIO_free(bio);
+		}
+	}
+	free(raw);
+	return pk;
+}

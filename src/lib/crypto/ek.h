@@ -55,4 +55,8 @@ int att_ek_parse_bytes(const uint8_t *der, size_t len, const char *source, time_
  * time per candidate. */
 bool att_ek_fingerprint_matches(const struct att_ek *ek, const char *reported);
 
+/* The public key of stored EK material (same input as att_ek_parse, no
+ * checks); NULL when it cannot be read.  Caller frees. */
+struct evp_pkey_st *att_ek_load_key(const char *ek_b64, const char *source);
+
 #endif

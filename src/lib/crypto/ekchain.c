@@ -6,6 +6,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -158,7 +159,117 @@ void att_ek_trust_free(struct att_ek_trust *t)
 	free(t);
 }
 
-int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const char *chain_pem,
+void att_ek_chain_result_release(struct att_ek_chain_result *r)
+{
+	for (int i = 0; i < r->n_learned; i++)
+		free(r->learned[i].pem);
+	r->n_learned = 0;
+}
+
+#define NV_MAX_CERTS 8
+
+/* Concatenated DER certificates as TPMs store them in 0x01C00100..;
+ * 0x00/0xFF after the last certificate is padding. */
+static int read_nv(const uint8_t *p, size_t len, int max, STACK_OF(X509) *out, char *reterr, size_t errlen)
+{
+	size_t off = 0;
+	int n = 0;
+
+	while (off < len && p[off] != 0x00 && p[off] != 0xFF) {
+		const unsigned char *q = p + off;
+		X509 *x;
+
+		if (n >= max) {
+			snprintf(reterr, errlen, "ek_chain_nv: more than %d certificates", max);
+			return ATT_E_INVAL;
+		}
+		x = d2i_X509(NULL, &q, (long)(len - off));
+		if (!x) {
+			ERR_clear_error();
+			snprintf(reterr, errlen, "ek_chain_nv: certificate %d at offset %zu is not DER X.509", n + 1, off);
+			return ATT_E_INVAL;
+		}
+		off = (size_t)(q - p);
+		if (out && !sk_X509_push(out, x)) {
+			X509_free(x);
+			return ATT_E_NOMEM;
+		}
+		if (!out)
+			X509_free(x);
+		n++;
+	}
+	for (; off < len; off++)
+		if (p[off] != 0x00 && p[off] != 0xFF) {
+			snprintf(reterr, errlen, "ek_chain_nv: unexpected bytes after the certificates");
+			return ATT_E_INVAL;
+		}
+	return n;
+}
+
+int att_ek_chain_parse_nv(const uint8_t *p, size_t len, int max, char *reterr, size_t errlen)
+{
+	return read_nv(p, len, max, NULL, reterr, errlen);
+}
+
+static bool in_stack(STACK_OF(X509) *st, X509 *x)
+{
+	for (int i = 0; i < sk_X509_num(st); i++)
+		if (X509_cmp(sk_X509_value(st, i), x) == 0)
+			return true;
+	return false;
+}
+
+static void name_rfc2253(X509_NAME *nm, char *out, size_t outlen)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+
+	out[0] = '\0';
+	if (!mem)
+		return;
+	X509_NAME_print_ex(mem, nm, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+	len = BIO_get_mem_data(mem, &data);
+	if (len > 0)
+		snprintf(out, outlen, "%.*s", (int)len, data);
+	BIO_free(mem);
+}
+
+/* Remember the chain's intermediates that the bundle does not hold. */
+static void learn(const struct att_ek_trust *t, STACK_OF(X509) *chain, struct att_ek_chain_result *res)
+{
+	for (int i = 1; i < sk_X509_num(chain) - 1 && res->n_learned < ATT_EK_CHAIN_MAX_LEARNED; i++) {
+		X509 *x = sk_X509_value(chain, i);
+		unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH];
+		int dl;
+		BIO *mem;
+
+		if (in_stack(t->intermediates, x))
+			continue;
+		dl = i2d_X509(x, &der);
+		if (dl <= 0)
+			continue;
+		SHA256(der, (size_t)dl, md);
+		OPENSSL_free(der);
+		mem = BIO_new(BIO_s_mem());
+		if (mem && PEM_write_bio_X509(mem, x) == 1) {
+			char *data;
+			long len = BIO_get_mem_data(mem, &data);
+			struct att_ek_chain_result *r = res;
+
+			r->learned[r->n_learned].pem = att_strndup(data, (size_t)len);
+			if (r->learned[r->n_learned].pem) {
+				att_hex_encode(md, sizeof(md), r->learned[r->n_learned].sha256);
+				name_rfc2253(X509_get_subject_name(x), r->learned[r->n_learned].subject,
+					     sizeof(r->learned[0].subject));
+				r->n_learned++;
+			}
+		}
+		BIO_free(mem);
+	}
+}
+
+int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const struct att_ek_chain_extra *extra,
 			time_t now, struct att_ek_chain_result *ret, char *reterr, size_t errlen)
 {
 	struct att_ek_chain_result res;
@@ -169,6 +280,7 @@ int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const 
 	int r = 0;
 
 	memset(&res, 0, sizeof(res));
+	memset(ret, 0, sizeof(*ret));
 	if (!untrusted || !leafs) {
 		r = ATT_E_NOMEM;
 		goto out;
@@ -183,12 +295,20 @@ int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const 
 			goto out;
 		}
 	}
-	if (chain_pem && *chain_pem &&
-	    read_certs((const uint8_t *)chain_pem, strlen(chain_pem), untrusted) < 0) {
+	if (extra && extra->pem && *extra->pem &&
+	    read_certs((const uint8_t *)extra->pem, strlen(extra->pem), untrusted) < 0) {
 		snprintf(reterr, errlen, "ek_chain_pem: expected one or more PEM certificates");
 		r = ATT_E_INVAL;
 		goto out;
 	}
+	if (extra && extra->nv && extra->nv_len) {
+		r = read_nv(extra->nv, extra->nv_len, NV_MAX_CERTS, untrusted, reterr, errlen);
+		if (r < 0)
+			goto out;
+		r = 0;
+	}
+	if (extra && extra->cached_pem && *extra->cached_pem)
+		(void)read_certs((const uint8_t *)extra->cached_pem, strlen(extra->cached_pem), untrusted);
 	if (att_b64_decode(ek_b64, strlen(ek_b64), &raw, &n) < 0) {
 		snprintf(reterr, errlen, "ek_cert_pem: invalid base64");
 		r = ATT_E_INVAL;
@@ -212,20 +332,11 @@ int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const 
 	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
 	if (X509_verify_cert(ctx) == 1) {
 		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-		X509 *anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
-		BIO *mem = BIO_new(BIO_s_mem());
 
 		res.verified = true;
-		if (mem) {
-			char *data;
-			long len;
-
-			X509_NAME_print_ex(mem, X509_get_subject_name(anchor), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-			len = BIO_get_mem_data(mem, &data);
-			if (len > 0)
-				snprintf(res.root, sizeof(res.root), "%.*s", (int)len, data);
-			BIO_free(mem);
-		}
+		name_rfc2253(X509_get_subject_name(sk_X509_value(chain, sk_X509_num(chain) - 1)), res.root,
+			     sizeof(res.root));
+		learn(t, chain, &res);
 	} else {
 		snprintf(res.error, sizeof(res.error), "%s",
 			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));

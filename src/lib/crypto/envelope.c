@@ -10,57 +10,72 @@
 
 #include "base/err.h"
 #include "base/util.h"
+#include "crypto/ek.h"
 #include "crypto/envelope.h"
+#include "tpm/tpm.h"
 
-static EVP_PKEY *load_ek_key(const char *ek_b64, const char *source)
+/* AES-256-GCM with a 12-byte random IV, no AAD; base64 of iv and of
+ * ciphertext || tag. */
+static int gcm_seal(const uint8_t key[32], const char *plaintext, size_t len, char **ret_iv,
+		    char **ret_ct)
 {
-	uint8_t *raw = NULL;
-	size_t n = 0;
-	EVP_PKEY *pk = NULL;
+	EVP_CIPHER_CTX *cctx = NULL;
+	uint8_t iv[12], *ct = NULL;
+	int outl = 0, fin = 0, r = ATT_E_CRYPTO;
 
-	if (att_b64_decode(ek_b64, strlen(ek_b64), &raw, &n) < 0)
-		return NULL;
-	if (n > 7 && raw[0] == 0x10 && raw[1] == 0x01 && raw[5] == 0x10 && raw[6] == 0x02) {
-		memmove(raw, raw + 7, n - 7);
-		n -= 7;
+	*ret_iv = *ret_ct = NULL;
+	if (len > INT32_MAX - 32 || att_random(iv, sizeof(iv)) < 0)
+		return ATT_E_CRYPTO;
+	ct = malloc(len + 16);
+	if (!ct)
+		return ATT_E_NOMEM;
+	cctx = EVP_CIPHER_CTX_new();
+	if (!cctx || EVP_EncryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||
+	    EVP_EncryptUpdate(cctx, ct, &outl, (const unsigned char *)plaintext, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(cctx, ct + outl, &fin) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_GET_TAG, 16, ct + outl + fin) != 1)
+		goto out;
+	*ret_iv = att_b64_encode(iv, sizeof(iv));
+	*ret_ct = att_b64_encode(ct, (size_t)(outl + fin) + 16);
+	r = *ret_iv && *ret_ct ? 0 : ATT_E_NOMEM;
+out:
+	if (r < 0) {
+		free(*ret_iv);
+		free(*ret_ct);
+		*ret_iv = *ret_ct = NULL;
 	}
-	{
-		BIO *bio = BIO_new_mem_buf(raw, (int)n);
-		bool pem = n > 10 && memmem(raw, n, "-----BEGIN", 10) != NULL;
+	free(ct);
+	EVP_CIPHER_CTX_free(cctx);
+	return r;
+}
 
-		if (bio) {
-			if (source && strcmp(source, "pub") == 0) {
-				pk = pem ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : d2i_PUBKEY_bio(bio, NULL);
-			} else {
-				X509 *x = pem ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : d2i_X509_bio(bio, NULL);
+static int envelope_json(const char *format, const char *machine_id, const char *key_field,
+			 const char *key_b64, const char *iv, const char *ct, char **ret_json)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "format", format, "machine_id", machine_id, key_field,
+			      key_b64, "iv", iv, "ciphertext", ct);
 
-				if (x)
-					pk = X509_get_pubkey(x);
-				X509_free(x);
-			}
-			BIO_free(bio);
-		}
-	}
-	free(raw);
-	return pk;
+	if (!o)
+		return ATT_E_NOMEM;
+	*ret_json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return *ret_json ? 0 : ATT_E_NOMEM;
 }
 
 int att_envelope_ek_aes256gcm(const char *ek_b64, const char *ek_source, const char *machine_id,
 			      const char *plaintext, size_t len, char **ret_json)
 {
-	EVP_PKEY *pk = load_ek_key(ek_b64, ek_source);
+	EVP_PKEY *pk = att_ek_load_key(ek_b64, ek_source);
 	EVP_PKEY_CTX *pctx = NULL;
-	EVP_CIPHER_CTX *cctx = NULL;
-	uint8_t key[32], iv[12], *wrapped = NULL, *ct = NULL;
+	uint8_t key[32], *wrapped = NULL;
 	size_t wlen = 0;
-	int outl = 0, fin = 0, r = ATT_E_INVAL;
+	int r = ATT_E_INVAL;
 	char *b_wrapped = NULL, *b_iv = NULL, *b_ct = NULL;
-	json_t *o = NULL;
 
 	if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA)
 		goto out;
 	r = ATT_E_CRYPTO;
-	if (len > INT32_MAX - 32 || att_random(key, sizeof(key)) < 0 || att_random(iv, sizeof(iv)) < 0)
+	if (att_random(key, sizeof(key)) < 0)
 		goto out;
 	pctx = EVP_PKEY_CTX_new(pk, NULL);
 	if (!pctx || EVP_PKEY_encrypt_init(pctx) <= 0 ||
@@ -70,41 +85,54 @@ int att_envelope_ek_aes256gcm(const char *ek_b64, const char *ek_source, const c
 	    EVP_PKEY_encrypt(pctx, NULL, &wlen, key, sizeof(key)) <= 0)
 		goto out;
 	wrapped = malloc(wlen);
-	ct = malloc(len + 16);
-	if (!wrapped || !ct) {
+	if (!wrapped) {
 		r = ATT_E_NOMEM;
 		goto out;
 	}
 	if (EVP_PKEY_encrypt(pctx, wrapped, &wlen, key, sizeof(key)) <= 0)
 		goto out;
-	cctx = EVP_CIPHER_CTX_new();
-	if (!cctx || EVP_EncryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, key, iv) != 1 ||
-	    EVP_EncryptUpdate(cctx, ct, &outl, (const unsigned char *)plaintext, (int)len) != 1 ||
-	    EVP_EncryptFinal_ex(cctx, ct + outl, &fin) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_GET_TAG, 16, ct + outl + fin) != 1)
+	r = gcm_seal(key, plaintext, len, &b_iv, &b_ct);
+	if (r < 0)
 		goto out;
 	b_wrapped = att_b64_encode(wrapped, wlen);
-	b_iv = att_b64_encode(iv, sizeof(iv));
-	b_ct = att_b64_encode(ct, (size_t)(outl + fin) + 16);
-	o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "format", "ek-aes256gcm-v1", "machine_id", machine_id,
-		      "wrapped_key", b_wrapped ? b_wrapped : "", "iv", b_iv ? b_iv : "", "ciphertext",
-		      b_ct ? b_ct : "");
-	if (!o || !b_wrapped || !b_iv || !b_ct) {
-		r = ATT_E_NOMEM;
-		goto out;
-	}
-	*ret_json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	r = *ret_json ? 0 : ATT_E_NOMEM;
+	r = b_wrapped ? envelope_json("ek-aes256gcm-v1", machine_id, "wrapped_key", b_wrapped, b_iv, b_ct, ret_json)
+		      : ATT_E_NOMEM;
 out:
 	att_wipe(key, sizeof(key));
-	json_decref(o);
 	free(b_wrapped);
 	free(b_iv);
 	free(b_ct);
 	free(wrapped);
-	free(ct);
-	EVP_CIPHER_CTX_free(cctx);
 	EVP_PKEY_CTX_free(pctx);
 	EVP_PKEY_free(pk);
+	return r;
+}
+
+int att_envelope_tpm_credential(const struct att_tpm_pub *ek, const uint8_t *ak_name, size_t name_len,
+				const char *machine_id, const char *plaintext, size_t len,
+				char **ret_json)
+{
+	struct att_tpm_credential cred;
+	uint8_t key[32];
+	char why[128], *blob = NULL, *b_iv = NULL, *b_ct = NULL;
+	int r;
+
+	r = att_random(key, sizeof(key));
+	if (r < 0)
+		return r;
+	r = att_tpm_make_credential(ek, ak_name, name_len, key, sizeof(key), &cred, why, sizeof(why));
+	if (r == 0)
+		r = gcm_seal(key, plaintext, len, &b_iv, &b_ct);
+	att_wipe(key, sizeof(key));
+	if (r < 0)
+		goto out;
+	blob = att_tpm_credential_blob_b64(&cred);
+	r = blob ? envelope_json("tpm-credential-aes256gcm-v1", machine_id, "credential_blob", blob, b_iv, b_ct,
+				 ret_json)
+		 : ATT_E_NOMEM;
+out:
+	free(blob);
+	free(b_iv);
+	free(b_ct);
 	return r;
 }

@@ -109,6 +109,36 @@
 	"ALTER TABLE machines ADD COLUMN ek_manufacturer TEXT;" \
 	"ALTER TABLE machines ADD COLUMN ek_model TEXT;"
 
+#define V5_TPM \
+	"ALTER TABLE machines ADD COLUMN ak_public TEXT;" \
+	"ALTER TABLE machines ADD COLUMN ak_name TEXT;" \
+	"ALTER TABLE machines ADD COLUMN ak_bound_at TEXT;" \
+	"ALTER TABLE machines ADD COLUMN ek_public TEXT;" \
+	"ALTER TABLE machines ADD COLUMN tpm_reset_count BIGINT;" \
+	"ALTER TABLE machines ADD COLUMN tpm_restart_count BIGINT;" \
+	"ALTER TABLE machines ADD COLUMN last_quote_at TEXT;" \
+	"CREATE TABLE ak_activations (" \
+	" activation_id TEXT PRIMARY KEY," \
+	" machine_id TEXT NOT NULL," \
+	" ak_public TEXT NOT NULL," \
+	" ak_name TEXT NOT NULL," \
+	" ek_public TEXT," \
+	" secret_hash TEXT NOT NULL," \
+	" created_at BIGINT NOT NULL," \
+	" expires_at BIGINT NOT NULL," \
+	" consumed_at BIGINT);" \
+	"CREATE INDEX ak_activations_machine ON ak_activations(machine_id);" \
+	"CREATE TABLE pcr_policies (" \
+	" role TEXT PRIMARY KEY," \
+	" policy TEXT NOT NULL," \
+	" updated_at TEXT NOT NULL," \
+	" updated_by TEXT NOT NULL);" \
+	"CREATE TABLE ek_intermediates (" \
+	" cert_sha256 TEXT PRIMARY KEY," \
+	" subject TEXT NOT NULL," \
+	" pem TEXT NOT NULL," \
+	" first_seen TEXT NOT NULL);"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -133,6 +163,12 @@ const struct att_migration att_migrations[] = {
 		"EK chain verification result and TPM identity",
 		V4_EK_CHAIN,
 		V4_EK_CHAIN,
+	},
+	{
+		5,
+		"TPM proof of possession: bound AKs, activations, PCR policies, EK intermediates",
+		V5_TPM,
+		V5_TPM,
 	},
 };
 

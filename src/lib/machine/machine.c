@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 
 #include "audit/audit.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "config/config.h"
@@ -143,7 +144,14 @@ json_t *att_machine_detail(const struct att_machine *m)
 	json_set_str(o, "approved_at", M(m, APPROVED_AT));
 	json_set_str(o, "config_delivered_at", M(m, CONFIG_DELIVERED_AT));
 	json_set_str(o, "locked_from", M(m, LOCKED_FROM));
-	json_object_set_new(o, "ak_bound", json_boolean(M(m, AK_PUB) != NULL));
+	json_object_set_new(o, "ak_bound", json_boolean(M(m, AK_NAME) != NULL));
+	json_set_str(o, "ak_name", M(m, AK_NAME));
+	json_set_str(o, "ak_bound_at", M(m, AK_BOUND_AT));
+	json_object_set_new(o, "tpm_reset_count",
+			    M(m, TPM_RESET_COUNT) ? json_integer(strtoll(M(m, TPM_RESET_COUNT), NULL, 10)) : json_null());
+	json_object_set_new(o, "tpm_restart_count",
+			    M(m, TPM_RESTART_COUNT) ? json_integer(strtoll(M(m, TPM_RESTART_COUNT), NULL, 10)) : json_null());
+	json_set_str(o, "last_quote_at", M(m, LAST_QUOTE_AT));
 	json_object_set_new(o, "ek_verified", M(m, EK_VERIFIED) ? json_boolean(strcmp(M(m, EK_VERIFIED), "1") == 0)
 							 : json_null());
 	json_set_str(o, "ek_chain_error", M(m, EK_CHAIN_ERROR));
@@ -282,18 +290,41 @@ struct chain_status {
 /* ITL_TPM_VERIFY_CA: verify the EK chain (new machines and first binding
  * only: a known EK's verdict is stored).  Strict mode refuses a chain that
  * does not verify; otherwise the verdict is recorded. */
-static int check_chain(const struct att_svc *svc, const struct att_node_claims *cl, struct chain_status *ret,
-		       char *reterr, size_t errlen)
+static int check_chain(const struct att_svc *svc, struct att_dbc *c, const struct att_node_claims *cl,
+		       struct chain_status *ret, char *reterr, size_t errlen)
 {
 	struct att_ek_chain_result res;
+	struct att_ek_chain_extra extra = { cl->ek_chain_pem, cl->ek_chain_der, cl->ek_chain_der_len, NULL };
+	struct att_buf cached;
+	struct att_stmt *s;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!svc->cfg->tpm_verify_ca || !svc->ek_trust)
 		return 0;
-	r = att_ek_chain_verify(svc->ek_trust, cl->ek_b64, cl->ek_chain_pem, (time_t)att_now().sec, &res, reterr, errlen);
+	/* intermediates learned from earlier chains (request or NV range) */
+	att_buf_init(&cached, 1024 * 1024);
+	if (att_dbc_query(c, &s, "SELECT pem FROM ek_intermediates ORDER BY first_seen LIMIT 256", "") == 0) {
+		while (att_stmt_next(s) == 1)
+			(void)att_buf_puts(&cached, att_stmt_text(s, 0));
+		att_stmt_done(s);
+	}
+	extra.cached_pem = cached.p;
+	r = att_ek_chain_verify(svc->ek_trust, cl->ek_b64, &extra, (time_t)att_now().sec, &res, reterr, errlen);
+	att_buf_release(&cached);
 	if (r < 0)
 		return r;
+	for (int i = 0; i < res.n_learned; i++) {
+		char ts[32];
+
+		att_time_iso(att_now(), ts);
+		if (att_dbc_exec(c,
+				 "INSERT INTO ek_intermediates (cert_sha256, subject, pem, first_seen) VALUES (?, ?, ?, ?)"
+				 " ON CONFLICT (cert_sha256) DO NOTHING",
+				 "ssss", res.learned[i].sha256, res.learned[i].subject, res.learned[i].pem, ts) > 0)
+			att_log_info(LOGR, "EK intermediate CA cached: %s", res.learned[i].subject);
+	}
+	att_ek_chain_result_release(&res);
 	if (!res.verified && svc->cfg->tpm_verify_ca_strict) {
 		set_err(reterr, errlen, "ek_cert_pem: EK certificate chain does not verify against the TPM manufacturer CAs: %s",
 			res.error);
@@ -401,11 +432,13 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	int r;
 
 	memset(&res, 0, sizeof(res));
-	r = check_chain(svc, cl, &cs, reterr, errlen);
-	if (r < 0)
-		return r;
 	if (!c)
 		return db_fail(ATT_E_DB, reterr, errlen);
+	r = check_chain(svc, c, cl, &cs, reterr, errlen);
+	if (r < 0) {
+		att_db_release(svc->db, c);
+		return r;
+	}
 	r = att_dbc_begin(c);
 	if (r < 0)
 		goto dberr;
@@ -572,7 +605,7 @@ int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
 		att_db_release(svc->db, c);
 		return db_fail(r, reterr, errlen);
 	}
-	if (r == 0 && M(&res.m, EK_FINGERPRINT)) {
+	if (r == 0 && M(&res.m, EK_FINGERPRINT) && !cl->quote) {
 		st = M(&res.m, STATUS);
 		if (strcmp(st, "pending_approval") == 0) {
 			res.status = "pending_approval";
@@ -615,17 +648,72 @@ done:
 	return 0;
 }
 
+/* Remember the TPM's boot counters from a verified quote: a higher
+ * resetCount is a reboot (a replayed quote cannot pass the nonce check). */
+static int record_quote(struct att_dbc *c, const struct att_machine *m, const struct att_quote_evidence *q,
+			const char *ts)
+{
+	int r;
+
+	if (M(m, TPM_RESET_COUNT) && strtoll(M(m, TPM_RESET_COUNT), NULL, 10) != (long long)q->reset_count)
+		att_log_info(LOGA, "Machine %s rebooted: TPM resetCount %s -> %u", M(m, MACHINE_ID),
+			     M(m, TPM_RESET_COUNT), q->reset_count);
+	r = att_dbc_exec(c, "UPDATE machines SET tpm_reset_count = ?, tpm_restart_count = ?, last_quote_at = ? WHERE id = ?",
+			 "iisi", (int64_t)q->reset_count, (int64_t)q->restart_count, ts, m->id);
+	return r < 0 ? r : 0;
+}
+
+/* The role's PCR policy, if any, before a config token is issued:
+ * ATT_E_INVAL (nothing written) when there is no quote, ATT_E_FORBIDDEN
+ * after auditing the refusal when quoted values miss the policy. */
+static int pcr_policy_gate(struct att_dbc *c, const struct att_machine *m, const struct att_node_claims *cl,
+			   const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	struct att_stmt *s;
+	json_t *pcrs = NULL;
+	int r;
+
+	r = att_dbc_query(c, &s, "SELECT policy FROM pcr_policies WHERE role = ?", "s", M(m, ROLE));
+	if (r < 0)
+		return db_fail(r, reterr, errlen);
+	if ((r = att_stmt_next(s)) == 1)
+		pcrs = json_loads(att_stmt_text(s, 0), 0, NULL);
+	att_stmt_done(s);
+	if (r < 0)
+		return db_fail(r, reterr, errlen);
+	if (r == 0)
+		return 0;
+	if (!pcrs)
+		return db_fail(ATT_E_NOMEM, reterr, errlen);
+	if (!cl->quote) {
+		json_decref(pcrs);
+		set_err(reterr, errlen,
+			"pcr_quote: role '%s' has a PCR policy — attest with a quote (bind an AK with POST /api/v1/machines/%s/ak-activate first)",
+			M(m, ROLE), M(m, MACHINE_ID));
+		return ATT_E_INVAL;
+	}
+	r = att_pcr_policy_check(pcrs, M(m, ROLE), cl->quote->pcrs, reterr, errlen);
+	json_decref(pcrs);
+	if (r == 0)
+		return 0;
+	att_log_warning(LOGA, "Attestation of machine %s refused: %s", M(m, MACHINE_ID), reterr);
+	r = att_audit_append(c, actor->name, "attest_rejected", M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS), reterr,
+			     actor->source_ip);
+	return r < 0 ? db_fail(r, reterr, errlen) : ATT_E_FORBIDDEN;
+}
+
 static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
 			const struct att_node_claims *cl, const struct att_actor *actor,
 			struct att_node_result *res, char *reterr, size_t errlen)
 {
 	const char *st;
+	bool has_ak;
 	char ts[32];
 	struct chain_status cs;
 	int r;
 
 	/* the write path meets new or unbound EKs: verify their chain first */
-	r = check_chain(svc, cl, &cs, reterr, errlen);
+	r = check_chain(svc, c, cl, &cs, reterr, errlen);
 	if (r < 0)
 		return r;
 	r = att_dbc_begin(c);
@@ -670,6 +758,17 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 	}
 	st = M(&res->m, STATUS);
 	att_time_iso(att_now(), ts);
+	has_ak = M(&res->m, AK_NAME) != NULL;
+	if (cl->quote) {
+		if (!has_ak || strcmp(M(&res->m, AK_NAME), cl->quote->ak_name) != 0) {
+			r = ATT_E_CONFLICT;
+			set_err(reterr, errlen, "The machine's attestation key changed during attestation — retry");
+			goto fail;
+		}
+		r = record_quote(c, &res->m, cl->quote, ts);
+		if (r < 0)
+			goto dberr;
+	}
 	if (strcmp(st, "pending_approval") == 0 || strcmp(st, "locked") == 0 ||
 	    (strcmp(st, "revoked") == 0 && !res->m.wipe_pending)) {
 		/* state changed between the read and the write lock: answer from the row */
@@ -683,6 +782,17 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 		res->message = strcmp(st, "locked") == 0 ? "Machine is temporarily locked — contact operator to unlock"
 			       : strcmp(st, "revoked") == 0 ? "Machine has been revoked"
 							      : "Machine awaiting operator approval";
+		return 0;
+	}
+	if (strcmp(st, "revoked") == 0 && has_ak && !cl->quote) {
+		/* without TPM proof anyone holding the public EK certificate could
+		 * consume the one-time wipe: answer it, record nothing */
+		r = att_dbc_commit(c);
+		if (r < 0)
+			goto dberr;
+		res->status = "revoked";
+		res->action = "wipe";
+		res->message = "Machine has been revoked — wipe initiated";
 		return 0;
 	}
 	if (strcmp(st, "revoked") == 0) {
@@ -715,6 +825,24 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 		return 0;
 	}
 	/* registered -> attested, or attested without a delivered config */
+	r = pcr_policy_gate(c, &res->m, cl, actor, reterr, errlen);
+	if (r == ATT_E_FORBIDDEN) {
+		/* keep the audit entry of the refusal, change nothing else */
+		r = att_dbc_commit(c);
+		if (r < 0)
+			goto dberr;
+		return ATT_E_INVAL;
+	}
+	if (r < 0)
+		goto fail;
+	if (has_ak && !cl->quote) {
+		r = ATT_E_INVAL;
+		set_err(reterr, errlen,
+			"pcr_quote: machine %s has a bound attestation key — attest with a quote: GET /api/v1/attest/challenge,"
+			" then send nonce_id, pcr_quote, pcr_signature and pcr_values",
+			M(&res->m, MACHINE_ID));
+		goto fail;
+	}
 	r = issue_token(svc, c, M(&res->m, MACHINE_ID), "attested", res->token);
 	if (r < 0)
 		goto dberr;
@@ -725,8 +853,10 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 				 "ssi", ts, ts, res->m.id);
 		if (r < 0)
 			goto dberr;
-		r = att_audit_append(c, actor->name, "attest", M(&res->m, MACHINE_ID), "registered",
-				     "attested", "EK verified; config token issued", actor->source_ip);
+		r = att_audit_append(c, actor->name, "attest", M(&res->m, MACHINE_ID), "registered", "attested",
+				     cl->quote ? "EK verified; TPM quote verified with the bound AK; config token issued"
+					       : "EK verified; config token issued",
+				     actor->source_ip);
 		if (r < 0)
 			goto dberr;
 		r = outbox(c, "node.online", &res->m, "attested",
@@ -765,6 +895,9 @@ dberr:
 	}
 	att_log_error(LOGA, "attestation failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
 	return db_fail(r, reterr, errlen);
+fail:
+	att_dbc_rollback(c);
+	return r;
 }
 
 /* ---- operator transitions --------------------------------------------- */

@@ -65,6 +65,13 @@ enum att_mcol {
 	MC_EK_CHAIN_ERROR,
 	MC_EK_MANUFACTURER,
 	MC_EK_MODEL,
+	MC_AK_PUBLIC,		/* base64 TPM2B_PUBLIC of the bound AK */
+	MC_AK_NAME,		/* hex Name of the bound AK */
+	MC_AK_BOUND_AT,
+	MC_EK_PUBLIC,		/* base64 TPM2B_PUBLIC of the EK, when the node sent it */
+	MC_TPM_RESET_COUNT,
+	MC_TPM_RESTART_COUNT,
+	MC_LAST_QUOTE_AT,
 	_MC_MAX,
 };
 
@@ -74,7 +81,8 @@ enum att_mcol {
 	" ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid, hw_mac, hw_serial, hw_product,"  \
 	" role, status, locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at," \
 	" attested_at, locked_at, revoked_at, config_delivered_at, ak_pub, updated_at,"            \
-	" ek_verified, ek_chain_error, ek_manufacturer, ek_model"
+	" ek_verified, ek_chain_error, ek_manufacturer, ek_model, ak_public, ak_name, ak_bound_at,"  \
+	" ek_public, tpm_reset_count, tpm_restart_count, last_quote_at"
 
 struct att_machine {
 	int64_t id;
@@ -100,7 +108,19 @@ struct att_node_claims {
 	const char *hw_uuid, *hw_mac, *hw_serial, *hw_product;
 	const char *desired_role;
 	const char *cluster_id;
-	const char *ek_chain_pem;	/* optional intermediates */
+	const char *ek_chain_pem;	/* optional intermediates (PEM) */
+	const uint8_t *ek_chain_der;	/* optional: the TPM's NV chain range, concatenated DER */
+	size_t ek_chain_der_len;
+	/* set when the request carried a quote that verified against the
+	 * machine's bound AK (attest only) */
+	const struct att_quote_evidence *quote;
+};
+
+struct att_quote_evidence {
+	const char *ak_name;		/* hex Name of the AK that signed */
+	uint32_t reset_count;
+	uint32_t restart_count;
+	const struct att_tpm_pcrs *pcrs;	/* the quoted (verified) PCR values */
 };
 
 int att_machine_get(struct att_dbc *c, const char *machine_id, struct att_machine *ret);
@@ -191,6 +211,57 @@ int att_nonce_issue(const struct att_svc *svc, char ret_id[33], char ret_nonce_b
 		    int64_t *ret_expires, char *reterr, size_t errlen);
 int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, uint8_t ret_nonce[32],
 		      char *reterr, size_t errlen);
+
+/* ---- TPM proof of possession (tpmbind.c) ------------------------------- */
+
+struct att_tpm_pub;
+struct att_tpm_pcrs;
+
+#define ATT_AK_ACTIVATION_TTL 300
+
+/* The EK of a machine as a TPM public area: the TPM2B_PUBLIC the node
+ * sent at activation, else the TCG default template for the key in its
+ * EK certificate. */
+int att_machine_ek_pub(const struct att_machine *m, struct att_tpm_pub *ret, char *reterr,
+		       size_t errlen);
+/* The bound AK (ATT_E_NOTFOUND when none). */
+int att_machine_ak_pub(const struct att_machine *m, struct att_tpm_pub *ret, char *reterr,
+		       size_t errlen);
+
+/* Step 1 of AK binding: check the AK public area, make a credential for
+ * its Name to the machine's EK, remember a hash of the secret. */
+struct att_ak_challenge {
+	char activation_id[33];
+	char ak_name[2 * (2 + 64) + 1];
+	char *credential_blob;	/* base64, tpm2-tools blob format */
+	char *id_object;	/* base64 TPM2B_ID_OBJECT */
+	char *encrypted_secret;	/* base64 TPM2B_ENCRYPTED_SECRET */
+	char expires_at[40];
+};
+void att_ak_challenge_release(struct att_ak_challenge *ch);
+int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, const struct att_ek *ek,
+			    const uint8_t *ak_public, size_t ak_len, const uint8_t *ek_public,
+			    size_t ek_len, struct att_ak_challenge *ret, char *reterr, size_t errlen);
+/* Step 2: the secret recovered by TPM2_ActivateCredential.  One attempt
+ * per activation; on success the AK is bound to the machine for good. */
+int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id,
+			       const char *activation_id, const uint8_t *secret, size_t len,
+			       const struct att_actor *actor, struct att_machine *ret, char *reterr,
+			       size_t errlen);
+
+/* PCR policies per role: {"sha256:7": ["<hex>", ...], ...}. */
+int att_pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char *reterr, size_t errlen);
+int att_pcr_policy_get(const struct att_svc *svc, const char *role, json_t **ret, char *reterr,
+		       size_t errlen);
+int att_pcr_policy_list(const struct att_svc *svc, json_t **ret, char *reterr, size_t errlen);
+int att_pcr_policy_put(const struct att_svc *svc, const char *role, const json_t *pcrs,
+		       const char *reason, const struct att_actor *actor, json_t **ret, char *reterr,
+		       size_t errlen);
+int att_pcr_policy_delete(const struct att_svc *svc, const char *role, const char *reason,
+			  const struct att_actor *actor, char *reterr, size_t errlen);
+/* ATT_E_INVAL naming every failing PCR when quoted values miss the policy. */
+int att_pcr_policy_check(const json_t *pcrs, const char *role, const struct att_tpm_pcrs *quoted,
+			 char *reterr, size_t errlen);
 
 /* Input validation shared by the HTTP layer and import. */
 bool att_valid_fingerprint(const char *fp);
