@@ -261,6 +261,16 @@ tpm_quote ak2 "$NHEX" "$SEL"
 api POST /api/v1/attest "$(quote_body)"
 expect 200 "ECDSA quote (TPMT_SIGNATURE) attests" '.status == "attested" and .quote_verified == true'
 TOKEN=$(jget .config_token)
+# two banks in one quote: pcrDigest over sha1 then sha256 values, in selection order
+challenge
+tpm2_quote -c "$TW/ak2.ctx" -l "sha1:0,7+sha256:0,7" -q "$NHEX" -m "$TW/quote.msg" -s "$TW/quote.sig" \
+	-o "$TW/quote.pcrs" -F values -g sha256 >/dev/null 2>&1
+tpm_flush
+V=$(hex_of "$TW/quote.pcrs")
+MIXED="{\"sha1:0\":\"$(echo "$V" | cut -c1-40)\",\"sha1:7\":\"$(echo "$V" | cut -c41-80)\",\"sha256:0\":\"$(echo "$V" | cut -c81-144)\",\"sha256:7\":\"$(echo "$V" | cut -c145-208)\"}"
+api POST /api/v1/attest "$(quote_body "$MIXED")"
+expect 200 "a quote over the sha1 and sha256 banks verifies" '.quote_verified == true'
+TOKEN=$(jget .config_token)
 # the reference's signature form: DER ECDSA instead of a TPMT_SIGNATURE
 challenge
 tpm2_quote -c "$TW/ak2.ctx" -l "$SEL" -q "$NHEX" -m "$TW/quote.msg" -s "$TW/quote.der" -f plain \
