@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct att_tpm_pub p;
 	struct att_tpm_credential c;
-	char err[256], d[32];
+	char err[256];
 	uint8_t cv[32] = { 1 };
 
 	if (att_tpm_pub_parse(data, size, &p, err, sizeof(err)) < 0)
@@ -19,7 +19,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (p.name_len < 2 || p.name_len > ATT_TPM_MAX_NAME || !p.pkey)
 		abort();
 	(void)att_tpm_pub_check_ak(&p, err, sizeof(err));
-	(void)att_tpm_pub_describe(&p, d);
 	if (att_tpm_pub_check_ek(&p, err, sizeof(err)) == 0 &&
 	    att_tpm_make_credential(&p, p.name, p.name_len, cv, sizeof(cv), &c, err, sizeof(err)) == 0) {
 		if (c.id_object_len > sizeof(c.id_object) || c.secret_len > sizeof(c.secret))

@@ -255,14 +255,13 @@ static void learn(const struct att_ek_trust *t, STACK_OF(X509) *chain, struct at
 		if (mem && PEM_write_bio_X509(mem, x) == 1) {
 			char *data;
 			long len = BIO_get_mem_data(mem, &data);
-			struct att_ek_chain_result *r = res;
+			struct att_ek_learned *l = &res->learned[res->n_learned];
 
-			r->learned[r->n_learned].pem = att_strndup(data, (size_t)len);
-			if (r->learned[r->n_learned].pem) {
-				att_hex_encode(md, sizeof(md), r->learned[r->n_learned].sha256);
-				name_rfc2253(X509_get_subject_name(x), r->learned[r->n_learned].subject,
-					     sizeof(r->learned[0].subject));
-				r->n_learned++;
+			l->pem = att_strndup(data, (size_t)len);
+			if (l->pem) {
+				att_hex_encode(md, sizeof(md), l->sha256);
+				name_rfc2253(X509_get_subject_name(x), l->subject, sizeof(l->subject));
+				res->n_learned++;
 			}
 		}
 		BIO_free(mem);

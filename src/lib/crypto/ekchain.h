@@ -31,7 +31,7 @@ struct att_ek_chain_result {
 	/* intermediates of the verified chain that did not come from the
 	 * bundle (request, NV range or cache): for the intermediate cache */
 	int n_learned;
-	struct {
+	struct att_ek_learned {
 		char sha256[65];	/* of the DER */
 		char subject[256];
 		char *pem;		/* freed by att_ek_chain_result_release */

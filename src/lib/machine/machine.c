@@ -556,7 +556,7 @@ fail:
 /* ---- attest ---------------------------------------------------------- */
 
 static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
-			const struct att_node_claims *cl, const struct att_actor *actor,
+			bool ek_bound, const struct att_node_claims *cl, const struct att_actor *actor,
 			struct att_node_result *res, char *reterr, size_t errlen);
 
 int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
@@ -566,6 +566,7 @@ int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
 	struct att_dbc *c = att_db_acquire(svc->db);
 	struct att_node_result res;
 	const char *st;
+	bool ek_bound;
 	int r;
 
 	memset(&res, 0, sizeof(res));
@@ -635,8 +636,9 @@ int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
 			goto done;
 		}
 	}
+	ek_bound = r == 0 && M(&res.m, EK_FINGERPRINT) != NULL;
 	att_machine_release(&res.m);
-	r = attest_write(svc, c, ek, cl, actor, &res, reterr, errlen);
+	r = attest_write(svc, c, ek, ek_bound, cl, actor, &res, reterr, errlen);
 	if (r < 0) {
 		att_db_release(svc->db, c);
 		att_node_result_release(&res);
@@ -702,8 +704,11 @@ static int pcr_policy_gate(struct att_dbc *c, const struct att_machine *m, const
 	return r < 0 ? db_fail(r, reterr, errlen) : ATT_E_FORBIDDEN;
 }
 
+/* ek_bound: the poll already found a machine bound to this EK (a binding
+ * is never undone), so no chain needs verifying — quote attests of known
+ * machines skip that work. */
 static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
-			const struct att_node_claims *cl, const struct att_actor *actor,
+			bool ek_bound, const struct att_node_claims *cl, const struct att_actor *actor,
 			struct att_node_result *res, char *reterr, size_t errlen)
 {
 	const char *st;
@@ -712,14 +717,21 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 	struct chain_status cs;
 	int r;
 
-	/* the write path meets new or unbound EKs: verify their chain first */
-	r = check_chain(svc, c, cl, &cs, reterr, errlen);
-	if (r < 0)
-		return r;
+	/* new or unbound EKs: verify their chain before the write lock */
+	memset(&cs, 0, sizeof(cs));
+	if (!ek_bound) {
+		r = check_chain(svc, c, cl, &cs, reterr, errlen);
+		if (r < 0)
+			return r;
+	}
 	r = att_dbc_begin(c);
 	if (r < 0)
 		goto dberr;
 	r = att_machine_find_by_ek(c, ek, &res->m);
+	if (ek_bound && (r == ATT_E_NOTFOUND || (r == 0 && !M(&res->m, EK_FINGERPRINT)))) {
+		r = ATT_E_CONFLICT;	/* cannot happen: bindings are permanent */
+		goto dberr;
+	}
 	if (r == ATT_E_NOTFOUND) {
 		struct att_node_claims c2 = *cl;
 

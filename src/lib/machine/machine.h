@@ -250,7 +250,6 @@ int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id
 			       size_t errlen);
 
 /* PCR policies per role: {"sha256:7": ["<hex>", ...], ...}. */
-int att_pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char *reterr, size_t errlen);
 int att_pcr_policy_get(const struct att_svc *svc, const char *role, json_t **ret, char *reterr,
 		       size_t errlen);
 int att_pcr_policy_list(const struct att_svc *svc, json_t **ret, char *reterr, size_t errlen);

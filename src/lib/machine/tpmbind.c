@@ -391,7 +391,7 @@ out:
 #define MAX_POLICY_PCRS 48
 #define MAX_POLICY_VALUES 16
 
-int att_pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char *reterr, size_t errlen)
+static int pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char *reterr, size_t errlen)
 {
 	json_t *out;
 	const char *key;
@@ -537,7 +537,7 @@ int att_pcr_policy_put(const struct att_svc *svc, const char *role, const json_t
 
 	if (!att_role_valid(role))
 		return ERR(ATT_E_INVAL, "role: must be one of controlplane, worker-infra, worker-app");
-	r = att_pcr_policy_validate(pcrs, &norm, reterr, errlen);
+	r = pcr_policy_validate(pcrs, &norm, reterr, errlen);
 	if (r < 0)
 		return r;
 	js = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);

@@ -65,7 +65,6 @@ struct att_tpm_pub {
 	EVP_PKEY *pkey;
 	uint8_t name[ATT_TPM_MAX_NAME];	/* nameAlg || H(TPMT_PUBLIC) */
 	size_t name_len;
-	bool from_template;	/* rebuilt from a certificate key, no public area */
 };
 
 void att_tpm_pub_release(struct att_tpm_pub *p);
@@ -97,8 +96,6 @@ int att_tpm_pub_check_ak(const struct att_tpm_pub *p, char *reterr, size_t errle
 int att_tpm_pub_check_ek(const struct att_tpm_pub *p, char *reterr, size_t errlen);
 /* Same public key (OpenSSL comparison of the key parameters). */
 bool att_tpm_pub_same_key(const struct att_tpm_pub *p, EVP_PKEY *key);
-/* "rsa-2048", "ecc-p384", ... */
-const char *att_tpm_pub_describe(const struct att_tpm_pub *p, char buf[32]);
 
 /* Hash algorithm of a TPM_ALG id (SHA-1/256/384/512), NULL otherwise. */
 const EVP_MD *att_tpm_md(uint16_t alg);

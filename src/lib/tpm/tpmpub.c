@@ -140,6 +140,19 @@ static int ecc_key(const char *group, int c, const TPMT_PUBLIC *t, EVP_PKEY **re
 	return r;
 }
 
+/* Symmetric and scheme parameters: RSA and ECC areas share their shape. */
+static void take_params(struct att_tpm_pub *p, const TPMT_SYM_DEF_OBJECT *sym, uint16_t scheme, uint16_t hash)
+{
+	p->sym_alg = sym->algorithm;
+	if (p->sym_alg != ATT_TPM_ALG_NULL) {
+		p->sym_bits = sym->keyBits.sym;
+		p->sym_mode = sym->mode.sym;
+	}
+	p->scheme = scheme;
+	if (scheme != ATT_TPM_ALG_NULL)
+		p->scheme_hash = hash;
+}
+
 int att_tpm_pub_parse(const uint8_t *buf, size_t len, struct att_tpm_pub *ret, char *reterr,
 		      size_t errlen)
 {
@@ -170,14 +183,7 @@ int att_tpm_pub_parse(const uint8_t *buf, size_t len, struct att_tpm_pub *ret, c
 	if (p.type == ATT_TPM_ALG_RSA) {
 		const TPMS_RSA_PARMS *rp = &t->parameters.rsaDetail;
 
-		p.sym_alg = rp->symmetric.algorithm;
-		if (p.sym_alg != ATT_TPM_ALG_NULL) {
-			p.sym_bits = rp->symmetric.keyBits.sym;
-			p.sym_mode = rp->symmetric.mode.sym;
-		}
-		p.scheme = rp->scheme.scheme;
-		if (p.scheme != ATT_TPM_ALG_NULL)
-			p.scheme_hash = rp->scheme.details.anySig.hashAlg;
+		take_params(&p, &rp->symmetric, rp->scheme.scheme, rp->scheme.details.anySig.hashAlg);
 		p.key_bits = rp->keyBits;
 		if (p.key_bits != 2048 && p.key_bits != 3072 && p.key_bits != 4096)
 			return ERR("TPM2B_PUBLIC: RSA key size %d is not 2048, 3072 or 4096", p.key_bits);
@@ -191,14 +197,7 @@ int att_tpm_pub_parse(const uint8_t *buf, size_t len, struct att_tpm_pub *ret, c
 		const TPMS_ECC_PARMS *ep = &t->parameters.eccDetail;
 		size_t i;
 
-		p.sym_alg = ep->symmetric.algorithm;
-		if (p.sym_alg != ATT_TPM_ALG_NULL) {
-			p.sym_bits = ep->symmetric.keyBits.sym;
-			p.sym_mode = ep->symmetric.mode.sym;
-		}
-		p.scheme = ep->scheme.scheme;
-		if (p.scheme != ATT_TPM_ALG_NULL)
-			p.scheme_hash = ep->scheme.details.anySig.hashAlg;
+		take_params(&p, &ep->symmetric, ep->scheme.scheme, ep->scheme.details.anySig.hashAlg);
 		p.curve = ep->curveID;
 		for (i = 0; i < ATT_ARRAY_SIZE(curves) && curves[i].id != p.curve; i++)
 			;
@@ -280,7 +279,6 @@ int att_tpm_pub_ek_template(EVP_PKEY *key, struct att_tpm_pub *ret, char *reterr
 
 	memset(ret, 0, sizeof(*ret));
 	memset(&p, 0, sizeof(p));
-	p.from_template = true;
 	p.sym_alg = ATT_TPM_ALG_AES;
 	p.sym_mode = ATT_TPM_ALG_CFB;
 	p.scheme = ATT_TPM_ALG_NULL;
@@ -376,13 +374,4 @@ int att_tpm_pub_check_ek(const struct att_tpm_pub *p, char *reterr, size_t errle
 bool att_tpm_pub_same_key(const struct att_tpm_pub *p, EVP_PKEY *key)
 {
 	return p->pkey && key && EVP_PKEY_eq(p->pkey, key) == 1;
-}
-
-const char *att_tpm_pub_describe(const struct att_tpm_pub *p, char buf[32])
-{
-	if (p->type == ATT_TPM_ALG_RSA)
-		snprintf(buf, 32, "rsa-%d", p->key_bits);
-	else
-		snprintf(buf, 32, "ecc-p%d", p->key_bits);
-	return buf;
 }
