@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 PKGS="build-essential pkg-config meson ninja-build git ca-certificates \
  libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev \
- libcurl4-openssl-dev libcmocka-dev libpq-dev libtss2-dev postgresql \
+ libcurl4-openssl-dev libcmocka-dev libpq-dev libtss2-dev libcjose-dev postgresql glewlwyd \
  swtpm swtpm-tools tpm2-tools \
  curl jq openssl sqlite3 wrk"
 missing=""

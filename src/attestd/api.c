@@ -14,6 +14,7 @@
 #include "crypto/envelope.h"
 #include "db/db.h"
 #include "http.h"
+#include "oidc/oidc.h"
 #include "machine/machine.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -1341,6 +1342,47 @@ static void h_readyz(const struct att_svc *svc, struct att_req *rq, struct att_r
 	att_resp_json(rs, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+/* GET /api/v1/auth/whoami: who the service thinks the caller is. */
+static void h_whoami(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *o = json_pack("{s:s, s:s, s:b}", "identity", rq->actor_name, "method", rq->auth_method,
+			      "operator", rq->is_operator);
+
+	if (!o) {
+		att_resp_error(rs, 500, "Internal Server Error");
+		return;
+	}
+	if (rq->oidc_roles) {
+		json_object_set(o, "roles", rq->oidc_roles);
+		json_object_set_new(o, "expires_at", json_integer(rq->oidc_exp));
+		json_object_set_new(o, "required_role", json_string(svc->cfg->oidc_operator_role));
+	}
+	att_resp_json(rs, 200, o);
+}
+
+static void oidc_metrics(const struct att_svc *svc, struct att_buf *b)
+{
+	struct att_oidc_stats st;
+
+	if (!svc->oidc)
+		return;
+	att_oidc_stats(svc->oidc, &st);
+	(void)att_buf_printf(b,
+			     "# HELP attestd_oidc_jwks_fetches_total OIDC discovery+JWKS fetches by result.\n"
+			     "# TYPE attestd_oidc_jwks_fetches_total counter\n"
+			     "attestd_oidc_jwks_fetches_total{result=\"ok\"} %llu\n"
+			     "attestd_oidc_jwks_fetches_total{result=\"error\"} %llu\n"
+			     "# HELP attestd_oidc_tokens_total OIDC bearer tokens by verdict.\n"
+			     "# TYPE attestd_oidc_tokens_total counter\n"
+			     "attestd_oidc_tokens_total{result=\"valid\"} %llu\n"
+			     "attestd_oidc_tokens_total{result=\"rejected\"} %llu\n"
+			     "# HELP attestd_oidc_jwks_keys Signing keys in the cached JWKS.\n"
+			     "# TYPE attestd_oidc_jwks_keys gauge\n"
+			     "attestd_oidc_jwks_keys %zu\n",
+			     (unsigned long long)st.fetch_ok, (unsigned long long)st.fetch_failed,
+			     (unsigned long long)st.tokens_ok, (unsigned long long)st.tokens_rejected, st.nkeys);
+}
+
 static void h_metrics(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	struct att_buf b;
@@ -1351,6 +1393,7 @@ static void h_metrics(const struct att_svc *svc, struct att_req *rq, struct att_
 	(void)rq;
 	att_buf_init(&b, 4 * 1024 * 1024);
 	(void)att_metrics_render(&b);
+	oidc_metrics(svc, &b);
 	c = att_db_acquire(svc->db);
 	if (c) {
 		static const char *st[] = { "pending_approval", "registered", "attested", "locked", "revoked" };
@@ -1385,6 +1428,7 @@ struct att_route att_routes[] = {
 	{ "GET", "/readyz", AUTH_NONE, h_readyz, 0 },
 	{ "GET", "/metrics", AUTH_NONE, h_metrics, 0 },
 	{ "GET", "/api/v1/extensions", AUTH_NONE, h_extensions, 0 },
+	{ "GET", "/api/v1/auth/whoami", AUTH_IDENTITY, h_whoami, 0 },
 	{ "POST", "/api/v1/register", AUTH_OPTIONAL, h_register, 0 },
 	{ "POST", "/api/v1/self-register", AUTH_NONE, h_self_register, 0 },
 	{ "GET", "/api/v1/attest/challenge", AUTH_NONE, h_challenge, 0 },

@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "http.h"
+#include "oidc/oidc.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 
@@ -136,6 +137,7 @@ static void req_free(struct att_req *rq)
 	for (int i = 0; i < rq->nparams; i++)
 		free(rq->params[i]);
 	att_buf_release(&rq->body);
+	json_decref(rq->oidc_roles);
 	free(rq);
 }
 
@@ -249,9 +251,57 @@ static const char *bearer(struct att_req *rq)
 	return h;
 }
 
+static bool reserved_identity(const char *name)
+{
+	return strcasecmp(name, "SYSTEM") == 0 || strcasecmp(name, "BREAK_GLASS") == 0 ||
+	       strcasecmp(name, "REGISTRATION_TOKEN") == 0 || strcasecmp(name, "anonymous") == 0;
+}
+
+static int auth_oidc(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs, const char *tok,
+		     bool identity_only)
+{
+	struct att_oidc_identity id;
+	char reason[256] = "";
+	int r = att_oidc_authenticate(svc->oidc, tok, &id, reason, sizeof(reason));
+
+	if (r == ATT_E_UNAVAILABLE) {
+		att_log_warning(LOGH, "OIDC token for %s %s not checked: %s", rq->method, rq->path, reason);
+		att_resp_error(rs, 503, "OIDC provider unavailable — bearer tokens cannot be verified now (break-glass still works)");
+		att_resp_header(rs, "Retry-After", "5");
+		return 503;
+	}
+	if (r == 0 && reserved_identity(id.name)) {
+		snprintf(reason, sizeof(reason), "identity %s is reserved", id.name);
+		r = ATT_E_AUTH;
+	}
+	if (r) {
+		att_log_info(LOGH, "OIDC token rejected for %s %s from %s: %s", rq->method, rq->path, rq->source_ip,
+			     reason);
+		att_resp_error(rs, 401, "Invalid bearer token: %s", reason);
+		att_resp_header(rs, "WWW-Authenticate", "Bearer realm=\"attestation\", error=\"invalid_token\"");
+		return 401;
+	}
+	snprintf(rq->actor_name, sizeof(rq->actor_name), "%s", id.name);
+	rq->oidc_roles = id.roles;
+	rq->oidc_exp = id.exp;
+	rq->is_operator = id.operator;
+	snprintf(rq->auth_method, sizeof(rq->auth_method), "oidc");
+	if (!id.operator && !identity_only) {
+		att_log_info(LOGH, "OIDC identity %s lacks role %s for %s %s", id.name, svc->cfg->oidc_operator_role,
+			     rq->method, rq->path);
+		att_resp_error(rs, 403, "Identity %s does not hold the operator role %s", id.name,
+			       svc->cfg->oidc_operator_role);
+		att_resp_header(rs, "WWW-Authenticate",
+				"Bearer realm=\"attestation\", error=\"insufficient_scope\"");
+		return 403;
+	}
+	rq->actor.authenticated = true;
+	return 0;
+}
+
 /* 0 when rq->actor is an operator; otherwise an HTTP status with rs set. */
 static int auth_operator(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs,
-			 bool optional_registration)
+			 bool optional_registration, bool identity_only)
 {
 	const struct att_config *cfg = svc->cfg;
 	const char *bg = att_req_header(rq, "X-Break-Glass");
@@ -264,6 +314,8 @@ static int auth_operator(const struct att_svc *svc, struct att_req *rq, struct a
 	if (bg) {
 		if (secret_eq(cfg->break_glass_token, bg)) {
 			snprintf(rq->actor_name, sizeof(rq->actor_name), "BREAK_GLASS");
+			snprintf(rq->auth_method, sizeof(rq->auth_method), "break-glass");
+			rq->is_operator = true;
 			rq->actor.authenticated = true;
 			att_log_warning(LOGH, "Break-glass credential used for %s %s from %s", rq->method,
 					rq->path, rq->source_ip);
@@ -276,19 +328,19 @@ static int auth_operator(const struct att_svc *svc, struct att_req *rq, struct a
 	if (tok) {
 		if (secret_eq(cfg->admin_token, tok)) {
 			snprintf(rq->actor_name, sizeof(rq->actor_name), "SYSTEM");
+			snprintf(rq->auth_method, sizeof(rq->auth_method), "admin-token");
+			rq->is_operator = true;
 			rq->actor.authenticated = true;
 			return 0;
 		}
 		if (optional_registration && secret_eq(cfg->registration_token, tok)) {
 			snprintf(rq->actor_name, sizeof(rq->actor_name), "REGISTRATION_TOKEN");
+			snprintf(rq->auth_method, sizeof(rq->auth_method), "registration-token");
 			rq->actor.authenticated = true;
 			return 0;
 		}
-		if (oidc) {
-			att_resp_error(rs, 401, "OIDC token rejected: OIDC validation is not available in this attestd build");
-			att_resp_header(rs, "WWW-Authenticate", "Bearer realm=\"attestation\", error=\"invalid_token\"");
-			return 401;
-		}
+		if (oidc && svc->oidc)
+			return auth_oidc(svc, rq, rs, tok, identity_only);
 		if (!any && !optional_registration) {
 			att_resp_error(rs, 503, "Operator authentication is not configured — set ITL_OIDC_ISSUER or ITL_ADMIN_TOKEN");
 			return 503;
@@ -300,6 +352,7 @@ static int auth_operator(const struct att_svc *svc, struct att_req *rq, struct a
 	if (optional_registration && regtok) {
 		if (secret_eq(cfg->registration_token, regtok)) {
 			snprintf(rq->actor_name, sizeof(rq->actor_name), "REGISTRATION_TOKEN");
+			snprintf(rq->auth_method, sizeof(rq->auth_method), "registration-token");
 			rq->actor.authenticated = true;
 			return 0;
 		}
@@ -443,7 +496,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_resp(srv, rq, conn, &rs, rq->route);
 	}
 	if (att_routes[rq->route].auth != AUTH_NONE &&
-	    auth_operator(svc, rq, &rs, att_routes[rq->route].auth == AUTH_OPTIONAL) != 0)
+	    auth_operator(svc, rq, &rs, att_routes[rq->route].auth == AUTH_OPTIONAL,
+			  att_routes[rq->route].auth == AUTH_IDENTITY) != 0)
 		return send_resp(srv, rq, conn, &rs, rq->route);
 	att_routes[rq->route].fn(svc, rq, &rs);
 	if (!rs.status)

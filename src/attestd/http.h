@@ -20,6 +20,7 @@ enum route_auth {
 	AUTH_NONE,	/* machine-facing / public */
 	AUTH_OPTIONAL,	/* register: credential upgrades the result */
 	AUTH_OPERATOR,	/* operator credential required */
+	AUTH_IDENTITY,	/* any valid credential; rq->is_operator tells the role */
 };
 
 struct att_req {
@@ -32,6 +33,10 @@ struct att_req {
 	bool too_large;
 	struct att_actor actor;
 	char actor_name[256];
+	char auth_method[24];	/* oidc, admin-token, break-glass, registration-token */
+	bool is_operator;
+	json_t *oidc_roles;	/* OIDC: roles found in the token */
+	int64_t oidc_exp;
 	char source_ip[64];
 	int route;
 	double start;

@@ -27,6 +27,7 @@
 #include "http.h"
 #include "machine/sweep.h"
 #include "machine/machine.h"
+#include "oidc/oidc.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 
@@ -114,6 +115,51 @@ static int write_ready_file(const char *path, const char *addr)
 	return rename(tmp, path);
 }
 
+static int oidc_setup(const struct att_config *cfg, struct att_strlist *aud, struct att_oidc **ret)
+{
+	struct att_oidc_conf oc = {
+		.issuer = cfg->oidc_issuer,
+		.operator_role = cfg->oidc_operator_role,
+		.role_claims = (const char *const *)cfg->oidc_role_claims.items,
+		.nrole_claims = cfg->oidc_role_claims.n,
+		.algs = (const char *const *)cfg->oidc_algorithms.items,
+		.nalgs = cfg->oidc_algorithms.n,
+		.clients = (const char *const *)cfg->oidc_allowed_clients.items,
+		.nclients = cfg->oidc_allowed_clients.n,
+		.leeway = cfg->oidc_leeway_seconds,
+		.jwks_ttl = cfg->oidc_jwks_cache_seconds,
+		.min_refresh = cfg->oidc_jwks_min_refresh_seconds,
+		.http_timeout = (long)cfg->oidc_http_timeout_seconds,
+		.ca_file = cfg->oidc_ca_file,
+		.allow_http = cfg->oidc_allow_http,
+	};
+	char err[512] = "";
+
+	if (att_config_parse_list(cfg->oidc_audience, aud) < 0 || aud->n == 0) {
+		att_log_error(LOG, "invalid configuration: ITL_OIDC_AUDIENCE must name at least one audience");
+		return -1;
+	}
+	if (cfg->oidc_algorithms.n == 0) {
+		att_log_error(LOG, "invalid configuration: ITL_OIDC_ALGORITHMS is empty");
+		return -1;
+	}
+	oc.audiences = (const char *const *)aud->items;
+	oc.naudiences = aud->n;
+	if (att_oidc_new(&oc, ret, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "invalid configuration: %s", err);
+		return -1;
+	}
+	if (!cfg->oidc_operator_role[0])
+		att_log_warning(LOG, "ITL_OIDC_OPERATOR_ROLE is empty: every valid token of %s is an operator",
+				cfg->oidc_issuer);
+	if (att_oidc_prefetch(*ret, err, sizeof(err)) < 0)
+		att_log_warning(LOG, "OIDC provider %s not reachable at start-up (%s); bearer tokens get 503 until it is",
+				cfg->oidc_issuer, err);
+	att_log_info(LOG, "OIDC operator authentication: issuer %s, audience %s, role %s", cfg->oidc_issuer,
+		     cfg->oidc_audience, cfg->oidc_operator_role[0] ? cfg->oidc_operator_role : "(none)");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct att_config cfg;
@@ -122,6 +168,8 @@ int main(int argc, char **argv)
 	struct att_server *srv = NULL;
 	struct att_ca *ca = NULL;
 	struct att_ek_trust *trust = NULL;
+	struct att_oidc *oidc = NULL;
+	struct att_strlist oidc_aud = { 0 };
 	struct sweeper sw = { .stop = false };
 	bool sweeping = false;
 	const char *listen_arg = NULL, *ready_file = NULL;
@@ -262,9 +310,20 @@ int main(int argc, char **argv)
 			att_log_warning("attestd.pki", "ITL_TPM_VERIFY_CA is on but %s holds no root certificate: no EK chain can verify%s",
 					cfg.tpm_ca_bundle_dir, cfg.tpm_verify_ca_strict ? " and every new EK is refused" : "");
 	}
+	if (cfg.oidc_enabled && cfg.oidc_issuer[0]) {
+		r = oidc_setup(&cfg, &oidc_aud, &oidc);
+		if (r < 0) {
+			r = 1;
+			goto out;
+		}
+	} else if (cfg.oidc_issuer[0]) {
+		att_log_warning(LOG, "ITL_OIDC_ENABLED=false: OIDC bearer tokens are not accepted (issuer %s ignored)",
+				cfg.oidc_issuer);
+	}
 	svc.cfg = &cfg;
 	svc.db = db;
 	svc.ek_trust = trust;
+	svc.oidc = oidc;
 	for (size_t i = 0; i < att_nroutes; i++)
 		att_routes[i].metric = att_metrics_route(att_routes[i].method, att_routes[i].path);
 	{
@@ -319,6 +378,8 @@ out:
 	att_server_stop(srv);
 	att_ca_free(ca);
 	att_ek_trust_free(trust);
+	att_oidc_free(oidc);
+	att_strlist_release(&oidc_aud);
 	att_db_close(db);
 	att_config_release(&cfg);
 	curl_global_cleanup();

@@ -36,6 +36,15 @@ struct att_config {
 	char *oidc_audience;
 	char *oidc_operator_role;
 	bool oidc_enabled;
+	struct att_strlist oidc_role_claims;
+	struct att_strlist oidc_algorithms;
+	struct att_strlist oidc_allowed_clients;
+	int64_t oidc_leeway_seconds;
+	int64_t oidc_jwks_cache_seconds;
+	int64_t oidc_jwks_min_refresh_seconds;
+	int64_t oidc_http_timeout_seconds;
+	char *oidc_ca_file;
+	bool oidc_allow_http;
 	struct att_strlist dual_control_roles;
 	int64_t dual_control_quorum;
 	int64_t dual_control_window_seconds;

@@ -27,10 +27,13 @@ struct att_ek;
 
 struct att_ek_trust;
 
+struct att_oidc;
+
 struct att_svc {
 	const struct att_config *cfg;
 	struct att_db *db;
 	const struct att_ek_trust *ek_trust;	/* TPM manufacturer roots */
+	struct att_oidc *oidc;			/* NULL: OIDC off */
 };
 
 /* Text columns of a machine row, in SELECT order. */
