@@ -1,0 +1,98 @@
+/* cli.h - the `attestation` operator CLI: shared state, HTTP, output.
+ *
+ * Exit codes (docs/cli.md): 0 ok, 1 error, 2 usage, 3 not authenticated,
+ * 4 forbidden, 5 not found, 6 conflict / wrong state, 7 input rejected,
+ * 8 service or provider unreachable / unavailable. */
+#ifndef ATT_CLI_H
+#define ATT_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum {
+	EX_OK = 0,
+	EX_ERR = 1,
+	EX_USAGE = 2,
+	EX_AUTH = 3,
+	EX_FORBIDDEN = 4,
+	EX_NOTFOUND = 5,
+	EX_CONFLICT = 6,
+	EX_INVALID = 7,
+	EX_UNAVAILABLE = 8,
+};
+
+struct cli {
+	const char *api_url;
+	char *issuer;		/* ATTESTATION_OIDC_ISSUER or KEYCLOAK_URL/realms/KEYCLOAK_REALM */
+	const char *client_id;
+	const char *client_secret;
+	const char *scope;
+	const char *resource;
+	const char *ca_file;
+	char *cache_dir;
+	bool json;		/* --output json */
+	bool verbose;
+	long timeout;
+};
+
+struct cli_resp {
+	long status;
+	char *body;
+	size_t len;
+};
+
+/* One HTTP exchange; 0 when a response arrived (any status), else an
+ * EX_* code with a message printed. */
+int cli_http(const struct cli *c, const char *method, const char *url, const char *const *headers,
+	     const char *ctype, const char *body, size_t blen, const char *basic_user,
+	     const char *basic_pass, struct cli_resp *r);
+void cli_resp_free(struct cli_resp *r);
+/* application/x-www-form-urlencoded from NULL-terminated key, value pairs
+ * (a NULL value skips the pair). */
+char *cli_form(const char *first_key, ...);
+
+/* Calls the attestation API with the operator credential; *ret gets the
+ * parsed JSON body (may be NULL).  Prints the service's detail and returns
+ * the EX_* code for an error status. */
+int cli_api(struct cli *c, const char *method, const char *path, json_t *body, json_t **ret, long *ret_status);
+int cli_exit_for_status(long status);
+
+/* auth.c */
+int cmd_auth(struct cli *c, int argc, char **argv);
+/* Authorization header line for API calls (malloc'd) or NULL with *ex set. */
+char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
+
+/* cmd.c */
+int cmd_machine(struct cli *c, int argc, char **argv);
+int cmd_audit(struct cli *c, int argc, char **argv);
+
+/* output */
+struct col {
+	const char *title;
+	const char *key;	/* JSON member; "a.b" not supported */
+	int max;		/* truncate to max chars (0: no limit) */
+};
+void out_json(const json_t *v);
+void out_table(const json_t *rows, const struct col *cols, size_t ncols);
+void out_kv(const json_t *obj, const char *const *keys, size_t nkeys);
+const char *jstr(const json_t *o, const char *k);
+
+/* Simple option parsing: --name VALUE / --name=VALUE / flags. */
+struct opt {
+	const char *name;	/* without leading dashes */
+	char alias;		/* short form or 0 */
+	bool has_arg;
+	const char **val;	/* has_arg: receives the value */
+	bool *flag;		/* !has_arg */
+};
+/* Parses argv[0..argc) leaving positionals in pos (max npos); returns
+ * number of positionals or -1 after printing a usage error. */
+int parse_opts(const char *cmd, int argc, char **argv, const struct opt *opts, size_t nopts,
+	       char **pos, int npos);
+bool want_help(int argc, char **argv);
+/* Decimal integer in [min, max]; false otherwise. */
+bool cli_parse_int(const char *s, long min, long max, long *ret);
+
+#endif
