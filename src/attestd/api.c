@@ -1342,6 +1342,27 @@ static void h_readyz(const struct att_svc *svc, struct att_req *rq, struct att_r
 	att_resp_json(rs, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+/* GET /api/v1/machines/{id}/offline-bundle */
+static void h_offline_bundle(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *o = NULL;
+	char err[512] = "";
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	r = att_machine_offline_bundle(svc, rq->params[0], &rq->actor, &o, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	add_boot_urls(svc, o);
+	att_resp_json(rs, 200, o);
+	att_resp_header(rs, "Cache-Control", "no-store");
+}
+
 /* GET /api/v1/auth/whoami: who the service thinks the caller is. */
 static void h_whoami(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
@@ -1440,6 +1461,7 @@ struct att_route att_routes[] = {
 	{ "GET", "/api/v1/machines/{id}", AUTH_OPERATOR, h_machine_get, 0 },
 	{ "POST", "/api/v1/machines/{id}/approve", AUTH_OPERATOR, h_approve, 0 },
 	{ "GET", "/api/v1/machines/{id}/approvals", AUTH_OPERATOR, h_approvals, 0 },
+	{ "GET", "/api/v1/machines/{id}/offline-bundle", AUTH_OPERATOR, h_offline_bundle, 0 },
 	{ "POST", "/api/v1/machines/{id}/lock", AUTH_OPERATOR, h_lock, 0 },
 	{ "POST", "/api/v1/machines/{id}/unlock", AUTH_OPERATOR, h_unlock, 0 },
 	{ "POST", "/api/v1/machines/{id}/revoke", AUTH_OPERATOR, h_revoke, 0 },

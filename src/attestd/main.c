@@ -324,6 +324,7 @@ int main(int argc, char **argv)
 	svc.db = db;
 	svc.ek_trust = trust;
 	svc.oidc = oidc;
+	svc.ca = ca;
 	for (size_t i = 0; i < att_nroutes; i++)
 		att_routes[i].metric = att_metrics_route(att_routes[i].method, att_routes[i].path);
 	{

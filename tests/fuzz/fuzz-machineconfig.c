@@ -7,7 +7,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct att_mc_params p = { "worker-app", "m-1", "00112233445566778899", "host-1", "10.0.0.1/24", "img:1" };
+	struct att_mc_params p = { .role = "worker-app", .machine_id = "m-1", .ek_fingerprint = "00112233445566778899",
+				   .hostname = "host-1", .assigned_ip = "10.0.0.1/24", .installer_image = "img:1" };
 	char *y = NULL, err[256];
 
 	if (att_machineconfig_patch((const char *)data, size, &p, &y, err, sizeof(err)) == 0)

@@ -212,3 +212,114 @@ void att_ca_free(struct att_ca *ca)
 	X509_free(ca->cert);
 	free(ca);
 }
+
+static char *pem_of(int (*wr)(BIO *, const void *), const void *obj)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long n;
+
+	if (b && wr(b, obj) && (n = BIO_get_mem_data(b, &data)) > 0)
+		out = att_strndup(data, (size_t)n);
+	BIO_free(b);
+	return out;
+}
+
+static int wr_cert(BIO *b, const void *x)
+{
+	return PEM_write_bio_X509(b, (X509 *)x);
+}
+
+static int wr_key(BIO *b, const void *k)
+{
+	return PEM_write_bio_PrivateKey(b, (EVP_PKEY *)k, NULL, NULL, 0, NULL, NULL);
+}
+
+char *att_ca_cert_pem(const struct att_ca *ca)
+{
+	return pem_of(wr_cert, ca->cert);
+}
+
+int att_ca_issue(const struct att_ca *ca, const char *machine_id, const char *role, const char *ek_fp,
+		 int days, struct att_ca_leaf *ret)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-384");
+	X509 *x = X509_new();
+	BIGNUM *sn = BN_new();
+	X509_NAME *name;
+	X509V3_CTX v3;
+	char san[160];
+	int r = ATT_E_CRYPTO;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!key || !x || !sn || !BN_rand(sn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) ||
+	    !BN_to_ASN1_INTEGER(sn, X509_get_serialNumber(x)) || !X509_set_version(x, 2) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -300) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 24 * 3600) || !X509_set_pubkey(x, key) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)))
+		goto out;
+	name = X509_get_subject_name(x);
+	if (!X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const unsigned char *)"NL", -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"ITL Usions", -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)role, -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)machine_id, -1, -1, 0))
+		goto out;
+	X509V3_set_ctx(&v3, ca->cert, x, NULL, NULL, 0);
+	{
+		const struct {
+			int nid;
+			const char *val;
+		} ext[] = {
+			{ NID_basic_constraints, "critical,CA:FALSE" },
+			{ NID_key_usage, "critical,digitalSignature" },
+			{ NID_ext_key_usage, "clientAuth" },
+			{ NID_subject_key_identifier, "hash" },
+			{ NID_authority_key_identifier, "keyid:always" },
+			{ NID_subject_alt_name, ek_fp ? san : NULL },
+		};
+
+		if (ek_fp)
+			snprintf(san, sizeof(san), "URI:urn:itl:ek:%s", ek_fp);
+		for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+			X509_EXTENSION *e;
+
+			if (!ext[i].val)
+				continue;
+			e = X509V3_EXT_conf_nid(NULL, &v3, ext[i].nid, ext[i].val);
+			if (!e || !X509_add_ext(x, e, -1)) {
+				X509_EXTENSION_free(e);
+				goto out;
+			}
+			X509_EXTENSION_free(e);
+		}
+	}
+	if (!X509_sign(x, ca->key, strcmp(ca->algorithm, "rsa-4096") == 0 ? EVP_sha256() : EVP_sha384()))
+		goto out;
+	ret->cert_pem = pem_of(wr_cert, x);
+	ret->key_pem = pem_of(wr_key, key);
+	serial_hex(x, ret->serial);
+	{
+		struct tm tm;
+
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
+			strftime(ret->not_after, sizeof(ret->not_after), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	r = ret->cert_pem && ret->key_pem ? 0 : ATT_E_NOMEM;
+	if (r)
+		att_ca_leaf_release(ret);
+out:
+	BN_free(sn);
+	EVP_PKEY_free(key);
+	X509_free(x);
+	return r;
+}
+
+void att_ca_leaf_release(struct att_ca_leaf *l)
+{
+	if (l->key_pem) {
+		att_wipe(l->key_pem, strlen(l->key_pem));
+		free(l->key_pem);
+	}
+	free(l->cert_pem);
+	l->cert_pem = l->key_pem = NULL;
+}

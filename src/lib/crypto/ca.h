@@ -18,4 +18,21 @@ const char *att_ca_serial(const struct att_ca *ca);
 const char *att_ca_algorithm(const struct att_ca *ca);
 void att_ca_free(struct att_ca *ca);
 
+struct att_ca_leaf {
+	char *cert_pem;		/* malloc'd */
+	char *key_pem;		/* malloc'd, PKCS#8, unencrypted: wipe after use */
+	char serial[80];
+	char not_after[32];	/* ISO 8601 UTC */
+};
+
+/* A client certificate for a machine: fresh ECDSA P-384 key, subject
+ * C=NL, O=ITL Usions, OU=<role>, CN=<machine_id>, valid `days`,
+ * CA:false, digitalSignature, clientAuth, SKI/AKI, and SAN URI
+ * urn:itl:ek:<ek_fp> when ek_fp is given. */
+int att_ca_issue(const struct att_ca *ca, const char *machine_id, const char *role, const char *ek_fp,
+		 int days, struct att_ca_leaf *ret);
+void att_ca_leaf_release(struct att_ca_leaf *l);
+/* The CA certificate, PEM (malloc'd). */
+char *att_ca_cert_pem(const struct att_ca *ca);
+
 #endif

@@ -28,12 +28,14 @@ struct att_ek;
 struct att_ek_trust;
 
 struct att_oidc;
+struct att_ca;
 
 struct att_svc {
 	const struct att_config *cfg;
 	struct att_db *db;
 	const struct att_ek_trust *ek_trust;	/* TPM manufacturer roots */
 	struct att_oidc *oidc;			/* NULL: OIDC off */
+	const struct att_ca *ca;		/* enrollment CA */
 };
 
 /* Text columns of a machine row, in SELECT order. */
@@ -197,6 +199,10 @@ struct att_receipt {
 	const char *cluster_id;
 	const char *install_mode, *installed_at;
 };
+/* GET /machines/{id}/offline-bundle: enrollment cert + key, config with
+ * both embedded as machine.files, a new config token; audited. */
+int att_machine_offline_bundle(const struct att_svc *svc, const char *machine_id, const struct att_actor *actor,
+			       json_t **ret, char *reterr, size_t errlen);
 int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 		       const struct att_actor *actor, struct att_machine *ret, char *reterr,
 		       size_t errlen);

@@ -21,6 +21,8 @@ static char *yaml_dq(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p && r == 0; p++) {
 		if (*p == '"' || *p == '\\')
 			r = att_buf_printf(&b, "\\%c", *p);
+		else if (*p == '\n')
+			r = att_buf_puts(&b, "\\n");
 		else if (*p < 0x20 || *p == 0x7f)
 			r = att_buf_printf(&b, "\\x%02x", *p);
 		else
@@ -158,6 +160,27 @@ static int patch_doc(struct fy_document *d, const struct att_mc_params *p, bool 
 	    map_set(d, ann, "itl.io/tpm-ek-full", qstr(d, p->ek_fingerprint ? p->ek_fingerprint : "")) < 0 ||
 	    map_set(d, ann, "itl.io/machine-id", qstr(d, p->machine_id)) < 0)
 		goto bad;
+	if (p->nfiles) {
+		struct fy_node *files = fy_node_mapping_lookup_by_string(machine, "files", FY_NT);
+
+		if (!files) {
+			files = fy_node_create_sequence(d);
+			if (!files || map_set(d, machine, "files", files) < 0)
+				goto bad;
+		}
+		if (!fy_node_is_sequence(files))
+			goto bad;
+		for (size_t i = 0; i < p->nfiles; i++) {
+			struct fy_node *f = fy_node_create_mapping(d);
+			char perm[16];
+
+			snprintf(perm, sizeof(perm), "%d", p->files[i].permissions);
+			if (!f || map_set(d, f, "content", qstr(d, p->files[i].content)) < 0 ||
+			    map_set(d, f, "op", qstr(d, "create")) < 0 || map_set(d, f, "path", qstr(d, p->files[i].path)) < 0 ||
+			    map_set(d, f, "permissions", plain(d, perm)) < 0 || fy_node_sequence_append(files, f) != 0)
+				goto bad;
+		}
+	}
 	return 0;
 bad:
 	snprintf(reterr, errlen, "base config: cannot apply machine patches (unexpected structure under 'machine')");

@@ -18,6 +18,12 @@
 
 #include <stddef.h>
 
+struct att_mc_file {
+	const char *path;
+	const char *content;
+	int permissions;	/* e.g. 0444 */
+};
+
 struct att_mc_params {
 	const char *role;
 	const char *machine_id;
@@ -25,6 +31,8 @@ struct att_mc_params {
 	const char *hostname;		/* may be NULL */
 	const char *assigned_ip;	/* CIDR; may be NULL */
 	const char *installer_image;
+	const struct att_mc_file *files;	/* appended to machine.files (op: create) */
+	size_t nfiles;
 };
 
 #define ATT_MC_MAX_BASE (4 * 1024 * 1024)
