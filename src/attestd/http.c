@@ -270,6 +270,8 @@ static int auth_oidc(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_header(rs, "Retry-After", "5");
 		return 503;
 	}
+	if (r == 0)
+		rq->oidc_roles = id.roles;	/* freed with the request, whatever the verdict */
 	if (r == 0 && reserved_identity(id.name)) {
 		snprintf(reason, sizeof(reason), "identity %s is reserved", id.name);
 		r = ATT_E_AUTH;
@@ -282,7 +284,6 @@ static int auth_oidc(const struct att_svc *svc, struct att_req *rq, struct att_r
 		return 401;
 	}
 	snprintf(rq->actor_name, sizeof(rq->actor_name), "%s", id.name);
-	rq->oidc_roles = id.roles;
 	rq->oidc_exp = id.exp;
 	rq->is_operator = id.operator;
 	snprintf(rq->auth_method, sizeof(rq->auth_method), "oidc");

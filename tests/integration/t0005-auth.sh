@@ -62,10 +62,11 @@ admin GET "/api/v1/machines/$MID"
 expect 200 "machine still locked after the rejected requests" '.status == "locked"'
 stop_attestd
 
-# an OIDC issuer configured but no token validator in this build: Bearer JWTs are refused, not accepted
-start_attestd ITL_OIDC_ISSUER=https://sso.example/realms/itl
+# an OIDC issuer configured but unreachable (no keys ever loaded): bearer JWTs get 503, never accepted
+start_attestd ITL_OIDC_ISSUER=http://127.0.0.1:9/realms/itl
 api GET /api/v1/machines "" -H "Authorization: Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
-expect 401 "unverifiable bearer token is refused" '.detail | startswith("OIDC token rejected")'
+expect 503 "unverifiable bearer token (provider unreachable): 503" '.detail | startswith("OIDC provider unavailable")'
+case $HEADERS in *Retry-After*) pass "503 carries Retry-After" ;; *) fail "Retry-After" "$HEADERS" ;; esac
 api GET /api/v1/machines "" -H "Authorization: Bearer $ADMIN"
 expect 200 "admin token still works next to OIDC"
 done_testing
