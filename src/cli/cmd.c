@@ -163,6 +163,14 @@ static int m_get(struct cli *c, int argc, char **argv)
 	if (ex)
 		return ex;
 	ex = simple_get(c, "/api/v1/machines/%s", id, &j);
+	if (ex == 0 && c->json) {
+		/* the seeds read `machine get ID --output json | jq .approvals` */
+		json_t *votes = NULL;
+
+		ex = simple_get(c, "/api/v1/machines/%s/approvals", id, &votes);
+		if (ex == 0)
+			json_object_set_new(j, "approvals", votes ? votes : json_array());
+	}
 	if (ex == 0)
 		print_machine(c, j);
 	json_decref(j);
@@ -509,9 +517,22 @@ static int a_list(struct cli *c, int argc, char **argv)
 		ex = cli_api(c, "GET", path, NULL, &j, NULL);
 	}
 	if (ex == 0) {
-		if (c->json)
-			out_json(j);
-		else if (json_array_size(j) == 0)
+		if (c->json) {
+			/* {"entries": [...]} as the seeds' `jq '.entries[]'` expects */
+			json_t *w = json_pack("{s:O,s:I}", "entries", j, "count", (json_int_t)json_array_size(j));
+			long pg = 1, pp = 50;
+
+			if (page)
+				(void)cli_parse_int(page, 1, 1000000000, &pg);
+			if (per)
+				(void)cli_parse_int(per, 1, 1000000000, &pp);
+			if (!all) {
+				json_object_set_new(w, "page", json_integer(pg));
+				json_object_set_new(w, "per_page", json_integer(pp));
+			}
+			out_json(w);
+			json_decref(w);
+		} else if (json_array_size(j) == 0)
 			printf("No audit entries.\n");
 		else
 			out_table(j, audit_cols, ATT_ARRAY_SIZE(audit_cols));

@@ -102,7 +102,9 @@ case $OUT in "No machines with status locked.") pass "empty list: a sentence, ex
 adm machine get m-0001
 golden cli-get.txt "machine get: table"
 adm machine get m-0001 --output json
-printf '%s' "$OUT" | jq -e '.machine_id == "m-0001" and .assigned_ip == "10.0.1.11/24"' >/dev/null && pass "machine get: json" || fail "get json" "$OUT"
+printf '%s' "$OUT" | jq -e '.machine_id == "m-0001" and .assigned_ip == "10.0.1.11/24" and .approvals == []' >/dev/null && pass "machine get: json" || fail "get json" "$OUT"
+adm machine get m-0002 --output json
+printf '%s' "$OUT" | jq -e '.approvals | length == 2' >/dev/null && pass "machine get --output json | jq .approvals (as in the seeds)" || fail "get approvals" "$OUT"
 adm machine get does-not-exist
 rc_is 5 "machine get unknown: exit 5"
 adm machine get
@@ -147,13 +149,13 @@ expect 401 "offline-bundle needs operator auth"
 adm audit list --machine-id m-0002
 golden cli-audit-m2.txt "audit list --machine-id: table"
 adm audit list --machine m-0002 -o json
-printf '%s' "$OUT" | jq -e 'length == 4 and .[0].action == "approve" and .[3].action == "import"' >/dev/null && pass "audit list --machine (seeds' spelling): json" || fail "audit json" "$OUT"
+printf '%s' "$OUT" | jq -e '.count == 4 and .page == 1 and .per_page == 50 and .entries[0].action == "approve" and .entries[3].action == "import"' >/dev/null && pass "audit list --machine (seeds' spelling): json {entries,count,page,per_page}" || fail "audit json" "$OUT"
 adm audit list --per-page 2 --page 2 -o json
-printf '%s' "$OUT" | jq -e 'length == 2' >/dev/null && pass "audit list --page --per-page" || fail "paging" "$OUT"
+printf '%s' "$OUT" | jq -e '(.entries | length) == 2 and .page == 2' >/dev/null && pass "audit list --page --per-page" || fail "paging" "$OUT"
 adm audit list --per-page x
 rc_is 2 "audit list --per-page x: usage"
 adm audit list --all -o json
-ALL=$(printf '%s' "$OUT" | jq length)
+ALL=$(printf '%s' "$OUT" | jq '.entries | length')
 check "audit list --all returns every entry ($ALL)" test "$ALL" = "$(sql 'SELECT COUNT(*) FROM audit_log')"
 adm audit verify
 case $OUT in "Audit chain valid: $ALL entries verified locally, head "*) pass "audit verify: valid, computed on the client" ;; *) fail "audit verify" "$OUT" "$ERR" ;; esac

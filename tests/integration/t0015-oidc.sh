@@ -210,7 +210,7 @@ printf '%s' "$OUT" | jq -e '.status == "registered"' >/dev/null && pass "machine
 by operator1 machine approvals "$MID" --output json
 printf '%s' "$OUT" | jq -e '[.[].operator_cn] == ["operator2","operator1"]' >/dev/null && pass "votes carry the OIDC identities" || fail "vote identities" "$OUT"
 by operator2 audit list --machine-id "$MID" --output json
-printf '%s' "$OUT" | jq -e '[.[] | select(.action == "approve_vote") | .operator_cn] == ["operator2","operator1"] and .[0].operator_cn == "operator2"' >/dev/null &&
+printf '%s' "$OUT" | jq -e '[.entries[] | select(.action == "approve_vote") | .operator_cn] == ["operator2","operator1"] and .entries[0].operator_cn == "operator2"' >/dev/null &&
 	pass "audit entries name operator1 and operator2" || fail "audit identities" "$OUT"
 by viewer1 auth whoami --output json
 printf '%s' "$OUT" | jq -e '.username == "viewer1" and .service_operator == false' >/dev/null && pass "whoami tells viewer1 it is not an operator" || fail "viewer whoami" "$OUT"
