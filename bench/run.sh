@@ -94,4 +94,14 @@ join "$OUT/quote.txt" "$OUT/speed.txt" | while read -r alg w c o; do
 done
 join "$OUT/quote.txt" "$OUT/speed.txt" | awk '{ if ($2 / $4 < 0.7) bad = 1 }
 	END { printf "target (cached >= 0.7 of openssl speed): %s\n", bad ? "NOT met" : "met" }'
+
+# OIDC bearer-token validation (what every operator request costs in CPU)
+echo
+echo "OIDC bearer-token validation, one core: the whole check (shape, JWKS key by kid, signature, claims,"
+echo "role lookup input) over 64 Keycloak-shaped tokens"
+"$BUILD/tests/jwt-bench" "$QS" > "$OUT/jwt.txt"
+printf '%-12s %14s %8s %24s\n' "alg" "tokens/s" "ratio" "openssl speed verify/s"
+join "$OUT/jwt.txt" "$OUT/speed.txt" | while read -r alg j o; do
+	printf '%-12s %14s %8s %24.0f\n' "$alg" "$j" "$(awk -v q="$j" -v o="$o" 'BEGIN { printf "%.2f", q / o }')" "$o"
+done
 sh bench/pg.sh "$BUILD"
