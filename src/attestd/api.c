@@ -7,6 +7,8 @@
 #include <microhttpd.h>
 
 #include "audit/audit.h"
+#include "audit/report.h"
+#include "crypto/ca.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "config/config.h"
@@ -1363,6 +1365,96 @@ static void h_offline_bundle(const struct att_svc *svc, struct att_req *rq, stru
 	att_resp_header(rs, "Cache-Control", "no-store");
 }
 
+/* GET /api/v1/machines/{id}/audit-report: signed PDF */
+#define REPORT_MAX_ENTRIES 20000
+
+static void h_audit_report(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_audit_verify v;
+	struct att_machine m = { 0 };
+	struct att_dbc *c;
+	struct att_stmt *s;
+	json_t *entries = NULL, *detail = NULL;
+	EVP_PKEY *key;
+	X509 *cert, *ca;
+	char *pdf = NULL, disp[160];
+	size_t len = 0;
+	int r;
+
+	if (!id_shape_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	if (!svc->ca || att_ca_report_signer(svc->ca, &key, &cert, &ca) < 0) {
+		att_resp_error(rs, 503, "Report signing key unavailable");
+		return;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	r = att_machine_get(c, rq->params[0], &m);
+	if (r == ATT_E_NOTFOUND) {
+		att_db_release(svc->db, c);
+		att_resp_error(rs, 404, "Machine %s not found", rq->params[0]);
+		return;
+	}
+	if (r == 0)
+		r = att_dbc_query(c, &s,
+				  "SELECT id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail,"
+				  " prev_hash, entry_hash FROM audit_log WHERE machine_id = ? ORDER BY id LIMIT ?",
+				  "si", rq->params[0], (int64_t)REPORT_MAX_ENTRIES + 1);
+	if (r == 0) {
+		entries = json_array();
+		while ((r = att_stmt_next(s)) == 1) {
+			json_array_append_new(entries,
+					      json_pack("{s:I,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?}", "id",
+							(json_int_t)att_stmt_int(s, 0), "timestamp", att_stmt_text(s, 1),
+							"operator_cn", att_stmt_text(s, 2), "action", att_stmt_text(s, 3),
+							"machine_id", att_stmt_text(s, 4), "prev_state", att_stmt_text(s, 5),
+							"new_state", att_stmt_text(s, 6), "detail", att_stmt_text(s, 7),
+							"prev_hash", att_stmt_text(s, 8), "entry_hash", att_stmt_text(s, 9)));
+		}
+		att_stmt_done(s);
+	}
+	if (r == 0)
+		r = att_audit_verify(c, &v);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		json_decref(entries);
+		att_machine_release(&m);
+		att_resp_error(rs, 503, "Database unavailable — try again");
+		return;
+	}
+	detail = att_machine_detail(&m);
+	{
+		bool truncated = json_array_size(entries) > REPORT_MAX_ENTRIES;
+		struct att_report_input in = {
+			.machine = detail, .entries = entries, .truncated = truncated, .chain = &v,
+			.generated_by = rq->actor.name, .service_url = svc->cfg->service_url,
+		};
+
+		if (truncated)
+			json_array_remove(entries, REPORT_MAX_ENTRIES);
+		r = att_audit_report_pdf(&in, key, cert, ca, &pdf, &len);
+	}
+	json_decref(detail);
+	json_decref(entries);
+	if (r < 0) {
+		att_log_error("attestd.api", "audit report for %s failed: %s", rq->params[0], att_strerror(r));
+		att_resp_error(rs, 500, "Cannot build the audit report");
+		att_machine_release(&m);
+		return;
+	}
+	att_log_info("attestd.api", "Audit report for %s (%zu bytes) made for %s", rq->params[0], len, rq->actor.name);
+	att_resp_text(rs, 200, "application/pdf", pdf, len);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"machine-audit-%s.pdf\"", M(&m, MACHINE_ID));
+	att_machine_release(&m);
+	att_resp_header_copy(rs, "Content-Disposition", disp);
+	att_resp_header(rs, "Cache-Control", "no-store");
+}
+
 /* GET /api/v1/auth/whoami: who the service thinks the caller is. */
 static void h_whoami(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
@@ -1462,6 +1554,7 @@ struct att_route att_routes[] = {
 	{ "POST", "/api/v1/machines/{id}/approve", AUTH_OPERATOR, h_approve, 0 },
 	{ "GET", "/api/v1/machines/{id}/approvals", AUTH_OPERATOR, h_approvals, 0 },
 	{ "GET", "/api/v1/machines/{id}/offline-bundle", AUTH_OPERATOR, h_offline_bundle, 0 },
+	{ "GET", "/api/v1/machines/{id}/audit-report", AUTH_OPERATOR, h_audit_report, 0 },
 	{ "POST", "/api/v1/machines/{id}/lock", AUTH_OPERATOR, h_lock, 0 },
 	{ "POST", "/api/v1/machines/{id}/unlock", AUTH_OPERATOR, h_unlock, 0 },
 	{ "POST", "/api/v1/machines/{id}/revoke", AUTH_OPERATOR, h_revoke, 0 },

@@ -81,6 +81,14 @@ void att_resp_header(struct att_resp *rs, const char *name, const char *value)
 	}
 }
 
+void att_resp_header_copy(struct att_resp *rs, const char *name, const char *value)
+{
+	if (rs->nowned < 2) {
+		snprintf(rs->owned[rs->nowned], sizeof(rs->owned[0]), "%s", value);
+		att_resp_header(rs, name, rs->owned[rs->nowned++]);
+	}
+}
+
 void att_resp_from_err(struct att_resp *rs, int err, const char *detail)
 {
 	int status;

@@ -49,6 +49,8 @@ struct att_resp {
 	const char *ctype;
 	const char *extra_hdr[4][2];
 	int nextra;
+	char owned[2][256];	/* values copied by att_resp_header_copy */
+	int nowned;
 };
 
 typedef void (*att_handler_fn)(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs);
@@ -69,7 +71,8 @@ void att_resp_json(struct att_resp *rs, int status, json_t *body);	/* steals bod
 void att_resp_error(struct att_resp *rs, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void att_resp_text(struct att_resp *rs, int status, const char *ctype, char *body, size_t len);
-void att_resp_header(struct att_resp *rs, const char *name, const char *value);
+void att_resp_header(struct att_resp *rs, const char *name, const char *value);	/* value must outlive rs */
+void att_resp_header_copy(struct att_resp *rs, const char *name, const char *value);
 /* Map an att_err from the library to a status + detail response. */
 void att_resp_from_err(struct att_resp *rs, int err, const char *detail);
 

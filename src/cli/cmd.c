@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -37,6 +38,9 @@ static const char audit_usage[] =
 	"                 Audit entries, newest first (--all fetches every page)\n"
 	"  verify         Fetch the whole log and recompute the hash chain locally;\n"
 	"                 exit 1 when any entry does not link or recompute\n"
+	"  report ID [--file PATH]\n"
+	"                 The machine's signed PDF audit report (default file\n"
+	"                 machine-audit-ID-YYYYMMDD.pdf; '-' writes to stdout)\n"
 	"\n"
 	"Every command takes --output table|json.\n";
 
@@ -609,6 +613,65 @@ static int a_verify(struct cli *c, int argc, char **argv)
 	return error ? EX_ERR : EX_OK;
 }
 
+static int a_report(struct cli *c, int argc, char **argv)
+{
+	const char *id, *file = NULL;
+	const struct opt o[] = { { "file", 'f', true, &file, NULL } };
+	char *e, *url, *auth, deffile[128];
+	const char *hdrs[2] = { NULL, NULL };
+	struct cli_resp r = { 0 };
+	int ex = one_id("audit report", argc, argv, o, 1, &id);
+
+	if (ex)
+		return ex;
+	if (!file) {
+		time_t now = time(NULL);
+		struct tm tm;
+		char day[16];
+
+		gmtime_r(&now, &tm);
+		strftime(day, sizeof(day), "%Y%m%d", &tm);
+		snprintf(deffile, sizeof(deffile), "machine-audit-%s-%s.pdf", id, day);
+		file = deffile;
+	}
+	e = esc(id);
+	url = e ? att_asprintf("%s/api/v1/machines/%s/audit-report", c->api_url, e) : NULL;
+	free(e);
+	auth = url ? cli_auth_header(c, false, &ex) : NULL;
+	if (!auth) {
+		free(url);
+		return ex ? ex : EX_ERR;
+	}
+	hdrs[0] = auth;
+	ex = cli_http(c, "GET", url, hdrs, NULL, NULL, 0, NULL, NULL, &r);
+	att_wipe(auth, strlen(auth));
+	free(auth);
+	free(url);
+	if (ex)
+		return ex;
+	if (r.status != 200) {
+		json_t *j = json_loadb(r.body, r.len, 0, NULL);
+
+		fprintf(stderr, "Error: %s (HTTP %ld)\n", jstr(j, "detail") ? jstr(j, "detail") : "audit report refused", r.status);
+		json_decref(j);
+		ex = cli_exit_for_status(r.status);
+	} else if (strcmp(file, "-") == 0) {
+		ex = fwrite(r.body, 1, r.len, stdout) == r.len ? EX_OK : EX_ERR;
+	} else if (write_private(file, r.body, r.len) < 0) {
+		fprintf(stderr, "Error: cannot write %s: %s\n", file, strerror(errno));
+		ex = EX_ERR;
+	} else if (c->json) {
+		json_t *j = json_pack("{s:s,s:s,s:I}", "machine_id", id, "file", file, "bytes", (json_int_t)r.len);
+
+		out_json(j);
+		json_decref(j);
+	} else {
+		printf("Signed audit report for %s written to %s (%zu bytes).\n", id, file, r.len);
+	}
+	cli_resp_free(&r);
+	return ex;
+}
+
 int cmd_audit(struct cli *c, int argc, char **argv)
 {
 	const char *sub = argc ? argv[0] : "";
@@ -625,6 +688,8 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 		return a_list(c, argc - 1, argv + 1);
 	if (strcmp(sub, "verify") == 0)
 		return a_verify(c, argc - 1, argv + 1);
+	if (strcmp(sub, "report") == 0)
+		return a_report(c, argc - 1, argv + 1);
 	fprintf(stderr, "attestation audit: unknown command '%s'\n\n%s", sub, audit_usage);
 	return EX_USAGE;
 }

@@ -145,6 +145,39 @@ rc_is 6 "bundle for a revoked machine: exit 6"
 api GET "/api/v1/machines/m-0001/offline-bundle"
 expect 401 "offline-bundle needs operator auth"
 
+# signed PDF audit report (seeds 000, "Compliance reporting")
+pdf_check() { # PDF CA: 0 when poppler and openssl both accept the signature over the byte ranges
+	pdfsig "$1" 2>&1 | grep -q "Signature is Valid" || return 1
+	perl -0777 -ne '/\/ByteRange \[0 (\d+) (\d+) (\d+)\]/ or die "no ByteRange";
+		open(my $d, ">", "$ARGV.signed") or die; print $d substr($_, 0, $1) . substr($_, $2, $3); close $d;
+		open(my $s, ">", "$ARGV.sig") or die; print $s pack("H*", substr($_, $1 + 1, $2 - $1 - 2)); close $s;' "$1" || return 1
+	openssl cms -verify -binary -inform DER -in "$1.sig" -content "$1.signed" -CAfile "$2" -purpose any -out /dev/null 2>/dev/null
+}
+adm audit report m-0002 --file "$TMP/report.pdf"
+rc_is 0 "audit report ID --file: written"
+check "report file is mode 0600" test "$(stat -c %a "$TMP/report.pdf")" = 600
+check "report signature valid for pdfsig and for openssl cms against the Enrollment CA" pdf_check "$TMP/report.pdf" "$TMP/eca.pem"
+pdftotext -layout "$TMP/report.pdf" "$TMP/report.txt"
+check "report text: machine, chain verdict, both votes with their operators" sh -c \
+	"grep -q 'machine m-0002' '$TMP/report.txt' && grep -q 'VALID' '$TMP/report.txt' && grep -q 'SYSTEM approve_vote' '$TMP/report.txt' && grep -q 'BREAK_GLASS approve ' '$TMP/report.txt'"
+check "report lists each entry with its entry_hash" sh -c "test \$(grep -c 'entry_hash [0-9a-f]\{64\}' '$TMP/report.txt') -eq 4"
+# flip one byte inside the signed range (page text): both verifiers must notice
+perl -0777 -pe 's/SYSTEM  approve_vote/SYSTEM  approve_void/' "$TMP/report.pdf" > "$TMP/forged.pdf"
+check "a forged report differs from the original" sh -c "! cmp -s '$TMP/report.pdf' '$TMP/forged.pdf'"
+check "a report altered after signing fails verification (pdfsig)" sh -c "! (pdfsig '$TMP/forged.pdf' 2>&1 | grep -q 'Signature is Valid')"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/other.key" -out "$TMP/other-ca.pem" -subj /CN=other -days 2 >/dev/null 2>&1
+check "the report does not verify against another CA" sh -c "! openssl cms -verify -binary -inform DER -in '$TMP/report.pdf.sig' -content '$TMP/report.pdf.signed' -CAfile '$TMP/other-ca.pem' -purpose any -out /dev/null 2>/dev/null"
+adm audit report m-0002 --file - > "$TMP/stdout.pdf"
+check "audit report --file - writes the PDF to stdout" sh -c "head -c 5 '$TMP/out' | grep -q '%PDF-'"
+api GET "/api/v1/machines/m-0002/audit-report"
+expect 401 "audit-report needs operator auth"
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" "$BASE/api/v1/machines/nope/audit-report")
+check "audit-report of an unknown machine: 404" test "$STATUS" = 404
+HDRS=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $ADMIN" "$BASE/api/v1/machines/m-0001/audit-report")
+case $HDRS in *"Content-Type: application/pdf"*'filename="machine-audit-m-0001.pdf"'*) pass "curl: application/pdf with a download file name" ;; *) fail "report headers" "$HDRS" ;; esac
+adm audit report nope
+rc_is 5 "audit report of an unknown machine: exit 5"
+
 # audit
 adm audit list --machine-id m-0002
 golden cli-audit-m2.txt "audit list --machine-id: table"
@@ -166,6 +199,9 @@ sql "UPDATE audit_log SET detail = 'role=worker-app hostname=evil' WHERE action 
 adm audit verify
 rc_is 1 "audit verify of a tampered log: exit 1"
 case $OUT in "AUDIT CHAIN BROKEN: entry "*"entry_hash does not recompute"*) pass "the altered entry is named" ;; *) fail "tamper report" "$OUT" ;; esac
+adm audit report m-0001 --file "$TMP/broken.pdf"
+pdftotext -layout "$TMP/broken.pdf" "$TMP/broken.txt"
+check "a report made after the tampering says the chain is BROKEN" grep -q "BROKEN at entry" "$TMP/broken.txt"
 
 # credentials and exit codes
 run machine list
@@ -190,7 +226,7 @@ rc_is 2 "--output yaml: usage error"
 # --help for every command
 for c in "" "auth" "auth login" "auth whoami" "auth token" "auth logout" "auth cache-list" "auth clear-cache" \
 	"machine" "machine list" "machine get" "machine approve" "machine lock" "machine unlock" "machine revoke" \
-	"machine approvals" "machine bundle" "machine import" "audit" "audit list" "audit verify" "completion"; do
+	"machine approvals" "machine bundle" "machine import" "audit" "audit list" "audit verify" "audit report" "completion"; do
 	# shellcheck disable=SC2086
 	"$CLI" $c --help >"$TMP/out" 2>&1; rc=$?
 	if [ $rc = 0 ] && grep -q "Usage: attestation" "$TMP/out"; then :; else fail "--help for '$c'" "exit $rc" "$(cat "$TMP/out")"; fi

@@ -21,9 +21,13 @@
 struct att_ca {
 	EVP_PKEY *key;
 	X509 *cert;
+	EVP_PKEY *signer_key;	/* audit report signing (made at start-up) */
+	X509 *signer_cert;
 	char serial[80];
 	char algorithm[16];
 };
+
+static int make_signer(struct att_ca *ca);
 
 static void serial_hex(X509 *x, char out[80])
 {
@@ -190,6 +194,11 @@ int att_ca_init(const char *dir, const char *algorithm, struct att_ca **ret, boo
 	serial_hex(ca->cert, ca->serial);
 	snprintf(ca->algorithm, sizeof(ca->algorithm), "%s",
 		 EVP_PKEY_get_base_id(ca->key) == EVP_PKEY_RSA ? "rsa-4096" : "ecdsa-p384");
+	if (make_signer(ca) < 0) {
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: cannot issue the audit report signing certificate");
+		att_ca_free(ca);
+		return ATT_E_CRYPTO;
+	}
 	*ret = ca;
 	return 0;
 }
@@ -210,6 +219,8 @@ void att_ca_free(struct att_ca *ca)
 		return;
 	EVP_PKEY_free(ca->key);
 	X509_free(ca->cert);
+	EVP_PKEY_free(ca->signer_key);
+	X509_free(ca->signer_cert);
 	free(ca);
 }
 
@@ -240,60 +251,72 @@ char *att_ca_cert_pem(const struct att_ca *ca)
 	return pem_of(wr_cert, ca->cert);
 }
 
-int att_ca_issue(const struct att_ca *ca, const char *machine_id, const char *role, const char *ek_fp,
-		 int days, struct att_ca_leaf *ret)
+struct leaf_ext {
+	int nid;
+	const char *val;	/* NULL: skipped */
+};
+
+/* Sign a leaf for key: subject C=NL, O=ITL Usions[, OU=ou], CN=cn. */
+static X509 *issue_leaf(const struct att_ca *ca, EVP_PKEY *key, const char *ou, const char *cn,
+			const struct leaf_ext *ext, size_t next, long seconds)
 {
-	EVP_PKEY *key = EVP_EC_gen("P-384");
 	X509 *x = X509_new();
 	BIGNUM *sn = BN_new();
 	X509_NAME *name;
 	X509V3_CTX v3;
-	char san[160];
-	int r = ATT_E_CRYPTO;
+	bool ok;
 
-	memset(ret, 0, sizeof(*ret));
-	if (!key || !x || !sn || !BN_rand(sn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) ||
-	    !BN_to_ASN1_INTEGER(sn, X509_get_serialNumber(x)) || !X509_set_version(x, 2) ||
-	    !X509_gmtime_adj(X509_getm_notBefore(x), -300) ||
-	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 24 * 3600) || !X509_set_pubkey(x, key) ||
-	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)))
-		goto out;
-	name = X509_get_subject_name(x);
-	if (!X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const unsigned char *)"NL", -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"ITL Usions", -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)role, -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)machine_id, -1, -1, 0))
-		goto out;
-	X509V3_set_ctx(&v3, ca->cert, x, NULL, NULL, 0);
-	{
-		const struct {
-			int nid;
-			const char *val;
-		} ext[] = {
-			{ NID_basic_constraints, "critical,CA:FALSE" },
-			{ NID_key_usage, "critical,digitalSignature" },
-			{ NID_ext_key_usage, "clientAuth" },
-			{ NID_subject_key_identifier, "hash" },
-			{ NID_authority_key_identifier, "keyid:always" },
-			{ NID_subject_alt_name, ek_fp ? san : NULL },
-		};
-
-		if (ek_fp)
-			snprintf(san, sizeof(san), "URI:urn:itl:ek:%s", ek_fp);
-		for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+	ok = key && x && sn && BN_rand(sn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
+	     BN_to_ASN1_INTEGER(sn, X509_get_serialNumber(x)) && X509_set_version(x, 2) &&
+	     X509_gmtime_adj(X509_getm_notBefore(x), -300) && X509_gmtime_adj(X509_getm_notAfter(x), seconds) &&
+	     X509_set_pubkey(x, key) && X509_set_issuer_name(x, X509_get_subject_name(ca->cert));
+	name = ok ? X509_get_subject_name(x) : NULL;
+	ok = ok && X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const unsigned char *)"NL", -1, -1, 0) &&
+	     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"ITL Usions", -1, -1, 0) &&
+	     (!ou || X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const unsigned char *)ou, -1, -1, 0)) &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	if (ok) {
+		X509V3_set_ctx(&v3, ca->cert, x, NULL, NULL, 0);
+		for (size_t i = 0; i < next && ok; i++) {
 			X509_EXTENSION *e;
 
 			if (!ext[i].val)
 				continue;
 			e = X509V3_EXT_conf_nid(NULL, &v3, ext[i].nid, ext[i].val);
-			if (!e || !X509_add_ext(x, e, -1)) {
-				X509_EXTENSION_free(e);
-				goto out;
-			}
+			ok = e && X509_add_ext(x, e, -1);
 			X509_EXTENSION_free(e);
 		}
 	}
-	if (!X509_sign(x, ca->key, strcmp(ca->algorithm, "rsa-4096") == 0 ? EVP_sha256() : EVP_sha384()))
+	ok = ok && X509_sign(x, ca->key, strcmp(ca->algorithm, "rsa-4096") == 0 ? EVP_sha256() : EVP_sha384());
+	BN_free(sn);
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int att_ca_issue(const struct att_ca *ca, const char *machine_id, const char *role, const char *ek_fp,
+		 int days, struct att_ca_leaf *ret)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-384");
+	char san[160];
+	const struct leaf_ext ext[] = {
+		{ NID_basic_constraints, "critical,CA:FALSE" },
+		{ NID_key_usage, "critical,digitalSignature" },
+		{ NID_ext_key_usage, "clientAuth" },
+		{ NID_subject_key_identifier, "hash" },
+		{ NID_authority_key_identifier, "keyid:always" },
+		{ NID_subject_alt_name, ek_fp ? san : NULL },
+	};
+	X509 *x;
+	int r = ATT_E_CRYPTO;
+
+	memset(ret, 0, sizeof(*ret));
+	if (ek_fp)
+		snprintf(san, sizeof(san), "URI:urn:itl:ek:%s", ek_fp);
+	x = issue_leaf(ca, key, role, machine_id, ext, sizeof(ext) / sizeof(ext[0]), (long)days * 24 * 3600);
+	if (!x)
 		goto out;
 	ret->cert_pem = pem_of(wr_cert, x);
 	ret->key_pem = pem_of(wr_key, key);
@@ -308,10 +331,38 @@ int att_ca_issue(const struct att_ca *ca, const char *machine_id, const char *ro
 	if (r)
 		att_ca_leaf_release(ret);
 out:
-	BN_free(sn);
 	EVP_PKEY_free(key);
 	X509_free(x);
 	return r;
+}
+
+/* The document-signing identity for audit reports: a P-384 key made at
+ * start-up and a certificate from the CA (id-kp-documentSigning, RFC 9336),
+ * so reports verify against the Enrollment CA certificate alone. */
+static int make_signer(struct att_ca *ca)
+{
+	const struct leaf_ext ext[] = {
+		{ NID_basic_constraints, "critical,CA:FALSE" },
+		{ NID_key_usage, "critical,digitalSignature,nonRepudiation" },
+		{ NID_ext_key_usage, "1.3.6.1.5.5.7.3.36,emailProtection" },
+		{ NID_subject_key_identifier, "hash" },
+		{ NID_authority_key_identifier, "keyid:always" },
+	};
+
+	ca->signer_key = EVP_EC_gen("P-384");
+	ca->signer_cert = issue_leaf(ca, ca->signer_key, "Audit", "ITL Audit Report Signing", ext,
+				     sizeof(ext) / sizeof(ext[0]), 5L * 365 * 24 * 3600);
+	return ca->signer_cert ? 0 : ATT_E_CRYPTO;
+}
+
+int att_ca_report_signer(const struct att_ca *ca, EVP_PKEY **key, X509 **cert, X509 **ca_cert)
+{
+	if (!ca->signer_key || !ca->signer_cert)
+		return ATT_E_UNAVAILABLE;
+	*key = ca->signer_key;
+	*cert = ca->signer_cert;
+	*ca_cert = ca->cert;
+	return 0;
 }
 
 void att_ca_leaf_release(struct att_ca_leaf *l)

@@ -32,6 +32,11 @@ struct att_ca_leaf {
 int att_ca_issue(const struct att_ca *ca, const char *machine_id, const char *role, const char *ek_fp,
 		 int days, struct att_ca_leaf *ret);
 void att_ca_leaf_release(struct att_ca_leaf *l);
+/* The audit-report signing key and certificate (issued by the CA at
+ * start-up) and the CA certificate; borrowed pointers. */
+typedef struct evp_pkey_st EVP_PKEY;
+typedef struct x509_st X509;
+int att_ca_report_signer(const struct att_ca *ca, EVP_PKEY **key, X509 **cert, X509 **ca_cert);
 /* The CA certificate, PEM (malloc'd). */
 char *att_ca_cert_pem(const struct att_ca *ca);
 
