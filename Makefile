@@ -34,6 +34,7 @@ run: build
 	@test -s $(VAR)/admin-token || (umask 077; openssl rand -hex 32 > $(VAR)/admin-token)
 	@echo "attestd: break-glass admin token (operator SYSTEM): $$(cat $(VAR)/admin-token)"
 	@echo "attestd: try  curl -H \"Authorization: Bearer $$(cat $(VAR)/admin-token)\" http://$(LISTEN)/api/v1/machines"
+	@echo "attestd: or   ATTESTATION_API_URL=http://$(LISTEN) ATTESTATION_TOKEN=$$(cat $(VAR)/admin-token) $(BUILD)/attestation machine list"
 	ITL_DB_URL=sqlite:///$(CURDIR)/$(VAR)/db/machines.db \
 	ITL_CONFIG_CACHE_DIR=$(CURDIR)/$(VAR)/configs \
 	ITL_ENROLLMENT_CA_DIR=$(CURDIR)/$(VAR)/ca \

@@ -9,7 +9,7 @@
 CLI=$ATTESTATION_CLI
 if [ ! -x "$GLEW_BIN" ]; then echo "Bail out! glewlwyd is not installed (scripts/deps.sh installs it)"; exit 1; fi
 
-CLIPORT=$(( 30000 + $(od -An -N2 -tu2 /dev/urandom) % 20000 ))
+CLIPORT=$(free_port)
 glew_start "$CLIPORT"
 AUD="https://attestation.test/"
 OIDC_ENV="ITL_OIDC_ISSUER=$ISS ITL_OIDC_AUDIENCE=$AUD,attestation ITL_OIDC_ROLE_CLAIMS=/roles ITL_OIDC_JWKS_MIN_REFRESH_SECONDS=2"

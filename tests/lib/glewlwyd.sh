@@ -17,6 +17,17 @@
 GLEW_BIN=${GLEW_BIN:-/usr/bin/glewlwyd}
 CI_SECRET=ci-secret-$$
 
+# free_port: a TCP port below the ephemeral range that no local socket uses
+free_port() {
+	while :; do
+		fp=$(( 10000 + $(od -An -N2 -tu2 /dev/urandom) % 10000 ))
+		hex=$(printf '%04X' "$fp")
+		if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{ print $2 }' | grep -q ":$hex\$"; then
+			echo "$fp"; return
+		fi
+	done
+}
+
 glew_api() { # METHOD PATH [JSON]: admin API call; fails the test run on non-200
 	gcode=$(curl -s -o "$GW/last.json" -w '%{http_code}' -b "$GW/cj.txt" -X "$1" \
 		-H 'Content-Type: application/json' ${3:+-d "$3"} "$GLEW/api$2")
@@ -54,7 +65,8 @@ glew_start() {
 	n=0
 	while :; do
 		n=$((n + 1))
-		GPORT=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000 ))
+		GPORT=$(free_port)
+		[ "$GPORT" = "$CLI_PORT" ] && continue
 		cat > "$GW/glewlwyd.conf" <<CONF
 port=$GPORT
 bind_address="127.0.0.1"
