@@ -558,8 +558,8 @@ int main(int argc, char **argv)
 	if (getenv("ATTESTATION_OIDC_ISSUER") && *getenv("ATTESTATION_OIDC_ISSUER"))
 		c.issuer = strdup(getenv("ATTESTATION_OIDC_ISSUER"));
 	else
-		c.issuer = att_asprintf("%s%s/realms/%s", kc_url,
-					kc_url[strlen(kc_url) - 1] == '/' ? "" : "", realm);
+		c.issuer = att_asprintf("%.*s/realms/%s",
+					(int)(strlen(kc_url) - (kc_url[strlen(kc_url) - 1] == '/')), kc_url, realm);
 	if (c.issuer && c.issuer[0] && c.issuer[strlen(c.issuer) - 1] == '/' && !getenv("ATTESTATION_OIDC_ISSUER"))
 		c.issuer[strlen(c.issuer) - 1] = 0;
 	c.client_id = env_or("KEYCLOAK_CLIENT_ID", "attestation-cli");

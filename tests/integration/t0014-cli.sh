@@ -215,6 +215,15 @@ run --env "ATTESTATION_TOKEN=$ADMIN ATTESTATION_API_URL=http://127.0.0.1:9" mach
 rc_is 8 "service unreachable: exit 8"
 adm --api-url "$BASE/" auth whoami --output json
 printf '%s' "$OUT" | jq -e '.service_identity == "SYSTEM" and .service_operator == true and .source == "ATTESTATION_TOKEN"' >/dev/null && pass "whoami with ATTESTATION_TOKEN (break-glass path for scripts)" || fail "whoami token" "$OUT" "$ERR"
+run --env "ATTESTATION_OIDC_ISSUER= KEYCLOAK_URL=http://127.0.0.1:9/ KEYCLOAK_REALM=itl" auth login --method device
+rc_is 8 "login with an unreachable provider: exit 8"
+case $ERR in *"http://127.0.0.1:9/realms/itl"*) pass "issuer derived from KEYCLOAK_URL + KEYCLOAK_REALM" ;; *) fail "keycloak issuer" "$ERR" ;; esac
+run auth login --method password
+rc_is 2 "password login without --username: usage"
+run auth login --method magic
+rc_is 2 "unknown login method: usage"
+run auth login --listen-port 70000
+rc_is 2 "--listen-port out of range: usage"
 adm bogus
 rc_is 2 "unknown command: exit 2"
 adm machine list --bogus
