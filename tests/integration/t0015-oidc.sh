@@ -75,6 +75,18 @@ expect 401 "unknown kid: 401 after a forced JWKS refetch" '.detail | test("unkno
 for i in 1 2 3 4 5; do api GET /api/v1/machines "" -H "$(bearer "$T2")"; done
 F2=$(metric 'attestd_oidc_jwks_fetches_total{result="ok"}')
 check "unknown kids force at most one JWKS fetch per interval ($F1 -> $F2)" test "$F2" -eq $((F1 + 1))
+# twenty concurrent requests with unknown kids after the interval: one fetch (single flight)
+sleep 2
+PIDS_C=""
+for i in $(seq 1 20); do
+	T=$("$JWTMINT" sign --key "$TMP/foreign.key" --alg RS256 --kid "burst-$i" --typ at+jwt --claims "$(claims .)")
+	curl -s -o /dev/null -H "$(bearer "$T")" "$BASE/api/v1/machines" &
+	PIDS_C="$PIDS_C $!"
+done
+# shellcheck disable=SC2086
+wait $PIDS_C
+F3=$(metric 'attestd_oidc_jwks_fetches_total{result="ok"}')
+check "a burst of unknown kids from 20 clients causes one fetch ($F2 -> $F3)" test "$F3" -eq $((F2 + 1))
 
 # ---- key rotation at the provider, picked up without restart ------------------
 glew_rotate
