@@ -1150,6 +1150,19 @@ out:
 	json_decref(b);
 }
 
+#define AUDIT_COLS "id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail, prev_hash, entry_hash"
+
+/* One audit_log row selected as AUDIT_COLS, as the API shows it. */
+static json_t *audit_row_json(struct att_stmt *s)
+{
+	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)att_stmt_int(s, 0), "timestamp",
+			 jstr_or_null(att_stmt_text(s, 1)), "operator_cn", jstr_or_null(att_stmt_text(s, 2)), "action",
+			 jstr_or_null(att_stmt_text(s, 3)), "machine_id", jstr_or_null(att_stmt_text(s, 4)),
+			 "prev_state", jstr_or_null(att_stmt_text(s, 5)), "new_state", jstr_or_null(att_stmt_text(s, 6)),
+			 "detail", jstr_or_null(att_stmt_text(s, 7)), "prev_hash", jstr_or_null(att_stmt_text(s, 8)),
+			 "entry_hash", jstr_or_null(att_stmt_text(s, 9)));
+}
+
 static void h_audit_list(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	const char *mid = att_req_query(rq, "machine_id"), *action = att_req_query(rq, "action");
@@ -1175,8 +1188,7 @@ static void h_audit_list(const struct att_svc *svc, struct att_req *rq, struct a
 		return;
 	}
 	r = att_dbc_query(c, &s,
-			  "SELECT id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail,"
-			  " prev_hash, entry_hash FROM audit_log"
+			  "SELECT " AUDIT_COLS " FROM audit_log"
 			  " WHERE (CAST(? AS TEXT) IS NULL OR machine_id = ?) AND (CAST(? AS TEXT) IS NULL OR action = ?)"
 			  " ORDER BY id DESC LIMIT ? OFFSET ?",
 			  "ssssii", mid, mid, action, action, per_page, (page - 1) * per_page);
@@ -1186,21 +1198,8 @@ static void h_audit_list(const struct att_svc *svc, struct att_req *rq, struct a
 		return;
 	}
 	arr = json_array();
-	while ((r = att_stmt_next(s)) == 1) {
-		json_t *e = json_object();
-
-		json_object_set_new(e, "id", json_integer(att_stmt_int(s, 0)));
-		json_object_set_new(e, "timestamp", jstr_or_null(att_stmt_text(s, 1)));
-		json_object_set_new(e, "operator_cn", jstr_or_null(att_stmt_text(s, 2)));
-		json_object_set_new(e, "action", jstr_or_null(att_stmt_text(s, 3)));
-		json_object_set_new(e, "machine_id", jstr_or_null(att_stmt_text(s, 4)));
-		json_object_set_new(e, "prev_state", jstr_or_null(att_stmt_text(s, 5)));
-		json_object_set_new(e, "new_state", jstr_or_null(att_stmt_text(s, 6)));
-		json_object_set_new(e, "detail", jstr_or_null(att_stmt_text(s, 7)));
-		json_object_set_new(e, "prev_hash", jstr_or_null(att_stmt_text(s, 8)));
-		json_object_set_new(e, "entry_hash", jstr_or_null(att_stmt_text(s, 9)));
-		json_array_append_new(arr, e);
-	}
+	while ((r = att_stmt_next(s)) == 1)
+		json_array_append_new(arr, audit_row_json(s));
 	att_stmt_done(s);
 	att_db_release(svc->db, c);
 	if (r < 0) {
@@ -1402,20 +1401,12 @@ static void h_audit_report(const struct att_svc *svc, struct att_req *rq, struct
 	}
 	if (r == 0)
 		r = att_dbc_query(c, &s,
-				  "SELECT id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail,"
-				  " prev_hash, entry_hash FROM audit_log WHERE machine_id = ? ORDER BY id LIMIT ?",
+				  "SELECT " AUDIT_COLS " FROM audit_log WHERE machine_id = ? ORDER BY id LIMIT ?",
 				  "si", rq->params[0], (int64_t)REPORT_MAX_ENTRIES + 1);
 	if (r == 0) {
 		entries = json_array();
-		while ((r = att_stmt_next(s)) == 1) {
-			json_array_append_new(entries,
-					      json_pack("{s:I,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?}", "id",
-							(json_int_t)att_stmt_int(s, 0), "timestamp", att_stmt_text(s, 1),
-							"operator_cn", att_stmt_text(s, 2), "action", att_stmt_text(s, 3),
-							"machine_id", att_stmt_text(s, 4), "prev_state", att_stmt_text(s, 5),
-							"new_state", att_stmt_text(s, 6), "detail", att_stmt_text(s, 7),
-							"prev_hash", att_stmt_text(s, 8), "entry_hash", att_stmt_text(s, 9)));
-		}
+		while ((r = att_stmt_next(s)) == 1)
+			json_array_append_new(entries, audit_row_json(s));
 		att_stmt_done(s);
 	}
 	if (r == 0)

@@ -206,7 +206,7 @@ static int cache_write(const struct cli *c, const json_t *doc)
 {
 	char *path = cache_path(c, ".json"), *tmp = NULL, *s = NULL;
 	int fd = -1, r = -1;
-	size_t off = 0, len;
+	size_t len;
 
 	if (!path || cache_dir_ready(c) < 0)
 		goto out;
@@ -218,15 +218,8 @@ static int cache_write(const struct cli *c, const json_t *doc)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		goto out;
-	while (off < len) {
-		ssize_t w = write(fd, s + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto out;
-		off += (size_t)w;
-	}
+	if (write_all(fd, s, len) < 0)
+		goto out;
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
 		goto out;
@@ -1031,21 +1024,17 @@ static json_t *local_roles(const json_t *claims)
 	json_t *v, *roles;
 
 	json_object_foreach((json_t *)json_object_get(claims, "resource_access"), k, v) {
+		struct att_buf b;
+
 		if (no == 60)
 			break;
-		/* escape per RFC 6901 */
-		{
-			struct att_buf b;
-
-			att_buf_init(&b, 1024);
-			att_buf_puts(&b, "/resource_access/");
-			for (const char *p = k; *p; p++)
-				att_buf_puts(&b, *p == '~' ? "~0" : *p == '/' ? "~1" : (char[2]){ *p, 0 });
-			att_buf_puts(&b, "/roles");
-			owned[no] = att_buf_steal(&b, NULL);
-			if (owned[no])
-				ptrs[n++] = owned[no++];
-		}
+		att_buf_init(&b, 1024);
+		att_buf_puts(&b, "/resource_access/");
+		att_json_pointer_append(&b, k);
+		att_buf_puts(&b, "/roles");
+		owned[no] = att_buf_steal(&b, NULL);
+		if (owned[no])
+			ptrs[n++] = owned[no++];
 	}
 	roles = att_jwt_roles(claims, ptrs, n);
 	for (size_t i = 0; i < no; i++)
@@ -1324,15 +1313,10 @@ static int a_clear_cache(struct cli *c, int argc, char **argv)
 int cmd_auth(struct cli *c, int argc, char **argv)
 {
 	const char *sub = argc ? argv[0] : "";
+	int ex = group_help(argc, argv, auth_usage);
 
-	if (argc == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		fputs(auth_usage, argc ? stdout : stderr);
-		return argc ? EX_OK : EX_USAGE;
-	}
-	if (want_help(argc, argv)) {
-		fputs(auth_usage, stdout);
-		return EX_OK;
-	}
+	if (ex >= 0)
+		return ex;
 	argc--;
 	argv++;
 	if (strcmp(sub, "login") == 0)

@@ -92,6 +92,11 @@ struct opt {
 int parse_opts(const char *cmd, int argc, char **argv, const struct opt *opts, size_t nopts,
 	       char **pos, int npos);
 bool want_help(int argc, char **argv);
+/* A command group's usage for no subcommand (stderr, EX_USAGE), `help`
+ * or --help/-h anywhere (stdout, EX_OK); -1 when none applies. */
+int group_help(int argc, char **argv, const char *usage);
+/* write(2) until done (EINTR retried); 0 or -1 with errno. */
+int write_all(int fd, const void *data, size_t len);
 /* Decimal integer in [min, max]; false otherwise. */
 bool cli_parse_int(const char *s, long min, long max, long *ret);
 

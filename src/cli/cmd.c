@@ -287,20 +287,12 @@ static int m_approvals(struct cli *c, int argc, char **argv)
 static int write_private(const char *path, const char *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	size_t off = 0;
 
 	if (fd < 0)
 		return -1;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return -1;
-		}
-		off += (size_t)w;
+	if (write_all(fd, data, len) < 0) {
+		close(fd);
+		return -1;
 	}
 	return close(fd);
 }
@@ -379,15 +371,10 @@ static int m_import(struct cli *c, int argc, char **argv)
 int cmd_machine(struct cli *c, int argc, char **argv)
 {
 	const char *sub = argc ? argv[0] : "";
+	int ex = group_help(argc, argv, machine_usage);
 
-	if (argc == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		fputs(machine_usage, argc ? stdout : stderr);
-		return argc ? EX_OK : EX_USAGE;
-	}
-	if (want_help(argc, argv)) {
-		fputs(machine_usage, stdout);
-		return EX_OK;
-	}
+	if (ex >= 0)
+		return ex;
 	argc--;
 	argv++;
 	if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0)
@@ -675,15 +662,10 @@ static int a_report(struct cli *c, int argc, char **argv)
 int cmd_audit(struct cli *c, int argc, char **argv)
 {
 	const char *sub = argc ? argv[0] : "";
+	int ex = group_help(argc, argv, audit_usage);
 
-	if (argc == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		fputs(audit_usage, argc ? stdout : stderr);
-		return argc ? EX_OK : EX_USAGE;
-	}
-	if (want_help(argc, argv)) {
-		fputs(audit_usage, stdout);
-		return EX_OK;
-	}
+	if (ex >= 0)
+		return ex;
 	if (strcmp(sub, "list") == 0)
 		return a_list(c, argc - 1, argv + 1);
 	if (strcmp(sub, "verify") == 0)

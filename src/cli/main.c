@@ -1,4 +1,5 @@
 /* main.c - `attestation`: global options, dispatch, HTTP, output helpers. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,36 @@ void out_kv(const json_t *obj, const char *const *keys, size_t nkeys)
 }
 
 /* ---- options --------------------------------------------------------------------- */
+
+int group_help(int argc, char **argv, const char *usage)
+{
+	if (argc == 0) {
+		fputs(usage, stderr);
+		return EX_USAGE;
+	}
+	if (strcmp(argv[0], "help") == 0 || want_help(argc, argv)) {
+		fputs(usage, stdout);
+		return EX_OK;
+	}
+	return -1;
+}
+
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
 
 bool cli_parse_int(const char *s, long min, long max, long *ret)
 {

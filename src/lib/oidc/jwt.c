@@ -5,6 +5,7 @@
 
 #include <cjose/cjose.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "oidc/jwt.h"
@@ -441,6 +442,15 @@ json_t *att_jwt_peek(const char *tok)
 }
 
 /* ---- roles, identity ------------------------------------------------------------ */
+
+int att_json_pointer_append(struct att_buf *b, const char *token)
+{
+	int r = 0;
+
+	for (const char *p = token; *p && r == 0; p++)
+		r = *p == '~' ? att_buf_puts(b, "~0") : *p == '/' ? att_buf_puts(b, "~1") : att_buf_append(b, p, 1);
+	return r;
+}
 
 const json_t *att_json_pointer(const json_t *doc, const char *ptr)
 {

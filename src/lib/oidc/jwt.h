@@ -57,6 +57,9 @@ json_t *att_jwt_peek(const char *tok);
 bool att_jwt_has_role(const json_t *claims, const char *const *pointers, size_t n, const char *role);
 /* Collect every role found at the pointers into a new JSON array. */
 json_t *att_jwt_roles(const json_t *claims, const char *const *pointers, size_t n);
+struct att_buf;
+/* Append one reference token escaped per RFC 6901 ('~' -> ~0, '/' -> ~1). */
+int att_json_pointer_append(struct att_buf *b, const char *token);
 /* RFC 6901 lookup; NULL when absent or malformed. */
 const json_t *att_json_pointer(const json_t *doc, const char *ptr);
 

@@ -97,8 +97,7 @@ static int expand_claims(struct att_oidc *o, const char *const *in, size_t n)
 
 			att_buf_init(&b, 4096);
 			(void)att_buf_append(&b, in[i], (size_t)(ph - in[i]));
-			for (const char *p = o->aud[a]; *p; p++)
-				(void)att_buf_puts(&b, *p == '~' ? "~0" : *p == '/' ? "~1" : (char[2]){ *p, 0 });
+			(void)att_json_pointer_append(&b, o->aud[a]);
 			(void)att_buf_puts(&b, ph + strlen("{audience}"));
 			if (!b.p) {
 				att_buf_release(&b);
@@ -371,7 +370,6 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 			o->cur = n;
 			o->generation++;
 			o->st.fetch_ok++;
-			o->st.keys_loaded_at = n->loaded_at;
 			o->st.nkeys = att_jwks_count(ks);
 		} else {
 			att_jwks_free(ks);
@@ -460,7 +458,7 @@ int att_oidc_authenticate(struct att_oidc *o, const char *token, struct att_oidc
 	if (r) {
 		json_decref(claims);
 		count(o, false);
-		return r == ATT_E_AUTH ? ATT_E_AUTH : r;
+		return r;
 	}
 	snprintf(id->sub, sizeof(id->sub), "%s", json_string_value(json_object_get(claims, "sub")) ?: "");
 	{

@@ -59,7 +59,6 @@ int att_oidc_authenticate(struct att_oidc *o, const char *token, struct att_oidc
 
 struct att_oidc_stats {
 	uint64_t fetch_ok, fetch_failed, tokens_ok, tokens_rejected;
-	int64_t keys_loaded_at;	/* unix time of the key set in use, 0: none */
 	size_t nkeys;
 };
 void att_oidc_stats(struct att_oidc *o, struct att_oidc_stats *ret);
