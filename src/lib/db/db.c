@@ -192,6 +192,21 @@ static int current_version(struct att_dbc *c, int *ret)
 	return r;
 }
 
+static int migration_applied(struct att_dbc *c, int version, bool *ret)
+{
+	struct att_stmt *s;
+	int r = att_dbc_query(c, &s, "SELECT 1 FROM schema_migrations WHERE version = ?", "i", (int64_t)version);
+
+	if (r < 0)
+		return r;
+	r = att_stmt_next(s);
+	att_stmt_done(s);
+	if (r < 0)
+		return r;
+	*ret = r == 1;
+	return 0;
+}
+
 int att_db_schema_version(struct att_db *db, int *ret_version)
 {
 	struct att_dbc *c = att_db_acquire(db);
@@ -242,8 +257,16 @@ int att_db_migrate(struct att_db *db, int *ret_applied, char *reterr, size_t err
 	for (int i = 0; i < att_migrations_count; i++) {
 		const struct att_migration *m = &att_migrations[i];
 		char ts[32];
+		bool done = false;
 
-		if (m->version <= cur)
+		/* by set, not by maximum: a version is applied once, whatever
+		 * was applied after it (versions are reserved per feature) */
+		r = migration_applied(c, m->version, &done);
+		if (r < 0) {
+			snprintf(reterr, errlen, "cannot read schema_migrations");
+			goto out;
+		}
+		if (done)
 			continue;
 		r = c->ops->exec_script(c, c->ops->postgresql ? m->postgresql : m->sqlite, why, sizeof(why));
 		if (r < 0) {
