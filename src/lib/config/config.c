@@ -90,6 +90,8 @@ static const struct cfg_var vars[] = {
 	{ "ITL_PULUMI_ENABLED", CFG_BOOL, O(pulumi_enabled), "true", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_MASTER_KEY", CFG_SECRET, O(shared_secret_master_key), "", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_PASSPHRASE", CFG_SECRET, O(shared_secret_passphrase), "", 0, 0, NULL },
+	{ "ITL_EXTENSIONS_DIR", CFG_STR, O(extensions_dir), "", 0, 0, NULL },
+	{ "ITL_EXTENSIONS", CFG_LIST, O(extensions), "", 0, 0, NULL },
 };
 
 bool att_role_valid(const char *role)

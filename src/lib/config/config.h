@@ -81,6 +81,8 @@ struct att_config {
 	bool pulumi_enabled;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
+	char *extensions_dir;		/* every *.so in it is loaded */
+	struct att_strlist extensions;	/* extension .so paths */
 };
 
 /* getenv-like lookup so tests can feed their own environment. */

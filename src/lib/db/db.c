@@ -78,6 +78,11 @@ const char *att_dbc_errmsg(struct att_dbc *c)
 	return c->ops->errmsg(c);
 }
 
+int att_dbc_vquery(struct att_dbc *c, struct att_stmt **ret, const char *sql, const char *types, va_list ap)
+{
+	return c->ops->query(c, ret, sql, types, ap);
+}
+
 int att_dbc_query(struct att_dbc *c, struct att_stmt **ret, const char *sql, const char *types, ...)
 {
 	va_list ap;
@@ -89,15 +94,11 @@ int att_dbc_query(struct att_dbc *c, struct att_stmt **ret, const char *sql, con
 	return r;
 }
 
-int att_dbc_exec(struct att_dbc *c, const char *sql, const char *types, ...)
+int att_dbc_vexec(struct att_dbc *c, const char *sql, const char *types, va_list ap)
 {
 	struct att_stmt *s;
-	va_list ap;
-	int r;
+	int r = c->ops->query(c, &s, sql, types, ap);
 
-	va_start(ap, types);
-	r = c->ops->query(c, &s, sql, types, ap);
-	va_end(ap);
 	if (r < 0)
 		return r;
 	while ((r = att_stmt_next(s)) == 1)
@@ -105,6 +106,17 @@ int att_dbc_exec(struct att_dbc *c, const char *sql, const char *types, ...)
 	if (r == 0)
 		r = c->ops->changes(c);
 	att_stmt_done(s);
+	return r;
+}
+
+int att_dbc_exec(struct att_dbc *c, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = att_dbc_vexec(c, sql, types, ap);
+	va_end(ap);
 	return r;
 }
 
@@ -166,6 +178,11 @@ int att_db_ping(struct att_db *db)
 int att_db_latest_version(void)
 {
 	return att_migrations[att_migrations_count - 1].version;
+}
+
+int att_dbc_exec_script(struct att_dbc *c, const char *sql, char *reterr, size_t errlen)
+{
+	return c->ops->exec_script(c, sql, reterr, errlen);
 }
 
 int att_dbc_query_int(struct att_dbc *c, const char *sql, int64_t *ret)

@@ -20,6 +20,7 @@
 #ifndef ATT_DB_DB_H
 #define ATT_DB_DB_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +65,13 @@ int att_dbc_query(struct att_dbc *c, struct att_stmt **ret, const char *sql, con
  * (>= 0) or a negative att_err.  A unique-constraint violation returns
  * ATT_E_CONFLICT. */
 int att_dbc_exec(struct att_dbc *c, const char *sql, const char *types, ...);
+
+/* The same with a va_list (wrappers such as the extension host). */
+int att_dbc_vquery(struct att_dbc *c, struct att_stmt **ret, const char *sql, const char *types, va_list ap);
+int att_dbc_vexec(struct att_dbc *c, const char *sql, const char *types, va_list ap);
+
+/* Run a script of several statements without parameters (DDL). */
+int att_dbc_exec_script(struct att_dbc *c, const char *sql, char *reterr, size_t errlen);
 
 /* Run a parameterless query that yields one integer (COUNT, MAX ...). */
 int att_dbc_query_int(struct att_dbc *c, const char *sql, int64_t *ret);

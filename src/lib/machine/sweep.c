@@ -38,9 +38,16 @@ int att_lease_claim(struct att_db *db, const char *name, const char *holder, int
 	att_stmt_done(s);
 	if (r < 0)
 		goto out;
-	if (found && (expires < now || strcmp(cur, holder) == 0)) {
-		r = att_dbc_exec(c, "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ?", "sis", holder,
-				 now + ttl, name);
+	if (!found) {
+		/* leases other than the sweep's are created on first use */
+		r = att_dbc_exec(c, "INSERT INTO leases (name) VALUES (?) ON CONFLICT (name) DO NOTHING", "s", name);
+		if (r < 0)
+			goto out;
+	}
+	if (!found || expires < now || strcmp(cur, holder) == 0) {
+		r = att_dbc_exec(c, "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ?"
+				    " AND (expires_at < ? OR holder = ?)",
+				 "sisis", holder, now + ttl, name, now, holder);
 		if (r < 0)
 			goto out;
 		*ret_claimed = r == 1;

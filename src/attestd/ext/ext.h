@@ -1,0 +1,92 @@
+/* ext.h - attestd's side of the extension ABI (include/attest/extension.h).
+ *
+ *   loader.c    finding, loading and checking extensions (dlopen and the
+ *               built-in modules), their migrations, start and stop, and
+ *               GET /api/v1/extensions
+ *   host.c      the host function table handed to every extension
+ *   dispatch.c  delivering lifecycle events from the outbox to hooks */
+#ifndef ATTESTD_EXT_H
+#define ATTESTD_EXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "attest/extension.h"
+#include "http.h"
+
+struct att_db;
+struct att_dbc;
+
+#define ATT_EXT_MAX_PREFIXES 8
+#define ATT_EXT_MAX_HOOKS 32
+
+struct att_ext_binding {		/* an extension route's att_route.ud */
+	struct att_ext *ext;
+	att_ext_handler_fn fn;
+	void *ud;
+};
+
+struct att_ext_hook {
+	char event[64];			/* name or "*" */
+	att_ext_hook_fn fn;
+	void *ud;
+};
+
+struct att_ext {
+	const struct att_ext_info *info;
+	void *dl;			/* dlopen handle; NULL for built-ins */
+	char source[512];		/* file path or "builtin" */
+	const struct att_svc *svc;
+	bool in_init, started;
+	char why[256];			/* why the host refused a registration */
+	void *data;
+	char *prefixes[ATT_EXT_MAX_PREFIXES];
+	size_t nprefixes;
+	struct att_route *routes;
+	struct att_ext_binding *bindings;
+	size_t nroutes;
+	struct att_ext_migration *migrations;
+	size_t nmigrations;
+	struct att_ext_hook hooks[ATT_EXT_MAX_HOOKS];
+	size_t nhooks;
+};
+
+/* The built-in modules written against the ABI (loader.c's list). */
+extern const struct att_ext_info *const att_ext_builtins[];
+extern const size_t att_ext_nbuiltins;
+
+/* host.c */
+const struct att_ext_host *att_ext_host_table(void);
+/* Is name a valid table/index name for this extension? */
+bool att_ext_owns_table(const struct att_ext *ext, const char *name, size_t len);
+/* Check every object a migration script creates/alters/writes (false
+ * with why naming the offending name). */
+bool att_ext_sql_confined(const struct att_ext *ext, const char *sql, char *why, size_t whylen);
+
+/* Call one hook with an event (doc: the parsed JSON, for event_field). */
+
+int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, int64_t id, const char *name,
+			  const char *json, size_t len, json_t *doc);
+
+/* loader.c: load every configured extension (built-ins first, then
+ * the shared objects of ITL_EXTENSIONS_DIR sorted, then ITL_EXTENSIONS), call init(). */
+int att_ext_load_all(const struct att_svc *svc, char *reterr, size_t errlen);
+/* All extension routes, for the router. */
+int att_ext_routes(struct att_route **ret, size_t *ret_n);
+/* Apply the extensions' pending migrations. */
+int att_ext_migrate(struct att_db *db, char *reterr, size_t errlen);
+int att_ext_start_all(char *reterr, size_t errlen);
+void att_ext_stop_all(void);
+void att_ext_unload_all(void);
+/* The loaded extensions, in load order. */
+struct att_ext *const *att_ext_list(size_t *ret_n);
+/* Any hook registered for any event? */
+bool att_ext_have_hooks(void);
+
+/* dispatch.c: deliver undelivered outbox events to the hooks, in order;
+ * returns the number delivered or a negative att_err. */
+int att_ext_dispatch(const struct att_svc *svc);
+
+#endif

@@ -1,0 +1,608 @@
+/* host.c - the host function table of the extension ABI: registration,
+ * requests and responses, the database, the audit log, leases, events. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "ext/ext.h"
+#include "machine/sweep.h"
+#include "obs/log.h"
+#include "oidc/jwt.h"
+#include "worker.h"
+
+/* The host-side event handed to hooks (dispatch.c fills it). */
+struct att_ext_event {
+	int64_t id;
+	const char *name;
+	const char *json;
+	size_t len;
+	json_t *doc;
+};
+
+static int from_err(int r)
+{
+	switch (r) {
+	case 0: return ATT_EXT_OK;
+	case ATT_E_INVAL:
+	case ATT_E_PARSE: return ATT_EXT_INVALID;
+	case ATT_E_CONFLICT: return ATT_EXT_CONFLICT;
+	case ATT_E_NOTFOUND: return ATT_EXT_NOTFOUND;
+	case ATT_E_DB:
+	case ATT_E_UNAVAILABLE: return ATT_EXT_UNAVAILABLE;
+	default: return r < 0 ? ATT_EXT_ERROR : r;
+	}
+}
+
+/* ---- registration ----------------------------------------------------------- */
+
+static int refuse(struct att_ext *ext, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(struct att_ext *ext, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ext->why, sizeof(ext->why), fmt, ap);
+	va_end(ap);
+	return ATT_EXT_INVALID;
+}
+
+static void ext_route_call(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const struct att_ext_binding *b = rq->route->ud;
+
+	(void)svc;
+	b->fn(b->ext, (struct att_ext_req *)rq, (struct att_ext_resp *)rs, b->ud);
+}
+
+static bool path_sane(const char *p)
+{
+	if (p[0] != '/' || strstr(p, "//") || strstr(p, "/../") || strstr(p, "/./"))
+		return false;
+	for (; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '?' || *p == '#' || *p == '%' || (unsigned char)*p >= 0x7f)
+			return false;
+	return true;
+}
+
+static bool under_prefix(const struct att_ext *ext, const char *path)
+{
+	for (size_t i = 0; i < ext->nprefixes; i++) {
+		size_t n = strlen(ext->prefixes[i]);
+
+		/* "/api/user" owns "/api/user" and "/api/user/..."; "/x/" owns "/x/..." */
+		if (strncmp(path, ext->prefixes[i], n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/' || ext->prefixes[i][n - 1] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static int h_add_route(struct att_ext *ext, const struct att_ext_route *route)
+{
+	static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" };
+	struct att_ext_binding *b;
+	struct att_route *grown, *r;
+	const char *method = NULL;
+
+	if (!ext->in_init || !route || !route->fn || !route->method || !route->path)
+		return refuse(ext, "add_route: called outside init() or without method, path or handler");
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(methods); i++)
+		if (strcmp(route->method, methods[i]) == 0)
+			method = methods[i];
+	if (!method || route->auth > ATT_EXT_AUTH_IDENTITY || route->flags & ~ATT_EXT_ROUTE_ANY_BODY)
+		return refuse(ext, "route %.16s %.128s: unknown method, auth or flags", route->method, route->path);
+	if (!path_sane(route->path) || !under_prefix(ext, route->path))
+		return refuse(ext, "route %.16s %.128s is outside its prefixes", route->method, route->path);
+	grown = realloc(ext->routes, (ext->nroutes + 1) * sizeof(*grown));
+	if (!grown)
+		return ATT_EXT_ERROR;
+	ext->routes = grown;
+	b = calloc(1, sizeof(*b));
+	r = &ext->routes[ext->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->path = att_strdup(route->path);
+	if (!b || !r->path) {
+		free(b);
+		free((char *)r->path);
+		return ATT_EXT_ERROR;
+	}
+	b->ext = ext;
+	b->fn = route->fn;
+	b->ud = route->ud;
+	r->method = method;
+	r->auth = route->auth == ATT_EXT_AUTH_OPERATOR   ? AUTH_OPERATOR
+		  : route->auth == ATT_EXT_AUTH_IDENTITY ? AUTH_IDENTITY
+							 : AUTH_NONE;
+	r->fn = ext_route_call;
+	r->max_body = route->max_body;
+	r->flags = route->flags & ATT_EXT_ROUTE_ANY_BODY ? ATT_ROUTE_ANY_BODY : 0;
+	r->ud = b;
+	ext->nroutes++;
+	return ATT_EXT_OK;
+}
+
+static int h_add_migration(struct att_ext *ext, const struct att_ext_migration *m)
+{
+	struct att_ext_migration *grown, *d;
+	char why[256];
+
+	if (!ext->in_init || !m || !m->name || !m->sqlite || m->version < 1 ||
+	    (ext->nmigrations && m->version <= ext->migrations[ext->nmigrations - 1].version))
+		return refuse(ext, "add_migration: called outside init(), without name or SQL, or versions not ascending");
+	if (!att_ext_sql_confined(ext, m->sqlite, why, sizeof(why)) ||
+	    (m->postgresql && !att_ext_sql_confined(ext, m->postgresql, why, sizeof(why))))
+		return refuse(ext, "migration %d: %s", m->version, why);
+	grown = realloc(ext->migrations, (ext->nmigrations + 1) * sizeof(*grown));
+	if (!grown)
+		return ATT_EXT_ERROR;
+	ext->migrations = grown;
+	d = &ext->migrations[ext->nmigrations];
+	d->version = m->version;
+	d->name = att_strdup(m->name);
+	d->sqlite = att_strdup(m->sqlite);
+	d->postgresql = att_strdup(m->postgresql ? m->postgresql : m->sqlite);
+	if (!d->name || !d->sqlite || !d->postgresql) {
+		free((char *)d->name);
+		free((char *)d->sqlite);
+		free((char *)d->postgresql);
+		return ATT_EXT_ERROR;
+	}
+	ext->nmigrations++;
+	return ATT_EXT_OK;
+}
+
+static bool event_name_ok(const char *e)
+{
+	size_t n = strlen(e);
+
+	if (strcmp(e, "*") == 0)
+		return true;
+	if (n == 0 || n >= 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)e[i]) || e[i] == '.' || e[i] == '_'))
+			return false;
+	return true;
+}
+
+static int h_add_hook(struct att_ext *ext, const char *event, att_ext_hook_fn fn, void *ud)
+{
+	if (!ext->in_init || !event || !fn || !event_name_ok(event) || ext->nhooks >= ATT_EXT_MAX_HOOKS)
+		return refuse(ext, "add_hook: called outside init(), without handler, bad event name '%.64s' or more than %d hooks",
+			      event ? event : "", ATT_EXT_MAX_HOOKS);
+	snprintf(ext->hooks[ext->nhooks].event, sizeof(ext->hooks[0].event), "%s", event);
+	ext->hooks[ext->nhooks].fn = fn;
+	ext->hooks[ext->nhooks].ud = ud;
+	ext->nhooks++;
+	return ATT_EXT_OK;
+}
+
+/* ---- confinement of migrations ---------------------------------------------------- */
+
+bool att_ext_owns_table(const struct att_ext *ext, const char *name, size_t len)
+{
+	char want[64];
+	int n = snprintf(want, sizeof(want), "extension_%s_", ext->info->name);
+
+	return n > 0 && len > (size_t)n && strncasecmp(name, want, (size_t)n) == 0;
+}
+
+/* SQL words, skipping 'literals', "quotes" around names and -- comments. */
+struct sql_words {
+	const char *p;
+};
+
+static size_t sql_word(struct sql_words *w, const char **ret)
+{
+	const char *p = w->p;
+
+	for (;;) {
+		if (*p == '\'') {
+			for (p++; *p && !(p[0] == '\'' && p[1] != '\''); p += p[0] == '\'' ? 2 : 1)
+				;
+			if (*p)
+				p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (*p && !(isalnum((unsigned char)*p) || *p == '_')) {
+			p++;
+		} else {
+			break;
+		}
+	}
+	*ret = p;
+	while (isalnum((unsigned char)*p) || *p == '_')
+		p++;
+	w->p = p;
+	return (size_t)(p - *ret);
+}
+
+static bool word_is(const char *w, size_t n, const char *kw)
+{
+	return n == strlen(kw) && strncasecmp(w, kw, n) == 0;
+}
+
+/* The next word that is not IF / NOT / EXISTS / UNIQUE. */
+static size_t sql_name(struct sql_words *w, const char **ret)
+{
+	size_t n;
+
+	do
+		n = sql_word(w, ret);
+	while (n && (word_is(*ret, n, "IF") || word_is(*ret, n, "NOT") || word_is(*ret, n, "EXISTS")));
+	return n;
+}
+
+bool att_ext_sql_confined(const struct att_ext *ext, const char *sql, char *why, size_t whylen)
+{
+	/* after these words comes the name of an object the script creates,
+	 * changes or writes to (ON: of CREATE INDEX ... ON t) */
+	static const char *const kw[] = { "TABLE", "INDEX", "VIEW", "TRIGGER", "SEQUENCE", "ON", "INTO", "UPDATE" };
+	struct sql_words w = { sql };
+	const char *word, *id;
+	size_t n, idn;
+
+	while ((n = sql_word(&w, &word)) > 0) {
+		const char *k = NULL;
+
+		for (size_t i = 0; i < ATT_ARRAY_SIZE(kw) && !k; i++)
+			if (word_is(word, n, kw[i]))
+				k = kw[i];
+		if (!k)
+			continue;
+		idn = sql_name(&w, &id);
+		/* ON CONFLICT, ON DELETE/UPDATE (foreign keys), DO UPDATE SET */
+		if ((strcmp(k, "ON") == 0 && (word_is(id, idn, "CONFLICT") || word_is(id, idn, "DELETE") ||
+					      word_is(id, idn, "UPDATE"))) ||
+		    (strcmp(k, "UPDATE") == 0 && word_is(id, idn, "SET")))
+			continue;
+		if (idn == 0 || !att_ext_owns_table(ext, id, idn)) {
+			snprintf(why, whylen, "'%s %.*s': extension objects must be named extension_%s_*", k,
+				 (int)(idn > 64 ? 64 : idn), id, ext->info->name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- the extension and the service ------------------------------------------------ */
+
+static void h_set_data(struct att_ext *ext, void *data)
+{
+	ext->data = data;
+}
+
+static void *h_data(struct att_ext *ext)
+{
+	return ext->data;
+}
+
+static const char *h_name(struct att_ext *ext)
+{
+	return ext->info->name;
+}
+
+static const char *h_service_url(struct att_ext *ext)
+{
+	return ext->svc->cfg->service_url;
+}
+
+static void h_log(struct att_ext *ext, enum att_ext_log_level level, const char *fmt, ...)
+{
+	char topic[64], msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(topic, sizeof(topic), "attestd.ext.%s", ext->info->name);
+	switch (level) {
+	case ATT_EXT_LOG_DEBUG: att_log_debug(topic, "%s", msg); break;
+	case ATT_EXT_LOG_INFO: att_log_info(topic, "%s", msg); break;
+	case ATT_EXT_LOG_WARNING: att_log_warning(topic, "%s", msg); break;
+	default: att_log_error(topic, "%s", msg); break;
+	}
+}
+
+/* ---- requests and responses ----------------------------------------------------------- */
+
+#define RQ(x) ((struct att_req *)(void *)(x))
+#define RS(x) ((struct att_resp *)(void *)(x))
+
+static const char *h_req_method(struct att_ext_req *rq)
+{
+	return RQ(rq)->method;
+}
+
+static const char *h_req_path(struct att_ext_req *rq)
+{
+	return RQ(rq)->path;
+}
+
+static const char *h_req_param(struct att_ext_req *rq, const char *name)
+{
+	return name ? att_req_param(RQ(rq), name) : NULL;
+}
+
+static const char *h_req_query(struct att_ext_req *rq, const char *name)
+{
+	return name ? att_req_query(RQ(rq), name) : NULL;
+}
+
+static const char *h_req_header(struct att_ext_req *rq, const char *name)
+{
+	return name ? att_req_header(RQ(rq), name) : NULL;
+}
+
+static const uint8_t *h_req_body(struct att_ext_req *rq, size_t *ret_len)
+{
+	*ret_len = RQ(rq)->body.len;
+	return (const uint8_t *)(RQ(rq)->body.p ? RQ(rq)->body.p : "");
+}
+
+static const char *h_req_source_ip(struct att_ext_req *rq)
+{
+	return RQ(rq)->source_ip;
+}
+
+static const char *h_req_identity(struct att_ext_req *rq)
+{
+	return RQ(rq)->actor.authenticated ? RQ(rq)->actor_name : NULL;
+}
+
+static int h_req_is_operator(struct att_ext_req *rq)
+{
+	return RQ(rq)->actor.authenticated && RQ(rq)->is_operator;
+}
+
+static int h_req_authenticate(struct att_ext_req *rq, struct att_ext_resp *rs, const char *credential)
+{
+	if (!credential || !*credential) {
+		att_resp_error(RS(rs), 401, "Credential required");
+		return ATT_EXT_INVALID;
+	}
+	return att_auth_bearer(RQ(rq)->svc, RQ(rq), RS(rs), credential, false) == 0 ? ATT_EXT_OK : ATT_EXT_INVALID;
+}
+
+static int h_resp_body(struct att_ext_resp *rs, int status, const char *content_type, const void *body, size_t len)
+{
+	char *copy;
+
+	if (status < 100 || status > 599 || (len && !body))
+		return ATT_EXT_INVALID;
+	copy = malloc(len + 1);
+	if (!copy)
+		return ATT_EXT_ERROR;
+	if (len)
+		memcpy(copy, body, len);
+	copy[len] = '\0';
+	att_resp_text(RS(rs), status, NULL, copy, len);
+	snprintf(RS(rs)->ctype_copy, sizeof(RS(rs)->ctype_copy), "%s",
+		 content_type && *content_type ? content_type : "application/octet-stream");
+	RS(rs)->ctype = RS(rs)->ctype_copy;
+	return ATT_EXT_OK;
+}
+
+static int h_resp_error(struct att_ext_resp *rs, int status, const char *detail)
+{
+	if (status < 400 || status > 599)
+		return ATT_EXT_INVALID;
+	att_resp_error(RS(rs), status, "%s", detail ? detail : "");
+	return ATT_EXT_OK;
+}
+
+static int h_resp_header(struct att_ext_resp *rs, const char *name, const char *value)
+{
+	if (!name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") ||
+	    RS(rs)->nhdr >= ATT_RESP_MAX_HEADERS)
+		return ATT_EXT_INVALID;
+	att_resp_header(RS(rs), name, value);
+	return ATT_EXT_OK;
+}
+
+/* ---- database ----------------------------------------------------------------- */
+
+#define DBC(x) ((struct att_dbc *)(void *)(x))
+#define ST(x) ((struct att_stmt *)(void *)(x))
+
+static struct att_ext_db *h_db_acquire(struct att_ext *ext)
+{
+	return (struct att_ext_db *)(void *)att_db_acquire(ext->svc->db);
+}
+
+static void h_db_release(struct att_ext *ext, struct att_ext_db *db)
+{
+	if (db)
+		att_db_release(ext->svc->db, DBC(db));
+}
+
+static const char *h_db_backend(struct att_ext_db *db)
+{
+	return att_dbc_is_postgresql(DBC(db)) ? "postgresql" : "sqlite";
+}
+
+static int h_db_begin(struct att_ext_db *db)
+{
+	return from_err(att_dbc_begin(DBC(db)));
+}
+
+static int h_db_commit(struct att_ext_db *db)
+{
+	return from_err(att_dbc_commit(DBC(db)));
+}
+
+static void h_db_rollback(struct att_ext_db *db)
+{
+	att_dbc_rollback(DBC(db));
+}
+
+static int h_db_exec(struct att_ext_db *db, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = att_dbc_vexec(DBC(db), sql, types ? types : "", ap);
+	va_end(ap);
+	return from_err(r);
+}
+
+static int h_db_query(struct att_ext_db *db, struct att_ext_rows **ret, const char *sql, const char *types, ...)
+{
+	struct att_stmt *s = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = att_dbc_vquery(DBC(db), &s, sql, types ? types : "", ap);
+	va_end(ap);
+	if (r == 0)
+		*ret = (struct att_ext_rows *)(void *)s;
+	return from_err(r);
+}
+
+static int h_rows_next(struct att_ext_rows *rows)
+{
+	return from_err(att_stmt_next(ST(rows)));
+}
+
+static const char *h_rows_text(struct att_ext_rows *rows, int col)
+{
+	return att_stmt_text(ST(rows), col);
+}
+
+static int64_t h_rows_int(struct att_ext_rows *rows, int col)
+{
+	return att_stmt_int(ST(rows), col);
+}
+
+static int h_rows_is_null(struct att_ext_rows *rows, int col)
+{
+	return att_stmt_is_null(ST(rows), col);
+}
+
+static void h_rows_done(struct att_ext_rows *rows)
+{
+	if (rows)
+		att_stmt_done(ST(rows));
+}
+
+static int h_audit(struct att_ext_db *db, const char *actor, const char *action, const char *machine_id,
+		   const char *detail, const char *source_ip)
+{
+	if (!actor || !*actor || !action || !*action)
+		return ATT_EXT_INVALID;
+	return from_err(att_audit_append(DBC(db), actor, action, machine_id, NULL, NULL, detail, source_ip));
+}
+
+static int h_lease_claim(struct att_ext *ext, const char *lease, int64_t ttl, int *ret_held)
+{
+	char name[128];
+	bool held = false;
+	int r;
+
+	if (!lease || !*lease || ttl < 1 || strlen(lease) > 64)
+		return ATT_EXT_INVALID;
+	snprintf(name, sizeof(name), "extension_%s_%s", ext->info->name, lease);
+	r = att_lease_claim(ext->svc->db, name, att_worker_holder(), ttl, &held);
+	*ret_held = held;
+	return from_err(r);
+}
+
+/* ---- events -------------------------------------------------------------------------- */
+
+static const char *h_event_name(const struct att_ext_event *ev)
+{
+	return ev->name;
+}
+
+static int64_t h_event_id(const struct att_ext_event *ev)
+{
+	return ev->id;
+}
+
+static const char *h_event_field(const struct att_ext_event *ev, const char *name)
+{
+	const json_t *v;
+
+	if (!name || !ev->doc)
+		return NULL;
+	v = name[0] == '/' ? att_json_pointer(ev->doc, name) : json_object_get(ev->doc, name);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static const char *h_event_json(const struct att_ext_event *ev, size_t *ret_len)
+{
+	if (ret_len)
+		*ret_len = ev->len;
+	return ev->json;
+}
+
+int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, int64_t id, const char *name,
+			  const char *json, size_t len, json_t *doc)
+{
+	struct att_ext_event ev = { .id = id, .name = name, .json = json, .len = len, .doc = doc };
+
+	return h->fn(ext, &ev, h->ud);
+}
+
+static const struct att_ext_host host = {
+	.abi_version = ATT_EXT_ABI_VERSION,
+	.size = sizeof(struct att_ext_host),
+	.add_route = h_add_route,
+	.add_migration = h_add_migration,
+	.add_hook = h_add_hook,
+	.set_data = h_set_data,
+	.data = h_data,
+	.name = h_name,
+	.service_url = h_service_url,
+	.log = h_log,
+	.req_method = h_req_method,
+	.req_path = h_req_path,
+	.req_param = h_req_param,
+	.req_query = h_req_query,
+	.req_header = h_req_header,
+	.req_body = h_req_body,
+	.req_source_ip = h_req_source_ip,
+	.req_identity = h_req_identity,
+	.req_is_operator = h_req_is_operator,
+	.req_authenticate = h_req_authenticate,
+	.resp_body = h_resp_body,
+	.resp_error = h_resp_error,
+	.resp_header = h_resp_header,
+	.db_acquire = h_db_acquire,
+	.db_release = h_db_release,
+	.db_backend = h_db_backend,
+	.db_begin = h_db_begin,
+	.db_commit = h_db_commit,
+	.db_rollback = h_db_rollback,
+	.db_exec = h_db_exec,
+	.db_query = h_db_query,
+	.rows_next = h_rows_next,
+	.rows_text = h_rows_text,
+	.rows_int = h_rows_int,
+	.rows_is_null = h_rows_is_null,
+	.rows_done = h_rows_done,
+	.audit = h_audit,
+	.lease_claim = h_lease_claim,
+	.event_name = h_event_name,
+	.event_id = h_event_id,
+	.event_field = h_event_field,
+	.event_json = h_event_json,
+};
+
+const struct att_ext_host *att_ext_host_table(void)
+{
+	return &host;
+}

@@ -1,0 +1,190 @@
+/* audit.c - the audit log: GET /api/v1/audit (paged), /api/v1/audit/verify,
+ * and the signed PDF report GET /api/v1/machines/{id}/audit-report. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "audit/audit.h"
+#include "audit/report.h"
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "crypto/ca.h"
+#include "db/db.h"
+#include "obs/log.h"
+#include "routes/routes.h"
+
+#define AUDIT_COLS "id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail, prev_hash, entry_hash"
+
+/* One audit_log row selected as AUDIT_COLS, as the API shows it. */
+static json_t *audit_row_json(struct att_stmt *s)
+{
+	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)att_stmt_int(s, 0), "timestamp",
+			 att_api_str_or_null(att_stmt_text(s, 1)), "operator_cn", att_api_str_or_null(att_stmt_text(s, 2)), "action",
+			 att_api_str_or_null(att_stmt_text(s, 3)), "machine_id", att_api_str_or_null(att_stmt_text(s, 4)),
+			 "prev_state", att_api_str_or_null(att_stmt_text(s, 5)), "new_state", att_api_str_or_null(att_stmt_text(s, 6)),
+			 "detail", att_api_str_or_null(att_stmt_text(s, 7)), "prev_hash", att_api_str_or_null(att_stmt_text(s, 8)),
+			 "entry_hash", att_api_str_or_null(att_stmt_text(s, 9)));
+}
+
+static void h_audit_list(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *mid = att_req_query(rq, "machine_id"), *action = att_req_query(rq, "action");
+	int64_t page, per_page;
+	struct att_dbc *c;
+	struct att_stmt *s;
+	json_t *arr;
+	int r;
+
+	if (!att_api_paging(rq, rs, &page, &per_page, 50))
+		return;
+	if (mid && strlen(mid) > 64) {
+		att_resp_error(rs, 422, "machine_id: longer than 64 characters");
+		return;
+	}
+	if (action && strlen(action) > 64) {
+		att_resp_error(rs, 422, "action: longer than 64 characters");
+		return;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	r = att_dbc_query(c, &s,
+			  "SELECT " AUDIT_COLS " FROM audit_log"
+			  " WHERE (CAST(? AS TEXT) IS NULL OR machine_id = ?) AND (CAST(? AS TEXT) IS NULL OR action = ?)"
+			  " ORDER BY id DESC LIMIT ? OFFSET ?",
+			  "ssssii", mid, mid, action, action, per_page, (page - 1) * per_page);
+	if (r < 0) {
+		att_db_release(svc->db, c);
+		att_api_db_unavailable(rs);
+		return;
+	}
+	arr = json_array();
+	while ((r = att_stmt_next(s)) == 1)
+		json_array_append_new(arr, audit_row_json(s));
+	att_stmt_done(s);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		json_decref(arr);
+		att_api_db_unavailable(rs);
+		return;
+	}
+	att_resp_json(rs, 200, arr);
+}
+
+static void h_audit_verify(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_audit_verify v;
+	struct att_dbc *c = att_db_acquire(svc->db);
+	int r;
+
+	(void)rq;
+	if (!c) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	r = att_audit_verify(c, &v);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	att_resp_json(rs, 200,
+		      json_pack("{s:b,s:I,s:o,s:o,s:o}", "valid", v.valid, "entries", (json_int_t)v.entries, "root_hash",
+				v.root_hash[0] ? json_string(v.root_hash) : json_null(), "first_invalid_id",
+				v.first_invalid_id ? json_integer(v.first_invalid_id) : json_null(), "error",
+				v.error[0] ? json_string(v.error) : json_null()));
+}
+
+/* GET /api/v1/machines/{id}/audit-report: signed PDF */
+#define REPORT_MAX_ENTRIES 20000
+
+static void h_audit_report(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_audit_verify v;
+	struct att_machine m = { 0 };
+	struct att_dbc *c;
+	struct att_stmt *s;
+	json_t *entries = NULL, *detail = NULL;
+	EVP_PKEY *key;
+	X509 *cert, *ca;
+	char *pdf = NULL, disp[160];
+	size_t len = 0;
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	if (!svc->ca || att_ca_report_signer(svc->ca, &key, &cert, &ca) < 0) {
+		att_resp_error(rs, 503, "Report signing key unavailable");
+		return;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	r = att_machine_get(c, rq->params[0], &m);
+	if (r == ATT_E_NOTFOUND) {
+		att_db_release(svc->db, c);
+		att_resp_error(rs, 404, "Machine %s not found", rq->params[0]);
+		return;
+	}
+	if (r == 0)
+		r = att_dbc_query(c, &s,
+				  "SELECT " AUDIT_COLS " FROM audit_log WHERE machine_id = ? ORDER BY id LIMIT ?",
+				  "si", rq->params[0], (int64_t)REPORT_MAX_ENTRIES + 1);
+	if (r == 0) {
+		entries = json_array();
+		while ((r = att_stmt_next(s)) == 1)
+			json_array_append_new(entries, audit_row_json(s));
+		att_stmt_done(s);
+	}
+	if (r == 0)
+		r = att_audit_verify(c, &v);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		json_decref(entries);
+		att_machine_release(&m);
+		att_api_db_unavailable(rs);
+		return;
+	}
+	detail = att_machine_detail(&m);
+	{
+		bool truncated = json_array_size(entries) > REPORT_MAX_ENTRIES;
+		struct att_report_input in = {
+			.machine = detail, .entries = entries, .truncated = truncated, .chain = &v,
+			.generated_by = rq->actor.name, .service_url = svc->cfg->service_url,
+		};
+
+		if (truncated)
+			json_array_remove(entries, REPORT_MAX_ENTRIES);
+		r = att_audit_report_pdf(&in, key, cert, ca, &pdf, &len);
+	}
+	json_decref(detail);
+	json_decref(entries);
+	if (r < 0) {
+		att_log_error("attestd.api", "audit report for %s failed: %s", rq->params[0], att_strerror(r));
+		att_resp_error(rs, 500, "Cannot build the audit report");
+		att_machine_release(&m);
+		return;
+	}
+	att_log_info("attestd.api", "Audit report for %s (%zu bytes) made for %s", rq->params[0], len, rq->actor.name);
+	att_resp_text(rs, 200, "application/pdf", pdf, len);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"machine-audit-%s.pdf\"", M(&m, MACHINE_ID));
+	att_machine_release(&m);
+	att_resp_header(rs, "Content-Disposition", disp);
+	att_resp_header(rs, "Cache-Control", "no-store");
+}
+
+static const struct att_route routes[] = {
+	{ "GET", "/api/v1/machines/{id}/audit-report", AUTH_OPERATOR, h_audit_report, 0, 0, NULL },
+	{ "GET", "/api/v1/audit", AUTH_OPERATOR, h_audit_list, 0, 0, NULL },
+	{ "GET", "/api/v1/audit/verify", AUTH_OPERATOR, h_audit_verify, 0, 0, NULL },
+};
+
+const struct att_route_set att_routes_audit = { routes, ATT_ARRAY_SIZE(routes) };

@@ -1,0 +1,368 @@
+/* machines.c - the operator's machine resource: list, get, approve
+ * (dual control), approvals, lock, unlock, revoke, import, offline bundle. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "crypto/ek.h"
+#include "db/db.h"
+#include "routes/routes.h"
+#include "talos/machineconfig.h"
+
+static void h_machines_list(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *status = att_req_query(rq, "status"), *role = att_req_query(rq, "role");
+	const char *hostname = att_req_query(rq, "hostname");
+	int64_t page, per_page;
+	struct att_dbc *c;
+	struct att_stmt *s;
+	json_t *arr;
+	int r;
+
+	if (status && !att_valid_status(status)) {
+		att_resp_error(rs, 422, "status: must be one of pending_approval, registered, attested, locked, revoked");
+		return;
+	}
+	if (role && !att_role_valid(role)) {
+		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
+		return;
+	}
+	if (hostname && strlen(hostname) > 253) {
+		att_resp_error(rs, 422, "hostname: longer than 253 characters");
+		return;
+	}
+	if (!att_api_paging(rq, rs, &page, &per_page, 1000000000))
+		return;
+	if (!att_req_query(rq, "per_page") && att_req_query(rq, "page"))
+		per_page = 50;
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	r = att_dbc_query(c, &s,
+			  "SELECT " ATT_MACHINE_COLS " FROM machines"
+			  " WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND (CAST(? AS TEXT) IS NULL OR role = ?)"
+			  " AND (CAST(? AS TEXT) IS NULL OR hostname = ?) ORDER BY id LIMIT ? OFFSET ?",
+			  "ssssssii", status, status, role, role, hostname, hostname, per_page,
+			  (page - 1) * per_page);
+	if (r < 0) {
+		att_db_release(svc->db, c);
+		att_api_db_unavailable(rs);
+		return;
+	}
+	arr = json_array();
+	while ((r = att_stmt_next(s)) == 1) {
+		struct att_machine m = { 0 };
+
+		m.id = att_stmt_int(s, 0);
+		m.wipe_pending = att_stmt_int(s, 1) != 0;
+		for (int i = 0; i < _MC_MAX; i++)
+			m.col[i] = (char *)att_stmt_text(s, i + 2);
+		json_array_append_new(arr, att_machine_detail(&m));
+	}
+	att_stmt_done(s);
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		json_decref(arr);
+		att_api_db_unavailable(rs);
+		return;
+	}
+	att_resp_json(rs, 200, arr);
+}
+
+static void h_machine_get(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *id = rq->params[0];
+	struct att_machine m = { 0 };
+	struct att_dbc *c;
+	int r;
+
+	if (!att_api_id_ok(id)) {
+		att_resp_error(rs, 404, "Machine %.64s not found", id);
+		return;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	r = att_machine_get(c, id, &m);
+	att_db_release(svc->db, c);
+	if (r == ATT_E_NOTFOUND) {
+		att_resp_error(rs, 404, "Machine %s not found", id);
+		return;
+	}
+	if (r < 0) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	att_resp_json(rs, 200, att_machine_detail(&m));
+	att_machine_release(&m);
+}
+
+static const struct att_jfield approve_fields[] = {
+	{ "role", ATT_J_STRING, true, 64 },
+	{ "hostname", ATT_J_STRING, false, 253 },
+	{ "assigned_ip", ATT_J_STRING, false, 64 },
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static void h_approve(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	struct att_approval a = { 0 };
+	struct att_machine m = { 0 };
+	char cidr[64], err[512];
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, approve_fields, ATT_ARRAY_SIZE(approve_fields));
+	if (!b)
+		return;
+	a.role = att_json_str(b, "role");
+	a.hostname = att_json_str(b, "hostname");
+	a.reason = att_json_str(b, "reason");
+	if (!att_role_valid(a.role)) {
+		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
+		goto out;
+	}
+	if (a.hostname && !att_valid_hostname(a.hostname)) {
+		att_resp_error(rs, 422, "hostname: must be an RFC 1123 host name (letters, digits, '-', dot-separated labels of at most 63)");
+		goto out;
+	}
+	if (att_json_str(b, "assigned_ip")) {
+		if (!att_normalize_cidr(att_json_str(b, "assigned_ip"), cidr)) {
+			att_resp_error(rs, 422, "assigned_ip: expected an IPv4 or IPv6 address with optional /prefix, e.g. 10.0.1.13/24");
+			goto out;
+		}
+		a.assigned_ip = cidr;
+	}
+	{
+		struct att_vote_status vote;
+
+		r = att_machine_approve(svc, rq->params[0], &a, &rq->actor, &m, &vote, err, sizeof(err));
+		if (r == 0 && vote.pending) {
+			char *msg = att_asprintf("Approval vote recorded for operator '%s'. %d more operator(s) must also approve before the machine is registered.",
+						 rq->actor.name, vote.required - vote.received);
+
+			att_resp_json(rs, 202, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s}", "machine_id", M(&m, MACHINE_ID),
+							  "status", "pending_second_approval", "message", msg ? msg : "",
+							  "approvals_received", vote.received, "approvals_required",
+							  vote.required, "expires_at", vote.expires_at));
+			free(msg);
+			att_machine_release(&m);
+		} else {
+			att_api_reply_machine(rs, r, &m, err);
+		}
+	}
+out:
+	json_decref(b);
+}
+
+static void h_approvals(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *arr = NULL;
+	char err[256];
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	r = att_machine_votes(svc, rq->params[0], &arr, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_resp_json(rs, 200, arr);
+}
+
+static const struct att_jfield reason_fields[] = {
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static const struct att_jfield revoke_fields[] = {
+	{ "wipe", ATT_J_BOOL, false, 0 },
+	{ "reason", ATT_J_STRING, false, 1024 },
+};
+
+static void h_lock(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_machine m = { 0 };
+	char err[512];
+	json_t *b;
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, reason_fields, ATT_ARRAY_SIZE(reason_fields));
+	if (!b)
+		return;
+	r = att_machine_lock(svc, rq->params[0], att_json_str(b, "reason"), &rq->actor, &m, err, sizeof(err));
+	att_api_reply_machine(rs, r, &m, err);
+	json_decref(b);
+}
+
+static void h_unlock(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_machine m = { 0 };
+	char err[512];
+	json_t *b;
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, reason_fields, ATT_ARRAY_SIZE(reason_fields));
+	if (!b)
+		return;
+	r = att_machine_unlock(svc, rq->params[0], att_json_str(b, "reason"), &rq->actor, &m, err, sizeof(err));
+	att_api_reply_machine(rs, r, &m, err);
+	json_decref(b);
+}
+
+static void h_revoke(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	struct att_machine m = { 0 };
+	char err[512];
+	json_t *b;
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, revoke_fields, ATT_ARRAY_SIZE(revoke_fields));
+	if (!b)
+		return;
+	r = att_machine_revoke(svc, rq->params[0], att_json_bool(b, "wipe", false), att_json_str(b, "reason"),
+			       &rq->actor, &m, err, sizeof(err));
+	att_api_reply_machine(rs, r, &m, err);
+	json_decref(b);
+}
+
+static const struct att_jfield import_fields[] = {
+	{ "ek_fingerprint", ATT_J_STRING, true, 128 },
+	{ "ek_cert_pem", ATT_J_STRING, false, ATT_EK_MAX_B64 },
+	{ "ek_source", ATT_J_STRING, false, 32 },
+	{ "machine_id", ATT_J_STRING, false, 64 },
+	{ "role", ATT_J_STRING, false, 64 },
+	{ "hw_uuid", ATT_J_STRING, false, 256 },
+	{ "hw_mac", ATT_J_STRING, false, 64 },
+	{ "hw_serial", ATT_J_STRING, false, 256 },
+	{ "hw_product", ATT_J_STRING, false, 256 },
+	{ "cluster_id", ATT_J_STRING, false, 64 },
+	{ "install_mode", ATT_J_STRING, false, 64 },
+	{ "installed_at", ATT_J_STRING, false, 64 },
+};
+
+static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b = att_req_json(rq, rs, import_fields, ATT_ARRAY_SIZE(import_fields));
+	struct att_receipt rc = { 0 };
+	struct att_machine m = { 0 };
+	char err[512], mac[32];
+	const char *src;
+	int r;
+
+	if (!b)
+		return;
+	rc.ek_fingerprint = att_json_str(b, "ek_fingerprint");
+	rc.ek_b64 = att_json_str(b, "ek_cert_pem");
+	rc.machine_id = att_json_str(b, "machine_id");
+	rc.role = att_json_str(b, "role");
+	rc.hw_uuid = att_json_str(b, "hw_uuid");
+	rc.hw_serial = att_json_str(b, "hw_serial");
+	rc.hw_product = att_json_str(b, "hw_product");
+	rc.cluster_id = att_json_str(b, "cluster_id");
+	rc.install_mode = att_json_str(b, "install_mode");
+	rc.installed_at = att_json_str(b, "installed_at");
+	src = att_json_str(b, "ek_source");
+	if (!att_valid_fingerprint(rc.ek_fingerprint)) {
+		att_resp_error(rs, 422, "ek_fingerprint: must be a 64-char (SHA-256) or 96-char (SHA-384) hex digest");
+		goto out;
+	}
+	if (src && strcmp(src, "cert") != 0 && strcmp(src, "pub") != 0 && strcmp(src, "offline-import") != 0) {
+		att_resp_error(rs, 422, "ek_source: must be 'cert', 'pub' or 'offline-import'");
+		goto out;
+	}
+	if (rc.ek_b64 && src && strcmp(src, "offline-import") == 0)
+		src = "cert";
+	rc.ek_source = src;
+	if (rc.machine_id && !att_api_id_ok(rc.machine_id)) {
+		att_resp_error(rs, 422, "machine_id: 1-64 characters of letters, digits, '-', '_' or '.'");
+		goto out;
+	}
+	if (rc.role && !att_role_valid(rc.role)) {
+		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
+		goto out;
+	}
+	if (rc.cluster_id && !att_valid_cluster_id(rc.cluster_id)) {
+		att_resp_error(rs, 422, "cluster_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
+		goto out;
+	}
+	if (att_json_str(b, "hw_mac")) {
+		if (!att_normalize_mac(att_json_str(b, "hw_mac"), mac)) {
+			att_resp_error(rs, 422, "hw_mac: expected a MAC address like 52:54:00:12:34:56");
+			goto out;
+		}
+		rc.hw_mac = mac;
+	}
+	r = att_machine_import(svc, &rc, &rq->actor, &m, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	att_resp_json(rs, 200, json_pack("{s:s,s:s,s:s,s:n,s:s}", "machine_id", M(&m, MACHINE_ID), "role",
+					  M(&m, ROLE), "status", M(&m, STATUS), "config_url", "message",
+					  "Machine imported from offline receipt — ready for attestation"));
+	att_machine_release(&m);
+out:
+	json_decref(b);
+}
+
+/* GET /api/v1/machines/{id}/offline-bundle */
+static void h_offline_bundle(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *o = NULL;
+	char err[512] = "";
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	r = att_machine_offline_bundle(svc, rq->params[0], &rq->actor, &o, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_api_boot_urls(svc, o);
+	att_resp_json(rs, 200, o);
+	att_resp_header(rs, "Cache-Control", "no-store");
+}
+
+static const struct att_route routes[] = {
+	{ "GET", "/api/v1/machines", AUTH_OPERATOR, h_machines_list, 0, 0, NULL },
+	{ "POST", "/api/v1/machines/import", AUTH_OPERATOR, h_import, 0, 0, NULL },
+	{ "GET", "/api/v1/machines/{id}", AUTH_OPERATOR, h_machine_get, 0, 0, NULL },
+	{ "POST", "/api/v1/machines/{id}/approve", AUTH_OPERATOR, h_approve, 0, 0, NULL },
+	{ "GET", "/api/v1/machines/{id}/approvals", AUTH_OPERATOR, h_approvals, 0, 0, NULL },
+	{ "GET", "/api/v1/machines/{id}/offline-bundle", AUTH_OPERATOR, h_offline_bundle, 0, 0, NULL },
+	{ "POST", "/api/v1/machines/{id}/lock", AUTH_OPERATOR, h_lock, 0, 0, NULL },
+	{ "POST", "/api/v1/machines/{id}/unlock", AUTH_OPERATOR, h_unlock, 0, 0, NULL },
+	{ "POST", "/api/v1/machines/{id}/revoke", AUTH_OPERATOR, h_revoke, 0, 0, NULL },
+};
+
+const struct att_route_set att_routes_machines = { routes, ATT_ARRAY_SIZE(routes) };

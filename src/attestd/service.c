@@ -1,0 +1,263 @@
+/* service.c - opening, starting and closing the parts of attestd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "crypto/ca.h"
+#include "crypto/ekchain.h"
+#include "db/db.h"
+#include "ext/ext.h"
+#include "http.h"
+#include "machine/sweep.h"
+#include "obs/log.h"
+#include "oidc/oidc.h"
+#include "service.h"
+#include "worker.h"
+
+#define LOG "attestd"
+#define PKI "attestd.pki"
+#define EVENT_POLL_MS 500
+
+static int open_db(struct att_service *s, unsigned pool)
+{
+	char err[1024] = "";
+	int applied = 0;
+
+	if (att_db_open(s->cfg->db_url, pool, &s->db, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "cannot open the database: %s", err);
+		return -1;
+	}
+	if (att_db_migrate(s->db, &applied, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "database migration failed: %s", err);
+		return -1;
+	}
+	s->migrations_applied = applied;
+	if (applied)
+		att_log_info(LOG, "Applied %d database migration(s); schema version %d", applied,
+			     att_db_latest_version());
+	s->svc.db = s->db;
+	return 0;
+}
+
+static int open_ca(struct att_service *s)
+{
+	const struct att_config *cfg = s->cfg;
+	char err[1024] = "";
+	bool created = false;
+
+	if (att_ca_init(cfg->enrollment_ca_dir, cfg->enrollment_ca_algorithm, &s->ca, &created, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err);
+		return -1;
+	}
+	if (created)
+		att_log_info(PKI, "Enrollment CA generated (serial=%s)", att_ca_serial(s->ca));
+	else
+		att_log_info(PKI, "Enrollment CA loaded from %s (serial=%s)", cfg->enrollment_ca_dir, att_ca_serial(s->ca));
+	if (strcmp(att_ca_algorithm(s->ca), cfg->enrollment_ca_algorithm) != 0)
+		att_log_warning(PKI, "Enrollment CA in %s is %s but ITL_ENROLLMENT_CA_ALGORITHM=%s: remove the CA files to rotate",
+				cfg->enrollment_ca_dir, att_ca_algorithm(s->ca), cfg->enrollment_ca_algorithm);
+	s->svc.ca = s->ca;
+	return 0;
+}
+
+static int open_ek_trust(struct att_service *s)
+{
+	const struct att_config *cfg = s->cfg;
+	char err[1024] = "";
+	int nroots = 0, ninter = 0;
+
+	if (!cfg->tpm_verify_ca)
+		return 0;
+	if (att_ek_trust_load(cfg->tpm_ca_bundle_dir, &s->trust, &nroots, &ninter, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err);
+		return -1;
+	}
+	att_log_info(PKI, "Loaded %d TPM manufacturer root(s) and %d intermediate(s) from %s", nroots, ninter,
+		     cfg->tpm_ca_bundle_dir);
+	if (nroots == 0)
+		att_log_warning(PKI, "ITL_TPM_VERIFY_CA is on but %s holds no root certificate: no EK chain can verify%s",
+				cfg->tpm_ca_bundle_dir, cfg->tpm_verify_ca_strict ? " and every new EK is refused" : "");
+	s->svc.ek_trust = s->trust;
+	return 0;
+}
+
+static int open_oidc(struct att_service *s)
+{
+	const struct att_config *cfg = s->cfg;
+	struct att_oidc_conf oc = {
+		.issuer = cfg->oidc_issuer,
+		.operator_role = cfg->oidc_operator_role,
+		.role_claims = (const char *const *)cfg->oidc_role_claims.items,
+		.nrole_claims = cfg->oidc_role_claims.n,
+		.algs = (const char *const *)cfg->oidc_algorithms.items,
+		.nalgs = cfg->oidc_algorithms.n,
+		.clients = (const char *const *)cfg->oidc_allowed_clients.items,
+		.nclients = cfg->oidc_allowed_clients.n,
+		.leeway = cfg->oidc_leeway_seconds,
+		.jwks_ttl = cfg->oidc_jwks_cache_seconds,
+		.min_refresh = cfg->oidc_jwks_min_refresh_seconds,
+		.http_timeout = (long)cfg->oidc_http_timeout_seconds,
+		.ca_file = cfg->oidc_ca_file,
+		.allow_http = cfg->oidc_allow_http,
+	};
+	char err[512] = "";
+
+	if (!(cfg->oidc_enabled && cfg->oidc_issuer[0])) {
+		if (cfg->oidc_issuer[0])
+			att_log_warning(LOG, "ITL_OIDC_ENABLED=false: OIDC bearer tokens are not accepted (issuer %s ignored)",
+					cfg->oidc_issuer);
+		return 0;
+	}
+	if (att_config_parse_list(cfg->oidc_audience, &s->oidc_aud) < 0 || s->oidc_aud.n == 0) {
+		att_log_error(LOG, "invalid configuration: ITL_OIDC_AUDIENCE must name at least one audience");
+		return -1;
+	}
+	if (cfg->oidc_algorithms.n == 0) {
+		att_log_error(LOG, "invalid configuration: ITL_OIDC_ALGORITHMS is empty");
+		return -1;
+	}
+	oc.audiences = (const char *const *)s->oidc_aud.items;
+	oc.naudiences = s->oidc_aud.n;
+	if (att_oidc_new(&oc, &s->oidc, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "invalid configuration: %s", err);
+		return -1;
+	}
+	if (!cfg->oidc_operator_role[0])
+		att_log_warning(LOG, "ITL_OIDC_OPERATOR_ROLE is empty: every valid token of %s is an operator",
+				cfg->oidc_issuer);
+	if (att_oidc_prefetch(s->oidc, err, sizeof(err)) < 0)
+		att_log_warning(LOG, "OIDC provider %s not reachable at start-up (%s); bearer tokens get 503 until it is",
+				cfg->oidc_issuer, err);
+	att_log_info(LOG, "OIDC operator authentication: issuer %s, audience %s, role %s", cfg->oidc_issuer,
+		     cfg->oidc_audience, cfg->oidc_operator_role[0] ? cfg->oidc_operator_role : "(none)");
+	s->svc.oidc = s->oidc;
+	return 0;
+}
+
+/* Extensions: load, migrate, and (unless migrating only) their routes. */
+static int open_extensions(struct att_service *s, bool migrate_only)
+{
+	struct att_route *routes = NULL;
+	size_t n = 0;
+	char err[1024] = "";
+	int r;
+
+	s->extensions_loaded = true;
+	r = att_ext_load_all(&s->svc, err, sizeof(err));
+	if (r == 0)
+		r = att_ext_migrate(s->db, err, sizeof(err));
+	if (r == 0 && !migrate_only) {
+		r = att_ext_routes(&routes, &n);
+		if (r == 0)
+			r = att_router_build(routes, n, err, sizeof(err));
+		free(routes);
+		s->routes_built = r == 0;
+	}
+	if (r < 0) {
+		att_log_error(LOG, "%s", err[0] ? err : att_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate_only)
+{
+	unsigned threads = cfg->threads ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->svc.cfg = cfg;
+	if (threads == 0)
+		threads = 2;
+	if (open_db(s, cfg->db_pool_size ? (unsigned)cfg->db_pool_size : threads + 2) < 0)
+		return -1;
+	if (migrate_only)
+		return open_extensions(s, true);
+	if (open_ca(s) < 0)
+		return -1;
+	if (!cfg->admin_token[0] && !cfg->break_glass_token[0] && !(cfg->oidc_enabled && cfg->oidc_issuer[0]))
+		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
+	if (open_ek_trust(s) < 0 || open_oidc(s) < 0)
+		return -1;
+	return open_extensions(s, false);
+}
+
+static int write_ready_file(const char *path, const char *addr)
+{
+	char tmp[4096];
+	int fd;
+	ssize_t w;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	w = dprintf(fd, "%s\n", addr);
+	if (w < 0 || close(fd) < 0)
+		return -1;
+	return rename(tmp, path);
+}
+
+static int sweep_fn(void *ctx, const char *holder)
+{
+	return att_sweep_run(ctx, holder);
+}
+
+static int events_fn(void *ctx, const char *holder)
+{
+	(void)holder;
+	return att_ext_dispatch(ctx);
+}
+
+int att_service_start(struct att_service *s, const char *ready_file)
+{
+	const struct att_config *cfg = s->cfg;
+	unsigned threads = cfg->threads ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s->db,
+					 "Removed %d expired nonces and config tokens" };
+	struct att_worker_conf events = { "events", EVENT_POLL_MS, events_fn, &s->svc, NULL };
+	char err[1024] = "";
+
+	if (att_ext_start_all(err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err);
+		return -1;
+	}
+	if (att_worker_start(s->db, &sweep, &s->sweeper) < 0)
+		att_log_warning(LOG, "cannot start the sweep worker");
+	if (att_ext_have_hooks() && att_worker_start(s->db, &events, &s->events) < 0)
+		att_log_warning(LOG, "cannot start the event worker");
+	if (att_server_start(&s->svc, cfg->listen, threads ? threads : 2, &s->srv, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err);
+		return -1;
+	}
+	att_log_info(LOG, "attestd %s listening on %s (threads=%u, db=%s)", ATT_VERSION, att_server_address(s->srv),
+		     threads ? threads : 2, att_db_backend(s->db));
+	if (ready_file && write_ready_file(ready_file, att_server_address(s->srv)) < 0) {
+		att_log_error(LOG, "cannot write --ready-file %s: %s", ready_file, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void att_service_close(struct att_service *s)
+{
+	att_server_stop(s->srv);
+	att_worker_stop(s->events);
+	att_worker_stop(s->sweeper);
+	if (s->extensions_loaded)
+		att_ext_unload_all();
+	if (s->routes_built)
+		att_router_free();
+	att_ca_free(s->ca);
+	att_ek_trust_free(s->trust);
+	att_oidc_free(s->oidc);
+	att_strlist_release(&s->oidc_aud);
+	att_db_close(s->db);
+	memset(s, 0, sizeof(*s));
+}
