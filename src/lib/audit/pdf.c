@@ -184,70 +184,61 @@ static int obj_begin(struct out *o, size_t num)
 	return att_buf_printf(&o->b, "%zu 0 obj\n", num);
 }
 
-int att_pdf_finish_signed(struct att_pdf *p, EVP_PKEY *key, X509 *cert, X509 *ca, const char *signer_name,
-			  const char *reason, char **ret, size_t *retlen)
+/* Positions of the signature placeholders in a laid-out document. */
+struct sig_slots {
+	size_t byte_range, contents;
+};
+
+/* Header objects: catalog, pages, fonts, signature field and value (with
+ * placeholders), info. */
+static int write_head(struct out *o, const struct att_pdf *p, size_t first_page, const char *date,
+		      const char *signer_name, const char *reason, struct sig_slots *slots)
 {
-	/* 1 catalog, 2 pages, 3-5 fonts, 6 sig field, 7 sig value, 8 info, then page + content pairs */
-	struct out o = { 0 };
-	char date[32], *buf;
-	size_t first_page = 9, br_pos = 0, contents_pos = 0, xref;
-	BIO *data = NULL;
-	CMS_ContentInfo *cms = NULL;
-	STACK_OF(X509) *chain = NULL;
-	unsigned char *der = NULL;
-	int derlen = 0, r = 0;
+	static const char *const fonts[] = { "Helvetica", "Helvetica-Bold", "Courier" };
+	int r = 0;
 
-	if (p->npages == 0 && (r = new_page(p)) != 0)
-		return r;
-	o.nobj = 8 + 2 * p->npages;
-	o.off = calloc(o.nobj + 1, sizeof(size_t));
-	if (!o.off)
-		return ATT_E_NOMEM;
-	att_buf_init(&o.b, MAX_DOC);
-	{
-		time_t now = time(NULL);
-		struct tm tm;
-
-		gmtime_r(&now, &tm);
-		strftime(date, sizeof(date), "D:%Y%m%d%H%M%SZ", &tm);
-	}
-	r |= att_buf_puts(&o.b, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
-	r |= obj_begin(&o, 1);
-	r |= att_buf_puts(&o.b, "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R] /SigFlags 3 >> >>\nendobj\n");
-	r |= obj_begin(&o, 2);
-	r |= att_buf_puts(&o.b, "<< /Type /Pages /Kids [");
+	r |= att_buf_puts(&o->b, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n");
+	r |= obj_begin(o, 1);
+	r |= att_buf_puts(&o->b, "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R] /SigFlags 3 >> >>\nendobj\n");
+	r |= obj_begin(o, 2);
+	r |= att_buf_puts(&o->b, "<< /Type /Pages /Kids [");
 	for (size_t i = 0; i < p->npages; i++)
-		r |= att_buf_printf(&o.b, "%zu 0 R ", first_page + 2 * i);
-	r |= att_buf_printf(&o.b, "] /Count %zu >>\nendobj\n", p->npages);
-	{
-		static const char *const fonts[] = { "Helvetica", "Helvetica-Bold", "Courier" };
-
-		for (size_t i = 0; i < 3; i++) {
-			r |= obj_begin(&o, 3 + i);
-			r |= att_buf_printf(&o.b, "<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>\nendobj\n",
-					    fonts[i]);
-		}
+		r |= att_buf_printf(&o->b, "%zu 0 R ", first_page + 2 * i);
+	r |= att_buf_printf(&o->b, "] /Count %zu >>\nendobj\n", p->npages);
+	for (size_t i = 0; i < 3; i++) {
+		r |= obj_begin(o, 3 + i);
+		r |= att_buf_printf(&o->b, "<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>\nendobj\n",
+				    fonts[i]);
 	}
-	r |= obj_begin(&o, 6);
-	r |= att_buf_printf(&o.b, "<< /FT /Sig /T (Signature1) /V 7 0 R /Type /Annot /Subtype /Widget /Rect [0 0 0 0] /F 132 /P %zu 0 R >>\nendobj\n",
+	r |= obj_begin(o, 6);
+	r |= att_buf_printf(&o->b, "<< /FT /Sig /T (Signature1) /V 7 0 R /Type /Annot /Subtype /Widget /Rect [0 0 0 0] /F 132 /P %zu 0 R >>\nendobj\n",
 			    first_page);
-	r |= obj_begin(&o, 7);
-	r |= att_buf_puts(&o.b, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached /Name (");
-	r |= put_text(&o.b, signer_name);
-	r |= att_buf_puts(&o.b, ") /Reason (");
-	r |= put_text(&o.b, reason);
-	r |= att_buf_printf(&o.b, ") /M (%s) /ByteRange ", date);
-	br_pos = o.b.len;
-	r |= att_buf_puts(&o.b, "[0 0000000000 0000000000 0000000000] /Contents ");
-	contents_pos = o.b.len;
-	r |= att_buf_puts(&o.b, "<");
+	r |= obj_begin(o, 7);
+	r |= att_buf_puts(&o->b, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached /Name (");
+	r |= put_text(&o->b, signer_name);
+	r |= att_buf_puts(&o->b, ") /Reason (");
+	r |= put_text(&o->b, reason);
+	r |= att_buf_printf(&o->b, ") /M (%s) /ByteRange ", date);
+	slots->byte_range = o->b.len;
+	r |= att_buf_puts(&o->b, "[0 0000000000 0000000000 0000000000] /Contents ");
+	slots->contents = o->b.len;
+	r |= att_buf_puts(&o->b, "<");
 	for (size_t i = 0; i < 2 * SIG_MAX && r == 0; i += 64)
-		r |= att_buf_puts(&o.b, "0000000000000000000000000000000000000000000000000000000000000000");
-	r |= att_buf_puts(&o.b, "> >>\nendobj\n");
-	r |= obj_begin(&o, 8);
-	r |= att_buf_puts(&o.b, "<< /Title (");
-	r |= put_text(&o.b, p->title);
-	r |= att_buf_printf(&o.b, ") /Producer (attestd) /CreationDate (%s) >>\nendobj\n", date);
+		r |= att_buf_puts(&o->b, "0000000000000000000000000000000000000000000000000000000000000000");
+	r |= att_buf_puts(&o->b, "> >>\nendobj\n");
+	r |= obj_begin(o, 8);
+	r |= att_buf_puts(&o->b, "<< /Title (");
+	r |= put_text(&o->b, p->title);
+	r |= att_buf_printf(&o->b, ") /Producer (attestd) /CreationDate (%s) >>\nendobj\n", date);
+	return r;
+}
+
+/* Page objects (each with its footer), then the xref table and trailer. */
+static int write_pages_and_xref(struct out *o, struct att_pdf *p, size_t first_page)
+{
+	size_t xref;
+	int r = 0;
+
 	for (size_t i = 0; i < p->npages && r == 0; i++) {
 		struct att_buf *c = &p->pages[i];
 		char foot[512];
@@ -256,38 +247,42 @@ int att_pdf_finish_signed(struct att_pdf *p, EVP_PKEY *key, X509 *cert, X509 *ca
 		r |= att_buf_printf(c, "BT /F1 7.0 Tf %.1f %.1f Td (", MARGIN, MARGIN - 10);
 		r |= put_text(c, foot);
 		r |= att_buf_puts(c, ") Tj ET\n");
-		r |= obj_begin(&o, first_page + 2 * i);
-		r |= att_buf_printf(&o.b,
+		r |= obj_begin(o, first_page + 2 * i);
+		r |= att_buf_printf(&o->b,
 				    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.0f %.0f] /Resources << /Font << /F1 3 0 R /F2 4 0 R /F3 5 0 R >> >> /Contents %zu 0 R%s >>\nendobj\n",
 				    PAGE_W, PAGE_H, first_page + 2 * i + 1, i == 0 ? " /Annots [6 0 R]" : "");
-		r |= obj_begin(&o, first_page + 2 * i + 1);
-		r |= att_buf_printf(&o.b, "<< /Length %zu >>\nstream\n", c->len);
-		r |= att_buf_append(&o.b, c->p ? c->p : "", c->len);
-		r |= att_buf_puts(&o.b, "\nendstream\nendobj\n");
+		r |= obj_begin(o, first_page + 2 * i + 1);
+		r |= att_buf_printf(&o->b, "<< /Length %zu >>\nstream\n", c->len);
+		r |= att_buf_append(&o->b, c->p ? c->p : "", c->len);
+		r |= att_buf_puts(&o->b, "\nendstream\nendobj\n");
 	}
-	xref = o.b.len;
-	r |= att_buf_printf(&o.b, "xref\n0 %zu\n0000000000 65535 f \n", o.nobj + 1);
-	for (size_t i = 1; i <= o.nobj; i++)
-		r |= att_buf_printf(&o.b, "%010zu 00000 n \n", o.off[i]);
-	r |= att_buf_printf(&o.b, "trailer\n<< /Size %zu /Root 1 0 R /Info 8 0 R >>\nstartxref\n%zu\n%%%%EOF\n", o.nobj + 1,
-			    xref);
-	if (r != 0 || !o.b.p) {
+	xref = o->b.len;
+	r |= att_buf_printf(&o->b, "xref\n0 %zu\n0000000000 65535 f \n", o->nobj + 1);
+	for (size_t i = 1; i <= o->nobj; i++)
+		r |= att_buf_printf(&o->b, "%010zu 00000 n \n", o->off[i]);
+	r |= att_buf_printf(&o->b, "trailer\n<< /Size %zu /Root 1 0 R /Info 8 0 R >>\nstartxref\n%zu\n%%%%EOF\n",
+			    o->nobj + 1, xref);
+	return r;
+}
+
+/* Fill the ByteRange (everything but the <...> of /Contents) and the
+ * detached CMS signature over those bytes into the placeholders. */
+static int sign_into(struct att_buf *b, const struct sig_slots *slots, EVP_PKEY *key, X509 *cert, X509 *ca)
+{
+	size_t a = slots->contents, bs = slots->contents + 2 * SIG_MAX + 2, c = b->len - bs;
+	BIO *data = NULL;
+	CMS_ContentInfo *cms = NULL;
+	STACK_OF(X509) *chain = NULL;
+	unsigned char *der = NULL;
+	char br[64];
+	int derlen = 0, r = 0, n = snprintf(br, sizeof(br), "[0 %zu %zu %zu]", a, bs, c);
+
+	memset(b->p + slots->byte_range, ' ', 36);
+	memcpy(b->p + slots->byte_range, br, (size_t)n);
+	data = BIO_new(BIO_s_mem());
+	if (!data || BIO_write(data, b->p, (int)a) != (int)a || BIO_write(data, b->p + bs, (int)c) != (int)c) {
 		r = ATT_E_NOMEM;
 		goto out;
-	}
-	/* ByteRange: everything but the <...> of /Contents */
-	{
-		size_t a = contents_pos, b = contents_pos + 2 * SIG_MAX + 2, c = o.b.len - b;
-		char br[64];
-		int n = snprintf(br, sizeof(br), "[0 %zu %zu %zu]", a, b, c);
-
-		memset(o.b.p + br_pos, ' ', 36);
-		memcpy(o.b.p + br_pos, br, (size_t)n);
-		data = BIO_new(BIO_s_mem());
-		if (!data || BIO_write(data, o.b.p, (int)a) != (int)a || BIO_write(data, o.b.p + b, (int)c) != (int)c) {
-			r = ATT_E_NOMEM;
-			goto out;
-		}
 	}
 	chain = sk_X509_new_null();
 	if (!chain || (ca && !sk_X509_push(chain, ca))) {
@@ -302,17 +297,46 @@ int att_pdf_finish_signed(struct att_pdf *p, EVP_PKEY *key, X509 *cert, X509 *ca
 	for (int i = 0; i < derlen; i++) {
 		static const char hx[] = "0123456789ABCDEF";
 
-		o.b.p[contents_pos + 1 + 2 * (size_t)i] = hx[der[i] >> 4];
-		o.b.p[contents_pos + 2 + 2 * (size_t)i] = hx[der[i] & 15];
+		b->p[slots->contents + 1 + 2 * (size_t)i] = hx[der[i] >> 4];
+		b->p[slots->contents + 2 + 2 * (size_t)i] = hx[der[i] & 15];
 	}
-	buf = att_buf_steal(&o.b, retlen);
-	*ret = buf;
-	r = 0;
 out:
 	OPENSSL_free(der);
 	CMS_ContentInfo_free(cms);
 	sk_X509_free(chain);	/* ca is borrowed */
 	BIO_free(data);
+	return r;
+}
+
+int att_pdf_finish_signed(struct att_pdf *p, EVP_PKEY *key, X509 *cert, X509 *ca, const char *signer_name,
+			  const char *reason, char **ret, size_t *retlen)
+{
+	/* 1 catalog, 2 pages, 3-5 fonts, 6 sig field, 7 sig value, 8 info, then page + content pairs */
+	const size_t first_page = 9;
+	struct out o = { 0 };
+	struct sig_slots slots = { 0, 0 };
+	char date[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int r = 0;
+
+	if (p->npages == 0 && (r = new_page(p)) != 0)
+		return r;
+	o.nobj = 8 + 2 * p->npages;
+	o.off = calloc(o.nobj + 1, sizeof(size_t));
+	if (!o.off)
+		return ATT_E_NOMEM;
+	att_buf_init(&o.b, MAX_DOC);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "D:%Y%m%d%H%M%SZ", &tm);
+	r |= write_head(&o, p, first_page, date, signer_name, reason, &slots);
+	r |= write_pages_and_xref(&o, p, first_page);
+	if (r != 0 || !o.b.p)
+		r = ATT_E_NOMEM;
+	else
+		r = sign_into(&o.b, &slots, key, cert, ca);
+	if (r == 0)
+		*ret = att_buf_steal(&o.b, retlen);
 	att_buf_release(&o.b);
 	free(o.off);
 	return r;
