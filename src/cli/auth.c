@@ -51,11 +51,11 @@ static const char auth_usage[] =
 	"  cache-list    List cached logins (never prints tokens)\n"
 	"  clear-cache   Delete every cached login without contacting the provider\n";
 
-struct disco {
+struct cli_disco {
 	char *authz, *token, *device, *revoke, *jwks;
 };
 
-static void disco_free(struct disco *d)
+static void cli_disco_free(struct cli_disco *d)
 {
 	free(d->authz);
 	free(d->token);
@@ -65,14 +65,14 @@ static void disco_free(struct disco *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static char *dupj(const json_t *o, const char *k)
+static char *jdup(const json_t *o, const char *k)
 {
 	const char *s = jstr(o, k);
 
 	return s ? strdup(s) : NULL;
 }
 
-static int discover(struct cli *c, struct disco *d)
+static int cli_oidc_discover(struct cli *c, struct cli_disco *d)
 {
 	char *url = att_asprintf("%s/.well-known/openid-configuration", c->issuer);
 	struct cli_resp r;
@@ -98,11 +98,11 @@ static int discover(struct cli *c, struct disco *d)
 			jstr(j, "issuer") ? jstr(j, "issuer") : "(none)", c->issuer);
 		ex = EX_ERR;
 	} else {
-		d->authz = dupj(j, "authorization_endpoint");
-		d->token = dupj(j, "token_endpoint");
-		d->device = dupj(j, "device_authorization_endpoint");
-		d->revoke = dupj(j, "revocation_endpoint");
-		d->jwks = dupj(j, "jwks_uri");
+		d->authz = jdup(j, "authorization_endpoint");
+		d->token = jdup(j, "token_endpoint");
+		d->device = jdup(j, "device_authorization_endpoint");
+		d->revoke = jdup(j, "revocation_endpoint");
+		d->jwks = jdup(j, "jwks_uri");
 		if (!d->token) {
 			fprintf(stderr, "Error: the provider's discovery document has no token_endpoint\n");
 			ex = EX_ERR;
@@ -112,13 +112,13 @@ static int discover(struct cli *c, struct disco *d)
 	cli_resp_free(&r);
 	free(url);
 	if (ex)
-		disco_free(d);
+		cli_disco_free(d);
 	return ex;
 }
 
 /* ---- cache --------------------------------------------------------------------- */
 
-static char *cache_path(const struct cli *c, const char *ext)
+static char *cli_cache_path(const struct cli *c, const char *ext)
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -147,7 +147,7 @@ static int mkdir_private(const char *path)
 	return 0;
 }
 
-static int cache_dir_ready(const struct cli *c)
+static int cli_cache_dir_ready(const struct cli *c)
 {
 	char *parent = strdup(c->cache_dir), *slash;
 	int r = 0;
@@ -170,7 +170,7 @@ static int cache_dir_ready(const struct cli *c)
 }
 
 /* NULL when absent or unsafe (reported). */
-static json_t *cache_read(const char *path, bool quiet)
+static json_t *cli_cache_read(const char *path, bool quiet)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
@@ -204,11 +204,11 @@ static json_t *cache_read(const char *path, bool quiet)
 
 static int cache_write(const struct cli *c, const json_t *doc)
 {
-	char *path = cache_path(c, ".json"), *tmp = NULL, *s = NULL;
+	char *path = cli_cache_path(c, ".json"), *tmp = NULL, *s = NULL;
 	int fd = -1, r = -1;
 	size_t len;
 
-	if (!path || cache_dir_ready(c) < 0)
+	if (!path || cli_cache_dir_ready(c) < 0)
 		goto out;
 	tmp = att_asprintf("%s.tmp.%d", path, (int)getpid());
 	s = json_dumps(doc, JSON_INDENT(2));
@@ -252,14 +252,14 @@ out:
 	return r;
 }
 
-static int cache_lock(const struct cli *c)
+static int cli_cache_lock(const struct cli *c)
 {
 	char *path;
 	int fd;
 
-	if (cache_dir_ready(c) < 0)
+	if (cli_cache_dir_ready(c) < 0)
 		return -1;
-	path = cache_path(c, ".lock");
+	path = cli_cache_path(c, ".lock");
 	fd = path ? open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
 	free(path);
 	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
@@ -269,7 +269,7 @@ static int cache_lock(const struct cli *c)
 	return fd;
 }
 
-static void cache_unlock(int fd)
+static void cli_cache_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);
@@ -280,8 +280,8 @@ static void cache_unlock(int fd)
 /* POST a form to the token (or device/revocation) endpoint.  Returns 0 with
  * *ret on 200; EX_AUTH with *err_code set (OAuth "error") on 4xx; other
  * EX_* on transport/5xx. */
-static int form_post(struct cli *c, const char *url, const char *form, json_t **ret, char *err_code,
-		     size_t elen, const char *bearer)
+static int cli_oidc_form_post(struct cli *c, const char *url, const char *form, json_t **ret, char *err_code,
+			      size_t elen, const char *bearer)
 {
 	struct cli_resp r;
 	json_t *j;
@@ -322,7 +322,7 @@ static int form_post(struct cli *c, const char *url, const char *form, json_t **
 	return ex;
 }
 
-static bool err_is(const char *code, const char *want)
+static bool cli_oauth_error_is(const char *code, const char *want)
 {
 	size_t n = strlen(want);
 
@@ -331,7 +331,7 @@ static bool err_is(const char *code, const char *want)
 
 /* Verify an ID token from the token endpoint: signature against the
  * provider's JWKS, iss, aud = client id, exp, and the login nonce. */
-static int check_id_token(struct cli *c, const struct disco *d, const char *idt, const char *nonce)
+static int cli_oidc_check_id_token(struct cli *c, const struct cli_disco *d, const char *idt, const char *nonce)
 {
 	const char *auds[1] = { c->client_id };
 	struct att_jwt_rules rules = {
@@ -374,8 +374,8 @@ static const char *claim_user(const json_t *claims)
 }
 
 /* Build and write the cache document from a token response. */
-static int store_tokens(struct cli *c, const struct disco *d, const json_t *resp, const json_t *prev,
-			const char *method, const char *user_hint)
+static int cli_cache_store_tokens(struct cli *c, const struct cli_disco *d, const json_t *resp, const json_t *prev,
+				  const char *method, const char *user_hint)
 {
 	const char *at = jstr(resp, "access_token"), *rt = jstr(resp, "refresh_token");
 	const char *idt = jstr(resp, "id_token"), *tt = jstr(resp, "token_type");
@@ -602,7 +602,7 @@ static char *await_callback(int lfd, const char *state, int timeout_s, int *ex)
 	}
 }
 
-static int login_browser(struct cli *c, const struct disco *d, int port, bool no_browser, int timeout_s)
+static int cli_login_browser(struct cli *c, const struct cli_disco *d, int port, bool no_browser, int timeout_s)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
@@ -660,18 +660,18 @@ static int login_browser(struct cli *c, const struct disco *d, int port, bool no
 	form = cli_form("grant_type", "authorization_code", "code", code, "redirect_uri", redirect, "code_verifier",
 			verifier, "client_id", c->client_secret ? NULL : c->client_id, "resource", c->resource,
 			(char *)NULL);
-	ex = form ? form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
+	ex = form ? cli_oidc_form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
 	if (ex) {
 		if (ecode[0])
 			fprintf(stderr, "Error: the code exchange failed: %s\n", ecode);
 		goto out;
 	}
 	if (jstr(resp, "id_token")) {
-		ex = check_id_token(c, d, jstr(resp, "id_token"), nonce);
+		ex = cli_oidc_check_id_token(c, d, jstr(resp, "id_token"), nonce);
 		if (ex)
 			goto out;
 	}
-	ex = store_tokens(c, d, resp, NULL, "browser", NULL);
+	ex = cli_cache_store_tokens(c, d, resp, NULL, "browser", NULL);
 out:
 	if (bpid > 0)
 		waitpid(bpid, NULL, WNOHANG);
@@ -691,7 +691,7 @@ out:
 
 /* ---- device login ------------------------------------------------------------------ */
 
-static int login_device(struct cli *c, const struct disco *d, int timeout_s)
+static int cli_login_device(struct cli *c, const struct cli_disco *d, int timeout_s)
 {
 	char *form, ecode[512];
 	json_t *da = NULL, *resp = NULL;
@@ -704,7 +704,7 @@ static int login_device(struct cli *c, const struct disco *d, int timeout_s)
 		return EX_ERR;
 	}
 	form = cli_form("client_id", c->client_id, "scope", c->scope, "resource", c->resource, (char *)NULL);
-	ex = form ? form_post(c, d->device, form, &da, ecode, sizeof(ecode), NULL) : EX_ERR;
+	ex = form ? cli_oidc_form_post(c, d->device, form, &da, ecode, sizeof(ecode), NULL) : EX_ERR;
 	free(form);
 	if (ex) {
 		fprintf(stderr, "Error: device authorization refused: %s\n", ecode[0] ? ecode : "no response");
@@ -748,21 +748,21 @@ static int login_device(struct cli *c, const struct disco *d, int timeout_s)
 		}
 		if (interval > 0)
 			sleep((unsigned)interval);
-		ex = form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL);
+		ex = cli_oidc_form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL);
 		if (ex == 0)
 			break;
 		if (ex == EX_UNAVAILABLE)
 			continue;	/* 5xx / network: retry at the same pace */
-		if (err_is(ecode, "authorization_pending"))
+		if (cli_oauth_error_is(ecode, "authorization_pending"))
 			continue;
-		if (err_is(ecode, "slow_down")) {
+		if (cli_oauth_error_is(ecode, "slow_down")) {
 			interval += 5;	/* RFC 8628 §3.5: for this and every later request */
 			fprintf(stderr, "The provider asked to slow down; polling every %lld s\n", (long long)interval);
 			continue;
 		}
-		if (err_is(ecode, "access_denied"))
+		if (cli_oauth_error_is(ecode, "access_denied"))
 			fprintf(stderr, "Error: the login was denied\n");
-		else if (err_is(ecode, "expired_token"))
+		else if (cli_oauth_error_is(ecode, "expired_token"))
 			fprintf(stderr, "Error: the device code expired before the login was approved\n");
 		else
 			fprintf(stderr, "Error: device login failed: %s\n", ecode);
@@ -771,7 +771,7 @@ static int login_device(struct cli *c, const struct disco *d, int timeout_s)
 	}
 	free(form);
 	if (ex == 0)
-		ex = store_tokens(c, d, resp, NULL, "device", NULL);
+		ex = cli_cache_store_tokens(c, d, resp, NULL, "device", NULL);
 	json_decref(resp);
 	json_decref(da);
 	return ex;
@@ -823,7 +823,7 @@ static char *read_password(bool from_stdin)
 	}
 }
 
-static int login_password(struct cli *c, const struct disco *d, const char *user, bool pw_stdin)
+static int cli_login_password(struct cli *c, const struct cli_disco *d, const char *user, bool pw_stdin)
 {
 	char *pw, *form, ecode[512];
 	json_t *resp = NULL;
@@ -841,7 +841,7 @@ static int login_password(struct cli *c, const struct disco *d, const char *user
 			c->client_secret ? NULL : c->client_id, "resource", c->resource, (char *)NULL);
 	att_wipe(pw, strlen(pw));
 	free(pw);
-	ex = form ? form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
+	ex = form ? cli_oidc_form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
 	if (form) {
 		att_wipe(form, strlen(form));
 		free(form);
@@ -850,7 +850,7 @@ static int login_password(struct cli *c, const struct disco *d, const char *user
 		fprintf(stderr, "Error: password login failed: %s\n", ecode[0] ? ecode : "no response");
 		return ex;
 	}
-	ex = store_tokens(c, d, resp, NULL, "password", user);
+	ex = cli_cache_store_tokens(c, d, resp, NULL, "password", user);
 	json_decref(resp);
 	return ex;
 }
@@ -861,7 +861,7 @@ static int login_password(struct cli *c, const struct disco *d, const char *user
 static int refresh(struct cli *c, json_t **doc)
 {
 	const char *rt = jstr(*doc, "refresh_token");
-	struct disco d = { 0 };
+	struct cli_disco d = { 0 };
 	char *form, ecode[512];
 	json_t *resp = NULL;
 	int ex;
@@ -870,21 +870,21 @@ static int refresh(struct cli *c, json_t **doc)
 		return EX_AUTH;
 	if (jstr(*doc, "token_endpoint")) {
 		d.token = strdup(jstr(*doc, "token_endpoint"));
-		d.revoke = dupj(*doc, "revocation_endpoint");
-	} else if ((ex = discover(c, &d)) != 0) {
+		d.revoke = jdup(*doc, "revocation_endpoint");
+	} else if ((ex = cli_oidc_discover(c, &d)) != 0) {
 		return ex;
 	}
 	form = cli_form("grant_type", "refresh_token", "refresh_token", rt, "client_id",
 			c->client_secret ? NULL : c->client_id, (char *)NULL);
-	ex = form ? form_post(c, d.token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
+	ex = form ? cli_oidc_form_post(c, d.token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
 	free(form);
 	if (ex == 0) {
-		ex = store_tokens(c, &d, resp, *doc, jstr(*doc, "method") ? jstr(*doc, "method") : "refresh", NULL);
+		ex = cli_cache_store_tokens(c, &d, resp, *doc, jstr(*doc, "method") ? jstr(*doc, "method") : "refresh", NULL);
 		if (ex == 0) {
-			char *p = cache_path(c, ".json");
+			char *p = cli_cache_path(c, ".json");
 
 			json_decref(*doc);
-			*doc = p ? cache_read(p, false) : NULL;
+			*doc = p ? cli_cache_read(p, false) : NULL;
 			free(p);
 			if (!*doc)
 				ex = EX_ERR;
@@ -893,7 +893,7 @@ static int refresh(struct cli *c, json_t **doc)
 		fprintf(stderr, "Your session has ended (%s). Run 'attestation auth login'.\n", ecode);
 	}
 	json_decref(resp);
-	disco_free(&d);
+	cli_disco_free(&d);
 	return ex;
 }
 
@@ -909,13 +909,13 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex)
 		return att_asprintf("Authorization: Bearer %s", tok);
 	if (bg && *bg)
 		return att_asprintf("X-Break-Glass: %s", bg);
-	path = cache_path(c, ".json");
+	path = cli_cache_path(c, ".json");
 	if (!path) {
 		*ex = EX_ERR;
 		return NULL;
 	}
-	fd = cache_lock(c);
-	doc = cache_read(path, false);
+	fd = cli_cache_lock(c);
+	doc = cli_cache_read(path, false);
 	if (!doc) {
 		fprintf(stderr, "Not logged in to %s. Run 'attestation auth login' (or set ATTESTATION_TOKEN for scripts).\n",
 			c->issuer);
@@ -943,7 +943,7 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex)
 	else
 		*ex = EX_AUTH;
 out:
-	cache_unlock(fd);
+	cli_cache_unlock(fd);
 	json_decref(doc);
 	free(path);
 	return hdr;
@@ -962,7 +962,7 @@ static int a_login(struct cli *c, int argc, char **argv)
 		{ "scope", 0, true, &scope, NULL },	     { "resource", 0, true, &res, NULL },
 	};
 	char *pos[1];
-	struct disco d;
+	struct cli_disco d;
 	int ex;
 	long tmo = 180, lport = 0;
 
@@ -991,21 +991,21 @@ static int a_login(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "attestation auth login: --method password needs --username\n");
 		return EX_USAGE;
 	}
-	if (cache_dir_ready(c) < 0)
+	if (cli_cache_dir_ready(c) < 0)
 		return EX_ERR;
-	ex = discover(c, &d);
+	ex = cli_oidc_discover(c, &d);
 	if (ex)
 		return ex;
 	if (strcmp(method, "device") == 0)
-		ex = login_device(c, &d, (int)tmo);
+		ex = cli_login_device(c, &d, (int)tmo);
 	else if (strcmp(method, "password") == 0)
-		ex = login_password(c, &d, user, pw_stdin);
+		ex = cli_login_password(c, &d, user, pw_stdin);
 	else
-		ex = login_browser(c, &d, (int)lport, no_browser, (int)tmo);
-	disco_free(&d);
+		ex = cli_login_browser(c, &d, (int)lport, no_browser, (int)tmo);
+	cli_disco_free(&d);
 	if (ex == 0) {
-		char *p = cache_path(c, ".json");
-		json_t *doc = p ? cache_read(p, false) : NULL;
+		char *p = cli_cache_path(c, ".json");
+		json_t *doc = p ? cli_cache_read(p, false) : NULL;
 
 		fprintf(stderr, "Logged in as %s (%s).\n", jstr(doc, "username") ? jstr(doc, "username") : "(unknown)",
 			c->issuer);
@@ -1069,8 +1069,8 @@ static int a_whoami(struct cli *c, int argc, char **argv)
 	} else if (bg && *bg) {
 		json_object_set_new(out, "source", json_string("ATTESTATION_BREAK_GLASS_TOKEN"));
 	} else {
-		path = cache_path(c, ".json");
-		doc = path ? cache_read(path, false) : NULL;
+		path = cli_cache_path(c, ".json");
+		doc = path ? cli_cache_read(path, false) : NULL;
 		free(path);
 		if (!doc) {
 			fprintf(stderr, "Not logged in to %s. Run 'attestation auth login'.\n", c->issuer);
@@ -1140,7 +1140,7 @@ static int a_token(struct cli *c, int argc, char **argv)
 }
 
 /* Revoke one cached login's refresh token; prints what happened. */
-static void revoke_doc(struct cli *c, const json_t *doc)
+static void cli_auth_revoke(struct cli *c, const json_t *doc)
 {
 	const char *rt = jstr(doc, "refresh_token"), *ep = jstr(doc, "revocation_endpoint");
 	const char *at = jstr(doc, "access_token");
@@ -1160,12 +1160,12 @@ static void revoke_doc(struct cli *c, const json_t *doc)
 	}
 	form = cli_form("token", rt, "token_type_hint", "refresh_token", "client_id",
 			c->client_secret ? NULL : jstr(doc, "client_id"), (char *)NULL);
-	ex = form ? form_post(c, ep, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
+	ex = form ? cli_oidc_form_post(c, ep, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
 	/* some providers (glewlwyd) authenticate public-client revocation with the access token */
 	if (ex == EX_AUTH && !c->client_secret && at && json_integer_value(json_object_get(doc, "expires_at")) > (int64_t)time(NULL)) {
 		json_decref(resp);
 		resp = NULL;
-		ex = form_post(c, ep, form, &resp, ecode, sizeof(ecode), at);
+		ex = cli_oidc_form_post(c, ep, form, &resp, ecode, sizeof(ecode), at);
 	}
 	free(form);
 	json_decref(resp);
@@ -1197,9 +1197,9 @@ static int a_logout(struct cli *c, int argc, char **argv)
 			if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
 				continue;
 			p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-			doc = p ? cache_read(p, false) : NULL;
+			doc = p ? cli_cache_read(p, false) : NULL;
 			if (doc) {
-				revoke_doc(c, doc);
+				cli_auth_revoke(c, doc);
 				json_decref(doc);
 			}
 			if (p && unlink(p) == 0)
@@ -1211,14 +1211,14 @@ static int a_logout(struct cli *c, int argc, char **argv)
 		printf("Logged out of %d cached login(s).\n", n);
 		return 0;
 	}
-	path = cache_path(c, ".json");
-	doc = path ? cache_read(path, false) : NULL;
+	path = cli_cache_path(c, ".json");
+	doc = path ? cli_cache_read(path, false) : NULL;
 	if (!doc) {
 		printf("Not logged in to %s.\n", c->issuer);
 		free(path);
 		return 0;
 	}
-	revoke_doc(c, doc);
+	cli_auth_revoke(c, doc);
 	if (unlink(path) < 0 && errno != ENOENT) {
 		fprintf(stderr, "Error: cannot remove %s: %s\n", path, strerror(errno));
 		json_decref(doc);
@@ -1256,7 +1256,7 @@ static int a_cache_list(struct cli *c, int argc, char **argv)
 		if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
 			continue;
 		p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-		doc = p ? cache_read(p, false) : NULL;
+		doc = p ? cli_cache_read(p, false) : NULL;
 		if (doc) {
 			iso(json_integer_value(json_object_get(doc, "expires_at")), when);
 			json_array_append_new(rows,
