@@ -78,6 +78,8 @@ void out_json(const json_t *v);
 void out_table(const json_t *rows, const struct col *cols, size_t ncols);
 void out_kv(const json_t *obj, const char *const *keys, size_t nkeys);
 const char *jstr(const json_t *o, const char *k);
+/* jstr's value as a malloc'd copy, or NULL. */
+char *jdup(const json_t *o, const char *k);
 
 /* Simple option parsing: --name VALUE / --name=VALUE / flags. */
 struct opt {

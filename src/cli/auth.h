@@ -1,0 +1,36 @@
+/* auth.h - shared by the files of `attestation auth` (auth*.c): the
+ * provider's endpoints and token endpoint (auth_oidc.c).  Internal to
+ * src/cli; cli.h has what the rest of the CLI uses (cmd_auth,
+ * cli_auth_header). */
+#ifndef ATT_CLI_AUTH_H
+#define ATT_CLI_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+/* ---- auth_oidc.c: the provider ---- */
+
+/* Endpoints from the discovery document (malloc'd; NULL when absent). */
+struct cli_disco {
+	char *authz, *token, *device, *revoke, *jwks;
+};
+/* Fetches the issuer's discovery document; 0 with *d filled (token endpoint
+ * present, issuer equal to the configured one) or an EX_* code, reported. */
+int cli_oidc_discover(struct cli *c, struct cli_disco *d);
+void cli_disco_free(struct cli_disco *d);
+/* POST a form to the token (or device/revocation) endpoint.  Returns 0 with
+ * *ret on 200; EX_AUTH with *err_code set (OAuth "error") on 4xx; other
+ * EX_* on transport/5xx. */
+int cli_oidc_form_post(struct cli *c, const char *url, const char *form, json_t **ret, char *err_code, size_t elen,
+		       const char *bearer);
+/* err_code (from cli_oidc_form_post) is the OAuth error want. */
+bool cli_oauth_error_is(const char *code, const char *want);
+/* Verify an ID token from the token endpoint: signature against the
+ * provider's JWKS, iss, aud = client id, exp, and the login nonce. */
+int cli_oidc_check_id_token(struct cli *c, const struct cli_disco *d, const char *idt, const char *nonce);
+
+#endif
