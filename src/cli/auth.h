@@ -1,5 +1,6 @@
 /* auth.h - shared by the files of `attestation auth` (auth*.c): the
- * provider's endpoints and token endpoint (auth_oidc.c).  Internal to
+ * provider's endpoints and token endpoint (auth_oidc.c), the token cache
+ * (auth_cache.c).  Internal to
  * src/cli; cli.h has what the rest of the CLI uses (cmd_auth,
  * cli_auth_header). */
 #ifndef ATT_CLI_AUTH_H
@@ -32,5 +33,24 @@ bool cli_oauth_error_is(const char *code, const char *want);
 /* Verify an ID token from the token endpoint: signature against the
  * provider's JWKS, iss, aud = client id, exp, and the login nonce. */
 int cli_oidc_check_id_token(struct cli *c, const struct cli_disco *d, const char *idt, const char *nonce);
+
+/* ---- auth_cache.c: the token cache ---- */
+
+/* The cache file of the configured (issuer, client id) with extension ext
+ * (".json", ".lock"), malloc'd. */
+char *cli_cache_path(const struct cli *c, const char *ext);
+/* Creates the cache directory (0700, ours) if needed; -1 after printing why. */
+int cli_cache_dir_ready(const struct cli *c);
+/* A cached login; NULL when absent or unsafe (reported unless quiet). */
+json_t *cli_cache_read(const char *path, bool quiet);
+/* Takes the exclusive lock of the configured login's cache file (waits):
+ * an fd to pass to cli_cache_unlock, or -1 when it cannot be had. */
+int cli_cache_lock(const struct cli *c);
+void cli_cache_unlock(int fd);
+/* Build and write the cache document from a token response; prev is the
+ * document being refreshed (its refresh and ID tokens are kept when the
+ * response has none), user_hint the username when no token names one. */
+int cli_cache_store_tokens(struct cli *c, const struct cli_disco *d, const json_t *resp, const json_t *prev,
+			   const char *method, const char *user_hint);
 
 #endif
