@@ -1,6 +1,6 @@
 /* auth.h - shared by the files of `attestation auth` (auth*.c): the
  * provider's endpoints and token endpoint (auth_oidc.c), the token cache
- * (auth_cache.c).  Internal to
+ * (auth_cache.c), the login flows (auth_login_*.c).  Internal to
  * src/cli; cli.h has what the rest of the CLI uses (cmd_auth,
  * cli_auth_header). */
 #ifndef ATT_CLI_AUTH_H
@@ -52,5 +52,17 @@ void cli_cache_unlock(int fd);
  * response has none), user_hint the username when no token names one. */
 int cli_cache_store_tokens(struct cli *c, const struct cli_disco *d, const json_t *resp, const json_t *prev,
 			   const char *method, const char *user_hint);
+
+/* ---- auth_login_*.c: the login flows ----
+ * Each obtains tokens from the provider described by d and stores them with
+ * cli_cache_store_tokens; 0 or an EX_* code after printing why. */
+
+/* Authorization code + PKCE; the redirect arrives on 127.0.0.1:port (0: any
+ * free port).  no_browser only prints the URL; timeout_s bounds the wait. */
+int cli_login_browser(struct cli *c, const struct cli_disco *d, int port, bool no_browser, int timeout_s);
+/* Device authorization grant; gives up after timeout_s or the code's expiry. */
+int cli_login_device(struct cli *c, const struct cli_disco *d, int timeout_s);
+/* Password grant for user; the password from stdin (pw_stdin) or the terminal. */
+int cli_login_password(struct cli *c, const struct cli_disco *d, const char *user, bool pw_stdin);
 
 #endif
