@@ -1,6 +1,7 @@
 /* auth.h - shared by the files of `attestation auth` (auth*.c): the
  * provider's endpoints and token endpoint (auth_oidc.c), the token cache
- * (auth_cache.c), the login flows (auth_login_*.c).  Internal to
+ * (auth_cache.c), the login flows (auth_login_*.c), revocation
+ * (auth_revoke.c).  Internal to
  * src/cli; cli.h has what the rest of the CLI uses (cmd_auth,
  * cli_auth_header). */
 #ifndef ATT_CLI_AUTH_H
@@ -64,5 +65,10 @@ int cli_login_browser(struct cli *c, const struct cli_disco *d, int port, bool n
 int cli_login_device(struct cli *c, const struct cli_disco *d, int timeout_s);
 /* Password grant for user; the password from stdin (pw_stdin) or the terminal. */
 int cli_login_password(struct cli *c, const struct cli_disco *d, const char *user, bool pw_stdin);
+
+/* ---- auth_revoke.c ---- */
+
+/* Revoke one cached login's refresh token; prints what happened. */
+void cli_auth_revoke(struct cli *c, const json_t *doc);
 
 #endif
