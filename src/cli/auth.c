@@ -1,37 +1,17 @@
-/* auth.c - `attestation auth ...`: OIDC login (authorization code + PKCE on
- * a loopback listener, device authorization grant, password grant), the
- * token cache, refresh, revocation and whoami.
- *
- * Cache: one JSON file per (issuer, client id) named by the hex SHA-256 of
- * "issuer\nclient_id" in ~/.itl/attestation-cache (directory 0700, files
- * 0600, written to a temporary file, fsync'd and renamed; files readable by
- * group/other or owned by someone else are refused).  A sibling .lock file
- * (flock) serialises refreshes between concurrent invocations. */
-#include <arpa/inet.h>
-#include <dirent.h>
+/* auth.c - the `attestation auth` command: its usage, option parsing and
+ * dispatch, and the subcommands that only read or remove the cache: login
+ * (picks a flow from auth_login_*.c), whoami, token, logout, cache-list,
+ * clear-cache.  The provider is in auth_oidc.c, the cache in auth_cache.c. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/file.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <openssl/evp.h>
-
+#include "auth.h"
 #include "base/buf.h"
 #include "base/util.h"
-#include "auth.h"
 #include "oidc/jwt.h"
 
 static const char auth_usage[] =
@@ -241,6 +221,23 @@ static int a_token(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* auth logout --all: one cached file. */
+static void logout_one(struct cli *c, const char *name, const char *path, bool login, void *arg)
+{
+	json_t *doc;
+
+	(void)name;
+	if (!login)
+		return;
+	doc = cli_cache_read(path, false);
+	if (doc) {
+		cli_auth_revoke(c, doc);
+		json_decref(doc);
+	}
+	if (unlink(path) == 0)
+		++*(int *)arg;
+}
+
 static int a_logout(struct cli *c, int argc, char **argv)
 {
 	bool all = false;
@@ -252,27 +249,7 @@ static int a_logout(struct cli *c, int argc, char **argv)
 	if (parse_opts("auth logout", argc, argv, o, 1, pos, 0) < 0)
 		return EX_USAGE;
 	if (all) {
-		DIR *dir = opendir(c->cache_dir);
-		struct dirent *e;
-
-		while (dir && (e = readdir(dir))) {
-			size_t l = strlen(e->d_name);
-			char *p;
-
-			if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
-				continue;
-			p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-			doc = p ? cli_cache_read(p, false) : NULL;
-			if (doc) {
-				cli_auth_revoke(c, doc);
-				json_decref(doc);
-			}
-			if (p && unlink(p) == 0)
-				n++;
-			free(p);
-		}
-		if (dir)
-			closedir(dir);
+		cli_cache_foreach(c, logout_one, &n);
 		printf("Logged out of %d cached login(s).\n", n);
 		return 0;
 	}
@@ -296,6 +273,24 @@ static int a_logout(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* auth cache-list: one row per cached login. */
+static void list_one(struct cli *c, const char *name, const char *path, bool login, void *arg)
+{
+	json_t *doc = login ? cli_cache_read(path, false) : NULL;
+	char when[32];
+
+	(void)c;
+	if (!doc)
+		return;
+	iso(json_integer_value(json_object_get(doc, "expires_at")), when);
+	json_array_append_new(arg, json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b,s:b}", "file", name, "issuer",
+					     jstr(doc, "issuer"), "client_id", jstr(doc, "client_id"), "username",
+					     jstr(doc, "username"), "method", jstr(doc, "method"), "expires_at", when,
+					     "refresh_token", jstr(doc, "refresh_token") != NULL, "expired",
+					     json_integer_value(json_object_get(doc, "expires_at")) <= (int64_t)time(NULL)));
+	json_decref(doc);
+}
+
 static int a_cache_list(struct cli *c, int argc, char **argv)
 {
 	static const struct col cols[] = {
@@ -304,38 +299,13 @@ static int a_cache_list(struct cli *c, int argc, char **argv)
 		{ "FILE", "file", 0 },
 	};
 	char *pos[1];
-	DIR *dir;
-	struct dirent *e;
 	json_t *rows = json_array();
 
 	if (parse_opts("auth cache-list", argc, argv, NULL, 0, pos, 0) < 0) {
 		json_decref(rows);
 		return EX_USAGE;
 	}
-	dir = opendir(c->cache_dir);
-	while (dir && (e = readdir(dir))) {
-		size_t l = strlen(e->d_name);
-		char *p, when[32];
-		json_t *doc;
-
-		if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
-			continue;
-		p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-		doc = p ? cli_cache_read(p, false) : NULL;
-		if (doc) {
-			iso(json_integer_value(json_object_get(doc, "expires_at")), when);
-			json_array_append_new(rows,
-					      json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b,s:b}", "file", e->d_name, "issuer",
-							jstr(doc, "issuer"), "client_id", jstr(doc, "client_id"), "username",
-							jstr(doc, "username"), "method", jstr(doc, "method"), "expires_at", when,
-							"refresh_token", jstr(doc, "refresh_token") != NULL, "expired",
-							json_integer_value(json_object_get(doc, "expires_at")) <= (int64_t)time(NULL)));
-			json_decref(doc);
-		}
-		free(p);
-	}
-	if (dir)
-		closedir(dir);
+	cli_cache_foreach(c, list_one, rows);
 	if (c->json)
 		out_json(rows);
 	else if (json_array_size(rows) == 0)
@@ -346,30 +316,23 @@ static int a_cache_list(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* auth clear-cache: every cache file goes, logins are counted. */
+static void clear_one(struct cli *c, const char *name, const char *path, bool login, void *arg)
+{
+	(void)c;
+	(void)name;
+	if (unlink(path) == 0 && login)
+		++*(int *)arg;
+}
+
 static int a_clear_cache(struct cli *c, int argc, char **argv)
 {
 	char *pos[1];
-	DIR *dir;
-	struct dirent *e;
 	int n = 0;
 
 	if (parse_opts("auth clear-cache", argc, argv, NULL, 0, pos, 0) < 0)
 		return EX_USAGE;
-	dir = opendir(c->cache_dir);
-	while (dir && (e = readdir(dir))) {
-		size_t l = strlen(e->d_name);
-		bool json = l > 5 && strcmp(e->d_name + l - 5, ".json") == 0;
-		char *p;
-
-		if (!json && !strstr(e->d_name, ".json.tmp.") && !(l > 5 && strcmp(e->d_name + l - 5, ".lock") == 0))
-			continue;
-		p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-		if (p && unlink(p) == 0 && json)
-			n++;
-		free(p);
-	}
-	if (dir)
-		closedir(dir);
+	cli_cache_foreach(c, clear_one, &n);
 	printf("Removed %d cached login(s) from %s (refresh tokens were not revoked; 'auth logout --all' does that).\n",
 	       n, c->cache_dir);
 	return 0;

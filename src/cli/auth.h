@@ -48,6 +48,11 @@ json_t *cli_cache_read(const char *path, bool quiet);
  * an fd to pass to cli_cache_unlock, or -1 when it cannot be had. */
 int cli_cache_lock(const struct cli *c);
 void cli_cache_unlock(int fd);
+/* Calls fn for each file of the cache directory: the cached logins
+ * (login: name ends in ".json"), their .lock files and left-over
+ * .json.tmp.* files; path is the full path.  No directory, no calls. */
+void cli_cache_foreach(struct cli *c, void (*fn)(struct cli *c, const char *name, const char *path, bool login, void *arg),
+		       void *arg);
 /* Build and write the cache document from a token response; prev is the
  * document being refreshed (its refresh and ID tokens are kept when the
  * response has none), user_hint the username when no token names one. */

@@ -7,6 +7,7 @@
  * 0600, written to a temporary file, fsync'd and renamed; files readable by
  * group/other or owned by someone else are refused).  A sibling .lock file
  * (flock) serialises refreshes between concurrent invocations. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -178,6 +179,28 @@ void cli_cache_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+}
+
+void cli_cache_foreach(struct cli *c, void (*fn)(struct cli *c, const char *name, const char *path, bool login, void *arg),
+		       void *arg)
+{
+	DIR *dir = opendir(c->cache_dir);
+	struct dirent *e;
+
+	while (dir && (e = readdir(dir))) {
+		size_t l = strlen(e->d_name);
+		bool login = l > 5 && strcmp(e->d_name + l - 5, ".json") == 0;
+		char *p;
+
+		if (!login && !strstr(e->d_name, ".json.tmp.") && !(l > 5 && strcmp(e->d_name + l - 5, ".lock") == 0))
+			continue;
+		p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
+		if (p)
+			fn(c, e->d_name, p, login, arg);
+		free(p);
+	}
+	if (dir)
+		closedir(dir);
 }
 
 static const char *claim_user(const json_t *claims)
