@@ -1,9 +1,8 @@
-/* auth.h - shared by the files of `attestation auth` (auth*.c): the
- * provider's endpoints and token endpoint (auth_oidc.c), the token cache
- * (auth_cache.c), the login flows (auth_login_*.c), revocation
- * (auth_revoke.c).  Internal to
- * src/cli; cli.h has what the rest of the CLI uses (cmd_auth,
- * cli_auth_header). */
+/* auth.h - what the files of `attestation auth` share: the provider
+ * (auth_oidc.c), the token cache (auth_cache.c), the login flows
+ * (auth_login_*.c) and revocation (auth_revoke.c).  Internal to these
+ * files; cli.h has what the rest of the CLI uses (cmd_auth in auth.c,
+ * cli_auth_header in auth_refresh.c). */
 #ifndef ATT_CLI_AUTH_H
 #define ATT_CLI_AUTH_H
 
@@ -29,7 +28,8 @@ void cli_disco_free(struct cli_disco *d);
  * EX_* on transport/5xx. */
 int cli_oidc_form_post(struct cli *c, const char *url, const char *form, json_t **ret, char *err_code, size_t elen,
 		       const char *bearer);
-/* err_code (from cli_oidc_form_post) is the OAuth error want. */
+/* True when code (an err_code from cli_oidc_form_post: "error" or
+ * "error: description") names the OAuth error want. */
 bool cli_oauth_error_is(const char *code, const char *want);
 /* Verify an ID token from the token endpoint: signature against the
  * provider's JWKS, iss, aud = client id, exp, and the login nonce. */
