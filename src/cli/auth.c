@@ -1,37 +1,17 @@
-/* auth.c - `attestation auth ...`: OIDC login (authorization code + PKCE on
- * a loopback listener, device authorization grant, password grant), the
- * token cache, refresh, revocation and whoami.
- *
- * Cache: one JSON file per (issuer, client id) named by the hex SHA-256 of
- * "issuer\nclient_id" in ~/.itl/attestation-cache (directory 0700, files
- * 0600, written to a temporary file, fsync'd and renamed; files readable by
- * group/other or owned by someone else are refused).  A sibling .lock file
- * (flock) serialises refreshes between concurrent invocations. */
-#include <arpa/inet.h>
-#include <dirent.h>
+/* auth.c - the `attestation auth` command: its usage, option parsing and
+ * dispatch, and the subcommands that only read or remove the cache: login
+ * (picks a flow from auth_login_*.c), whoami, token, logout, cache-list,
+ * clear-cache.  The provider is in auth_oidc.c, the cache in auth_cache.c. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/file.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <openssl/evp.h>
-
+#include "auth.h"
 #include "base/buf.h"
 #include "base/util.h"
-#include "cli.h"
 #include "oidc/jwt.h"
 
 static const char auth_usage[] =
@@ -51,904 +31,6 @@ static const char auth_usage[] =
 	"  cache-list    List cached logins (never prints tokens)\n"
 	"  clear-cache   Delete every cached login without contacting the provider\n";
 
-struct disco {
-	char *authz, *token, *device, *revoke, *jwks;
-};
-
-static void disco_free(struct disco *d)
-{
-	free(d->authz);
-	free(d->token);
-	free(d->device);
-	free(d->revoke);
-	free(d->jwks);
-	memset(d, 0, sizeof(*d));
-}
-
-static char *dupj(const json_t *o, const char *k)
-{
-	const char *s = jstr(o, k);
-
-	return s ? strdup(s) : NULL;
-}
-
-static int discover(struct cli *c, struct disco *d)
-{
-	char *url = att_asprintf("%s/.well-known/openid-configuration", c->issuer);
-	struct cli_resp r;
-	json_t *j;
-	int ex;
-
-	memset(d, 0, sizeof(*d));
-	if (!url)
-		return EX_ERR;
-	ex = cli_http(c, "GET", url, NULL, NULL, NULL, 0, NULL, NULL, &r);
-	if (ex) {
-		fprintf(stderr, "Error: cannot reach the OIDC provider %s (set KEYCLOAK_URL/KEYCLOAK_REALM or ATTESTATION_OIDC_ISSUER)\n",
-			c->issuer);
-		free(url);
-		return ex;
-	}
-	j = json_loadb(r.body, r.len, 0, NULL);
-	if (r.status != 200 || !json_is_object(j)) {
-		fprintf(stderr, "Error: %s answered HTTP %ld without a discovery document\n", url, r.status);
-		ex = EX_UNAVAILABLE;
-	} else if (!jstr(j, "issuer") || strcmp(jstr(j, "issuer"), c->issuer) != 0) {
-		fprintf(stderr, "Error: the provider's issuer \"%s\" differs from the configured \"%s\"\n",
-			jstr(j, "issuer") ? jstr(j, "issuer") : "(none)", c->issuer);
-		ex = EX_ERR;
-	} else {
-		d->authz = dupj(j, "authorization_endpoint");
-		d->token = dupj(j, "token_endpoint");
-		d->device = dupj(j, "device_authorization_endpoint");
-		d->revoke = dupj(j, "revocation_endpoint");
-		d->jwks = dupj(j, "jwks_uri");
-		if (!d->token) {
-			fprintf(stderr, "Error: the provider's discovery document has no token_endpoint\n");
-			ex = EX_ERR;
-		}
-	}
-	json_decref(j);
-	cli_resp_free(&r);
-	free(url);
-	if (ex)
-		disco_free(d);
-	return ex;
-}
-
-/* ---- cache --------------------------------------------------------------------- */
-
-static char *cache_path(const struct cli *c, const char *ext)
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	char hex[65], *key = att_asprintf("%s\n%s", c->issuer, c->client_id);
-
-	if (!key)
-		return NULL;
-	EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
-	free(key);
-	att_hex_encode(md, 32, hex);
-	return att_asprintf("%s/%s%s", c->cache_dir, hex, ext);
-}
-
-static int mkdir_private(const char *path)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -1;
-	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-		errno = EPERM;
-		return -1;
-	}
-	if ((st.st_mode & 077) && chmod(path, 0700) < 0)
-		return -1;
-	return 0;
-}
-
-static int cache_dir_ready(const struct cli *c)
-{
-	char *parent = strdup(c->cache_dir), *slash;
-	int r = 0;
-
-	if (!parent)
-		return -1;
-	slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = 0;
-		/* ~/.itl: create if missing, but only tighten it when we made it */
-		if (mkdir(parent, 0700) < 0 && errno != EEXIST)
-			r = -1;
-	}
-	free(parent);
-	if (r == 0)
-		r = mkdir_private(c->cache_dir);
-	if (r < 0)
-		fprintf(stderr, "Error: cannot use token cache directory %s: %s\n", c->cache_dir, strerror(errno));
-	return r;
-}
-
-/* NULL when absent or unsafe (reported). */
-static json_t *cache_read(const char *path, bool quiet)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	json_t *j = NULL;
-	FILE *f;
-
-	if (fd < 0) {
-		if (errno != ENOENT && !quiet)
-			fprintf(stderr, "Warning: cannot read %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
-		if (!quiet)
-			fprintf(stderr, "Warning: ignoring %s: not a private file owned by you (must be mode 0600)\n", path);
-		close(fd);
-		return NULL;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return NULL;
-	}
-	j = json_loadf(f, 0, NULL);
-	fclose(f);
-	if (j && !json_is_object(j)) {
-		json_decref(j);
-		j = NULL;
-	}
-	return j;
-}
-
-static int cache_write(const struct cli *c, const json_t *doc)
-{
-	char *path = cache_path(c, ".json"), *tmp = NULL, *s = NULL;
-	int fd = -1, r = -1;
-	size_t len;
-
-	if (!path || cache_dir_ready(c) < 0)
-		goto out;
-	tmp = att_asprintf("%s.tmp.%d", path, (int)getpid());
-	s = json_dumps(doc, JSON_INDENT(2));
-	if (!tmp || !s)
-		goto out;
-	len = strlen(s);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto out;
-	if (write_all(fd, s, len) < 0)
-		goto out;
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto out;
-	{
-		int dfd = open(c->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
-	}
-	r = 0;
-out:
-	if (r < 0)
-		fprintf(stderr, "Error: cannot write the token cache %s: %s\n", path ? path : "", strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	if (r < 0 && tmp)
-		unlink(tmp);
-	if (s) {
-		att_wipe(s, strlen(s));
-		free(s);
-	}
-	free(tmp);
-	free(path);
-	return r;
-}
-
-static int cache_lock(const struct cli *c)
-{
-	char *path;
-	int fd;
-
-	if (cache_dir_ready(c) < 0)
-		return -1;
-	path = cache_path(c, ".lock");
-	fd = path ? open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
-	free(path);
-	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-static void cache_unlock(int fd)
-{
-	if (fd >= 0)
-		close(fd);
-}
-
-/* ---- token endpoint -------------------------------------------------------------- */
-
-/* POST a form to the token (or device/revocation) endpoint.  Returns 0 with
- * *ret on 200; EX_AUTH with *err_code set (OAuth "error") on 4xx; other
- * EX_* on transport/5xx. */
-static int form_post(struct cli *c, const char *url, const char *form, json_t **ret, char *err_code,
-		     size_t elen, const char *bearer)
-{
-	struct cli_resp r;
-	json_t *j;
-	char authz[8192];
-	const char *hdrs[2] = { NULL, NULL };
-	int ex;
-
-	*ret = NULL;
-	if (err_code)
-		err_code[0] = 0;
-	if (bearer) {
-		snprintf(authz, sizeof(authz), "Authorization: Bearer %s", bearer);
-		hdrs[0] = authz;
-	}
-	ex = cli_http(c, "POST", url, hdrs, "application/x-www-form-urlencoded", form, strlen(form),
-		      c->client_secret && !bearer ? c->client_id : NULL, c->client_secret, &r);
-	if (bearer)
-		att_wipe(authz, sizeof(authz));
-	if (ex)
-		return ex;
-	j = r.len ? json_loadb(r.body, r.len, 0, NULL) : NULL;
-	if (r.status == 200) {
-		*ret = j ? j : json_object();
-		ex = 0;
-	} else {
-		if (err_code)
-			snprintf(err_code, elen, "%s%s%s", jstr(j, "error") ? jstr(j, "error") : "http_error",
-				 jstr(j, "error_description") ? ": " : "",
-				 jstr(j, "error_description") ? jstr(j, "error_description") : "");
-		if (err_code && !jstr(j, "error"))
-			snprintf(err_code, elen, "HTTP %ld", r.status);
-		ex = r.status >= 500 ? EX_UNAVAILABLE : EX_AUTH;
-		json_decref(j);
-	}
-	if (r.body)
-		att_wipe(r.body, r.len);
-	cli_resp_free(&r);
-	return ex;
-}
-
-static bool err_is(const char *code, const char *want)
-{
-	size_t n = strlen(want);
-
-	return strncmp(code, want, n) == 0 && (code[n] == 0 || code[n] == ':');
-}
-
-/* Verify an ID token from the token endpoint: signature against the
- * provider's JWKS, iss, aud = client id, exp, and the login nonce. */
-static int check_id_token(struct cli *c, const struct disco *d, const char *idt, const char *nonce)
-{
-	const char *auds[1] = { c->client_id };
-	struct att_jwt_rules rules = {
-		.issuer = c->issuer, .audiences = auds, .naudiences = 1, .leeway = 300, .nonce = nonce,
-	};
-	struct att_jwks *ks = NULL;
-	struct cli_resp r;
-	json_t *claims = NULL;
-	char why[256] = "";
-	int ex;
-
-	if (!d->jwks) {
-		fprintf(stderr, "Error: the provider publishes no jwks_uri; cannot verify the ID token\n");
-		return EX_AUTH;
-	}
-	ex = cli_http(c, "GET", d->jwks, NULL, NULL, NULL, 0, NULL, NULL, &r);
-	if (ex)
-		return ex;
-	if (r.status != 200 || att_jwks_parse(r.body, r.len, &ks, why, sizeof(why)) != 0) {
-		fprintf(stderr, "Error: cannot load the provider's signing keys (%s)\n", why[0] ? why : "HTTP error");
-		cli_resp_free(&r);
-		return EX_AUTH;
-	}
-	cli_resp_free(&r);
-	ex = att_jwt_verify(ks, idt, &rules, (int64_t)time(NULL), &claims, why, sizeof(why));
-	att_jwks_free(ks);
-	json_decref(claims);
-	if (ex) {
-		fprintf(stderr, "Error: the ID token from the provider is not valid: %s\n", why);
-		return EX_AUTH;
-	}
-	return 0;
-}
-
-static const char *claim_user(const json_t *claims)
-{
-	const char *u = jstr(claims, "preferred_username");
-
-	return u ? u : jstr(claims, "sub");
-}
-
-/* Build and write the cache document from a token response. */
-static int store_tokens(struct cli *c, const struct disco *d, const json_t *resp, const json_t *prev,
-			const char *method, const char *user_hint)
-{
-	const char *at = jstr(resp, "access_token"), *rt = jstr(resp, "refresh_token");
-	const char *idt = jstr(resp, "id_token"), *tt = jstr(resp, "token_type");
-	json_t *claims, *doc;
-	int64_t now = (int64_t)time(NULL), exp;
-	int r;
-
-	if (!at) {
-		fprintf(stderr, "Error: the provider's token response has no access_token\n");
-		return EX_AUTH;
-	}
-	if (tt && strcasecmp(tt, "Bearer") != 0) {
-		fprintf(stderr, "Error: unsupported token_type %s (only Bearer)\n", tt);
-		return EX_AUTH;
-	}
-	claims = att_jwt_peek(at);
-	if (json_is_integer(json_object_get(resp, "expires_in")))
-		exp = now + json_integer_value(json_object_get(resp, "expires_in"));
-	else if (json_is_number(json_object_get(claims, "exp")))
-		exp = (int64_t)json_number_value(json_object_get(claims, "exp"));
-	else
-		exp = now + 300;
-	if (!rt && prev)
-		rt = jstr(prev, "refresh_token");	/* non-rolling refresh: keep the old one */
-	if (!idt && prev)
-		idt = jstr(prev, "id_token");
-	doc = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s?,s:s?,s:s?,s:s?,s:s?,s:s?}", "issuer", c->issuer, "client_id",
-			c->client_id, "access_token", at, "expires_at", (json_int_t)exp, "saved_at", (json_int_t)now,
-			"refresh_token", rt, "id_token", idt, "token_endpoint", d->token, "revocation_endpoint",
-			d->revoke, "scope", jstr(resp, "scope") ? jstr(resp, "scope") : c->scope, "method", method);
-	if (!doc) {
-		json_decref(claims);
-		return EX_ERR;
-	}
-	{
-		json_t *idc = idt ? att_jwt_peek(idt) : NULL;
-		const char *u = claim_user(claims);
-
-		if (!u && idc)
-			u = claim_user(idc);
-		if (!u && prev)
-			u = jstr(prev, "username");
-		if (!u)
-			u = user_hint;
-		if (u)
-			json_object_set_new(doc, "username", json_string(u));
-		if (json_is_integer(json_object_get(resp, "refresh_expires_in")) &&
-		    json_integer_value(json_object_get(resp, "refresh_expires_in")) > 0)
-			json_object_set_new(doc, "refresh_expires_at",
-					    json_integer(now + json_integer_value(json_object_get(resp, "refresh_expires_in"))));
-		json_decref(idc);
-	}
-	json_decref(claims);
-	r = cache_write(c, doc);
-	json_decref(doc);
-	return r < 0 ? EX_ERR : 0;
-}
-
-/* ---- browser login (authorization code + PKCE) ------------------------------------- */
-
-static char *rand_b64url(size_t n)
-{
-	uint8_t b[64];
-
-	if (n > sizeof(b) || att_random(b, n) < 0)
-		return NULL;
-	return att_b64url_encode(b, n);
-}
-
-static void http_reply(int fd, int status, const char *title, const char *msg)
-{
-	char body[1024], out[1536];
-	int n;
-
-	/* msg is ours, never echoed from the request */
-	snprintf(body, sizeof(body),
-		 "<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head>"
-		 "<body><h1>%s</h1><p>%s</p></body></html>\n", title, title, msg);
-	n = snprintf(out, sizeof(out),
-		     "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
-		     "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-		     status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request", strlen(body), body);
-	if (n > 0)
-		(void)!write(fd, out, (size_t)n);
-}
-
-/* Value of key in a query string (percent-decoded, malloc'd) or NULL. */
-static char *query_get(const char *q, const char *key)
-{
-	size_t kl = strlen(key);
-
-	while (q && *q) {
-		const char *amp = strchr(q, '&');
-		size_t len = amp ? (size_t)(amp - q) : strlen(q);
-
-		if (len > kl && strncmp(q, key, kl) == 0 && q[kl] == '=') {
-			int outlen = 0;
-			char *raw = strndup(q + kl + 1, len - kl - 1), *dec;
-
-			for (char *p = raw; p && *p; p++)
-				if (*p == '+')
-					*p = ' ';
-			dec = raw ? curl_easy_unescape(NULL, raw, 0, &outlen) : NULL;
-			free(raw);
-			if (!dec)
-				return NULL;
-			raw = strndup(dec, (size_t)outlen);
-			curl_free(dec);
-			return raw;
-		}
-		q = amp ? amp + 1 : NULL;
-	}
-	return NULL;
-}
-
-static pid_t open_browser(const char *url)
-{
-	const char *browser = getenv("BROWSER");
-	pid_t pid;
-
-	if (!browser || !*browser) {
-		if ((!getenv("DISPLAY") || !*getenv("DISPLAY")) && (!getenv("WAYLAND_DISPLAY") || !*getenv("WAYLAND_DISPLAY")))
-			return -1;
-		browser = "xdg-open";
-	}
-	pid = fork();
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-		}
-		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", browser, url, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for the redirect; returns the code (malloc'd) or NULL with *ex set. */
-static char *await_callback(int lfd, const char *state, int timeout_s, int *ex)
-{
-	time_t deadline = time(NULL) + timeout_s;
-
-	for (;;) {
-		struct pollfd p = { .fd = lfd, .events = POLLIN };
-		int left = (int)(deadline - time(NULL)), fd, n;
-		char req[8192], *line_end, *target, *sp, *q;
-		size_t got = 0;
-		char *st, *code, *err;
-
-		if (left <= 0 || poll(&p, 1, left * 1000) <= 0) {
-			if (errno == EINTR && left > 0)
-				continue;
-			fprintf(stderr, "Error: no login callback within %d s (use --timeout, or --method device)\n",
-				timeout_s);
-			*ex = EX_AUTH;
-			return NULL;
-		}
-		fd = accept(lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		{
-			struct timeval tv = { .tv_sec = 5 };
-
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		}
-		while (got < sizeof(req) - 1 && (n = (int)read(fd, req + got, sizeof(req) - 1 - got)) > 0) {
-			got += (size_t)n;
-			req[got] = 0;
-			if (strstr(req, "\r\n\r\n"))
-				break;
-		}
-		req[got] = 0;
-		line_end = strstr(req, "\r\n");
-		if (!line_end || strncmp(req, "GET ", 4) != 0) {
-			http_reply(fd, 400, "Bad request", "Expected the login redirect.");
-			close(fd);
-			continue;
-		}
-		*line_end = 0;
-		target = req + 4;
-		sp = strchr(target, ' ');
-		if (sp)
-			*sp = 0;
-		if (strncmp(target, "/callback", 9) != 0 || (target[9] != '?' && target[9] != 0)) {
-			http_reply(fd, 404, "Not found", "This listener only serves the login callback.");
-			close(fd);
-			continue;
-		}
-		q = target[9] == '?' ? target + 10 : NULL;
-		st = query_get(q, "state");
-		code = query_get(q, "code");
-		err = query_get(q, "error");
-		/* state first: a callback we did not ask for changes nothing */
-		if (!st || !att_ct_equal(st, strlen(st), state, strlen(state))) {
-			http_reply(fd, 400, "Login failed", "The state parameter does not match this login attempt.");
-			close(fd);
-			fprintf(stderr, "Error: login callback state does not match (possible CSRF); nothing was stored\n");
-			free(st);
-			free(code);
-			free(err);
-			*ex = EX_AUTH;
-			return NULL;
-		}
-		free(st);
-		if (err || !code) {
-			char *desc = query_get(q, "error_description");
-
-			http_reply(fd, 400, "Login failed", "The identity provider refused the login. See the terminal.");
-			close(fd);
-			fprintf(stderr, "Error: the provider refused the login: %s%s%s\n", err ? err : "no code",
-				desc ? ": " : "", desc ? desc : "");
-			free(desc);
-			free(err);
-			free(code);
-			*ex = EX_AUTH;
-			return NULL;
-		}
-		free(err);
-		http_reply(fd, 200, "Login complete", "You are logged in to attestation. You can close this window.");
-		close(fd);
-		return code;
-	}
-}
-
-static int login_browser(struct cli *c, const struct disco *d, int port, bool no_browser, int timeout_s)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	char *verifier = NULL, *state = NULL, *nonce = NULL, *challenge = NULL, *url = NULL, *redirect = NULL;
-	char *code = NULL, *form = NULL, ecode[512];
-	unsigned char md[32];
-	unsigned int mdlen;
-	json_t *resp = NULL;
-	pid_t bpid = -1;
-	int lfd, ex = EX_ERR, one = 1;
-
-	if (!d->authz) {
-		fprintf(stderr, "Error: the provider has no authorization_endpoint; use --method device or password\n");
-		return EX_ERR;
-	}
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		return EX_ERR;
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sa.sin_port = htons((uint16_t)port);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
-		fprintf(stderr, "Error: cannot listen on 127.0.0.1:%d for the login callback: %s\n", port, strerror(errno));
-		close(lfd);
-		return EX_ERR;
-	}
-	verifier = rand_b64url(32);
-	state = rand_b64url(24);
-	nonce = rand_b64url(24);
-	if (!verifier || !state || !nonce)
-		goto out;
-	EVP_Digest(verifier, strlen(verifier), md, &mdlen, EVP_sha256(), NULL);
-	challenge = att_b64url_encode(md, 32);
-	redirect = att_asprintf("http://127.0.0.1:%d/callback", ntohs(sa.sin_port));
-	form = cli_form("response_type", "code", "client_id", c->client_id, "redirect_uri", redirect, "scope",
-			c->scope, "state", state, "nonce", nonce, "code_challenge", challenge,
-			"code_challenge_method", "S256", "resource", c->resource, (char *)NULL);
-	if (!challenge || !redirect || !form)
-		goto out;
-	url = att_asprintf("%s%c%s", d->authz, strchr(d->authz, '?') ? '&' : '?', form);
-	free(form);
-	form = NULL;
-	if (!url)
-		goto out;
-	if (!no_browser)
-		bpid = open_browser(url);
-	if (bpid > 0)
-		fprintf(stderr, "Opening your browser to log in. If it does not open, visit:\n\n  %s\n\n", url);
-	else
-		fprintf(stderr, "Open this URL in your browser to log in:\n\n  %s\n\n", url);
-	fprintf(stderr, "Waiting for the login to complete (listening on %s)...\n", redirect);
-	code = await_callback(lfd, state, timeout_s, &ex);
-	if (!code)
-		goto out;
-	form = cli_form("grant_type", "authorization_code", "code", code, "redirect_uri", redirect, "code_verifier",
-			verifier, "client_id", c->client_secret ? NULL : c->client_id, "resource", c->resource,
-			(char *)NULL);
-	ex = form ? form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
-	if (ex) {
-		if (ecode[0])
-			fprintf(stderr, "Error: the code exchange failed: %s\n", ecode);
-		goto out;
-	}
-	if (jstr(resp, "id_token")) {
-		ex = check_id_token(c, d, jstr(resp, "id_token"), nonce);
-		if (ex)
-			goto out;
-	}
-	ex = store_tokens(c, d, resp, NULL, "browser", NULL);
-out:
-	if (bpid > 0)
-		waitpid(bpid, NULL, WNOHANG);
-	close(lfd);
-	if (resp)
-		json_decref(resp);
-	free(verifier);
-	free(state);
-	free(nonce);
-	free(challenge);
-	free(url);
-	free(redirect);
-	free(code);
-	free(form);
-	return ex;
-}
-
-/* ---- device login ------------------------------------------------------------------ */
-
-static int login_device(struct cli *c, const struct disco *d, int timeout_s)
-{
-	char *form, ecode[512];
-	json_t *da = NULL, *resp = NULL;
-	const char *dc, *uc, *vu, *vuc, *ovr = getenv("ATTESTATION_DEVICE_INTERVAL");
-	int64_t interval, deadline;
-	int ex;
-
-	if (!d->device) {
-		fprintf(stderr, "Error: the provider does not support the device authorization grant\n");
-		return EX_ERR;
-	}
-	form = cli_form("client_id", c->client_id, "scope", c->scope, "resource", c->resource, (char *)NULL);
-	ex = form ? form_post(c, d->device, form, &da, ecode, sizeof(ecode), NULL) : EX_ERR;
-	free(form);
-	if (ex) {
-		fprintf(stderr, "Error: device authorization refused: %s\n", ecode[0] ? ecode : "no response");
-		return ex;
-	}
-	dc = jstr(da, "device_code");
-	uc = jstr(da, "user_code");
-	vu = jstr(da, "verification_uri") ? jstr(da, "verification_uri") : jstr(da, "verification_url");
-	vuc = jstr(da, "verification_uri_complete");
-	if (!dc || !uc || !vu) {
-		fprintf(stderr, "Error: incomplete device authorization response\n");
-		json_decref(da);
-		return EX_ERR;
-	}
-	interval = json_is_integer(json_object_get(da, "interval")) ? json_integer_value(json_object_get(da, "interval")) : 5;
-	if (interval < 1)
-		interval = 5;
-	/* testing knob: poll faster than asked (the provider answers slow_down) */
-	if (ovr && *ovr) {
-		long v;
-
-		if (cli_parse_int(ovr, 0, 600, &v))
-			interval = v;
-	}
-	deadline = (int64_t)time(NULL) +
-		   (json_is_integer(json_object_get(da, "expires_in")) ? json_integer_value(json_object_get(da, "expires_in")) : 600);
-	if (deadline > (int64_t)time(NULL) + timeout_s && timeout_s > 0)
-		deadline = (int64_t)time(NULL) + timeout_s;
-	fprintf(stderr, "To log in, open %s on any device and enter the code:\n\n  %s\n\n", vu, uc);
-	if (vuc)
-		fprintf(stderr, "(or open %s)\n", vuc);
-	fprintf(stderr, "Waiting for approval...\n");
-	form = cli_form("grant_type", "urn:ietf:params:oauth:grant-type:device_code", "device_code", dc, "client_id",
-			c->client_id, (char *)NULL);
-	ex = EX_AUTH;
-	while (form) {
-		if ((int64_t)time(NULL) + interval > deadline) {
-			fprintf(stderr, "Error: the device code expired before the login was approved\n");
-			ex = EX_AUTH;
-			break;
-		}
-		if (interval > 0)
-			sleep((unsigned)interval);
-		ex = form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL);
-		if (ex == 0)
-			break;
-		if (ex == EX_UNAVAILABLE)
-			continue;	/* 5xx / network: retry at the same pace */
-		if (err_is(ecode, "authorization_pending"))
-			continue;
-		if (err_is(ecode, "slow_down")) {
-			interval += 5;	/* RFC 8628 §3.5: for this and every later request */
-			fprintf(stderr, "The provider asked to slow down; polling every %lld s\n", (long long)interval);
-			continue;
-		}
-		if (err_is(ecode, "access_denied"))
-			fprintf(stderr, "Error: the login was denied\n");
-		else if (err_is(ecode, "expired_token"))
-			fprintf(stderr, "Error: the device code expired before the login was approved\n");
-		else
-			fprintf(stderr, "Error: device login failed: %s\n", ecode);
-		ex = EX_AUTH;
-		break;
-	}
-	free(form);
-	if (ex == 0)
-		ex = store_tokens(c, d, resp, NULL, "device", NULL);
-	json_decref(resp);
-	json_decref(da);
-	return ex;
-}
-
-/* ---- password login ----------------------------------------------------------------- */
-
-static char *read_password(bool from_stdin)
-{
-	char buf[1024];
-	struct termios old, noecho;
-	FILE *in = stdin;
-	bool tty = false;
-	size_t n;
-
-	if (!from_stdin) {
-		in = fopen("/dev/tty", "r+");
-		if (!in) {
-			fprintf(stderr, "Error: no terminal to ask for the password; use --password-stdin\n");
-			return NULL;
-		}
-		fprintf(stderr, "Password: ");
-		fflush(stderr);
-		if (tcgetattr(fileno(in), &old) == 0) {
-			noecho = old;
-			noecho.c_lflag &= (tcflag_t)~ECHO;
-			tty = tcsetattr(fileno(in), TCSAFLUSH, &noecho) == 0;
-		}
-	}
-	if (!fgets(buf, sizeof(buf), in))
-		buf[0] = 0;
-	if (tty) {
-		tcsetattr(fileno(in), TCSAFLUSH, &old);
-		fprintf(stderr, "\n");
-	}
-	if (in != stdin)
-		fclose(in);
-	n = strcspn(buf, "\r\n");
-	buf[n] = 0;
-	if (n == 0) {
-		fprintf(stderr, "Error: empty password\n");
-		return NULL;
-	}
-	{
-		char *p = strdup(buf);
-
-		att_wipe(buf, sizeof(buf));
-		return p;
-	}
-}
-
-static int login_password(struct cli *c, const struct disco *d, const char *user, bool pw_stdin)
-{
-	char *pw, *form, ecode[512];
-	json_t *resp = NULL;
-	int ex;
-
-	if (!user) {
-		fprintf(stderr, "attestation auth login: --method password needs --username\n");
-		return EX_USAGE;
-	}
-	pw = read_password(pw_stdin);
-	if (!pw)
-		return EX_USAGE;
-	/* confidential clients authenticate with HTTP Basic; public ones send client_id */
-	form = cli_form("grant_type", "password", "username", user, "password", pw, "scope", c->scope, "client_id",
-			c->client_secret ? NULL : c->client_id, "resource", c->resource, (char *)NULL);
-	att_wipe(pw, strlen(pw));
-	free(pw);
-	ex = form ? form_post(c, d->token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
-	if (form) {
-		att_wipe(form, strlen(form));
-		free(form);
-	}
-	if (ex) {
-		fprintf(stderr, "Error: password login failed: %s\n", ecode[0] ? ecode : "no response");
-		return ex;
-	}
-	ex = store_tokens(c, d, resp, NULL, "password", user);
-	json_decref(resp);
-	return ex;
-}
-
-/* ---- refresh, header ------------------------------------------------------------------ */
-
-/* Refresh the cached login (lock held).  0 with *doc replaced. */
-static int refresh(struct cli *c, json_t **doc)
-{
-	const char *rt = jstr(*doc, "refresh_token");
-	struct disco d = { 0 };
-	char *form, ecode[512];
-	json_t *resp = NULL;
-	int ex;
-
-	if (!rt)
-		return EX_AUTH;
-	if (jstr(*doc, "token_endpoint")) {
-		d.token = strdup(jstr(*doc, "token_endpoint"));
-		d.revoke = dupj(*doc, "revocation_endpoint");
-	} else if ((ex = discover(c, &d)) != 0) {
-		return ex;
-	}
-	form = cli_form("grant_type", "refresh_token", "refresh_token", rt, "client_id",
-			c->client_secret ? NULL : c->client_id, (char *)NULL);
-	ex = form ? form_post(c, d.token, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
-	free(form);
-	if (ex == 0) {
-		ex = store_tokens(c, &d, resp, *doc, jstr(*doc, "method") ? jstr(*doc, "method") : "refresh", NULL);
-		if (ex == 0) {
-			char *p = cache_path(c, ".json");
-
-			json_decref(*doc);
-			*doc = p ? cache_read(p, false) : NULL;
-			free(p);
-			if (!*doc)
-				ex = EX_ERR;
-		}
-	} else if (ex == EX_AUTH) {
-		fprintf(stderr, "Your session has ended (%s). Run 'attestation auth login'.\n", ecode);
-	}
-	json_decref(resp);
-	disco_free(&d);
-	return ex;
-}
-
-char *cli_auth_header(struct cli *c, bool force_refresh, int *ex)
-{
-	const char *tok = getenv("ATTESTATION_TOKEN"), *bg = getenv("ATTESTATION_BREAK_GLASS_TOKEN");
-	char *path, *hdr = NULL;
-	json_t *doc;
-	int fd;
-
-	*ex = 0;
-	if (tok && *tok)
-		return att_asprintf("Authorization: Bearer %s", tok);
-	if (bg && *bg)
-		return att_asprintf("X-Break-Glass: %s", bg);
-	path = cache_path(c, ".json");
-	if (!path) {
-		*ex = EX_ERR;
-		return NULL;
-	}
-	fd = cache_lock(c);
-	doc = cache_read(path, false);
-	if (!doc) {
-		fprintf(stderr, "Not logged in to %s. Run 'attestation auth login' (or set ATTESTATION_TOKEN for scripts).\n",
-			c->issuer);
-		*ex = EX_AUTH;
-		goto out;
-	}
-	if (force_refresh || json_integer_value(json_object_get(doc, "expires_at")) - 60 <= (int64_t)time(NULL)) {
-		int r = refresh(c, &doc);
-
-		if (r == EX_AUTH) {
-			if (!jstr(doc, "refresh_token"))
-				fprintf(stderr, "Your access token has expired and there is no refresh token. Run 'attestation auth login'.\n");
-			unlink(path);	/* the login is over: do not offer it again */
-			*ex = EX_AUTH;
-			goto out;
-		}
-		if (r && (force_refresh || json_integer_value(json_object_get(doc, "expires_at")) <= (int64_t)time(NULL))) {
-			*ex = r;
-			goto out;
-		}
-		/* provider unreachable but the token is still valid: use it */
-	}
-	if (doc && jstr(doc, "access_token"))
-		hdr = att_asprintf("Authorization: Bearer %s", jstr(doc, "access_token"));
-	else
-		*ex = EX_AUTH;
-out:
-	cache_unlock(fd);
-	json_decref(doc);
-	free(path);
-	return hdr;
-}
-
 /* ---- commands ----------------------------------------------------------------------- */
 
 static int a_login(struct cli *c, int argc, char **argv)
@@ -962,7 +44,7 @@ static int a_login(struct cli *c, int argc, char **argv)
 		{ "scope", 0, true, &scope, NULL },	     { "resource", 0, true, &res, NULL },
 	};
 	char *pos[1];
-	struct disco d;
+	struct cli_disco d;
 	int ex;
 	long tmo = 180, lport = 0;
 
@@ -991,21 +73,21 @@ static int a_login(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "attestation auth login: --method password needs --username\n");
 		return EX_USAGE;
 	}
-	if (cache_dir_ready(c) < 0)
+	if (cli_cache_dir_ready(c) < 0)
 		return EX_ERR;
-	ex = discover(c, &d);
+	ex = cli_oidc_discover(c, &d);
 	if (ex)
 		return ex;
 	if (strcmp(method, "device") == 0)
-		ex = login_device(c, &d, (int)tmo);
+		ex = cli_login_device(c, &d, (int)tmo);
 	else if (strcmp(method, "password") == 0)
-		ex = login_password(c, &d, user, pw_stdin);
+		ex = cli_login_password(c, &d, user, pw_stdin);
 	else
-		ex = login_browser(c, &d, (int)lport, no_browser, (int)tmo);
-	disco_free(&d);
+		ex = cli_login_browser(c, &d, (int)lport, no_browser, (int)tmo);
+	cli_disco_free(&d);
 	if (ex == 0) {
-		char *p = cache_path(c, ".json");
-		json_t *doc = p ? cache_read(p, false) : NULL;
+		char *p = cli_cache_path(c, ".json");
+		json_t *doc = p ? cli_cache_read(p, false) : NULL;
 
 		fprintf(stderr, "Logged in as %s (%s).\n", jstr(doc, "username") ? jstr(doc, "username") : "(unknown)",
 			c->issuer);
@@ -1069,8 +151,8 @@ static int a_whoami(struct cli *c, int argc, char **argv)
 	} else if (bg && *bg) {
 		json_object_set_new(out, "source", json_string("ATTESTATION_BREAK_GLASS_TOKEN"));
 	} else {
-		path = cache_path(c, ".json");
-		doc = path ? cache_read(path, false) : NULL;
+		path = cli_cache_path(c, ".json");
+		doc = path ? cli_cache_read(path, false) : NULL;
 		free(path);
 		if (!doc) {
 			fprintf(stderr, "Not logged in to %s. Run 'attestation auth login'.\n", c->issuer);
@@ -1139,41 +221,21 @@ static int a_token(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-/* Revoke one cached login's refresh token; prints what happened. */
-static void revoke_doc(struct cli *c, const json_t *doc)
+/* auth logout --all: one cached file. */
+static void logout_one(struct cli *c, const char *name, const char *path, bool login, void *arg)
 {
-	const char *rt = jstr(doc, "refresh_token"), *ep = jstr(doc, "revocation_endpoint");
-	const char *at = jstr(doc, "access_token");
-	const char *iss = jstr(doc, "issuer") ? jstr(doc, "issuer") : "?";
-	char *form, ecode[512];
-	json_t *resp = NULL;
-	int ex;
+	json_t *doc;
 
-	if (!rt) {
-		fprintf(stderr, "No refresh token cached for %s; removed locally.\n", iss);
+	(void)name;
+	if (!login)
 		return;
+	doc = cli_cache_read(path, false);
+	if (doc) {
+		cli_auth_revoke(c, doc);
+		json_decref(doc);
 	}
-	if (!ep) {
-		fprintf(stderr, "%s offers no token revocation: tokens removed locally only; the refresh token stays valid until it expires.\n",
-			iss);
-		return;
-	}
-	form = cli_form("token", rt, "token_type_hint", "refresh_token", "client_id",
-			c->client_secret ? NULL : jstr(doc, "client_id"), (char *)NULL);
-	ex = form ? form_post(c, ep, form, &resp, ecode, sizeof(ecode), NULL) : EX_ERR;
-	/* some providers (glewlwyd) authenticate public-client revocation with the access token */
-	if (ex == EX_AUTH && !c->client_secret && at && json_integer_value(json_object_get(doc, "expires_at")) > (int64_t)time(NULL)) {
-		json_decref(resp);
-		resp = NULL;
-		ex = form_post(c, ep, form, &resp, ecode, sizeof(ecode), at);
-	}
-	free(form);
-	json_decref(resp);
-	if (ex == 0)
-		fprintf(stderr, "Refresh token revoked at %s.\n", iss);
-	else
-		fprintf(stderr, "Warning: revocation at %s failed (%s): tokens removed locally only.\n", iss,
-			ecode[0] ? ecode : "unreachable");
+	if (unlink(path) == 0)
+		++*(int *)arg;
 }
 
 static int a_logout(struct cli *c, int argc, char **argv)
@@ -1187,38 +249,18 @@ static int a_logout(struct cli *c, int argc, char **argv)
 	if (parse_opts("auth logout", argc, argv, o, 1, pos, 0) < 0)
 		return EX_USAGE;
 	if (all) {
-		DIR *dir = opendir(c->cache_dir);
-		struct dirent *e;
-
-		while (dir && (e = readdir(dir))) {
-			size_t l = strlen(e->d_name);
-			char *p;
-
-			if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
-				continue;
-			p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-			doc = p ? cache_read(p, false) : NULL;
-			if (doc) {
-				revoke_doc(c, doc);
-				json_decref(doc);
-			}
-			if (p && unlink(p) == 0)
-				n++;
-			free(p);
-		}
-		if (dir)
-			closedir(dir);
+		cli_cache_foreach(c, logout_one, &n);
 		printf("Logged out of %d cached login(s).\n", n);
 		return 0;
 	}
-	path = cache_path(c, ".json");
-	doc = path ? cache_read(path, false) : NULL;
+	path = cli_cache_path(c, ".json");
+	doc = path ? cli_cache_read(path, false) : NULL;
 	if (!doc) {
 		printf("Not logged in to %s.\n", c->issuer);
 		free(path);
 		return 0;
 	}
-	revoke_doc(c, doc);
+	cli_auth_revoke(c, doc);
 	if (unlink(path) < 0 && errno != ENOENT) {
 		fprintf(stderr, "Error: cannot remove %s: %s\n", path, strerror(errno));
 		json_decref(doc);
@@ -1231,6 +273,24 @@ static int a_logout(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* auth cache-list: one row per cached login. */
+static void list_one(struct cli *c, const char *name, const char *path, bool login, void *arg)
+{
+	json_t *doc = login ? cli_cache_read(path, false) : NULL;
+	char when[32];
+
+	(void)c;
+	if (!doc)
+		return;
+	iso(json_integer_value(json_object_get(doc, "expires_at")), when);
+	json_array_append_new(arg, json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b,s:b}", "file", name, "issuer",
+					     jstr(doc, "issuer"), "client_id", jstr(doc, "client_id"), "username",
+					     jstr(doc, "username"), "method", jstr(doc, "method"), "expires_at", when,
+					     "refresh_token", jstr(doc, "refresh_token") != NULL, "expired",
+					     json_integer_value(json_object_get(doc, "expires_at")) <= (int64_t)time(NULL)));
+	json_decref(doc);
+}
+
 static int a_cache_list(struct cli *c, int argc, char **argv)
 {
 	static const struct col cols[] = {
@@ -1239,38 +299,13 @@ static int a_cache_list(struct cli *c, int argc, char **argv)
 		{ "FILE", "file", 0 },
 	};
 	char *pos[1];
-	DIR *dir;
-	struct dirent *e;
 	json_t *rows = json_array();
 
 	if (parse_opts("auth cache-list", argc, argv, NULL, 0, pos, 0) < 0) {
 		json_decref(rows);
 		return EX_USAGE;
 	}
-	dir = opendir(c->cache_dir);
-	while (dir && (e = readdir(dir))) {
-		size_t l = strlen(e->d_name);
-		char *p, when[32];
-		json_t *doc;
-
-		if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
-			continue;
-		p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-		doc = p ? cache_read(p, false) : NULL;
-		if (doc) {
-			iso(json_integer_value(json_object_get(doc, "expires_at")), when);
-			json_array_append_new(rows,
-					      json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:b,s:b}", "file", e->d_name, "issuer",
-							jstr(doc, "issuer"), "client_id", jstr(doc, "client_id"), "username",
-							jstr(doc, "username"), "method", jstr(doc, "method"), "expires_at", when,
-							"refresh_token", jstr(doc, "refresh_token") != NULL, "expired",
-							json_integer_value(json_object_get(doc, "expires_at")) <= (int64_t)time(NULL)));
-			json_decref(doc);
-		}
-		free(p);
-	}
-	if (dir)
-		closedir(dir);
+	cli_cache_foreach(c, list_one, rows);
 	if (c->json)
 		out_json(rows);
 	else if (json_array_size(rows) == 0)
@@ -1281,30 +316,23 @@ static int a_cache_list(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* auth clear-cache: every cache file goes, logins are counted. */
+static void clear_one(struct cli *c, const char *name, const char *path, bool login, void *arg)
+{
+	(void)c;
+	(void)name;
+	if (unlink(path) == 0 && login)
+		++*(int *)arg;
+}
+
 static int a_clear_cache(struct cli *c, int argc, char **argv)
 {
 	char *pos[1];
-	DIR *dir;
-	struct dirent *e;
 	int n = 0;
 
 	if (parse_opts("auth clear-cache", argc, argv, NULL, 0, pos, 0) < 0)
 		return EX_USAGE;
-	dir = opendir(c->cache_dir);
-	while (dir && (e = readdir(dir))) {
-		size_t l = strlen(e->d_name);
-		bool json = l > 5 && strcmp(e->d_name + l - 5, ".json") == 0;
-		char *p;
-
-		if (!json && !strstr(e->d_name, ".json.tmp.") && !(l > 5 && strcmp(e->d_name + l - 5, ".lock") == 0))
-			continue;
-		p = att_asprintf("%s/%s", c->cache_dir, e->d_name);
-		if (p && unlink(p) == 0 && json)
-			n++;
-		free(p);
-	}
-	if (dir)
-		closedir(dir);
+	cli_cache_foreach(c, clear_one, &n);
 	printf("Removed %d cached login(s) from %s (refresh tokens were not revoked; 'auth logout --all' does that).\n",
 	       n, c->cache_dir);
 	return 0;

@@ -59,9 +59,10 @@ char *cli_form(const char *first_key, ...);
 int cli_api(struct cli *c, const char *method, const char *path, json_t *body, json_t **ret, long *ret_status);
 int cli_exit_for_status(long status);
 
-/* auth.c */
+/* auth.c: `attestation auth ...` */
 int cmd_auth(struct cli *c, int argc, char **argv);
-/* Authorization header line for API calls (malloc'd) or NULL with *ex set. */
+/* auth_refresh.c: Authorization header line for API calls (malloc'd) or
+ * NULL with *ex set; force_refresh refreshes a cached login first. */
 char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 
 /* cmd.c */
@@ -78,6 +79,8 @@ void out_json(const json_t *v);
 void out_table(const json_t *rows, const struct col *cols, size_t ncols);
 void out_kv(const json_t *obj, const char *const *keys, size_t nkeys);
 const char *jstr(const json_t *o, const char *k);
+/* jstr's value as a malloc'd copy, or NULL. */
+char *jdup(const json_t *o, const char *k);
 
 /* Simple option parsing: --name VALUE / --name=VALUE / flags. */
 struct opt {

@@ -279,6 +279,13 @@ const char *jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
+char *jdup(const json_t *o, const char *k)
+{
+	const char *s = jstr(o, k);
+
+	return s ? strdup(s) : NULL;
+}
+
 void out_json(const json_t *v)
 {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
