@@ -167,7 +167,7 @@ test("lifecycle: create, no-op, update in place, refresh, drift after lock and r
     assert.equal(await svc.stop(), 0, "attestd shut down cleanly");
 });
 
-test("keep_on_delete, retainOnDelete and wipe_on_delete", async () => {
+test("keep_on_delete and wipe_on_delete", async () => {
     const svc = await service();
     const eng = newEngine("keep");
     const k1 = makeEk("keep-1"), k2 = makeEk("keep-2"), k3 = makeEk("keep-3");
@@ -284,6 +284,6 @@ test("service errors surface with the service's detail: 401, 409, 422, check fai
     const dead = await deadPort();
     r = await eng.up(PROGRAM, cfg(`http://127.0.0.1:${dead}`, svc.admin, [machineSpec("m", ek)]));
     assert.equal(r.ok, false);
-    assert.match(r.errors.join("\n"), new RegExp(`attestation service at http://127.0.0.1:${dead} is unreachable \\(ECONNREFUSED`));
+    assert.match(r.errors.join("\n"), new RegExp(`attestation service at http://127.0.0.1:${dead} is unreachable \\(connect ECONNREFUSED`));
     assert.equal(await svc.stop(), 0);
 });

@@ -4,7 +4,9 @@
 //
 //  * it runs a Pulumi program the way the Node.js language host does:
 //    `node @pulumi/pulumi/cmd/run --monitor=... --engine=... <program>` with
-//    PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS, serving the ResourceMonitor
+//    PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS (and PULUMI_NODEJS_TYPESCRIPT
+//    for a TypeScript project, which cmd/run then loads with ts-node),
+//    serving the ResourceMonitor
 //    (RegisterResource, RegisterResourceOutputs, SupportsFeature) and Engine
 //    (Log, Get/SetRootResource) services to it;
 //  * it starts the real dynamic-provider host shipped in @pulumi/pulumi
@@ -342,7 +344,7 @@ export class Engine {
      * the program no longer registers.  Resolves to { ok, steps, errors, logs,
      * outputs, stderr }.
      */
-    async up(program, { config = {}, secretKeys = [], cwd } = {}) {
+    async up(program, { config = {}, secretKeys = [], cwd, typescript = false } = {}) {
         this.reset();
         this.cwd = cwd || dirname(program);
         if (!this.server) await this.startServers();
@@ -351,6 +353,7 @@ export class Engine {
             PULUMI_CONFIG: JSON.stringify(config),
             PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(secretKeys),
         };
+        if (typescript) env.PULUMI_NODEJS_TYPESCRIPT = "true"; // what the language host sets for `runtime: nodejs`
         const args = [join(this.pulumiDir, "cmd/run"), `--monitor=${this.engineAddr}`, `--engine=${this.engineAddr}`,
             `--project=${this.project}`, `--stack=${this.stack}`, `--pwd=${this.cwd}`, "--parallel=4", program];
         const child = spawn(process.execPath, args, { cwd: this.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
