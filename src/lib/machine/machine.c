@@ -17,270 +17,9 @@
 #include "crypto/ek.h"
 #include "crypto/ekchain.h"
 #include "db/db.h"
+#include "machine/machine-internal.h"
 #include "machine/machine.h"
 #include "obs/log.h"
-
-#define LOGR "attestd.registration"
-#define LOGA "attestd.attestation"
-#define LOGM "attestd.machines"
-#define LOGC "attestd.config"
-
-#define MACHINE_COLS ATT_MACHINE_COLS
-
-void att_machine_release(struct att_machine *m)
-{
-	for (int i = 0; i < _MC_MAX; i++) {
-		free(m->col[i]);
-		m->col[i] = NULL;
-	}
-	m->id = 0;
-}
-
-void att_node_result_release(struct att_node_result *r)
-{
-	att_machine_release(&r->m);
-	att_wipe(r->token, sizeof(r->token));
-}
-
-static int load_row(struct att_stmt *s, struct att_machine *ret)
-{
-	struct att_machine m;
-
-	memset(&m, 0, sizeof(m));
-	m.id = att_stmt_int(s, 0);
-	m.wipe_pending = att_stmt_int(s, 1) != 0;
-	for (int i = 0; i < _MC_MAX; i++) {
-		const char *v = att_stmt_text(s, i + 2);
-
-		if (v) {
-			m.col[i] = att_strdup(v);
-			if (!m.col[i]) {
-				att_machine_release(&m);
-				return ATT_E_NOMEM;
-			}
-		}
-	}
-	*ret = m;
-	return 0;
-}
-
-/* Run a query expected to return at most one machine row. */
-static int fetch_one(struct att_stmt *s, struct att_machine *ret)
-{
-	int r = att_stmt_next(s);
-
-	if (r == 1)
-		r = load_row(s, ret);
-	else if (r == 0)
-		r = ATT_E_NOTFOUND;
-	att_stmt_done(s);
-	return r;
-}
-
-int att_machine_get(struct att_dbc *c, const char *machine_id, struct att_machine *ret)
-{
-	struct att_stmt *s;
-	int r = att_dbc_query(c, &s, "SELECT " MACHINE_COLS " FROM machines WHERE machine_id = ?",
-			      "s", machine_id);
-
-	return r < 0 ? r : fetch_one(s, ret);
-}
-
-int att_machine_find_by_ek(struct att_dbc *c, const struct att_ek *ek, struct att_machine *ret)
-{
-	struct att_stmt *s;
-	int r;
-
-	r = att_dbc_query(c, &s, "SELECT " MACHINE_COLS " FROM machines WHERE ek_fingerprint = ?", "s",
-			  ek->fp);
-	if (r < 0)
-		return r;
-	r = fetch_one(s, ret);
-	if (r != ATT_E_NOTFOUND)
-		return r;
-	/* receipts imported without EK material carry only a client fingerprint */
-	r = att_dbc_query(c, &s,
-			  "SELECT " MACHINE_COLS " FROM machines WHERE ek_fingerprint IS NULL AND"
-			  " (ek_fingerprint_legacy = ? OR ek_fingerprint_legacy = ? OR ek_fingerprint_agent = ?)"
-			  " ORDER BY id LIMIT 1",
-			  "sss", ek->fp, ek->fp_legacy, ek->fp_agent);
-	if (r < 0)
-		return r;
-	return fetch_one(s, ret);
-}
-
-static void json_set_str(json_t *o, const char *k, const char *v)
-{
-	json_object_set_new(o, k, v ? json_string(v) : json_null());
-}
-
-json_t *att_machine_detail(const struct att_machine *m)
-{
-	json_t *o = json_object();
-
-	if (!o)
-		return NULL;
-	json_set_str(o, "machine_id", M(m, MACHINE_ID));
-	json_set_str(o, "ek_fingerprint",
-		     M(m, EK_FINGERPRINT) ? M(m, EK_FINGERPRINT)
-					  : (M(m, EK_FINGERPRINT_LEGACY) ? M(m, EK_FINGERPRINT_LEGACY)
-									 : M(m, EK_FINGERPRINT_AGENT)));
-	json_set_str(o, "hw_uuid", M(m, HW_UUID));
-	json_set_str(o, "hw_mac", M(m, HW_MAC));
-	json_set_str(o, "hw_serial", M(m, HW_SERIAL));
-	json_set_str(o, "hw_product", M(m, HW_PRODUCT));
-	json_set_str(o, "role", M(m, ROLE));
-	json_set_str(o, "status", M(m, STATUS));
-	json_set_str(o, "hostname", M(m, HOSTNAME));
-	json_set_str(o, "assigned_ip", M(m, ASSIGNED_IP));
-	json_set_str(o, "registered_at", M(m, REGISTERED_AT));
-	json_set_str(o, "attested_at", M(m, ATTESTED_AT));
-	json_set_str(o, "locked_at", M(m, LOCKED_AT));
-	json_set_str(o, "revoked_at", M(m, REVOKED_AT));
-	json_object_set_new(o, "wipe_pending", json_boolean(m->wipe_pending));
-	/* additions to the reference's MachineDetail */
-	json_set_str(o, "cluster_id", M(m, CLUSTER_ID));
-	json_set_str(o, "ek_source", M(m, EK_SOURCE));
-	json_set_str(o, "ek_key_type", M(m, EK_KEY_TYPE));
-	json_set_str(o, "ek_issuer", M(m, EK_ISSUER));
-	json_set_str(o, "approved_at", M(m, APPROVED_AT));
-	json_set_str(o, "config_delivered_at", M(m, CONFIG_DELIVERED_AT));
-	json_set_str(o, "locked_from", M(m, LOCKED_FROM));
-	json_object_set_new(o, "ak_bound", json_boolean(M(m, AK_NAME) != NULL));
-	json_set_str(o, "ak_name", M(m, AK_NAME));
-	json_set_str(o, "ak_bound_at", M(m, AK_BOUND_AT));
-	json_object_set_new(o, "tpm_reset_count",
-			    M(m, TPM_RESET_COUNT) ? json_integer(strtoll(M(m, TPM_RESET_COUNT), NULL, 10)) : json_null());
-	json_object_set_new(o, "tpm_restart_count",
-			    M(m, TPM_RESTART_COUNT) ? json_integer(strtoll(M(m, TPM_RESTART_COUNT), NULL, 10)) : json_null());
-	json_set_str(o, "last_quote_at", M(m, LAST_QUOTE_AT));
-	json_object_set_new(o, "ek_verified", M(m, EK_VERIFIED) ? json_boolean(strcmp(M(m, EK_VERIFIED), "1") == 0)
-							 : json_null());
-	json_set_str(o, "ek_chain_error", M(m, EK_CHAIN_ERROR));
-	json_set_str(o, "ek_manufacturer", M(m, EK_MANUFACTURER));
-	json_set_str(o, "ek_model", M(m, EK_MODEL));
-	return o;
-}
-
-/* ---- helpers ---------------------------------------------------------- */
-
-static int new_token(char out[64], char hash[65])
-{
-	uint8_t raw[32];
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char *t;
-	int r = att_random(raw, sizeof(raw));
-
-	if (r < 0)
-		return r;
-	t = att_b64url_encode(raw, sizeof(raw));
-	att_wipe(raw, sizeof(raw));
-	if (!t)
-		return ATT_E_NOMEM;
-	snprintf(out, 64, "%s", t);
-	SHA256((const unsigned char *)t, strlen(t), md);
-	att_hex_encode(md, sizeof(md), hash);
-	att_wipe(t, strlen(t));
-	free(t);
-	return 0;
-}
-
-static void token_hash(const char *token, char hash[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256((const unsigned char *)token, strlen(token), md);
-	att_hex_encode(md, sizeof(md), hash);
-}
-
-/* Replace every token of the machine by one bound to state. */
-static int issue_token(const struct att_svc *svc, struct att_dbc *c, const char *machine_id,
-		       const char *state, char out[64])
-{
-	char hash[65], ts[32];
-	int r;
-
-	r = att_dbc_exec(c, "DELETE FROM config_tokens WHERE machine_id = ?", "s", machine_id);
-	if (r < 0)
-		return r;
-	r = new_token(out, hash);
-	if (r < 0)
-		return r;
-	att_time_iso(att_now(), ts);
-	r = att_dbc_exec(c,
-			 "INSERT INTO config_tokens (token_hash, machine_id, state, created_at, expires_at)"
-			 " VALUES (?, ?, ?, ?, ?)",
-			 "ssssi", hash, machine_id, state, ts,
-			 (int64_t)(att_now().sec + svc->cfg->config_token_ttl_seconds));
-	return r < 0 ? r : 0;
-}
-
-static int drop_tokens(struct att_dbc *c, const char *machine_id)
-{
-	int r = att_dbc_exec(c, "DELETE FROM config_tokens WHERE machine_id = ?", "s", machine_id);
-
-	return r < 0 ? r : 0;
-}
-
-static int outbox(struct att_dbc *c, const char *event, const struct att_machine *m,
-		  const char *new_status, json_t *meta)
-{
-	json_t *p = json_object(), *node = json_object();
-	char ts[32], *js;
-	int r;
-
-	att_time_iso(att_now(), ts);
-	if (!p || !node) {
-		json_decref(p);
-		json_decref(node);
-		json_decref(meta);
-		return ATT_E_NOMEM;
-	}
-	json_set_str(node, "machine_id", M(m, MACHINE_ID));
-	json_set_str(node, "hostname", M(m, HOSTNAME));
-	json_set_str(node, "role", M(m, ROLE));
-	json_set_str(node, "status", new_status);
-	json_set_str(node, "assigned_ip", M(m, ASSIGNED_IP));
-	json_set_str(node, "hw_mac", M(m, HW_MAC));
-	json_object_set_new(p, "event", json_string(event));
-	json_set_str(p, "ek_fingerprint", M(m, EK_FINGERPRINT));
-	json_object_set_new(p, "timestamp", json_string(ts));
-	json_object_set_new(p, "node", node);
-	json_object_set_new(p, "meta", meta ? meta : json_object());
-	js = json_dumps(p, JSON_COMPACT);
-	json_decref(p);
-	if (!js)
-		return ATT_E_NOMEM;
-	r = att_dbc_exec(c, "INSERT INTO outbox_events (event, machine_id, payload, created_at) VALUES (?, ?, ?, ?)",
-			 "ssss", event, M(m, MACHINE_ID), js, ts);
-	free(js);
-	return r < 0 ? r : 0;
-}
-
-static void set_err(char *reterr, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *reterr, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reterr, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static int db_fail(int r, char *reterr, size_t errlen)
-{
-	if (r == ATT_E_NOMEM)
-		set_err(reterr, errlen, "out of memory");
-	else
-		set_err(reterr, errlen, "Database unavailable — try again");
-	return r == ATT_E_NOMEM ? r : ATT_E_DB;
-}
-
-static const char *or_unknown(const char *s)
-{
-	return s && *s ? s : "unknown";
-}
 
 /* ---- EK chain ----------------------------------------------------------- */
 
@@ -328,7 +67,7 @@ static int check_chain(const struct att_svc *svc, struct att_dbc *c, const struc
 	}
 	att_ek_chain_result_release(&res);
 	if (!res.verified && svc->cfg->tpm_verify_ca_strict) {
-		set_err(reterr, errlen, "ek_cert_pem: EK certificate chain does not verify against the TPM manufacturer CAs: %s",
+		att_machine_set_err(reterr, errlen, "ek_cert_pem: EK certificate chain does not verify against the TPM manufacturer CAs: %s",
 			res.error);
 		return ATT_E_INVAL;
 	}
@@ -372,8 +111,8 @@ static int insert_machine(const struct att_svc *svc, struct att_dbc *c, const st
 			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			 "sssssssssssssssss", id, ek->fp, ek->fp_legacy, ek->fp_agent,
 			 cl->ek_source ? cl->ek_source : "cert", cl->ek_b64, ek->key_type,
-			 ek->issuer[0] ? ek->issuer : NULL, or_unknown(cl->hw_uuid),
-			 or_unknown(cl->hw_mac), or_unknown(cl->hw_serial), or_unknown(cl->hw_product),
+			 ek->issuer[0] ? ek->issuer : NULL, att_machine_or_unknown(cl->hw_uuid),
+			 att_machine_or_unknown(cl->hw_mac), att_machine_or_unknown(cl->hw_serial), att_machine_or_unknown(cl->hw_product),
 			 role, status, cl->cluster_id ? cl->cluster_id : "default", ts, ts);
 	if (r < 0)
 		return r;
@@ -435,7 +174,7 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 
 	memset(&res, 0, sizeof(res));
 	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	r = check_chain(svc, c, cl, &cs, reterr, errlen);
 	if (r < 0) {
 		att_db_release(svc->db, c);
@@ -467,7 +206,7 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 			json_t *meta = json_pack("{s:s?,s:s?,s:b}", "ip_address", actor->source_ip,
 						 "mac_address", M(&res.m, HW_MAC), "tpm_available", 1);
 
-			r = outbox(c, "node.registered", &res.m, status, meta);
+			r = att_machine_outbox(c, "node.registered", &res.m, status, meta);
 			if (r < 0)
 				goto dberr;
 		}
@@ -492,7 +231,7 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	}
 	if (strcmp(M(&res.m, STATUS), "revoked") == 0 || strcmp(M(&res.m, STATUS), "locked") == 0) {
 		att_dbc_rollback(c);
-		set_err(reterr, errlen,
+		att_machine_set_err(reterr, errlen,
 			"Machine %s is %s — re-registration is not allowed (status=%s); unlock it, or register replacement hardware as a new machine",
 			M(&res.m, MACHINE_ID), M(&res.m, STATUS), M(&res.m, STATUS));
 		r = ATT_E_CONFLICT;
@@ -543,10 +282,10 @@ done:
 	return 0;
 dberr:
 	if (r == ATT_E_CONFLICT) {
-		set_err(reterr, errlen, "Concurrent registration of the same EK — retry");
+		att_machine_set_err(reterr, errlen, "Concurrent registration of the same EK — retry");
 	} else {
 		att_log_error(LOGR, "registration failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
-		r = db_fail(r, reterr, errlen);
+		r = att_machine_db_fail(r, reterr, errlen);
 	}
 fail:
 	att_dbc_rollback(c);
@@ -573,7 +312,7 @@ int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
 
 	memset(&res, 0, sizeof(res));
 	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	/* fast path: read-only poll for states that need no write; only the
 	 * columns the answer needs are read */
 	{
@@ -606,7 +345,7 @@ int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
 	}
 	if (r < 0 && r != ATT_E_NOTFOUND) {
 		att_db_release(svc->db, c);
-		return db_fail(r, reterr, errlen);
+		return att_machine_db_fail(r, reterr, errlen);
 	}
 	if (r == 0 && M(&res.m, EK_FINGERPRINT) && !cl->quote) {
 		st = M(&res.m, STATUS);
@@ -679,19 +418,19 @@ static int pcr_policy_gate(struct att_dbc *c, const struct att_machine *m, const
 
 	r = att_dbc_query(c, &s, "SELECT policy FROM pcr_policies WHERE role = ?", "s", M(m, ROLE));
 	if (r < 0)
-		return db_fail(r, reterr, errlen);
+		return att_machine_db_fail(r, reterr, errlen);
 	if ((r = att_stmt_next(s)) == 1)
 		pcrs = json_loads(att_stmt_text(s, 0), 0, NULL);
 	att_stmt_done(s);
 	if (r < 0)
-		return db_fail(r, reterr, errlen);
+		return att_machine_db_fail(r, reterr, errlen);
 	if (r == 0)
 		return 0;
 	if (!pcrs)
-		return db_fail(ATT_E_NOMEM, reterr, errlen);
+		return att_machine_db_fail(ATT_E_NOMEM, reterr, errlen);
 	if (!cl->quote) {
 		json_decref(pcrs);
-		set_err(reterr, errlen,
+		att_machine_set_err(reterr, errlen,
 			"pcr_quote: role '%s' has a PCR policy — attest with a quote (bind an AK with POST /api/v1/machines/%s/ak-activate first)",
 			M(m, ROLE), M(m, MACHINE_ID));
 		return ATT_E_INVAL;
@@ -703,7 +442,7 @@ static int pcr_policy_gate(struct att_dbc *c, const struct att_machine *m, const
 	att_log_warning(LOGA, "Attestation of machine %s refused: %s", M(m, MACHINE_ID), reterr);
 	r = att_audit_append(c, actor->name, "attest_rejected", M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS), reterr,
 			     actor->source_ip);
-	return r < 0 ? db_fail(r, reterr, errlen) : ATT_E_FORBIDDEN;
+	return r < 0 ? att_machine_db_fail(r, reterr, errlen) : ATT_E_FORBIDDEN;
 }
 
 /* ek_bound: the poll already found a machine bound to this EK (a binding
@@ -747,7 +486,7 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 				     actor->source_ip);
 		if (r < 0)
 			goto dberr;
-		r = outbox(c, "node.registered", &res->m, "pending_approval",
+		r = att_machine_outbox(c, "node.registered", &res->m, "pending_approval",
 			   json_pack("{s:s?,s:s?,s:b}", "ip_address", actor->source_ip, "mac_address",
 				     M(&res->m, HW_MAC), "tpm_available", 1));
 		if (r < 0)
@@ -776,7 +515,7 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 	if (cl->quote) {
 		if (!has_ak || strcmp(M(&res->m, AK_NAME), cl->quote->ak_name) != 0) {
 			r = ATT_E_CONFLICT;
-			set_err(reterr, errlen, "The machine's attestation key changed during attestation — retry");
+			att_machine_set_err(reterr, errlen, "The machine's attestation key changed during attestation — retry");
 			goto fail;
 		}
 		r = record_quote(c, &res->m, cl->quote, ts);
@@ -851,13 +590,13 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 		goto fail;
 	if (has_ak && !cl->quote) {
 		r = ATT_E_INVAL;
-		set_err(reterr, errlen,
+		att_machine_set_err(reterr, errlen,
 			"pcr_quote: machine %s has a bound attestation key — attest with a quote: GET /api/v1/attest/challenge,"
 			" then send nonce_id, pcr_quote, pcr_signature and pcr_values",
 			M(&res->m, MACHINE_ID));
 		goto fail;
 	}
-	r = issue_token(svc, c, M(&res->m, MACHINE_ID), "attested", res->token);
+	r = att_machine_token_issue(svc, c, M(&res->m, MACHINE_ID), "attested", res->token);
 	if (r < 0)
 		goto dberr;
 	if (strcmp(st, "registered") == 0) {
@@ -873,7 +612,7 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 				     actor->source_ip);
 		if (r < 0)
 			goto dberr;
-		r = outbox(c, "node.online", &res->m, "attested",
+		r = att_machine_outbox(c, "node.online", &res->m, "attested",
 			   json_pack("{s:s}", "attested_at", ts));
 		if (r < 0)
 			goto dberr;
@@ -904,11 +643,11 @@ static int attest_write(const struct att_svc *svc, struct att_dbc *c, const stru
 dberr:
 	att_dbc_rollback(c);
 	if (r == ATT_E_CONFLICT) {
-		set_err(reterr, errlen, "Concurrent attestation of the same machine — retry");
+		att_machine_set_err(reterr, errlen, "Concurrent attestation of the same machine — retry");
 		return r;
 	}
 	att_log_error(LOGA, "attestation failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
-	return db_fail(r, reterr, errlen);
+	return att_machine_db_fail(r, reterr, errlen);
 fail:
 	att_dbc_rollback(c);
 	return r;
@@ -930,13 +669,13 @@ static int run_transition(const struct att_svc *svc, const char *machine_id, tra
 	int r;
 
 	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	r = att_dbc_begin(c);
 	if (r < 0)
 		goto dberr;
 	r = att_machine_get(c, machine_id, &m);
 	if (r == ATT_E_NOTFOUND) {
-		set_err(reterr, errlen, "Machine %s not found", machine_id);
+		att_machine_set_err(reterr, errlen, "Machine %s not found", machine_id);
 		goto fail;
 	}
 	if (r < 0)
@@ -959,7 +698,7 @@ static int run_transition(const struct att_svc *svc, const char *machine_id, tra
 dberr:
 	att_log_error(LOGM, "transition of machine %s failed: %s (%s)", machine_id, att_strerror(r),
 		      att_dbc_errmsg(c));
-	r = db_fail(r, reterr, errlen);
+	r = att_machine_db_fail(r, reterr, errlen);
 fail:
 	att_dbc_rollback(c);
 	att_db_release(svc->db, c);
@@ -979,7 +718,7 @@ static int check_unique_assignment(struct att_dbc *c, const struct att_machine *
 		return r;
 	r = att_stmt_next(s);
 	if (r == 1) {
-		set_err(reterr, errlen, "%s '%s' is already assigned to machine %s (status=%s)", what,
+		att_machine_set_err(reterr, errlen, "%s '%s' is already assigned to machine %s (status=%s)", what,
 			shown, att_stmt_text(s, 0), att_stmt_text(s, 1));
 		r = ATT_E_CONFLICT;
 	}
@@ -1023,7 +762,7 @@ static int dual_control_vote(const struct att_svc *svc, struct att_dbc *c, struc
 		const char *host = att_stmt_text(s, 2), *ip = att_stmt_text(s, 3);
 
 		if (strcmp(op, actor->name) == 0) {
-			set_err(reterr, errlen,
+			att_machine_set_err(reterr, errlen,
 				"Operator '%s' has already voted to approve machine %s — a different operator must approve (dual control, quorum=%d)",
 				actor->name, M(m, MACHINE_ID), quorum);
 			r = ATT_E_CONFLICT;
@@ -1031,7 +770,7 @@ static int dual_control_vote(const struct att_svc *svc, struct att_dbc *c, struc
 		}
 		if (strcmp(role, aa->a.role) != 0 || !same_opt(aa->a.hostname, host) ||
 		    !same_opt(aa->a.assigned_ip, ip)) {
-			set_err(reterr, errlen,
+			att_machine_set_err(reterr, errlen,
 				"Pending approval votes for machine %s are for role=%s hostname=%s assigned_ip=%s — vote with the same values, or let them expire",
 				M(m, MACHINE_ID), role, host ? host : "None", ip ? ip : "None");
 			r = ATT_E_CONFLICT;
@@ -1100,7 +839,7 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 	int r;
 
 	if (strcmp(st, "pending_approval") != 0 && strcmp(st, "registered") != 0) {
-		set_err(reterr, errlen,
+		att_machine_set_err(reterr, errlen,
 			"Machine %s cannot be approved in state '%s' (only pending_approval or registered machines can be approved)",
 			M(m, MACHINE_ID), st);
 		return ATT_E_CONFLICT;
@@ -1140,7 +879,7 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 			 "sssssi", a->role, a->hostname, a->assigned_ip, ts, ts, m->id);
 	if (r < 0)
 		return r;
-	r = drop_tokens(c, M(m, MACHINE_ID));
+	r = att_machine_tokens_drop(c, M(m, MACHINE_ID));
 	if (r < 0)
 		return r;
 	detail = att_asprintf("role=%s hostname=%s%s%s%s", a->role, a->hostname ? a->hostname : "None",
@@ -1165,10 +904,10 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 		tmp.col[MC_ROLE] = (char *)a->role;
 		tmp.col[MC_HOSTNAME] = (char *)a->hostname;
 		tmp.col[MC_ASSIGNED_IP] = (char *)a->assigned_ip;
-		r = outbox(c, "node.provisioned", &tmp, "registered",
+		r = att_machine_outbox(c, "node.provisioned", &tmp, "registered",
 			   json_pack("{s:s}", "approved_by", actor->name));
 		if (r == 0 && role_changed)
-			r = outbox(c, "node.role_changed", &tmp, "registered",
+			r = att_machine_outbox(c, "node.role_changed", &tmp, "registered",
 				   json_pack("{s:s,s:s}", "previous_role", M(m, ROLE), "new_role", a->role));
 	}
 	if (r == 0)
@@ -1202,12 +941,12 @@ int att_machine_votes(const struct att_svc *svc, const char *machine_id, json_t 
 	int r;
 
 	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	r = att_machine_get(c, machine_id, &m);
 	att_machine_release(&m);
 	if (r == ATT_E_NOTFOUND) {
 		att_db_release(svc->db, c);
-		set_err(reterr, errlen, "Machine %s not found", machine_id);
+		att_machine_set_err(reterr, errlen, "Machine %s not found", machine_id);
 		return r;
 	}
 	if (r == 0)
@@ -1217,7 +956,7 @@ int att_machine_votes(const struct att_svc *svc, const char *machine_id, json_t 
 				  "s", machine_id);
 	if (r < 0) {
 		att_db_release(svc->db, c);
-		return db_fail(r, reterr, errlen);
+		return att_machine_db_fail(r, reterr, errlen);
 	}
 	arr = json_array();
 	while ((r = att_stmt_next(s)) == 1) {
@@ -1235,7 +974,7 @@ int att_machine_votes(const struct att_svc *svc, const char *machine_id, json_t 
 	att_db_release(svc->db, c);
 	if (r < 0) {
 		json_decref(arr);
-		return db_fail(r, reterr, errlen);
+		return att_machine_db_fail(r, reterr, errlen);
 	}
 	*ret = arr;
 	return 0;
@@ -1257,12 +996,12 @@ static int do_lock(const struct att_svc *svc, struct att_dbc *c, struct att_mach
 
 	(void)svc;
 	if (strcmp(st, "revoked") == 0) {
-		set_err(reterr, errlen, "Machine %s is already revoked — cannot lock a revoked machine",
+		att_machine_set_err(reterr, errlen, "Machine %s is already revoked — cannot lock a revoked machine",
 			M(m, MACHINE_ID));
 		return ATT_E_CONFLICT;
 	}
 	if (strcmp(st, "registered") != 0 && strcmp(st, "attested") != 0) {
-		set_err(reterr, errlen,
+		att_machine_set_err(reterr, errlen,
 			"Machine %s cannot be locked in state '%s' (only registered or attested machines can be locked)",
 			M(m, MACHINE_ID), st);
 		return ATT_E_CONFLICT;
@@ -1274,7 +1013,7 @@ static int do_lock(const struct att_svc *svc, struct att_dbc *c, struct att_mach
 			 "sssi", st, ts, ts, m->id);
 	if (r < 0)
 		return r;
-	r = drop_tokens(c, M(m, MACHINE_ID));
+	r = att_machine_tokens_drop(c, M(m, MACHINE_ID));
 	if (r < 0)
 		return r;
 	detail = reason_detail("locked", reason);
@@ -1305,7 +1044,7 @@ static int do_unlock(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 
 	(void)svc;
 	if (strcmp(st, "locked") != 0) {
-		set_err(reterr, errlen, "Machine %s is not locked (status=%s)", M(m, MACHINE_ID), st);
+		att_machine_set_err(reterr, errlen, "Machine %s is not locked (status=%s)", M(m, MACHINE_ID), st);
 		return ATT_E_CONFLICT;
 	}
 	att_time_iso(att_now(), ts);
@@ -1354,17 +1093,17 @@ static int do_bundle(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 
 	bundle_ctx_release(b);	/* a retried transaction starts over */
 	if (strcmp(st, "registered") != 0 && strcmp(st, "attested") != 0) {
-		set_err(reterr, errlen, "Machine %s is %s — an offline bundle needs an approved machine (registered or attested)",
+		att_machine_set_err(reterr, errlen, "Machine %s is %s — an offline bundle needs an approved machine (registered or attested)",
 			M(m, MACHINE_ID), st);
 		return ATT_E_CONFLICT;
 	}
 	if (!svc->ca) {
-		set_err(reterr, errlen, "Enrollment CA not loaded");
+		att_machine_set_err(reterr, errlen, "Enrollment CA not loaded");
 		return ATT_E_UNAVAILABLE;
 	}
 	r = att_ca_issue(svc->ca, M(m, MACHINE_ID), M(m, ROLE), fp, (int)svc->cfg->enrollment_cert_days, &b->leaf);
 	if (r < 0) {
-		set_err(reterr, errlen, "Cannot issue the enrollment certificate");
+		att_machine_set_err(reterr, errlen, "Cannot issue the enrollment certificate");
 		return r;
 	}
 	{
@@ -1382,7 +1121,7 @@ static int do_bundle(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 					     sizeof(b->yaml_err)) < 0)
 			b->yaml = NULL;
 	}
-	r = issue_token(svc, c, M(m, MACHINE_ID), st, b->token);
+	r = att_machine_token_issue(svc, c, M(m, MACHINE_ID), st, b->token);
 	if (r < 0)
 		return r;
 	detail = att_asprintf("offline bundle built; enrollment cert serial=%s valid until %s%s", b->leaf.serial,
@@ -1455,7 +1194,7 @@ static int do_revoke(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 
 	(void)svc;
 	if (strcmp(st, "revoked") == 0) {
-		set_err(reterr, errlen, "Machine %s is already revoked", M(m, MACHINE_ID));
+		att_machine_set_err(reterr, errlen, "Machine %s is already revoked", M(m, MACHINE_ID));
 		return ATT_E_CONFLICT;
 	}
 	att_time_iso(att_now(), ts);
@@ -1465,7 +1204,7 @@ static int do_revoke(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 			 "bssi", (int)a->wipe, ts, ts, m->id);
 	if (r < 0)
 		return r;
-	r = drop_tokens(c, M(m, MACHINE_ID));
+	r = att_machine_tokens_drop(c, M(m, MACHINE_ID));
 	if (r < 0)
 		return r;
 	detail = att_asprintf("%s; reason='%s'",
@@ -1477,7 +1216,7 @@ static int do_revoke(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 			     actor->source_ip);
 	free(detail);
 	if (r == 0)
-		r = outbox(c, "node.decommissioned", m, "revoked",
+		r = att_machine_outbox(c, "node.decommissioned", m, "revoked",
 			   json_pack("{s:s?,s:b}", "reason", a->reason, "wipe", (int)a->wipe));
 	if (r == 0)
 		att_log_info(LOGM, "Machine revoked: id=%s wipe=%s by=%s", M(m, MACHINE_ID),
@@ -1520,11 +1259,11 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 		r = att_ek_parse(rc->ek_b64, strlen(rc->ek_b64), rc->ek_source ? rc->ek_source : "cert",
 				 (time_t)att_now().sec, &ek, why, sizeof(why));
 		if (r < 0) {
-			set_err(reterr, errlen, "ek_cert_pem: Invalid EK material: %s", why);
+			att_machine_set_err(reterr, errlen, "ek_cert_pem: Invalid EK material: %s", why);
 			return r == ATT_E_NOMEM ? r : ATT_E_INVAL;
 		}
 		if (!att_ek_fingerprint_matches(&ek, fp)) {
-			set_err(reterr, errlen,
+			att_machine_set_err(reterr, errlen,
 				"ek_fingerprint: does not match the EK material (reported %.12s... but computed %.12s...)",
 				fp, ek.fp);
 			return ATT_E_INVAL;
@@ -1536,7 +1275,7 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 		return r;
 	c = att_db_acquire(svc->db);
 	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	r = att_dbc_begin(c);
 	if (r < 0)
 		goto dberr;
@@ -1548,7 +1287,7 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 		goto dberr;
 	r = att_stmt_next(s);
 	if (r == 1) {
-		set_err(reterr, errlen, "Receipt conflicts with existing machine %s (same machine_id or EK)",
+		att_machine_set_err(reterr, errlen, "Receipt conflicts with existing machine %s (same machine_id or EK)",
 			att_stmt_text(s, 0));
 		att_stmt_done(s);
 		r = ATT_E_CONFLICT;
@@ -1568,8 +1307,8 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 			 have_ek ? ek.fp_agent : (fplen == 64 ? fp : NULL),
 			 rc->ek_source ? rc->ek_source : "offline-import", have_ek ? rc->ek_b64 : NULL,
 			 have_ek ? ek.key_type : NULL, have_ek && ek.issuer[0] ? ek.issuer : NULL,
-			 or_unknown(rc->hw_uuid), or_unknown(rc->hw_mac), or_unknown(rc->hw_serial),
-			 or_unknown(rc->hw_product), rc->role ? rc->role : "worker-app",
+			 att_machine_or_unknown(rc->hw_uuid), att_machine_or_unknown(rc->hw_mac), att_machine_or_unknown(rc->hw_serial),
+			 att_machine_or_unknown(rc->hw_product), rc->role ? rc->role : "worker-app",
 			 rc->cluster_id ? rc->cluster_id : "default", ts, ts);
 	if (r < 0)
 		goto dberr;
@@ -1587,7 +1326,7 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 	r = att_machine_get(c, id, &m);
 	if (r < 0)
 		goto dberr;
-	r = outbox(c, "node.registered", &m, "registered",
+	r = att_machine_outbox(c, "node.registered", &m, "registered",
 		   json_pack("{s:s,s:s?}", "source", "offline-import", "imported_by", actor->name));
 	if (r < 0)
 		goto dberr;
@@ -1601,403 +1340,11 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 	return 0;
 dberr:
 	att_log_error(LOGM, "import failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
-	r = r == ATT_E_CONFLICT ? (set_err(reterr, errlen, "Receipt conflicts with an existing machine"), r)
-				: db_fail(r, reterr, errlen);
+	r = r == ATT_E_CONFLICT ? (att_machine_set_err(reterr, errlen, "Receipt conflicts with an existing machine"), r)
+				: att_machine_db_fail(r, reterr, errlen);
 fail:
 	att_dbc_rollback(c);
 	att_db_release(svc->db, c);
 	att_machine_release(&m);
 	return r;
-}
-
-/* ---- config tokens ------------------------------------------------------ */
-
-int att_config_token_lookup(const struct att_svc *svc, const char *token, struct att_machine *ret,
-			    char *reterr, size_t errlen)
-{
-	struct att_dbc *c;
-	struct att_stmt *s;
-	char hash[65], state[32] = "";
-	int64_t expires = 0;
-	int r;
-
-	token_hash(token, hash);
-	c = att_db_acquire(svc->db);
-	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
-	r = att_dbc_query(c, &s, "SELECT machine_id, state, expires_at FROM config_tokens WHERE token_hash = ?",
-			  "s", hash);
-	if (r < 0)
-		goto dberr;
-	r = att_stmt_next(s);
-	if (r == 1) {
-		char mid[64];
-
-		snprintf(mid, sizeof(mid), "%s", att_stmt_text(s, 0));
-		snprintf(state, sizeof(state), "%s", att_stmt_text(s, 1));
-		expires = att_stmt_int(s, 2);
-		att_stmt_done(s);
-		r = att_machine_get(c, mid, ret);
-	} else {
-		att_stmt_done(s);
-		if (r == 0)
-			r = ATT_E_NOTFOUND;
-	}
-	att_db_release(svc->db, c);
-	if (r == ATT_E_NOTFOUND) {
-		set_err(reterr, errlen, "Config token not found");
-		return r;
-	}
-	if (r < 0)
-		return db_fail(r, reterr, errlen);
-	if (expires < att_now().sec) {
-		att_machine_release(ret);
-		set_err(reterr, errlen, "Config token expired — attest again to receive a new one");
-		return ATT_E_GONE;
-	}
-	if (strcmp(state, M(ret, STATUS)) != 0) {
-		att_machine_release(ret);
-		set_err(reterr, errlen, "Config token not found");
-		return ATT_E_NOTFOUND;
-	}
-	return 0;
-dberr:
-	att_db_release(svc->db, c);
-	return db_fail(r, reterr, errlen);
-}
-
-int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
-				  const struct att_machine *m, const struct att_actor *actor,
-				  bool *ret_refetch, char *reterr, size_t errlen)
-{
-	struct att_dbc *c = att_db_acquire(svc->db);
-	struct att_stmt *s;
-	char hash[65], ts[32];
-	int64_t count = 0;
-	int r;
-
-	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
-	token_hash(token, hash);
-	att_time_iso(att_now(), ts);
-	r = att_dbc_begin(c);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_query(c, &s, "SELECT fetch_count FROM config_tokens WHERE token_hash = ? AND machine_id = ?",
-			  "ss", hash, M(m, MACHINE_ID));
-	if (r < 0)
-		goto dberr;
-	r = att_stmt_next(s);
-	if (r == 1)
-		count = att_stmt_int(s, 0);
-	att_stmt_done(s);
-	if (r == 0) { /* revoked or rotated since the lookup */
-		att_dbc_rollback(c);
-		att_db_release(svc->db, c);
-		set_err(reterr, errlen, "Config token not found");
-		return ATT_E_NOTFOUND;
-	}
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_exec(c,
-			 "UPDATE config_tokens SET fetch_count = fetch_count + 1,"
-			 " first_fetched_at = COALESCE(first_fetched_at, ?) WHERE token_hash = ?",
-			 "ss", ts, hash);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_exec(c,
-			 "UPDATE machines SET config_delivered_at = COALESCE(config_delivered_at, ?)"
-			 " WHERE machine_id = ?",
-			 "ss", ts, M(m, MACHINE_ID));
-	if (r < 0)
-		goto dberr;
-	r = att_audit_append(c, actor->name, "config_fetch", M(m, MACHINE_ID), M(m, STATUS),
-			     M(m, STATUS), count ? "config re-fetched with a used token" : "config delivered",
-			     actor->source_ip);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_commit(c);
-	if (r < 0)
-		goto dberr;
-	att_db_release(svc->db, c);
-	if (count)
-		att_log_info(LOGC, "Config re-fetch for machine %s (token already consumed)", M(m, MACHINE_ID));
-	else
-		att_log_info(LOGC, "Config token consumed for machine %s", M(m, MACHINE_ID));
-	*ret_refetch = count > 0;
-	return 0;
-dberr:
-	att_dbc_rollback(c);
-	att_db_release(svc->db, c);
-	return db_fail(r, reterr, errlen);
-}
-
-/* ---- nonces ------------------------------------------------------------- */
-
-int att_nonce_issue(const struct att_svc *svc, char ret_id[33], char ret_nonce_b64[48],
-		    int64_t *ret_expires, char *reterr, size_t errlen)
-{
-	struct att_dbc *c;
-	struct att_stmt *s;
-	uint8_t idraw[16], nonce[32];
-	char *b64;
-	int64_t now = att_now().sec, outstanding = 0;
-	int r;
-
-	if (att_random(idraw, sizeof(idraw)) < 0 || att_random(nonce, sizeof(nonce)) < 0)
-		return ATT_E_CRYPTO;
-	att_hex_encode(idraw, sizeof(idraw), ret_id);
-	b64 = att_b64_encode(nonce, sizeof(nonce));
-	if (!b64)
-		return ATT_E_NOMEM;
-	snprintf(ret_nonce_b64, 48, "%s", b64);
-	free(b64);
-	c = att_db_acquire(svc->db);
-	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
-	r = att_dbc_begin(c);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_query(c, &s, "SELECT COUNT(*) FROM nonces WHERE expires_at >= ?", "i", now);
-	if (r < 0)
-		goto dberr;
-	if ((r = att_stmt_next(s)) == 1)
-		outstanding = att_stmt_int(s, 0);
-	att_stmt_done(s);
-	if (r < 0)
-		goto dberr;
-	if (outstanding >= svc->cfg->nonce_capacity) {
-		att_dbc_rollback(c);
-		att_db_release(svc->db, c);
-		set_err(reterr, errlen,
-			"Nonce store capacity (%lld) exceeded — too many outstanding challenges",
-			(long long)svc->cfg->nonce_capacity);
-		return ATT_E_LIMIT;
-	}
-	/* expired nonces are useless: drop a bounded batch of them */
-	r = att_dbc_exec(c,
-			 "DELETE FROM nonces WHERE nonce_id IN (SELECT nonce_id FROM nonces WHERE expires_at < ? LIMIT 1000)",
-			 "i", now);
-	if (r < 0)
-		goto dberr;
-	*ret_expires = now + svc->cfg->nonce_ttl_seconds;
-	r = att_dbc_exec(c, "INSERT INTO nonces (nonce_id, nonce, created_at, expires_at) VALUES (?, ?, ?, ?)",
-			 "ssii", ret_id, ret_nonce_b64, now, *ret_expires);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_commit(c);
-	if (r < 0)
-		goto dberr;
-	att_db_release(svc->db, c);
-	return 0;
-dberr:
-	att_dbc_rollback(c);
-	att_db_release(svc->db, c);
-	return db_fail(r, reterr, errlen);
-}
-
-int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, uint8_t ret_nonce[32],
-		      char *reterr, size_t errlen)
-{
-	struct att_dbc *c;
-	struct att_stmt *s;
-	char b64[64] = "";
-	int64_t expires = 0, now = att_now().sec;
-	bool consumed = false;
-	int r;
-
-	if (strlen(nonce_id) != 32 || !att_is_hex(nonce_id, 32)) {
-		set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
-		return ATT_E_INVAL;
-	}
-	c = att_db_acquire(svc->db);
-	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
-	r = att_dbc_begin(c);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_query(c, &s, "SELECT nonce, expires_at, consumed_at FROM nonces WHERE nonce_id = ?", "s",
-			  nonce_id);
-	if (r < 0)
-		goto dberr;
-	r = att_stmt_next(s);
-	if (r == 1) {
-		snprintf(b64, sizeof(b64), "%s", att_stmt_text(s, 0));
-		expires = att_stmt_int(s, 1);
-		consumed = !att_stmt_is_null(s, 2);
-	}
-	att_stmt_done(s);
-	if (r < 0)
-		goto dberr;
-	if (r == 0) {
-		att_dbc_rollback(c);
-		att_db_release(svc->db, c);
-		set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
-		return ATT_E_INVAL;
-	}
-	if (consumed) {
-		att_dbc_rollback(c);
-		att_db_release(svc->db, c);
-		set_err(reterr, errlen, "Attestation nonce has already been used — replay detected");
-		return ATT_E_CONFLICT;
-	}
-	if (expires < now) {
-		(void)att_dbc_exec(c, "DELETE FROM nonces WHERE nonce_id = ?", "s", nonce_id);
-		(void)att_dbc_commit(c);
-		att_db_release(svc->db, c);
-		set_err(reterr, errlen, "Attestation nonce has expired — request a new challenge");
-		return ATT_E_GONE;
-	}
-	r = att_dbc_exec(c, "UPDATE nonces SET consumed_at = ? WHERE nonce_id = ? AND consumed_at IS NULL",
-			 "is", now, nonce_id);
-	if (r < 0)
-		goto dberr;
-	if (r != 1) {
-		att_dbc_rollback(c);
-		att_db_release(svc->db, c);
-		set_err(reterr, errlen, "Attestation nonce has already been used — replay detected");
-		return ATT_E_CONFLICT;
-	}
-	r = att_dbc_commit(c);
-	if (r < 0)
-		goto dberr;
-	att_db_release(svc->db, c);
-	{
-		uint8_t *raw = NULL;
-		size_t n = 0;
-
-		if (att_b64_decode(b64, strlen(b64), &raw, &n) < 0 || n != 32) {
-			free(raw);
-			return ATT_E_INTERNAL;
-		}
-		memcpy(ret_nonce, raw, 32);
-		free(raw);
-	}
-	return 0;
-dberr:
-	att_dbc_rollback(c);
-	att_db_release(svc->db, c);
-	return db_fail(r, reterr, errlen);
-}
-
-/* ---- validation ----------------------------------------------------------- */
-
-bool att_valid_fingerprint(const char *fp)
-{
-	size_t n = strlen(fp);
-
-	return (n == 64 || n == 96) && att_is_hex(fp, n);
-}
-
-bool att_valid_hostname(const char *h)
-{
-	size_t n = strlen(h), label = 0;
-
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = h[i];
-
-		if (ch == '.') {
-			if (label == 0 || h[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-'))
-			return false;
-		if (ch == '-' && label == 0)
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return label > 0 && h[n - 1] != '-';
-}
-
-bool att_normalize_cidr(const char *in, char out[64])
-{
-	char addr[64];
-	const char *slash = strchr(in, '/');
-	size_t alen = slash ? (size_t)(slash - in) : strlen(in);
-	unsigned char buf[16];
-	uint64_t prefix;
-	bool v6;
-
-	if (alen == 0 || alen >= sizeof(addr))
-		return false;
-	memcpy(addr, in, alen);
-	addr[alen] = '\0';
-	if (inet_pton(AF_INET, addr, buf) == 1)
-		v6 = false;
-	else if (inet_pton(AF_INET6, addr, buf) == 1)
-		v6 = true;
-	else
-		return false;
-	if (slash) {
-		if (att_parse_u64(slash + 1, strlen(slash + 1), 0, v6 ? 128 : 32, &prefix) < 0)
-			return false;
-	} else {
-		prefix = v6 ? 128 : 32;
-	}
-	{
-		char norm[INET6_ADDRSTRLEN];
-
-		if (!inet_ntop(v6 ? AF_INET6 : AF_INET, buf, norm, sizeof(norm)))
-			return false;
-		snprintf(out, 64, "%s/%u", norm, (unsigned)prefix);
-	}
-	return true;
-}
-
-bool att_valid_cluster_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (ch == '-' && i > 0)))
-			return false;
-	}
-	return true;
-}
-
-bool att_valid_status(const char *s)
-{
-	static const char *st[] = { "pending_approval", "registered", "attested", "locked", "revoked" };
-
-	for (size_t i = 0; i < ATT_ARRAY_SIZE(st); i++)
-		if (strcmp(s, st[i]) == 0)
-			return true;
-	return false;
-}
-
-bool att_normalize_mac(const char *in, char out[32])
-{
-	size_t n = strlen(in);
-
-	if (strcmp(in, "unknown") == 0) {
-		snprintf(out, 32, "unknown");
-		return true;
-	}
-	if (n != 17)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = in[i];
-
-		if (i % 3 == 2) {
-			if (ch != ':' && ch != '-')
-				return false;
-			out[i] = ':';
-		} else {
-			if (!att_is_hex(&ch, 1))
-				return false;
-			out[i] = (ch >= 'A' && ch <= 'F') ? (char)(ch - 'A' + 'a') : ch;
-		}
-	}
-	out[n] = '\0';
-	return true;
 }
