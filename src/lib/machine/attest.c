@@ -1,27 +1,20 @@
-#include <arpa/inet.h>
-#include <stdarg.h>
-#include <stdio.h>
+/* attest.c - POST /api/v1/attest: a read-only poll answers the states
+ * that need no write; everything else is one write transaction that finds
+ * or creates the machine for the EK, checks the quote evidence, gates on
+ * the role's PCR policy, issues the config token (registered -> attested),
+ * and audits and queues the event. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <openssl/sha.h>
 
 #include "audit/audit.h"
-#include "crypto/ca.h"
-#include "talos/machineconfig.h"
-#include "base/buf.h"
 #include "base/err.h"
 #include "base/util.h"
-#include "config/config.h"
 #include "crypto/ek.h"
-#include "crypto/ekchain.h"
 #include "db/db.h"
 #include "machine/machine-internal.h"
 #include "machine/machine.h"
 #include "obs/log.h"
-
-/* ---- attest ---------------------------------------------------------- */
 
 static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
 			bool ek_bound, const struct att_node_claims *cl, const struct att_actor *actor,
