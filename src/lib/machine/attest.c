@@ -16,100 +16,92 @@
 #include "machine/machine.h"
 #include "obs/log.h"
 
-static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
-			bool ek_bound, const struct att_node_claims *cl, const struct att_actor *actor,
-			struct att_node_result *res, char *reterr, size_t errlen);
+/* ---- answers -------------------------------------------------------------- */
 
-int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
-		       const struct att_node_claims *cl, const struct att_actor *actor,
-		       struct att_node_result *ret, char *reterr, size_t errlen)
+struct attest_answer {
+	const char *status;
+	const char *action;
+	const char *message;
+};
+
+static const struct attest_answer answer_pending = {
+	"pending_approval", "none", "Machine awaiting operator approval"
+};
+static const struct attest_answer answer_locked = {
+	"locked", "lock", "Machine is temporarily locked — contact operator to unlock"
+};
+static const struct attest_answer answer_revoked = { "revoked", "none", "Machine has been revoked" };
+static const struct attest_answer answer_wipe = {
+	"revoked", "wipe", "Machine has been revoked — wipe initiated"
+};
+static const struct attest_answer answer_already = { "already_attested", "none", "Machine already attested" };
+static const struct attest_answer answer_created = {
+	"pending_approval", "none", "Machine not pre-registered — awaiting operator approval"
+};
+static const struct attest_answer answer_attested = {
+	"attested", "apply-config", "Attestation successful — fetch config_url and apply with talosctl apply-config"
+};
+
+static void set_answer(struct att_node_result *res, const struct attest_answer *a)
 {
-	struct att_dbc *c = att_db_acquire(svc->db);
-	struct att_node_result res;
-	const char *st;
-	bool ek_bound;
+	res->status = a->status;
+	res->action = a->action;
+	res->message = a->message;
+}
+
+/* The states whose answer needs no write: awaiting approval, locked,
+ * revoked with no wipe to deliver, attested with the config delivered. */
+static const struct attest_answer *answer_without_write(const struct att_machine *m)
+{
+	const char *st = M(m, STATUS);
+
+	if (strcmp(st, "pending_approval") == 0)
+		return &answer_pending;
+	if (strcmp(st, "locked") == 0)
+		return &answer_locked;
+	if (strcmp(st, "revoked") == 0 && !m->wipe_pending)
+		return &answer_revoked;
+	if (strcmp(st, "attested") == 0 && M(m, CONFIG_DELIVERED_AT))
+		return &answer_already;
+	return NULL;
+}
+
+/* ---- the read-only poll --------------------------------------------------- */
+
+/* The machine bound to the EK, with only the columns the poll's answer
+ * needs: 0, ATT_E_NOTFOUND or another negative att_err. */
+static int attest_poll(struct att_dbc *c, const struct att_ek *ek, struct att_machine *ret)
+{
+	static const enum att_mcol cols[] = { MC_MACHINE_ID, MC_EK_FINGERPRINT, MC_STATUS,
+					      MC_HOSTNAME, MC_ROLE, MC_CONFIG_DELIVERED_AT };
+	struct att_stmt *s;
 	int r;
 
-	memset(&res, 0, sizeof(res));
-	if (!c)
-		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
-	/* fast path: read-only poll for states that need no write; only the
-	 * columns the answer needs are read */
-	{
-		struct att_stmt *s;
-
-		r = att_dbc_query(c, &s,
-				  "SELECT id, wipe_pending, machine_id, ek_fingerprint, status, hostname, role,"
-				  " config_delivered_at FROM machines WHERE ek_fingerprint = ?",
-				  "s", ek->fp);
-		if (r == 0) {
-			r = att_stmt_next(s);
-			if (r == 1) {
-				static const enum att_mcol cols[] = { MC_MACHINE_ID, MC_EK_FINGERPRINT, MC_STATUS,
-								      MC_HOSTNAME, MC_ROLE, MC_CONFIG_DELIVERED_AT };
-
-				res.m.id = att_stmt_int(s, 0);
-				res.m.wipe_pending = att_stmt_int(s, 1) != 0;
-				r = 0;
-				for (size_t i = 0; i < ATT_ARRAY_SIZE(cols); i++) {
-					const char *v = att_stmt_text(s, (int)i + 2);
-
-					if (v && !(res.m.col[cols[i]] = att_strdup(v)))
-						r = ATT_E_NOMEM;
-				}
-			} else if (r == 0) {
-				r = ATT_E_NOTFOUND;
-			}
-			att_stmt_done(s);
-		}
-	}
-	if (r < 0 && r != ATT_E_NOTFOUND) {
-		att_db_release(svc->db, c);
-		return att_machine_db_fail(r, reterr, errlen);
-	}
-	if (r == 0 && M(&res.m, EK_FINGERPRINT) && !cl->quote) {
-		st = M(&res.m, STATUS);
-		if (strcmp(st, "pending_approval") == 0) {
-			res.status = "pending_approval";
-			res.action = "none";
-			res.message = "Machine awaiting operator approval";
-			goto done;
-		}
-		if (strcmp(st, "locked") == 0) {
-			att_log_warning(LOGA, "Locked machine contacted: id=%s", M(&res.m, MACHINE_ID));
-			res.status = "locked";
-			res.action = "lock";
-			res.message = "Machine is temporarily locked — contact operator to unlock";
-			goto done;
-		}
-		if (strcmp(st, "revoked") == 0 && !res.m.wipe_pending) {
-			att_log_warning(LOGA, "Revoked machine contacted: id=%s action=none",
-					M(&res.m, MACHINE_ID));
-			res.status = "revoked";
-			res.action = "none";
-			res.message = "Machine has been revoked";
-			goto done;
-		}
-		if (strcmp(st, "attested") == 0 && M(&res.m, CONFIG_DELIVERED_AT)) {
-			res.status = "already_attested";
-			res.action = "none";
-			res.message = "Machine already attested";
-			goto done;
-		}
-	}
-	ek_bound = r == 0 && M(&res.m, EK_FINGERPRINT) != NULL;
-	att_machine_release(&res.m);
-	r = attest_write(svc, c, ek, ek_bound, cl, actor, &res, reterr, errlen);
-	if (r < 0) {
-		att_db_release(svc->db, c);
-		att_node_result_release(&res);
+	r = att_dbc_query(c, &s,
+			  "SELECT id, wipe_pending, machine_id, ek_fingerprint, status, hostname, role,"
+			  " config_delivered_at FROM machines WHERE ek_fingerprint = ?",
+			  "s", ek->fp);
+	if (r < 0)
 		return r;
+	r = att_stmt_next(s);
+	if (r == 1) {
+		ret->id = att_stmt_int(s, 0);
+		ret->wipe_pending = att_stmt_int(s, 1) != 0;
+		r = 0;
+		for (size_t i = 0; i < ATT_ARRAY_SIZE(cols); i++) {
+			const char *v = att_stmt_text(s, (int)i + 2);
+
+			if (v && !(ret->col[cols[i]] = att_strdup(v)))
+				r = ATT_E_NOMEM;
+		}
+	} else if (r == 0) {
+		r = ATT_E_NOTFOUND;
 	}
-done:
-	att_db_release(svc->db, c);
-	*ret = res;
-	return 0;
+	att_stmt_done(s);
+	return r;
 }
+
+/* ---- the write path ------------------------------------------------------- */
 
 /* Remember the TPM's boot counters from a verified quote: a higher
  * resetCount is a reboot (a replayed quote cannot pass the nonce check). */
@@ -165,210 +157,294 @@ static int pcr_policy_gate(struct att_dbc *c, const struct att_machine *m, const
 	return r < 0 ? att_machine_db_fail(r, reterr, errlen) : ATT_E_FORBIDDEN;
 }
 
-/* ek_bound: the poll already found a machine bound to this EK (a binding
- * is never undone), so no chain needs verifying — quote attests of known
- * machines skip that work. */
+/* One attestation in one write transaction.  Each step returns 0 to go
+ * on, ATTEST_ANSWERED when res holds the answer and the transaction is
+ * committed, or a negative att_err with the transaction rolled back and
+ * the detail in reterr. */
+#define ATTEST_ANSWERED 1
+
+struct attest_tx {
+	const struct att_svc *svc;
+	struct att_dbc *c;
+	const struct att_ek *ek;
+	const struct att_node_claims *cl;
+	const struct att_actor *actor;
+	struct att_node_result *res;	/* res->m: the row under the write lock */
+	char ts[32];			/* when, once the row is loaded */
+	bool has_ak;			/* the machine has a bound AK */
+	char *reterr;
+	size_t errlen;
+};
+
+/* A database failure, or a lost race on the same machine (ATT_E_CONFLICT). */
+static int attest_failed(struct attest_tx *tx, int r)
+{
+	att_dbc_rollback(tx->c);
+	if (r == ATT_E_CONFLICT) {
+		att_machine_set_err(tx->reterr, tx->errlen, "Concurrent attestation of the same machine — retry");
+		return r;
+	}
+	att_log_error(LOGA, "attestation failed: %s (%s)", att_strerror(r), att_dbc_errmsg(tx->c));
+	return att_machine_db_fail(r, tx->reterr, tx->errlen);
+}
+
+/* A refusal whose detail is in reterr already. */
+static int attest_refused(struct attest_tx *tx, int r)
+{
+	att_dbc_rollback(tx->c);
+	return r;
+}
+
+/* Commit what the transaction wrote and answer a. */
+static int attest_answer(struct attest_tx *tx, const struct attest_answer *a)
+{
+	int r = att_dbc_commit(tx->c);
+
+	if (r < 0)
+		return attest_failed(tx, r);
+	set_answer(tx->res, a);
+	return ATTEST_ANSWERED;
+}
+
+/* An unknown EK: a new machine awaiting approval. */
+static int attest_create(struct attest_tx *tx, const struct att_machine_chain *cs)
+{
+	struct att_machine *m = &tx->res->m;
+	int r;
+
+	r = att_machine_insert(tx->c, tx->ek, tx->cl, cs, "pending_approval", "worker-app", m);
+	if (r == 0)
+		r = att_machine_announce_new(tx->c, m, "self_register",
+					     "attestation from an unknown EK; machine created awaiting approval",
+					     tx->actor);
+	if (r < 0)
+		return attest_failed(tx, r);
+	r = attest_answer(tx, &answer_created);
+	if (r != ATTEST_ANSWERED)
+		return r;
+	att_log_warning(LOGA, "Attestation from unknown EK %.16s... — created machine %s awaiting approval",
+			tx->ek->fp, M(m, MACHINE_ID));
+	tx->res->created = true;
+	return r;
+}
+
+/* Step 1: the machine of the EK under the write lock.  An EK the poll did
+ * not find bound has its chain verified first (before the lock); unknown,
+ * it creates a machine (answered); a receipt-imported row gets the EK
+ * bound.  ek_bound: the poll found the EK bound, and a binding is never
+ * undone, so no chain needs verifying. */
+static int attest_load(struct attest_tx *tx, bool ek_bound)
+{
+	struct att_machine *m = &tx->res->m;
+	struct att_machine_chain cs;
+	int r;
+
+	memset(&cs, 0, sizeof(cs));
+	if (!ek_bound) {
+		r = att_machine_chain_check(tx->svc, tx->c, tx->cl, &cs, tx->reterr, tx->errlen);
+		if (r < 0)
+			return r;
+	}
+	r = att_dbc_begin(tx->c);
+	if (r < 0)
+		return attest_failed(tx, r);
+	r = att_machine_find_by_ek(tx->c, tx->ek, m);
+	if (ek_bound && (r == ATT_E_NOTFOUND || (r == 0 && !M(m, EK_FINGERPRINT))))
+		return attest_failed(tx, ATT_E_CONFLICT);	/* cannot happen: bindings are permanent */
+	if (r == ATT_E_NOTFOUND)
+		return attest_create(tx, &cs);
+	if (r == 0 && !M(m, EK_FINGERPRINT))
+		r = att_machine_bind_ek(tx->c, m, tx->ek, tx->cl, &cs, tx->actor);
+	if (r < 0)
+		return attest_failed(tx, r);
+	att_time_iso(att_now(), tx->ts);
+	tx->has_ak = M(m, AK_NAME) != NULL;
+	return 0;
+}
+
+/* Step 2: quote evidence.  The quote verified against the AK the handler
+ * read; it must still be the machine's AK.  The TPM's boot counters are
+ * recorded. */
+static int attest_check_quote(struct attest_tx *tx)
+{
+	const struct att_quote_evidence *q = tx->cl->quote;
+	const struct att_machine *m = &tx->res->m;
+	int r;
+
+	if (!q)
+		return 0;
+	if (!tx->has_ak || strcmp(M(m, AK_NAME), q->ak_name) != 0) {
+		att_machine_set_err(tx->reterr, tx->errlen,
+				    "The machine's attestation key changed during attestation — retry");
+		return attest_refused(tx, ATT_E_CONFLICT);
+	}
+	r = record_quote(tx->c, m, q, tx->ts);
+	return r < 0 ? attest_failed(tx, r) : 0;
+}
+
+/* Step 3: states that get no config.  Those the poll answers (the state
+ * may have changed between the read and the write lock), and a revoked
+ * machine with a wipe pending: the wipe is delivered once, and that is
+ * recorded - but only with TPM proof when the machine has an AK, since
+ * anyone holding the public EK certificate could consume it otherwise
+ * (then it is answered and nothing is recorded). */
+static int attest_answer_state(struct attest_tx *tx)
+{
+	const struct attest_answer *a = answer_without_write(&tx->res->m);
+	struct att_machine *m = &tx->res->m;
+	int r;
+
+	if (a)
+		return attest_answer(tx, a);
+	if (strcmp(M(m, STATUS), "revoked") != 0)
+		return 0;
+	if (tx->has_ak && !tx->cl->quote)
+		return attest_answer(tx, &answer_wipe);
+	r = att_dbc_exec(tx->c, "UPDATE machines SET wipe_pending = 0, updated_at = ? WHERE id = ?", "si", tx->ts,
+			 m->id);
+	if (r >= 0)
+		r = att_audit_append(tx->c, tx->actor->name, "wipe_delivered", M(m, MACHINE_ID), "revoked", "revoked",
+				     "action=wipe delivered to the machine", tx->actor->source_ip);
+	if (r < 0)
+		return attest_failed(tx, r);
+	r = attest_answer(tx, &answer_wipe);
+	if (r != ATTEST_ANSWERED)
+		return r;
+	m->wipe_pending = false;
+	att_log_warning(LOGA, "Revoked machine contacted: id=%s action=wipe", M(m, MACHINE_ID));
+	return r;
+}
+
+/* Step 4: the role's PCR policy (a refusal is audited and committed, and
+ * answered ATT_E_INVAL), and a machine with a bound AK must quote. */
+static int attest_policy_gate(struct attest_tx *tx)
+{
+	int r = pcr_policy_gate(tx->c, &tx->res->m, tx->cl, tx->actor, tx->reterr, tx->errlen);
+
+	if (r == ATT_E_FORBIDDEN) {
+		/* keep the audit entry of the refusal, change nothing else */
+		r = att_dbc_commit(tx->c);
+		return r < 0 ? attest_failed(tx, r) : ATT_E_INVAL;
+	}
+	if (r < 0)
+		return attest_refused(tx, r);
+	if (tx->has_ak && !tx->cl->quote) {
+		att_machine_set_err(tx->reterr, tx->errlen,
+				    "pcr_quote: machine %s has a bound attestation key — attest with a quote: GET /api/v1/attest/challenge,"
+				    " then send nonce_id, pcr_quote, pcr_signature and pcr_values",
+				    M(&tx->res->m, MACHINE_ID));
+		return attest_refused(tx, ATT_E_INVAL);
+	}
+	return 0;
+}
+
+/* registered -> attested: the state, the audit entry, node.online. */
+static int attest_promote(struct attest_tx *tx)
+{
+	const struct att_machine *m = &tx->res->m;
+	int r;
+
+	r = att_dbc_exec(tx->c,
+			 "UPDATE machines SET status = 'attested', attested_at = ?, updated_at = ?,"
+			 " config_delivered_at = NULL WHERE id = ? AND status = 'registered'",
+			 "ssi", tx->ts, tx->ts, m->id);
+	if (r < 0)
+		return r;
+	r = att_audit_append(tx->c, tx->actor->name, "attest", M(m, MACHINE_ID), "registered", "attested",
+			     tx->cl->quote ? "EK verified; TPM quote verified with the bound AK; config token issued"
+					   : "EK verified; config token issued",
+			     tx->actor->source_ip);
+	if (r < 0)
+		return r;
+	return att_machine_outbox(tx->c, "node.online", m, "attested", json_pack("{s:s}", "attested_at", tx->ts));
+}
+
+/* Step 5: a new config token; a registered machine becomes attested, an
+ * attested one whose config was not delivered yet gets the token again.
+ * Then the row is re-read and the transaction committed. */
+static int attest_issue_config(struct attest_tx *tx)
+{
+	struct att_machine *m = &tx->res->m;
+	int r;
+
+	r = att_machine_token_issue(tx->svc, tx->c, M(m, MACHINE_ID), "attested", tx->res->token);
+	if (r < 0)
+		return attest_failed(tx, r);
+	if (strcmp(M(m, STATUS), "registered") == 0)
+		r = attest_promote(tx);
+	else
+		r = att_audit_append(tx->c, tx->actor->name, "config_token_reissued", M(m, MACHINE_ID), "attested",
+				     "attested", "config not yet delivered; new config token issued",
+				     tx->actor->source_ip);
+	if (r >= 0)
+		r = att_machine_reload(tx->c, m);
+	if (r < 0)
+		return attest_failed(tx, r);
+	r = attest_answer(tx, &answer_attested);
+	if (r == ATTEST_ANSWERED)
+		att_log_info(LOGA, "Machine attested: id=%s role=%s", M(m, MACHINE_ID), M(m, ROLE));
+	return r;
+}
+
 static int attest_write(const struct att_svc *svc, struct att_dbc *c, const struct att_ek *ek,
 			bool ek_bound, const struct att_node_claims *cl, const struct att_actor *actor,
 			struct att_node_result *res, char *reterr, size_t errlen)
 {
-	const char *st;
-	bool has_ak;
-	char ts[32];
-	struct att_machine_chain cs;
+	struct attest_tx tx = { svc, c, ek, cl, actor, res, "", false, reterr, errlen };
 	int r;
 
-	/* new or unbound EKs: verify their chain before the write lock */
-	memset(&cs, 0, sizeof(cs));
-	if (!ek_bound) {
-		r = att_machine_chain_check(svc, c, cl, &cs, reterr, errlen);
-		if (r < 0)
-			return r;
-	}
-	r = att_dbc_begin(c);
-	if (r < 0)
-		goto dberr;
-	r = att_machine_find_by_ek(c, ek, &res->m);
-	if (ek_bound && (r == ATT_E_NOTFOUND || (r == 0 && !M(&res->m, EK_FINGERPRINT)))) {
-		r = ATT_E_CONFLICT;	/* cannot happen: bindings are permanent */
-		goto dberr;
-	}
-	if (r == ATT_E_NOTFOUND) {
-		struct att_node_claims c2 = *cl;
+	r = attest_load(&tx, ek_bound);
+	if (r == 0)
+		r = attest_check_quote(&tx);
+	if (r == 0)
+		r = attest_answer_state(&tx);
+	if (r == 0)
+		r = attest_policy_gate(&tx);
+	if (r == 0)
+		r = attest_issue_config(&tx);
+	return r < 0 ? r : 0;
+}
 
-		c2.desired_role = NULL;
-		r = att_machine_insert(c, ek, &c2, &cs, "pending_approval", "worker-app", &res->m);
-		if (r < 0)
-			goto dberr;
-		r = att_audit_append(c, actor->name, "self_register", M(&res->m, MACHINE_ID), NULL,
-				     "pending_approval",
-				     "attestation from an unknown EK; machine created awaiting approval",
-				     actor->source_ip);
-		if (r < 0)
-			goto dberr;
-		r = att_machine_outbox(c, "node.registered", &res->m, "pending_approval",
-			   json_pack("{s:s?,s:s?,s:b}", "ip_address", actor->source_ip, "mac_address",
-				     M(&res->m, HW_MAC), "tpm_available", 1));
-		if (r < 0)
-			goto dberr;
-		r = att_dbc_commit(c);
-		if (r < 0)
-			goto dberr;
-		att_log_warning(LOGA, "Attestation from unknown EK %.16s... — created machine %s awaiting approval",
-				ek->fp, M(&res->m, MACHINE_ID));
-		res->created = true;
-		res->status = "pending_approval";
-		res->action = "none";
-		res->message = "Machine not pre-registered — awaiting operator approval";
-		return 0;
+/* ---- POST /attest ----------------------------------------------------------- */
+
+int att_machine_attest(const struct att_svc *svc, const struct att_ek *ek,
+		       const struct att_node_claims *cl, const struct att_actor *actor,
+		       struct att_node_result *ret, char *reterr, size_t errlen)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_node_result res;
+	const struct attest_answer *a = NULL;
+	bool ek_bound;
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	if (!c)
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
+	/* fast path: a read-only poll for the states that need no write */
+	r = attest_poll(c, ek, &res.m);
+	if (r < 0 && r != ATT_E_NOTFOUND) {
+		att_db_release(svc->db, c);
+		att_machine_release(&res.m);
+		return att_machine_db_fail(r, reterr, errlen);
 	}
-	if (r < 0)
-		goto dberr;
-	if (!M(&res->m, EK_FINGERPRINT)) {
-		r = att_machine_bind_ek(c, &res->m, ek, cl, &cs, actor);
-		if (r < 0)
-			goto dberr;
-	}
-	st = M(&res->m, STATUS);
-	att_time_iso(att_now(), ts);
-	has_ak = M(&res->m, AK_NAME) != NULL;
-	if (cl->quote) {
-		if (!has_ak || strcmp(M(&res->m, AK_NAME), cl->quote->ak_name) != 0) {
-			r = ATT_E_CONFLICT;
-			att_machine_set_err(reterr, errlen, "The machine's attestation key changed during attestation — retry");
-			goto fail;
-		}
-		r = record_quote(c, &res->m, cl->quote, ts);
-		if (r < 0)
-			goto dberr;
-	}
-	if (strcmp(st, "pending_approval") == 0 || strcmp(st, "locked") == 0 ||
-	    (strcmp(st, "revoked") == 0 && !res->m.wipe_pending)) {
-		/* state changed between the read and the write lock: answer from the row */
-		r = att_dbc_commit(c);
-		if (r < 0)
-			goto dberr;
-		res->action = strcmp(st, "locked") == 0 ? "lock" : "none";
-		res->status = strcmp(st, "locked") == 0 ? "locked"
-			      : strcmp(st, "revoked") == 0 ? "revoked"
-							     : "pending_approval";
-		res->message = strcmp(st, "locked") == 0 ? "Machine is temporarily locked — contact operator to unlock"
-			       : strcmp(st, "revoked") == 0 ? "Machine has been revoked"
-							      : "Machine awaiting operator approval";
-		return 0;
-	}
-	if (strcmp(st, "revoked") == 0 && has_ak && !cl->quote) {
-		/* without TPM proof anyone holding the public EK certificate could
-		 * consume the one-time wipe: answer it, record nothing */
-		r = att_dbc_commit(c);
-		if (r < 0)
-			goto dberr;
-		res->status = "revoked";
-		res->action = "wipe";
-		res->message = "Machine has been revoked — wipe initiated";
-		return 0;
-	}
-	if (strcmp(st, "revoked") == 0) {
-		/* deliver the wipe once, and record that it was delivered */
-		r = att_dbc_exec(c, "UPDATE machines SET wipe_pending = 0, updated_at = ? WHERE id = ?", "si",
-				 ts, res->m.id);
-		if (r < 0)
-			goto dberr;
-		r = att_audit_append(c, actor->name, "wipe_delivered", M(&res->m, MACHINE_ID), "revoked",
-				     "revoked", "action=wipe delivered to the machine", actor->source_ip);
-		if (r < 0)
-			goto dberr;
-		r = att_dbc_commit(c);
-		if (r < 0)
-			goto dberr;
-		res->m.wipe_pending = false;
-		att_log_warning(LOGA, "Revoked machine contacted: id=%s action=wipe", M(&res->m, MACHINE_ID));
-		res->status = "revoked";
-		res->action = "wipe";
-		res->message = "Machine has been revoked — wipe initiated";
-		return 0;
-	}
-	if (strcmp(st, "attested") == 0 && M(&res->m, CONFIG_DELIVERED_AT)) {
-		r = att_dbc_commit(c);
-		if (r < 0)
-			goto dberr;
-		res->status = "already_attested";
-		res->action = "none";
-		res->message = "Machine already attested";
-		return 0;
-	}
-	/* registered -> attested, or attested without a delivered config */
-	r = pcr_policy_gate(c, &res->m, cl, actor, reterr, errlen);
-	if (r == ATT_E_FORBIDDEN) {
-		/* keep the audit entry of the refusal, change nothing else */
-		r = att_dbc_commit(c);
-		if (r < 0)
-			goto dberr;
-		return ATT_E_INVAL;
-	}
-	if (r < 0)
-		goto fail;
-	if (has_ak && !cl->quote) {
-		r = ATT_E_INVAL;
-		att_machine_set_err(reterr, errlen,
-			"pcr_quote: machine %s has a bound attestation key — attest with a quote: GET /api/v1/attest/challenge,"
-			" then send nonce_id, pcr_quote, pcr_signature and pcr_values",
-			M(&res->m, MACHINE_ID));
-		goto fail;
-	}
-	r = att_machine_token_issue(svc, c, M(&res->m, MACHINE_ID), "attested", res->token);
-	if (r < 0)
-		goto dberr;
-	if (strcmp(st, "registered") == 0) {
-		r = att_dbc_exec(c,
-				 "UPDATE machines SET status = 'attested', attested_at = ?, updated_at = ?,"
-				 " config_delivered_at = NULL WHERE id = ? AND status = 'registered'",
-				 "ssi", ts, ts, res->m.id);
-		if (r < 0)
-			goto dberr;
-		r = att_audit_append(c, actor->name, "attest", M(&res->m, MACHINE_ID), "registered", "attested",
-				     cl->quote ? "EK verified; TPM quote verified with the bound AK; config token issued"
-					       : "EK verified; config token issued",
-				     actor->source_ip);
-		if (r < 0)
-			goto dberr;
-		r = att_machine_outbox(c, "node.online", &res->m, "attested",
-			   json_pack("{s:s}", "attested_at", ts));
-		if (r < 0)
-			goto dberr;
+	ek_bound = r == 0 && M(&res.m, EK_FINGERPRINT) != NULL;
+	if (ek_bound && !cl->quote)
+		a = answer_without_write(&res.m);
+	if (a == &answer_locked)
+		att_log_warning(LOGA, "Locked machine contacted: id=%s", M(&res.m, MACHINE_ID));
+	else if (a == &answer_revoked)
+		att_log_warning(LOGA, "Revoked machine contacted: id=%s action=none", M(&res.m, MACHINE_ID));
+	if (a) {
+		set_answer(&res, a);
 	} else {
-		r = att_audit_append(c, actor->name, "config_token_reissued", M(&res->m, MACHINE_ID),
-				     "attested", "attested",
-				     "config not yet delivered; new config token issued", actor->source_ip);
-		if (r < 0)
-			goto dberr;
+		att_machine_release(&res.m);
+		r = attest_write(svc, c, ek, ek_bound, cl, actor, &res, reterr, errlen);
 	}
-	{
-		char mid[64];
-
-		snprintf(mid, sizeof(mid), "%s", M(&res->m, MACHINE_ID));
-		att_machine_release(&res->m);
-		r = att_machine_get(c, mid, &res->m);
-		if (r < 0)
-			goto dberr;
-	}
-	r = att_dbc_commit(c);
-	if (r < 0)
-		goto dberr;
-	att_log_info(LOGA, "Machine attested: id=%s role=%s", M(&res->m, MACHINE_ID), M(&res->m, ROLE));
-	res->status = "attested";
-	res->action = "apply-config";
-	res->message = "Attestation successful — fetch config_url and apply with talosctl apply-config";
-	return 0;
-dberr:
-	att_dbc_rollback(c);
-	if (r == ATT_E_CONFLICT) {
-		att_machine_set_err(reterr, errlen, "Concurrent attestation of the same machine — retry");
+	att_db_release(svc->db, c);
+	if (r < 0) {
+		att_node_result_release(&res);
 		return r;
 	}
-	att_log_error(LOGA, "attestation failed: %s (%s)", att_strerror(r), att_dbc_errmsg(c));
-	return att_machine_db_fail(r, reterr, errlen);
-fail:
-	att_dbc_rollback(c);
-	return r;
+	*ret = res;
+	return 0;
 }
