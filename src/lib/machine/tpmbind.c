@@ -1,5 +1,5 @@
 /* tpmbind.c - binding an attestation key to a machine by credential
- * activation, and per-role PCR policies.
+ * activation (PCR policies: pcr_policy.c).
  *
  * Activation (ARCHITECTURE.md section 2, reference/tpm.md 2.5):
  *   1. the node sends its AK's TPM2B_PUBLIC; the server checks the
@@ -20,22 +20,14 @@
 #include "audit/audit.h"
 #include "base/err.h"
 #include "base/util.h"
-#include "config/config.h"
 #include "crypto/ek.h"
 #include "db/db.h"
+#include "machine/machine-internal.h"
 #include "machine/machine.h"
 #include "obs/log.h"
 #include "tpm/tpm.h"
 
-#define LOGT "attestd.tpm"
 #define ERR(code, ...) (snprintf(reterr, errlen, __VA_ARGS__), (code))
-
-static int db_fail(int r, char *reterr, size_t errlen)
-{
-	if (r == ATT_E_NOMEM)
-		return ERR(ATT_E_NOMEM, "out of memory");
-	return ERR(ATT_E_DB, "Database unavailable — try again");
-}
 
 static int decode_pub(const char *b64, struct att_tpm_pub *ret, char *reterr, size_t errlen)
 {
@@ -138,7 +130,7 @@ int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, c
 	}
 	c = att_db_acquire(svc->db);
 	if (!c) {
-		r = db_fail(ATT_E_DB, reterr, errlen);
+		r = att_machine_db_fail(ATT_E_DB, reterr, errlen);
 		goto out;
 	}
 	r = att_machine_get(c, machine_id, &m);
@@ -147,7 +139,7 @@ int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, c
 		goto out;
 	}
 	if (r < 0) {
-		r = db_fail(r, reterr, errlen);
+		r = att_machine_db_fail(r, reterr, errlen);
 		goto out;
 	}
 	r = check_machine(&m, ek, reterr, errlen);
@@ -212,7 +204,7 @@ int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, c
 		r = att_dbc_commit(c);
 	if (r < 0) {
 		att_dbc_rollback(c);
-		r = db_fail(r, reterr, errlen);
+		r = att_machine_db_fail(r, reterr, errlen);
 		goto out;
 	}
 	att_log_info(LOGT, "AK activation started: machine=%s ak_name=%.16s...", machine_id, ret->ak_name);
@@ -269,7 +261,7 @@ int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id
 		return ERR(ATT_E_INVAL, "activation_id: unknown activation — start with POST /api/v1/machines/{id}/ak-activate");
 	c = att_db_acquire(svc->db);
 	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	r = att_dbc_begin(c);
 	if (r < 0)
 		goto dberr;
@@ -373,7 +365,7 @@ int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id
 dberr:
 	att_log_error(LOGT, "AK activation of machine %s failed: %s (%s)", machine_id, att_strerror(r),
 		      att_dbc_errmsg(c));
-	r = db_fail(r, reterr, errlen);
+	r = att_machine_db_fail(r, reterr, errlen);
 fail:
 	att_dbc_rollback(c);
 	att_db_release(svc->db, c);
@@ -384,273 +376,4 @@ out:
 	free(ek_public);
 	free(pem);
 	return r;
-}
-
-/* ---- PCR policies ------------------------------------------------------ */
-
-#define MAX_POLICY_PCRS 48
-#define MAX_POLICY_VALUES 16
-
-static int pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char *reterr, size_t errlen)
-{
-	json_t *out;
-	const char *key;
-	json_t *val;
-
-	if (!json_is_object(pcrs) || json_object_size(pcrs) == 0)
-		return ERR(ATT_E_INVAL, "pcrs: must be an object like {\"sha256:7\": \"<hex>\"} with at least one PCR");
-	if (json_object_size(pcrs) > MAX_POLICY_PCRS)
-		return ERR(ATT_E_INVAL, "pcrs: at most %d PCRs", MAX_POLICY_PCRS);
-	out = json_object();
-	if (!out)
-		return ATT_E_NOMEM;
-	json_object_foreach((json_t *)pcrs, key, val) {
-		struct att_tpm_pcrs probe;
-		json_t *arr = json_array();
-		char canon[16];
-		size_t n = json_is_array(val) ? json_array_size(val) : 1;
-
-		if (!arr)
-			goto nomem;
-		if (!json_is_string(val) && !(json_is_array(val) && n >= 1 && n <= MAX_POLICY_VALUES)) {
-			json_decref(arr);
-			json_decref(out);
-			return ERR(ATT_E_INVAL, "pcrs: '%.32s' must be a hex digest or an array of 1..%d hex digests", key,
-				   MAX_POLICY_VALUES);
-		}
-		for (size_t i = 0; i < n; i++) {
-			json_t *v = json_is_array(val) ? json_array_get(val, i) : val;
-			char low[129];
-			size_t l;
-			int r;
-
-			memset(&probe, 0, sizeof(probe));
-			if (!json_is_string(v) || (l = json_string_length(v)) >= sizeof(low)) {
-				json_decref(arr);
-				json_decref(out);
-				return ERR(ATT_E_INVAL, "pcrs: '%.32s' values must be hex strings", key);
-			}
-			for (size_t k = 0; k <= l; k++) {
-				char ch = json_string_value(v)[k];
-
-				low[k] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
-			}
-			r = att_tpm_pcrs_add(&probe, key, low, reterr, errlen);
-			if (r < 0) {
-				json_decref(arr);
-				json_decref(out);
-				{
-					/* same detail, naming the policy field */
-					char tmp[256];
-
-					snprintf(tmp, sizeof(tmp), "pcrs: %s",
-						 strncmp(reterr, "pcr_values: ", 12) == 0 ? reterr + 12 : reterr);
-					snprintf(reterr, errlen, "%s", tmp);
-				}
-				return r;
-			}
-			json_array_append_new(arr, json_string(low));
-		}
-		snprintf(canon, sizeof(canon), "%s:%u", att_tpm_bank_name(probe.v[0].bank), probe.v[0].index);
-		if (json_object_get(out, canon)) {
-			json_decref(arr);
-			json_decref(out);
-			return ERR(ATT_E_INVAL, "pcrs: PCR %s is given twice", canon);
-		}
-		json_object_set_new(out, canon, arr);
-	}
-	*ret_normalized = out;
-	return 0;
-nomem:
-	json_decref(out);
-	return ATT_E_NOMEM;
-}
-
-static json_t *policy_row(struct att_stmt *s)
-{
-	json_t *pcrs = json_loads(att_stmt_text(s, 1), 0, NULL);
-
-	return json_pack("{s:s,s:o,s:s,s:s}", "role", att_stmt_text(s, 0), "pcrs", pcrs ? pcrs : json_object(),
-			 "updated_at", att_stmt_text(s, 2), "updated_by", att_stmt_text(s, 3));
-}
-
-static int policy_query(const struct att_svc *svc, const char *role, json_t **ret, char *reterr, size_t errlen)
-{
-	struct att_dbc *c = att_db_acquire(svc->db);
-	struct att_stmt *s;
-	json_t *arr = json_array();
-	int r;
-
-	if (!c || !arr) {
-		json_decref(arr);
-		if (c)
-			att_db_release(svc->db, c);
-		return db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-	}
-	r = role ? att_dbc_query(c, &s, "SELECT role, policy, updated_at, updated_by FROM pcr_policies WHERE role = ?",
-				 "s", role)
-		 : att_dbc_query(c, &s, "SELECT role, policy, updated_at, updated_by FROM pcr_policies ORDER BY role", "");
-	if (r == 0) {
-		while ((r = att_stmt_next(s)) == 1)
-			json_array_append_new(arr, policy_row(s));
-		att_stmt_done(s);
-	}
-	att_db_release(svc->db, c);
-	if (r < 0) {
-		json_decref(arr);
-		return db_fail(r, reterr, errlen);
-	}
-	*ret = arr;
-	return 0;
-}
-
-int att_pcr_policy_list(const struct att_svc *svc, json_t **ret, char *reterr, size_t errlen)
-{
-	return policy_query(svc, NULL, ret, reterr, errlen);
-}
-
-int att_pcr_policy_get(const struct att_svc *svc, const char *role, json_t **ret, char *reterr,
-		       size_t errlen)
-{
-	json_t *arr;
-	int r = policy_query(svc, role, &arr, reterr, errlen);
-
-	if (r < 0)
-		return r;
-	if (json_array_size(arr) == 0) {
-		json_decref(arr);
-		return ERR(ATT_E_NOTFOUND, "No PCR policy for role '%s'", role);
-	}
-	*ret = json_incref(json_array_get(arr, 0));
-	json_decref(arr);
-	return 0;
-}
-
-int att_pcr_policy_put(const struct att_svc *svc, const char *role, const json_t *pcrs,
-		       const char *reason, const struct att_actor *actor, json_t **ret, char *reterr,
-		       size_t errlen)
-{
-	struct att_dbc *c;
-	json_t *norm = NULL;
-	char *js = NULL, ts[32], *detail = NULL;
-	int r;
-
-	if (!att_role_valid(role))
-		return ERR(ATT_E_INVAL, "role: must be one of controlplane, worker-infra, worker-app");
-	r = pcr_policy_validate(pcrs, &norm, reterr, errlen);
-	if (r < 0)
-		return r;
-	js = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(norm);
-	if (!js)
-		return ATT_E_NOMEM;
-	detail = att_asprintf("PCR policy for role %s set to %s%s%s", role, js, reason ? "; reason: " : "",
-			      reason ? reason : "");
-	att_time_iso(att_now(), ts);
-	c = att_db_acquire(svc->db);
-	if (!c || !detail) {
-		r = db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-		goto out;
-	}
-	r = att_dbc_begin(c);
-	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM pcr_policies WHERE role = ?", "s", role);
-	if (r >= 0)
-		r = att_dbc_exec(c, "INSERT INTO pcr_policies (role, policy, updated_at, updated_by) VALUES (?, ?, ?, ?)",
-				 "ssss", role, js, ts, actor->name);
-	if (r >= 0)
-		r = att_audit_append(c, actor->name, "pcr_policy_set", NULL, NULL, NULL, detail, actor->source_ip);
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	if (r < 0) {
-		att_dbc_rollback(c);
-		r = db_fail(r, reterr, errlen);
-		goto out;
-	}
-	att_log_info(LOGT, "PCR policy for role %s set by %s", role, actor->name);
-	r = 0;
-out:
-	if (c)
-		att_db_release(svc->db, c);
-	free(js);
-	free(detail);
-	return r < 0 ? r : att_pcr_policy_get(svc, role, ret, reterr, errlen);
-}
-
-int att_pcr_policy_delete(const struct att_svc *svc, const char *role, const char *reason,
-			  const struct att_actor *actor, char *reterr, size_t errlen)
-{
-	struct att_dbc *c = att_db_acquire(svc->db);
-	char *detail = att_asprintf("PCR policy for role %s deleted%s%s", role, reason ? "; reason: " : "",
-				    reason ? reason : "");
-	int r;
-
-	if (!c || !detail) {
-		r = db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-		goto out;
-	}
-	r = att_dbc_begin(c);
-	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM pcr_policies WHERE role = ?", "s", role);
-	if (r == 0) {
-		att_dbc_rollback(c);
-		r = ERR(ATT_E_NOTFOUND, "No PCR policy for role '%s'", role);
-		goto out;
-	}
-	if (r > 0)
-		r = att_audit_append(c, actor->name, "pcr_policy_deleted", NULL, NULL, NULL, detail, actor->source_ip);
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	if (r < 0) {
-		att_dbc_rollback(c);
-		r = db_fail(r, reterr, errlen);
-		goto out;
-	}
-	r = 0;
-out:
-	if (c)
-		att_db_release(svc->db, c);
-	free(detail);
-	return r;
-}
-
-int att_pcr_policy_check(const json_t *pcrs, const char *role, const struct att_tpm_pcrs *quoted,
-			 char *reterr, size_t errlen)
-{
-	const char *key;
-	json_t *vals;
-	size_t used;
-	int fails = 0;
-
-	used = (size_t)snprintf(reterr, errlen, "PCR policy for role '%s' not satisfied:", role);
-	json_object_foreach((json_t *)pcrs, key, vals) {
-		const char *colon = strchr(key, ':');
-		uint16_t bank = colon ? att_tpm_bank_alg(key, (size_t)(colon - key)) : 0;
-		unsigned idx = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
-		const uint8_t *got;
-		size_t glen = 0, i;
-		char hex[129];
-
-		got = att_tpm_pcrs_find(quoted, bank, idx, &glen);
-		if (!got) {
-			fails++;
-			if (used < errlen)
-				used += (size_t)snprintf(reterr + used, errlen - used, "%s %s not in the quote",
-							 fails > 1 ? ";" : "", key);
-			continue;
-		}
-		att_hex_encode(got, glen, hex);
-		for (i = 0; i < json_array_size(vals); i++)
-			if (strcmp(json_string_value(json_array_get(vals, i)), hex) == 0)
-				break;
-		if (i < json_array_size(vals))
-			continue;
-		fails++;
-		if (used < errlen)
-			used += (size_t)snprintf(reterr + used, errlen - used, "%s %s is %.16s..., expected %.16s...%s",
-						 fails > 1 ? ";" : "", key, hex,
-						 json_string_value(json_array_get(vals, 0)),
-						 json_array_size(vals) > 1 ? " (or another allowed value)" : "");
-	}
-	return fails ? ATT_E_INVAL : 0;
 }
