@@ -129,68 +129,69 @@ dberr:
 	return att_machine_db_fail(r, reterr, errlen);
 }
 
-int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
-				  const struct att_machine *m, const struct att_actor *actor,
-				  bool *ret_refetch, char *reterr, size_t errlen)
+/* Count a fetch of the token, mark the config delivered, audit.
+ * *ret_count: the fetches before this one. */
+static int token_fetch(struct att_dbc *c, const char *hash, const struct att_machine *m,
+		       const struct att_actor *actor, int64_t *ret_count, char *reterr, size_t errlen)
 {
-	struct att_dbc *c = att_db_acquire(svc->db);
 	struct att_stmt *s;
-	char hash[65], ts[32];
+	char ts[32];
 	int64_t count = 0;
 	int r;
 
-	if (!c)
-		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
-	token_hash(token, hash);
 	att_time_iso(att_now(), ts);
-	r = att_dbc_begin(c);
-	if (r < 0)
-		goto dberr;
 	r = att_dbc_query(c, &s, "SELECT fetch_count FROM config_tokens WHERE token_hash = ? AND machine_id = ?",
 			  "ss", hash, M(m, MACHINE_ID));
 	if (r < 0)
-		goto dberr;
+		return att_machine_db_fail(r, reterr, errlen);
 	r = att_stmt_next(s);
 	if (r == 1)
 		count = att_stmt_int(s, 0);
 	att_stmt_done(s);
 	if (r == 0) { /* revoked or rotated since the lookup */
-		att_dbc_rollback(c);
-		att_db_release(svc->db, c);
 		att_machine_set_err(reterr, errlen, "Config token not found");
 		return ATT_E_NOTFOUND;
 	}
+	if (r >= 0)
+		r = att_dbc_exec(c,
+				 "UPDATE config_tokens SET fetch_count = fetch_count + 1,"
+				 " first_fetched_at = COALESCE(first_fetched_at, ?) WHERE token_hash = ?",
+				 "ss", ts, hash);
+	if (r >= 0)
+		r = att_dbc_exec(c,
+				 "UPDATE machines SET config_delivered_at = COALESCE(config_delivered_at, ?)"
+				 " WHERE machine_id = ?",
+				 "ss", ts, M(m, MACHINE_ID));
+	if (r >= 0)
+		r = att_audit_append(c, actor->name, "config_fetch", M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS),
+				     count ? "config re-fetched with a used token" : "config delivered", actor->source_ip);
 	if (r < 0)
-		goto dberr;
-	r = att_dbc_exec(c,
-			 "UPDATE config_tokens SET fetch_count = fetch_count + 1,"
-			 " first_fetched_at = COALESCE(first_fetched_at, ?) WHERE token_hash = ?",
-			 "ss", ts, hash);
+		return att_machine_db_fail(r, reterr, errlen);
+	*ret_count = count;
+	return 0;
+}
+
+int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
+				  const struct att_machine *m, const struct att_actor *actor,
+				  bool *ret_refetch, char *reterr, size_t errlen)
+{
+	struct att_dbc *c;
+	char hash[65];
+	int64_t count = 0;
+	int r;
+
+	r = att_machine_tx_begin(svc, &c, reterr, errlen);
 	if (r < 0)
-		goto dberr;
-	r = att_dbc_exec(c,
-			 "UPDATE machines SET config_delivered_at = COALESCE(config_delivered_at, ?)"
-			 " WHERE machine_id = ?",
-			 "ss", ts, M(m, MACHINE_ID));
+		return r;
+	token_hash(token, hash);
+	r = token_fetch(c, hash, m, actor, &count, reterr, errlen);
+	r = att_machine_tx_end(svc, c, r, reterr, errlen);
 	if (r < 0)
-		goto dberr;
-	r = att_audit_append(c, actor->name, "config_fetch", M(m, MACHINE_ID), M(m, STATUS),
-			     M(m, STATUS), count ? "config re-fetched with a used token" : "config delivered",
-			     actor->source_ip);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_commit(c);
-	if (r < 0)
-		goto dberr;
-	att_db_release(svc->db, c);
+		return r;
 	if (count)
 		att_log_info(LOGC, "Config re-fetch for machine %s (token already consumed)", M(m, MACHINE_ID));
 	else
 		att_log_info(LOGC, "Config token consumed for machine %s", M(m, MACHINE_ID));
 	*ret_refetch = count > 0;
 	return 0;
-dberr:
-	att_dbc_rollback(c);
-	att_db_release(svc->db, c);
-	return att_machine_db_fail(r, reterr, errlen);
 }

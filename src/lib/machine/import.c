@@ -70,27 +70,25 @@ static int import_find_conflict(struct att_dbc *c, const char *id, const char *f
 }
 
 /* Insert the registered row and audit the import.  ek: NULL for a
- * receipt without EK material. */
+ * receipt without EK material, whose fingerprint is then stored as the
+ * legacy (96 hex) or agent (64 hex) one. */
 static int import_insert(struct att_dbc *c, const struct att_receipt *rc, const char *id, const char *fp,
 			 const struct att_ek *ek, const struct att_actor *actor)
 {
 	size_t fplen = strlen(rc->ek_fingerprint);
-	char ts[32], *detail;
+	struct att_machine_row row = {
+		.machine_id = id, .ek_fingerprint = ek ? ek->fp : NULL,
+		.ek_fingerprint_legacy = ek ? ek->fp_legacy : (fplen == 96 ? fp : NULL),
+		.ek_fingerprint_agent = ek ? ek->fp_agent : (fplen == 64 ? fp : NULL),
+		.ek_source = rc->ek_source ? rc->ek_source : "offline-import", .ek_cert_b64 = ek ? rc->ek_b64 : NULL,
+		.ek_key_type = ek ? ek->key_type : NULL, .ek_issuer = ek && ek->issuer[0] ? ek->issuer : NULL,
+		.hw_uuid = rc->hw_uuid, .hw_mac = rc->hw_mac, .hw_serial = rc->hw_serial, .hw_product = rc->hw_product,
+		.role = rc->role ? rc->role : "worker-app", .status = "registered", .cluster_id = rc->cluster_id,
+	};
+	char *detail;
 	int r;
 
-	att_time_iso(att_now(), ts);
-	r = att_dbc_exec(c,
-			 "INSERT INTO machines (machine_id, ek_fingerprint, ek_fingerprint_legacy,"
-			 " ek_fingerprint_agent, ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid,"
-			 " hw_mac, hw_serial, hw_product, role, status, cluster_id, registered_at, updated_at)"
-			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'registered', ?, ?, ?)",
-			 "ssssssssssssssss", id, ek ? ek->fp : NULL, ek ? ek->fp_legacy : (fplen == 96 ? fp : NULL),
-			 ek ? ek->fp_agent : (fplen == 64 ? fp : NULL),
-			 rc->ek_source ? rc->ek_source : "offline-import", ek ? rc->ek_b64 : NULL,
-			 ek ? ek->key_type : NULL, ek && ek->issuer[0] ? ek->issuer : NULL,
-			 att_machine_or_unknown(rc->hw_uuid), att_machine_or_unknown(rc->hw_mac),
-			 att_machine_or_unknown(rc->hw_serial), att_machine_or_unknown(rc->hw_product),
-			 rc->role ? rc->role : "worker-app", rc->cluster_id ? rc->cluster_id : "default", ts, ts);
+	r = att_machine_insert_row(c, &row);
 	if (r < 0)
 		return r;
 	detail = att_asprintf("imported from offline receipt; install_mode=%s installed_at=%s ek=%.16s...",

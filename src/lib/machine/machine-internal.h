@@ -19,18 +19,33 @@
 #define LOGC "attestd.config"
 #define LOGT "attestd.tpm"
 
-/* ---- errors (registry.c) ------------------------------------------------ */
+/* ---- errors and transactions (registry.c) ------------------------------- */
 
 void att_machine_set_err(char *reterr, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A database error as the client sees it: ATT_E_NOMEM stays, anything
  * else becomes ATT_E_DB "Database unavailable — try again". */
 int att_machine_db_fail(int r, char *reterr, size_t errlen);
+/* A write transaction on a pooled connection: 0 and *ret_c, or the
+ * database failure as the client sees it. */
+int att_machine_tx_begin(const struct att_svc *svc, struct att_dbc **ret_c, char *reterr, size_t errlen);
+/* Commit when r is 0, else roll back; release the connection.  Returns r
+ * (whose detail the caller has set), or a failed commit as the client
+ * sees it. */
+int att_machine_tx_end(const struct att_svc *svc, struct att_dbc *c, int r, char *reterr, size_t errlen);
 
 /* ---- rows (registry.c) -------------------------------------------------- */
 
-/* "unknown" for a missing or empty hardware claim. */
-const char *att_machine_or_unknown(const char *s);
+/* The columns a machine row starts with.  NULL is stored as NULL, except
+ * for the hardware claims ("unknown") and cluster_id ("default"). */
+struct att_machine_row {
+	const char *machine_id;
+	const char *ek_fingerprint, *ek_fingerprint_legacy, *ek_fingerprint_agent;
+	const char *ek_source, *ek_cert_b64, *ek_key_type, *ek_issuer;
+	const char *hw_uuid, *hw_mac, *hw_serial, *hw_product;
+	const char *role, *status, *cluster_id;
+};
+int att_machine_insert_row(struct att_dbc *c, const struct att_machine_row *row);
 /* o[k] = v, or null when v is NULL. */
 void att_machine_json_set_str(json_t *o, const char *k, const char *v);
 /* Re-read the row of m (same machine_id) into m. */

@@ -156,13 +156,40 @@ int att_pcr_policy_get(const struct att_svc *svc, const char *role, json_t **ret
 	return 0;
 }
 
+/* Set (js) or delete (js NULL) the role's policy and audit that, in one
+ * transaction.  Deleting a policy that does not exist is ATT_E_NOTFOUND.
+ * detail: NULL when it could not be allocated. */
+static int policy_write(const struct att_svc *svc, const char *role, const char *js, const char *action,
+			const char *detail, const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	struct att_dbc *c;
+	char ts[32];
+	int r;
+
+	r = att_machine_tx_begin(svc, &c, reterr, errlen);
+	if (r < 0)
+		return r;
+	att_time_iso(att_now(), ts);
+	r = detail ? att_dbc_exec(c, "DELETE FROM pcr_policies WHERE role = ?", "s", role) : ATT_E_NOMEM;
+	if (r == 0 && !js)
+		return att_machine_tx_end(svc, c, ERR(ATT_E_NOTFOUND, "No PCR policy for role '%s'", role), reterr,
+					  errlen);
+	if (r >= 0 && js)
+		r = att_dbc_exec(c, "INSERT INTO pcr_policies (role, policy, updated_at, updated_by) VALUES (?, ?, ?, ?)",
+				 "ssss", role, js, ts, actor->name);
+	if (r >= 0)
+		r = att_audit_append(c, actor->name, action, NULL, NULL, NULL, detail, actor->source_ip);
+	if (r < 0)
+		r = att_machine_db_fail(r, reterr, errlen);
+	return att_machine_tx_end(svc, c, r, reterr, errlen);
+}
+
 int att_pcr_policy_put(const struct att_svc *svc, const char *role, const json_t *pcrs,
 		       const char *reason, const struct att_actor *actor, json_t **ret, char *reterr,
 		       size_t errlen)
 {
-	struct att_dbc *c;
 	json_t *norm = NULL;
-	char *js = NULL, ts[32], *detail = NULL;
+	char *js, *detail;
 	int r;
 
 	if (!att_role_valid(role))
@@ -176,70 +203,22 @@ int att_pcr_policy_put(const struct att_svc *svc, const char *role, const json_t
 		return ATT_E_NOMEM;
 	detail = att_asprintf("PCR policy for role %s set to %s%s%s", role, js, reason ? "; reason: " : "",
 			      reason ? reason : "");
-	att_time_iso(att_now(), ts);
-	c = att_db_acquire(svc->db);
-	if (!c || !detail) {
-		r = att_machine_db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-		goto out;
-	}
-	r = att_dbc_begin(c);
-	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM pcr_policies WHERE role = ?", "s", role);
-	if (r >= 0)
-		r = att_dbc_exec(c, "INSERT INTO pcr_policies (role, policy, updated_at, updated_by) VALUES (?, ?, ?, ?)",
-				 "ssss", role, js, ts, actor->name);
-	if (r >= 0)
-		r = att_audit_append(c, actor->name, "pcr_policy_set", NULL, NULL, NULL, detail, actor->source_ip);
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	if (r < 0) {
-		att_dbc_rollback(c);
-		r = att_machine_db_fail(r, reterr, errlen);
-		goto out;
-	}
-	att_log_info(LOGT, "PCR policy for role %s set by %s", role, actor->name);
-	r = 0;
-out:
-	if (c)
-		att_db_release(svc->db, c);
+	r = policy_write(svc, role, js, "pcr_policy_set", detail, actor, reterr, errlen);
 	free(js);
 	free(detail);
-	return r < 0 ? r : att_pcr_policy_get(svc, role, ret, reterr, errlen);
+	if (r < 0)
+		return r;
+	att_log_info(LOGT, "PCR policy for role %s set by %s", role, actor->name);
+	return att_pcr_policy_get(svc, role, ret, reterr, errlen);
 }
 
 int att_pcr_policy_delete(const struct att_svc *svc, const char *role, const char *reason,
 			  const struct att_actor *actor, char *reterr, size_t errlen)
 {
-	struct att_dbc *c = att_db_acquire(svc->db);
 	char *detail = att_asprintf("PCR policy for role %s deleted%s%s", role, reason ? "; reason: " : "",
 				    reason ? reason : "");
-	int r;
+	int r = policy_write(svc, role, NULL, "pcr_policy_deleted", detail, actor, reterr, errlen);
 
-	if (!c || !detail) {
-		r = att_machine_db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-		goto out;
-	}
-	r = att_dbc_begin(c);
-	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM pcr_policies WHERE role = ?", "s", role);
-	if (r == 0) {
-		att_dbc_rollback(c);
-		r = ERR(ATT_E_NOTFOUND, "No PCR policy for role '%s'", role);
-		goto out;
-	}
-	if (r > 0)
-		r = att_audit_append(c, actor->name, "pcr_policy_deleted", NULL, NULL, NULL, detail, actor->source_ip);
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	if (r < 0) {
-		att_dbc_rollback(c);
-		r = att_machine_db_fail(r, reterr, errlen);
-		goto out;
-	}
-	r = 0;
-out:
-	if (c)
-		att_db_release(svc->db, c);
 	free(detail);
 	return r;
 }

@@ -88,24 +88,21 @@ int att_machine_insert(struct att_dbc *c, const struct att_ek *ek, const struct 
 		       const struct att_machine_chain *cs, const char *status, const char *role,
 		       struct att_machine *ret)
 {
-	char id[37], ts[32];
+	struct att_machine_row row = {
+		.ek_fingerprint = ek->fp, .ek_fingerprint_legacy = ek->fp_legacy,
+		.ek_fingerprint_agent = ek->fp_agent, .ek_source = cl->ek_source ? cl->ek_source : "cert",
+		.ek_cert_b64 = cl->ek_b64, .ek_key_type = ek->key_type, .ek_issuer = ek->issuer[0] ? ek->issuer : NULL,
+		.hw_uuid = cl->hw_uuid, .hw_mac = cl->hw_mac, .hw_serial = cl->hw_serial, .hw_product = cl->hw_product,
+		.role = role, .status = status, .cluster_id = cl->cluster_id,
+	};
+	char id[37];
 	int r;
 
 	r = att_uuid4(id);
 	if (r < 0)
 		return r;
-	att_time_iso(att_now(), ts);
-	r = att_dbc_exec(c,
-			 "INSERT INTO machines (machine_id, ek_fingerprint, ek_fingerprint_legacy,"
-			 " ek_fingerprint_agent, ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid,"
-			 " hw_mac, hw_serial, hw_product, role, status, cluster_id, registered_at, updated_at)"
-			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			 "sssssssssssssssss", id, ek->fp, ek->fp_legacy, ek->fp_agent,
-			 cl->ek_source ? cl->ek_source : "cert", cl->ek_b64, ek->key_type,
-			 ek->issuer[0] ? ek->issuer : NULL, att_machine_or_unknown(cl->hw_uuid),
-			 att_machine_or_unknown(cl->hw_mac), att_machine_or_unknown(cl->hw_serial),
-			 att_machine_or_unknown(cl->hw_product), role, status,
-			 cl->cluster_id ? cl->cluster_id : "default", ts, ts);
+	row.machine_id = id;
+	r = att_machine_insert_row(c, &row);
 	if (r < 0)
 		return r;
 	r = store_chain(c, id, ek, cs);

@@ -97,6 +97,30 @@ int att_machine_find_by_ek(struct att_dbc *c, const struct att_ek *ek, struct at
 	return fetch_one(s, ret);
 }
 
+static const char *or_unknown(const char *s)
+{
+	return s && *s ? s : "unknown";
+}
+
+int att_machine_insert_row(struct att_dbc *c, const struct att_machine_row *row)
+{
+	char ts[32];
+	int r;
+
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "INSERT INTO machines (machine_id, ek_fingerprint, ek_fingerprint_legacy,"
+			 " ek_fingerprint_agent, ek_source, ek_cert_b64, ek_key_type, ek_issuer, hw_uuid,"
+			 " hw_mac, hw_serial, hw_product, role, status, cluster_id, registered_at, updated_at)"
+			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 "sssssssssssssssss", row->machine_id, row->ek_fingerprint, row->ek_fingerprint_legacy,
+			 row->ek_fingerprint_agent, row->ek_source, row->ek_cert_b64, row->ek_key_type,
+			 row->ek_issuer, or_unknown(row->hw_uuid), or_unknown(row->hw_mac),
+			 or_unknown(row->hw_serial), or_unknown(row->hw_product), row->role, row->status,
+			 row->cluster_id ? row->cluster_id : "default", ts, ts);
+	return r < 0 ? r : 0;
+}
+
 void att_machine_json_set_str(json_t *o, const char *k, const char *v)
 {
 	json_object_set_new(o, k, v ? json_string(v) : json_null());
@@ -150,6 +174,8 @@ json_t *att_machine_detail(const struct att_machine *m)
 	return o;
 }
 
+/* ---- errors and transactions ------------------------------------------- */
+
 void att_machine_set_err(char *reterr, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -168,11 +194,6 @@ int att_machine_db_fail(int r, char *reterr, size_t errlen)
 	return r == ATT_E_NOMEM ? r : ATT_E_DB;
 }
 
-const char *att_machine_or_unknown(const char *s)
-{
-	return s && *s ? s : "unknown";
-}
-
 int att_machine_reload(struct att_dbc *c, struct att_machine *m)
 {
 	char mid[64];
@@ -180,4 +201,34 @@ int att_machine_reload(struct att_dbc *c, struct att_machine *m)
 	snprintf(mid, sizeof(mid), "%s", M(m, MACHINE_ID));
 	att_machine_release(m);
 	return att_machine_get(c, mid, m);
+}
+
+int att_machine_tx_begin(const struct att_svc *svc, struct att_dbc **ret_c, char *reterr, size_t errlen)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	int r;
+
+	if (!c)
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
+	r = att_dbc_begin(c);
+	if (r < 0) {
+		att_dbc_rollback(c);
+		att_db_release(svc->db, c);
+		return att_machine_db_fail(r, reterr, errlen);
+	}
+	*ret_c = c;
+	return 0;
+}
+
+int att_machine_tx_end(const struct att_svc *svc, struct att_dbc *c, int r, char *reterr, size_t errlen)
+{
+	if (r == 0) {
+		r = att_dbc_commit(c);
+		if (r < 0)
+			r = att_machine_db_fail(r, reterr, errlen);
+	}
+	if (r < 0)
+		att_dbc_rollback(c);
+	att_db_release(svc->db, c);
+	return r;
 }
