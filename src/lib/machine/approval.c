@@ -29,10 +29,58 @@ static int check_unique_assignment(struct att_dbc *c, const struct att_machine *
 	r = att_stmt_next(s);
 	if (r == 1) {
 		att_machine_set_err(reterr, errlen, "%s '%s' is already assigned to machine %s (status=%s)", what,
-			shown, att_stmt_text(s, 0), att_stmt_text(s, 1));
+				    shown, att_stmt_text(s, 0), att_stmt_text(s, 1));
 		r = ATT_E_CONFLICT;
 	}
 	att_stmt_done(s);
+	return r;
+}
+
+/* The hostname and the address (whatever its prefix length) may belong
+ * to one machine that is not revoked. */
+static int check_assignment(struct att_dbc *c, const struct att_machine *m, const struct att_approval *a,
+			    char *reterr, size_t errlen)
+{
+	char pattern[72];
+	const char *slash;
+	int r;
+
+	if (a->hostname) {
+		r = check_unique_assignment(c, m,
+					    "SELECT machine_id, status FROM machines WHERE hostname = ?"
+					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
+					    "hostname", a->hostname, a->hostname, reterr, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (!a->assigned_ip)
+		return 0;
+	slash = strchr(a->assigned_ip, '/');
+	snprintf(pattern, sizeof(pattern), "%.*s/%%",
+		 (int)(slash ? (size_t)(slash - a->assigned_ip) : strlen(a->assigned_ip)), a->assigned_ip);
+	r = check_unique_assignment(c, m,
+				    "SELECT machine_id, status FROM machines WHERE assigned_ip LIKE ?"
+				    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
+				    "assigned_ip", pattern, a->assigned_ip, reterr, errlen);
+	return r < 0 ? r : 0;
+}
+
+/* node.provisioned, and node.role_changed when an approved machine gets
+ * another role: the node as approved. */
+static int approve_announce(struct att_dbc *c, const struct att_machine *m, const struct att_approval *a,
+			    bool role_changed, const struct att_actor *actor)
+{
+	struct att_machine tmp = *m;
+	int r;
+
+	tmp.col[MC_ROLE] = (char *)a->role;
+	tmp.col[MC_HOSTNAME] = (char *)a->hostname;
+	tmp.col[MC_ASSIGNED_IP] = (char *)a->assigned_ip;
+	r = att_machine_outbox(c, "node.provisioned", &tmp, "registered",
+			       json_pack("{s:s}", "approved_by", actor->name));
+	if (r == 0 && role_changed)
+		r = att_machine_outbox(c, "node.role_changed", &tmp, "registered",
+				       json_pack("{s:s,s:s}", "previous_role", M(m, ROLE), "new_role", a->role));
 	return r;
 }
 
@@ -73,16 +121,16 @@ static int dual_control_vote(const struct att_svc *svc, struct att_dbc *c, struc
 
 		if (strcmp(op, actor->name) == 0) {
 			att_machine_set_err(reterr, errlen,
-				"Operator '%s' has already voted to approve machine %s — a different operator must approve (dual control, quorum=%d)",
-				actor->name, M(m, MACHINE_ID), quorum);
+					    "Operator '%s' has already voted to approve machine %s — a different operator must approve (dual control, quorum=%d)",
+					    actor->name, M(m, MACHINE_ID), quorum);
 			r = ATT_E_CONFLICT;
 			break;
 		}
 		if (strcmp(role, aa->a.role) != 0 || !same_opt(aa->a.hostname, host) ||
 		    !same_opt(aa->a.assigned_ip, ip)) {
 			att_machine_set_err(reterr, errlen,
-				"Pending approval votes for machine %s are for role=%s hostname=%s assigned_ip=%s — vote with the same values, or let them expire",
-				M(m, MACHINE_ID), role, host ? host : "None", ip ? ip : "None");
+					    "Pending approval votes for machine %s are for role=%s hostname=%s assigned_ip=%s — vote with the same values, or let them expire",
+					    M(m, MACHINE_ID), role, host ? host : "None", ip ? ip : "None");
 			r = ATT_E_CONFLICT;
 			break;
 		}
@@ -150,8 +198,8 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 
 	if (strcmp(st, "pending_approval") != 0 && strcmp(st, "registered") != 0) {
 		att_machine_set_err(reterr, errlen,
-			"Machine %s cannot be approved in state '%s' (only pending_approval or registered machines can be approved)",
-			M(m, MACHINE_ID), st);
+				    "Machine %s cannot be approved in state '%s' (only pending_approval or registered machines can be approved)",
+				    M(m, MACHINE_ID), st);
 		return ATT_E_CONFLICT;
 	}
 	if (att_strlist_contains(&svc->cfg->dual_control_roles, a->role)) {
@@ -159,28 +207,9 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 		if (r < 0 || aa->vote->pending)
 			return r;
 	}
-	if (a->hostname) {
-		r = check_unique_assignment(c, m,
-					    "SELECT machine_id, status FROM machines WHERE hostname = ?"
-					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
-					    "hostname", a->hostname, a->hostname, reterr, errlen);
-		if (r < 0)
-			return r;
-	}
-	if (a->assigned_ip) {
-		/* the address is unique, whatever the prefix length */
-		char pattern[72];
-		const char *slash = strchr(a->assigned_ip, '/');
-
-		snprintf(pattern, sizeof(pattern), "%.*s/%%",
-			 (int)(slash ? (size_t)(slash - a->assigned_ip) : strlen(a->assigned_ip)), a->assigned_ip);
-		r = check_unique_assignment(c, m,
-					    "SELECT machine_id, status FROM machines WHERE assigned_ip LIKE ?"
-					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
-					    "assigned_ip", pattern, a->assigned_ip, reterr, errlen);
-		if (r < 0)
-			return r;
-	}
+	r = check_assignment(c, m, a, reterr, errlen);
+	if (r < 0)
+		return r;
 	role_changed = M(m, APPROVED_AT) && strcmp(M(m, ROLE), a->role) != 0;
 	att_time_iso(att_now(), ts);
 	r = att_dbc_exec(c,
@@ -208,18 +237,7 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 	free(detail);
 	if (r < 0)
 		return r;
-	{
-		struct att_machine tmp = *m;
-
-		tmp.col[MC_ROLE] = (char *)a->role;
-		tmp.col[MC_HOSTNAME] = (char *)a->hostname;
-		tmp.col[MC_ASSIGNED_IP] = (char *)a->assigned_ip;
-		r = att_machine_outbox(c, "node.provisioned", &tmp, "registered",
-			   json_pack("{s:s}", "approved_by", actor->name));
-		if (r == 0 && role_changed)
-			r = att_machine_outbox(c, "node.role_changed", &tmp, "registered",
-				   json_pack("{s:s,s:s}", "previous_role", M(m, ROLE), "new_role", a->role));
-	}
+	r = approve_announce(c, m, a, role_changed, actor);
 	if (r == 0)
 		att_log_info(LOGM, "Machine approved: id=%s role=%s hostname=%s by=%s", M(m, MACHINE_ID),
 			     a->role, a->hostname ? a->hostname : "-", actor->name);

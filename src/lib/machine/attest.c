@@ -143,8 +143,8 @@ static int pcr_policy_gate(struct att_dbc *c, const struct att_machine *m, const
 	if (!cl->quote) {
 		json_decref(pcrs);
 		att_machine_set_err(reterr, errlen,
-			"pcr_quote: role '%s' has a PCR policy — attest with a quote (bind an AK with POST /api/v1/machines/%s/ak-activate first)",
-			M(m, ROLE), M(m, MACHINE_ID));
+				    "pcr_quote: role '%s' has a PCR policy — attest with a quote (bind an AK with POST /api/v1/machines/%s/ak-activate first)",
+				    M(m, ROLE), M(m, MACHINE_ID));
 		return ATT_E_INVAL;
 	}
 	r = att_pcr_policy_check(pcrs, M(m, ROLE), cl->quote->pcrs, reterr, errlen);

@@ -43,7 +43,7 @@ static int do_bundle(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 	bundle_ctx_release(b);	/* a retried transaction starts over */
 	if (strcmp(st, "registered") != 0 && strcmp(st, "attested") != 0) {
 		att_machine_set_err(reterr, errlen, "Machine %s is %s — an offline bundle needs an approved machine (registered or attested)",
-			M(m, MACHINE_ID), st);
+				    M(m, MACHINE_ID), st);
 		return ATT_E_CONFLICT;
 	}
 	if (!svc->ca) {

@@ -78,13 +78,13 @@ static int do_lock(const struct att_svc *svc, struct att_dbc *c, struct att_mach
 	(void)svc;
 	if (strcmp(st, "revoked") == 0) {
 		att_machine_set_err(reterr, errlen, "Machine %s is already revoked — cannot lock a revoked machine",
-			M(m, MACHINE_ID));
+				    M(m, MACHINE_ID));
 		return ATT_E_CONFLICT;
 	}
 	if (strcmp(st, "registered") != 0 && strcmp(st, "attested") != 0) {
 		att_machine_set_err(reterr, errlen,
-			"Machine %s cannot be locked in state '%s' (only registered or attested machines can be locked)",
-			M(m, MACHINE_ID), st);
+				    "Machine %s cannot be locked in state '%s' (only registered or attested machines can be locked)",
+				    M(m, MACHINE_ID), st);
 		return ATT_E_CONFLICT;
 	}
 	att_time_iso(att_now(), ts);
@@ -192,7 +192,7 @@ static int do_revoke(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 	free(detail);
 	if (r == 0)
 		r = att_machine_outbox(c, "node.decommissioned", m, "revoked",
-			   json_pack("{s:s?,s:b}", "reason", a->reason, "wipe", (int)a->wipe));
+				       json_pack("{s:s?,s:b}", "reason", a->reason, "wipe", (int)a->wipe));
 	if (r == 0)
 		att_log_info(LOGM, "Machine revoked: id=%s wipe=%s by=%s", M(m, MACHINE_ID),
 			     a->wipe ? "true" : "false", actor->name);
