@@ -1,7 +1,6 @@
-/* machine-internal.h - helpers shared by the files of the machine module
- * (registry, register, attest, approval, transition, bundle, import,
- * config_token, nonce, tpmbind, pcr_policy).  Not part of the library's
- * interface: nothing outside src/lib/machine/ includes this header. */
+/* machine-internal.h - helpers shared by the files of src/lib/machine/
+ * (the public interface is machine.h).  Nothing outside that folder
+ * includes this header.  Each section names the file that defines it. */
 #ifndef ATT_MACHINE_INTERNAL_H
 #define ATT_MACHINE_INTERNAL_H
 

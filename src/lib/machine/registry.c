@@ -1,6 +1,6 @@
-/* registry.c - machine rows: loading, lookup by machine_id or EK,
- * the MachineDetail JSON, and the error helpers every file of the
- * machine module reports through. */
+/* registry.c - machine rows: loading, lookup by machine_id or EK, the
+ * first insert, the MachineDetail JSON; and the plumbing every file of
+ * the machine module shares (error details, the write-transaction frame). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
