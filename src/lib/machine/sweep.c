@@ -1,3 +1,5 @@
+/* sweep.c - leases (one replica runs a job) and the sweep of expired
+ * nonces and config tokens; see sweep.h. */
 #include <stdio.h>
 #include <string.h>
 

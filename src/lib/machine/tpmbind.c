@@ -1,5 +1,5 @@
 /* tpmbind.c - binding an attestation key to a machine by credential
- * activation, and per-role PCR policies.
+ * activation (PCR policies: pcr_policy.c).
  *
  * Activation (ARCHITECTURE.md section 2, reference/tpm.md 2.5):
  *   1. the node sends its AK's TPM2B_PUBLIC; the server checks the
@@ -20,22 +20,14 @@
 #include "audit/audit.h"
 #include "base/err.h"
 #include "base/util.h"
-#include "config/config.h"
 #include "crypto/ek.h"
 #include "db/db.h"
+#include "machine/machine-internal.h"
 #include "machine/machine.h"
 #include "obs/log.h"
 #include "tpm/tpm.h"
 
-#define LOGT "attestd.tpm"
 #define ERR(code, ...) (snprintf(reterr, errlen, __VA_ARGS__), (code))
-
-static int db_fail(int r, char *reterr, size_t errlen)
-{
-	if (r == ATT_E_NOMEM)
-		return ERR(ATT_E_NOMEM, "out of memory");
-	return ERR(ATT_E_DB, "Database unavailable — try again");
-}
 
 static int decode_pub(const char *b64, struct att_tpm_pub *ret, char *reterr, size_t errlen)
 {
@@ -114,6 +106,87 @@ static void sha256_hex(const uint8_t *p, size_t n, char out[65])
 	att_hex_encode(md, sizeof(md), out);
 }
 
+/* The EK the credential is made for: the TPM2B_PUBLIC the node sent (its
+ * key must be the key of the machine's EK certificate), else the machine's
+ * (att_machine_ek_pub). */
+static int activation_ek_pub(const struct att_machine *m, const uint8_t *ek_public, size_t ek_len,
+			     struct att_tpm_pub *ret, char *reterr, size_t errlen)
+{
+	EVP_PKEY *certkey;
+	char why[256];
+	int r;
+
+	if (!ek_public) {
+		r = att_machine_ek_pub(m, ret, why, sizeof(why));
+		return r < 0 ? ERR(r == ATT_E_CONFLICT ? ATT_E_CONFLICT : ATT_E_INVAL, "%s", why) : 0;
+	}
+	certkey = att_ek_load_key(M(m, EK_CERT_B64), M(m, EK_SOURCE));
+	r = att_tpm_pub_parse(ek_public, ek_len, ret, why, sizeof(why));
+	if (r == 0)
+		r = att_tpm_pub_check_ek(ret, why, sizeof(why));
+	if (r == 0 && !att_tpm_pub_same_key(ret, certkey)) {
+		snprintf(why, sizeof(why), "its key is not the key of the machine's EK certificate");
+		r = ATT_E_INVAL;
+	}
+	EVP_PKEY_free(certkey);
+	return r < 0 ? ERR(ATT_E_INVAL, "ek_public: %s", why) : 0;
+}
+
+/* A fresh secret as a credential for the AK's Name to the EK: the
+ * challenge the node receives, and the hash of the secret the server
+ * keeps (ret_hash). */
+static int activation_challenge(const struct att_tpm_pub *ekp, const struct att_tpm_pub *ak,
+				struct att_ak_challenge *ret, char ret_hash[65], char *reterr, size_t errlen)
+{
+	struct att_tpm_credential cred;
+	uint8_t secret[32], idraw[16];
+	char why[256];
+	int r;
+
+	if (att_random(secret, sizeof(secret)) < 0 || att_random(idraw, sizeof(idraw)) < 0) {
+		r = ATT_E_CRYPTO;
+		goto out;
+	}
+	r = att_tpm_make_credential(ekp, ak->name, ak->name_len, secret, sizeof(secret), &cred, why, sizeof(why));
+	if (r < 0) {
+		r = ERR(ATT_E_INVAL, "ek: %s", why);
+		goto out;
+	}
+	att_hex_encode(idraw, sizeof(idraw), ret->activation_id);
+	att_hex_encode(ak->name, ak->name_len, ret->ak_name);
+	sha256_hex(secret, sizeof(secret), ret_hash);
+	ret->credential_blob = att_tpm_credential_blob_b64(&cred);
+	ret->id_object = att_b64_encode(cred.id_object, cred.id_object_len);
+	ret->encrypted_secret = att_b64_encode(cred.secret, cred.secret_len);
+	r = ret->credential_blob && ret->id_object && ret->encrypted_secret ? 0 : ATT_E_NOMEM;
+out:
+	att_wipe(secret, sizeof(secret));
+	return r;
+}
+
+/* Store the activation (one outstanding per machine; expired ones are
+ * garbage). */
+static int activation_store(struct att_dbc *c, const char *machine_id, const struct att_ak_challenge *ch,
+			    const char *ak_b64, const char *ek_b64, const char *secret_hash, int64_t now)
+{
+	int r = att_dbc_begin(c);
+
+	if (r == 0)
+		r = att_dbc_exec(c, "DELETE FROM ak_activations WHERE machine_id = ? OR expires_at < ?", "si",
+				 machine_id, now - ATT_AK_ACTIVATION_TTL);
+	if (r >= 0)
+		r = att_dbc_exec(c,
+				 "INSERT INTO ak_activations (activation_id, machine_id, ak_public, ak_name, ek_public,"
+				 " secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+				 "ssssssii", ch->activation_id, machine_id, ak_b64, ch->ak_name, ek_b64, secret_hash, now,
+				 now + ATT_AK_ACTIVATION_TTL);
+	if (r >= 0)
+		r = att_dbc_commit(c);
+	if (r < 0)
+		att_dbc_rollback(c);
+	return r < 0 ? r : 0;
+}
+
 int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, const struct att_ek *ek,
 			    const uint8_t *ak_public, size_t ak_len, const uint8_t *ek_public,
 			    size_t ek_len, struct att_ak_challenge *ret, char *reterr, size_t errlen)
@@ -121,8 +194,6 @@ int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, c
 	struct att_dbc *c = NULL;
 	struct att_machine m = { 0 };
 	struct att_tpm_pub ak = { 0 }, ekp = { 0 };
-	struct att_tpm_credential cred;
-	uint8_t secret[32], idraw[16];
 	char hash[65], why[256], *ak_b64 = NULL, *ek_b64 = NULL;
 	int64_t now = att_now().sec;
 	int r;
@@ -138,7 +209,7 @@ int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, c
 	}
 	c = att_db_acquire(svc->db);
 	if (!c) {
-		r = db_fail(ATT_E_DB, reterr, errlen);
+		r = att_machine_db_fail(ATT_E_DB, reterr, errlen);
 		goto out;
 	}
 	r = att_machine_get(c, machine_id, &m);
@@ -147,78 +218,30 @@ int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, c
 		goto out;
 	}
 	if (r < 0) {
-		r = db_fail(r, reterr, errlen);
+		r = att_machine_db_fail(r, reterr, errlen);
 		goto out;
 	}
 	r = check_machine(&m, ek, reterr, errlen);
+	if (r == 0)
+		r = activation_ek_pub(&m, ek_public, ek_len, &ekp, reterr, errlen);
+	if (r == 0)
+		r = activation_challenge(&ekp, &ak, ret, hash, reterr, errlen);
 	if (r < 0)
 		goto out;
-	if (ek_public) {
-		EVP_PKEY *certkey = att_ek_load_key(M(&m, EK_CERT_B64), M(&m, EK_SOURCE));
-
-		r = att_tpm_pub_parse(ek_public, ek_len, &ekp, why, sizeof(why));
-		if (r == 0)
-			r = att_tpm_pub_check_ek(&ekp, why, sizeof(why));
-		if (r == 0 && !att_tpm_pub_same_key(&ekp, certkey)) {
-			snprintf(why, sizeof(why), "its key is not the key of the machine's EK certificate");
-			r = ATT_E_INVAL;
-		}
-		EVP_PKEY_free(certkey);
-		if (r < 0) {
-			r = ERR(ATT_E_INVAL, "ek_public: %s", why);
-			goto out;
-		}
-	} else {
-		r = att_machine_ek_pub(&m, &ekp, why, sizeof(why));
-		if (r < 0) {
-			r = ERR(r == ATT_E_CONFLICT ? ATT_E_CONFLICT : ATT_E_INVAL, "%s", why);
-			goto out;
-		}
-	}
-	if (att_random(secret, sizeof(secret)) < 0 || att_random(idraw, sizeof(idraw)) < 0) {
-		r = ATT_E_CRYPTO;
-		goto out;
-	}
-	r = att_tpm_make_credential(&ekp, ak.name, ak.name_len, secret, sizeof(secret), &cred, why, sizeof(why));
-	if (r < 0) {
-		r = ERR(ATT_E_INVAL, "ek: %s", why);
-		goto out;
-	}
-	att_hex_encode(idraw, sizeof(idraw), ret->activation_id);
-	att_hex_encode(ak.name, ak.name_len, ret->ak_name);
-	sha256_hex(secret, sizeof(secret), hash);
-	ret->credential_blob = att_tpm_credential_blob_b64(&cred);
-	ret->id_object = att_b64_encode(cred.id_object, cred.id_object_len);
-	ret->encrypted_secret = att_b64_encode(cred.secret, cred.secret_len);
 	ak_b64 = att_b64_encode(ak_public, ak_len);
 	ek_b64 = ek_public ? att_b64_encode(ek_public, ek_len) : NULL;
-	if (!ret->credential_blob || !ret->id_object || !ret->encrypted_secret || !ak_b64 || (ek_public && !ek_b64)) {
+	if (!ak_b64 || (ek_public && !ek_b64)) {
 		r = ATT_E_NOMEM;
 		goto out;
 	}
 	att_time_iso_utc((struct att_time){ now + ATT_AK_ACTIVATION_TTL, 0 }, ret->expires_at);
-	/* one outstanding activation per machine; expired ones are garbage */
-	r = att_dbc_begin(c);
-	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM ak_activations WHERE machine_id = ? OR expires_at < ?", "si",
-				 machine_id, now - ATT_AK_ACTIVATION_TTL);
-	if (r >= 0)
-		r = att_dbc_exec(c,
-				 "INSERT INTO ak_activations (activation_id, machine_id, ak_public, ak_name, ek_public,"
-				 " secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-				 "ssssssii", ret->activation_id, machine_id, ak_b64, ret->ak_name, ek_b64, hash, now,
-				 now + ATT_AK_ACTIVATION_TTL);
-	if (r >= 0)
-		r = att_dbc_commit(c);
+	r = activation_store(c, machine_id, ret, ak_b64, ek_b64, hash, now);
 	if (r < 0) {
-		att_dbc_rollback(c);
-		r = db_fail(r, reterr, errlen);
+		r = att_machine_db_fail(r, reterr, errlen);
 		goto out;
 	}
 	att_log_info(LOGT, "AK activation started: machine=%s ak_name=%.16s...", machine_id, ret->ak_name);
-	r = 0;
 out:
-	att_wipe(secret, sizeof(secret));
 	if (r < 0)
 		att_ak_challenge_release(ret);
 	if (c)
@@ -251,406 +274,173 @@ static char *spki_pem(const char *ak_b64)
 	return pem;
 }
 
-int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id,
-			       const char *activation_id, const uint8_t *secret, size_t len,
-			       const struct att_actor *actor, struct att_machine *ret, char *reterr,
-			       size_t errlen)
+#define UNKNOWN_ACTIVATION "activation_id: unknown activation — start with POST /api/v1/machines/{id}/ak-activate"
+
+/* An activation being completed, as stored by activation_store. */
+struct activation {
+	char *ak_public;	/* base64 TPM2B_PUBLIC */
+	char *ak_name;		/* hex */
+	char *ek_public;	/* base64 TPM2B_PUBLIC; NULL when the node sent none */
+	char secret_hash[65];
+};
+
+static void activation_release(struct activation *a)
 {
-	struct att_dbc *c;
+	free(a->ak_public);
+	free(a->ak_name);
+	free(a->ek_public);
+}
+
+/* A database failure while completing. */
+static int activation_failed(struct att_dbc *c, const char *machine_id, int r, char *reterr, size_t errlen)
+{
+	att_log_error(LOGT, "AK activation of machine %s failed: %s (%s)", machine_id, att_strerror(r),
+		      att_dbc_errmsg(c));
+	return att_machine_db_fail(r, reterr, errlen);
+}
+
+/* Read the activation and consume it: one attempt per activation. */
+static int activation_consume(struct att_dbc *c, const char *activation_id, const char *machine_id,
+			      struct activation *ret, char *reterr, size_t errlen)
+{
 	struct att_stmt *s;
-	struct att_machine m = { 0 };
-	char *ak_public = NULL, *ak_name = NULL, *ek_public = NULL, *pem = NULL, hash[65], got[65], ts[32],
-	     detail[256];
 	int64_t expires = 0, now = att_now().sec;
 	bool consumed = false, found = false;
 	int r;
 
-	if (strlen(activation_id) != 32 || !att_is_hex(activation_id, 32))
-		return ERR(ATT_E_INVAL, "activation_id: unknown activation — start with POST /api/v1/machines/{id}/ak-activate");
-	c = att_db_acquire(svc->db);
-	if (!c)
-		return db_fail(ATT_E_DB, reterr, errlen);
-	r = att_dbc_begin(c);
-	if (r < 0)
-		goto dberr;
 	r = att_dbc_query(c, &s,
 			  "SELECT ak_public, ak_name, ek_public, secret_hash, expires_at, consumed_at FROM ak_activations"
 			  " WHERE activation_id = ? AND machine_id = ?",
 			  "ss", activation_id, machine_id);
 	if (r < 0)
-		goto dberr;
+		return activation_failed(c, machine_id, r, reterr, errlen);
 	if ((r = att_stmt_next(s)) == 1) {
 		found = true;
-		ak_public = att_strdup(att_stmt_text(s, 0));
-		ak_name = att_strdup(att_stmt_text(s, 1));
-		ek_public = att_stmt_text(s, 2) ? att_strdup(att_stmt_text(s, 2)) : NULL;
-		snprintf(hash, sizeof(hash), "%s", att_stmt_text(s, 3));
+		ret->ak_public = att_strdup(att_stmt_text(s, 0));
+		ret->ak_name = att_strdup(att_stmt_text(s, 1));
+		ret->ek_public = att_stmt_text(s, 2) ? att_strdup(att_stmt_text(s, 2)) : NULL;
+		snprintf(ret->secret_hash, sizeof(ret->secret_hash), "%s", att_stmt_text(s, 3));
 		expires = att_stmt_int(s, 4);
 		consumed = !att_stmt_is_null(s, 5);
 	}
 	att_stmt_done(s);
 	if (r < 0)
-		goto dberr;
-	if (!found) {
-		r = ERR(ATT_E_INVAL, "activation_id: unknown activation — start with POST /api/v1/machines/{id}/ak-activate");
-		goto fail;
-	}
-	if (!ak_public || !ak_name) {
-		r = ATT_E_NOMEM;
-		goto dberr;
-	}
-	if (consumed) {
-		r = ERR(ATT_E_CONFLICT, "Activation already used — start a new activation");
-		goto fail;
-	}
-	if (expires < now) {
-		r = ERR(ATT_E_GONE, "Activation has expired — start a new activation");
-		goto fail;
-	}
+		return activation_failed(c, machine_id, r, reterr, errlen);
+	if (!found)
+		return ERR(ATT_E_INVAL, UNKNOWN_ACTIVATION);
+	if (!ret->ak_public || !ret->ak_name)
+		return activation_failed(c, machine_id, ATT_E_NOMEM, reterr, errlen);
+	if (consumed)
+		return ERR(ATT_E_CONFLICT, "Activation already used — start a new activation");
+	if (expires < now)
+		return ERR(ATT_E_GONE, "Activation has expired — start a new activation");
 	r = att_dbc_exec(c, "UPDATE ak_activations SET consumed_at = ? WHERE activation_id = ? AND consumed_at IS NULL",
 			 "is", now, activation_id);
 	if (r < 0)
-		goto dberr;
-	if (r != 1) {
-		r = ERR(ATT_E_CONFLICT, "Activation already used — start a new activation");
-		goto fail;
-	}
-	r = att_machine_get(c, machine_id, &m);
-	if (r == ATT_E_NOTFOUND) {
-		r = ERR(ATT_E_NOTFOUND, "Machine not found");
-		goto fail;
-	}
+		return activation_failed(c, machine_id, r, reterr, errlen);
+	if (r != 1)
+		return ERR(ATT_E_CONFLICT, "Activation already used — start a new activation");
+	return 0;
+}
+
+/* The machine, still in a state to bind an AK and without one. */
+static int activation_machine(struct att_dbc *c, const char *machine_id, struct att_machine *ret,
+			      char *reterr, size_t errlen)
+{
+	int r = att_machine_get(c, machine_id, ret);
+
+	if (r == ATT_E_NOTFOUND)
+		return ERR(ATT_E_NOTFOUND, "Machine not found");
 	if (r < 0)
-		goto dberr;
-	r = check_machine(&m, NULL, reterr, errlen);
-	if (r < 0)
-		goto fail;
-	sha256_hex(secret, len, got);
-	att_time_iso(att_now(), ts);
-	if (!att_ct_equal(got, 64, hash, strlen(hash))) {
-		/* the consumption and the audit entry are kept: one guess per activation */
-		r = att_audit_append(c, actor->name, "ak_activation_failed", machine_id, M(&m, STATUS), M(&m, STATUS),
-				     "credential activation secret did not match; AK not bound", actor->source_ip);
-		if (r < 0)
-			goto dberr;
+		return activation_failed(c, machine_id, r, reterr, errlen);
+	return check_machine(ret, NULL, reterr, errlen);
+}
+
+/* A wrong secret: the consumption and the audit entry are kept, so there
+ * is one guess per activation. */
+static int activation_refuse(struct att_dbc *c, const char *machine_id, const struct att_machine *m,
+			     const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	int r = att_audit_append(c, actor->name, "ak_activation_failed", machine_id, M(m, STATUS), M(m, STATUS),
+				 "credential activation secret did not match; AK not bound", actor->source_ip);
+
+	if (r == 0)
 		r = att_dbc_commit(c);
-		if (r < 0)
-			goto dberr;
-		att_db_release(svc->db, c);
-		att_log_warning(LOGT, "AK activation failed for machine %s: wrong secret", machine_id);
-		r = ERR(ATT_E_INVAL, "secret: does not match — the AK and the EK are not in the same TPM (activation consumed)");
-		goto out;
-	}
-	pem = spki_pem(ak_public);
+	if (r < 0)
+		return activation_failed(c, machine_id, r, reterr, errlen);
+	att_log_warning(LOGT, "AK activation failed for machine %s: wrong secret", machine_id);
+	return ERR(ATT_E_INVAL, "secret: does not match — the AK and the EK are not in the same TPM (activation consumed)");
+}
+
+/* The right secret: bind the AK to the machine for good, audit, re-read m,
+ * commit. */
+static int activation_bind(struct att_dbc *c, const char *machine_id, const struct activation *act,
+			   struct att_machine *m, const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	char ts[32], detail[256], *pem = spki_pem(act->ak_public);
+	int r;
+
+	att_time_iso(att_now(), ts);
 	r = att_dbc_exec(c,
 			 "UPDATE machines SET ak_public = ?, ak_name = ?, ak_pub = ?, ak_bound_at = ?,"
 			 " ek_public = COALESCE(?, ek_public), updated_at = ? WHERE machine_id = ? AND ak_name IS NULL",
-			 "sssssss", ak_public, ak_name, pem, ts, ek_public, ts, machine_id);
-	if (r < 0)
-		goto dberr;
-	if (r != 1) {
-		r = ERR(ATT_E_CONFLICT, "An AK was bound to machine %s concurrently", machine_id);
-		goto fail;
-	}
-	snprintf(detail, sizeof(detail), "AK %.24s... bound by credential activation", ak_name);
-	r = att_audit_append(c, actor->name, "ak_bound", machine_id, M(&m, STATUS), M(&m, STATUS), detail,
-			     actor->source_ip);
-	if (r < 0)
-		goto dberr;
-	att_machine_release(&m);
-	r = att_machine_get(c, machine_id, &m);
-	if (r < 0)
-		goto dberr;
-	r = att_dbc_commit(c);
-	if (r < 0)
-		goto dberr;
-	att_db_release(svc->db, c);
-	att_log_info(LOGT, "AK bound to machine %s: ak_name=%.16s...", machine_id, ak_name);
-	*ret = m;
-	memset(&m, 0, sizeof(m));
-	r = 0;
-	goto out;
-dberr:
-	att_log_error(LOGT, "AK activation of machine %s failed: %s (%s)", machine_id, att_strerror(r),
-		      att_dbc_errmsg(c));
-	r = db_fail(r, reterr, errlen);
-fail:
-	att_dbc_rollback(c);
-	att_db_release(svc->db, c);
-out:
-	att_machine_release(&m);
-	free(ak_public);
-	free(ak_name);
-	free(ek_public);
+			 "sssssss", act->ak_public, act->ak_name, pem, ts, act->ek_public, ts, machine_id);
 	free(pem);
-	return r;
-}
-
-/* ---- PCR policies ------------------------------------------------------ */
-
-#define MAX_POLICY_PCRS 48
-#define MAX_POLICY_VALUES 16
-
-static int pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char *reterr, size_t errlen)
-{
-	json_t *out;
-	const char *key;
-	json_t *val;
-
-	if (!json_is_object(pcrs) || json_object_size(pcrs) == 0)
-		return ERR(ATT_E_INVAL, "pcrs: must be an object like {\"sha256:7\": \"<hex>\"} with at least one PCR");
-	if (json_object_size(pcrs) > MAX_POLICY_PCRS)
-		return ERR(ATT_E_INVAL, "pcrs: at most %d PCRs", MAX_POLICY_PCRS);
-	out = json_object();
-	if (!out)
-		return ATT_E_NOMEM;
-	json_object_foreach((json_t *)pcrs, key, val) {
-		struct att_tpm_pcrs probe;
-		json_t *arr = json_array();
-		char canon[16];
-		size_t n = json_is_array(val) ? json_array_size(val) : 1;
-
-		if (!arr)
-			goto nomem;
-		if (!json_is_string(val) && !(json_is_array(val) && n >= 1 && n <= MAX_POLICY_VALUES)) {
-			json_decref(arr);
-			json_decref(out);
-			return ERR(ATT_E_INVAL, "pcrs: '%.32s' must be a hex digest or an array of 1..%d hex digests", key,
-				   MAX_POLICY_VALUES);
-		}
-		for (size_t i = 0; i < n; i++) {
-			json_t *v = json_is_array(val) ? json_array_get(val, i) : val;
-			char low[129];
-			size_t l;
-			int r;
-
-			memset(&probe, 0, sizeof(probe));
-			if (!json_is_string(v) || (l = json_string_length(v)) >= sizeof(low)) {
-				json_decref(arr);
-				json_decref(out);
-				return ERR(ATT_E_INVAL, "pcrs: '%.32s' values must be hex strings", key);
-			}
-			for (size_t k = 0; k <= l; k++) {
-				char ch = json_string_value(v)[k];
-
-				low[k] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
-			}
-			r = att_tpm_pcrs_add(&probe, key, low, reterr, errlen);
-			if (r < 0) {
-				json_decref(arr);
-				json_decref(out);
-				{
-					/* same detail, naming the policy field */
-					char tmp[256];
-
-					snprintf(tmp, sizeof(tmp), "pcrs: %s",
-						 strncmp(reterr, "pcr_values: ", 12) == 0 ? reterr + 12 : reterr);
-					snprintf(reterr, errlen, "%s", tmp);
-				}
-				return r;
-			}
-			json_array_append_new(arr, json_string(low));
-		}
-		snprintf(canon, sizeof(canon), "%s:%u", att_tpm_bank_name(probe.v[0].bank), probe.v[0].index);
-		if (json_object_get(out, canon)) {
-			json_decref(arr);
-			json_decref(out);
-			return ERR(ATT_E_INVAL, "pcrs: PCR %s is given twice", canon);
-		}
-		json_object_set_new(out, canon, arr);
-	}
-	*ret_normalized = out;
-	return 0;
-nomem:
-	json_decref(out);
-	return ATT_E_NOMEM;
-}
-
-static json_t *policy_row(struct att_stmt *s)
-{
-	json_t *pcrs = json_loads(att_stmt_text(s, 1), 0, NULL);
-
-	return json_pack("{s:s,s:o,s:s,s:s}", "role", att_stmt_text(s, 0), "pcrs", pcrs ? pcrs : json_object(),
-			 "updated_at", att_stmt_text(s, 2), "updated_by", att_stmt_text(s, 3));
-}
-
-static int policy_query(const struct att_svc *svc, const char *role, json_t **ret, char *reterr, size_t errlen)
-{
-	struct att_dbc *c = att_db_acquire(svc->db);
-	struct att_stmt *s;
-	json_t *arr = json_array();
-	int r;
-
-	if (!c || !arr) {
-		json_decref(arr);
-		if (c)
-			att_db_release(svc->db, c);
-		return db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-	}
-	r = role ? att_dbc_query(c, &s, "SELECT role, policy, updated_at, updated_by FROM pcr_policies WHERE role = ?",
-				 "s", role)
-		 : att_dbc_query(c, &s, "SELECT role, policy, updated_at, updated_by FROM pcr_policies ORDER BY role", "");
-	if (r == 0) {
-		while ((r = att_stmt_next(s)) == 1)
-			json_array_append_new(arr, policy_row(s));
-		att_stmt_done(s);
-	}
-	att_db_release(svc->db, c);
-	if (r < 0) {
-		json_decref(arr);
-		return db_fail(r, reterr, errlen);
-	}
-	*ret = arr;
-	return 0;
-}
-
-int att_pcr_policy_list(const struct att_svc *svc, json_t **ret, char *reterr, size_t errlen)
-{
-	return policy_query(svc, NULL, ret, reterr, errlen);
-}
-
-int att_pcr_policy_get(const struct att_svc *svc, const char *role, json_t **ret, char *reterr,
-		       size_t errlen)
-{
-	json_t *arr;
-	int r = policy_query(svc, role, &arr, reterr, errlen);
-
 	if (r < 0)
-		return r;
-	if (json_array_size(arr) == 0) {
-		json_decref(arr);
-		return ERR(ATT_E_NOTFOUND, "No PCR policy for role '%s'", role);
+		return activation_failed(c, machine_id, r, reterr, errlen);
+	if (r != 1)
+		return ERR(ATT_E_CONFLICT, "An AK was bound to machine %s concurrently", machine_id);
+	snprintf(detail, sizeof(detail), "AK %.24s... bound by credential activation", act->ak_name);
+	r = att_audit_append(c, actor->name, "ak_bound", machine_id, M(m, STATUS), M(m, STATUS), detail,
+			     actor->source_ip);
+	if (r == 0) {
+		att_machine_release(m);
+		r = att_machine_get(c, machine_id, m);
 	}
-	*ret = json_incref(json_array_get(arr, 0));
-	json_decref(arr);
-	return 0;
+	if (r == 0)
+		r = att_dbc_commit(c);
+	return r < 0 ? activation_failed(c, machine_id, r, reterr, errlen) : 0;
 }
 
-int att_pcr_policy_put(const struct att_svc *svc, const char *role, const json_t *pcrs,
-		       const char *reason, const struct att_actor *actor, json_t **ret, char *reterr,
-		       size_t errlen)
+int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id,
+			       const char *activation_id, const uint8_t *secret, size_t len,
+			       const struct att_actor *actor, struct att_machine *ret, char *reterr,
+			       size_t errlen)
 {
+	struct activation act = { 0 };
+	struct att_machine m = { 0 };
 	struct att_dbc *c;
-	json_t *norm = NULL;
-	char *js = NULL, ts[32], *detail = NULL;
+	char got[65];
 	int r;
 
-	if (!att_role_valid(role))
-		return ERR(ATT_E_INVAL, "role: must be one of controlplane, worker-infra, worker-app");
-	r = pcr_policy_validate(pcrs, &norm, reterr, errlen);
-	if (r < 0)
-		return r;
-	js = json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(norm);
-	if (!js)
-		return ATT_E_NOMEM;
-	detail = att_asprintf("PCR policy for role %s set to %s%s%s", role, js, reason ? "; reason: " : "",
-			      reason ? reason : "");
-	att_time_iso(att_now(), ts);
+	if (strlen(activation_id) != 32 || !att_is_hex(activation_id, 32))
+		return ERR(ATT_E_INVAL, UNKNOWN_ACTIVATION);
 	c = att_db_acquire(svc->db);
-	if (!c || !detail) {
-		r = db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-		goto out;
-	}
+	if (!c)
+		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	r = att_dbc_begin(c);
+	if (r < 0)
+		r = activation_failed(c, machine_id, r, reterr, errlen);
 	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM pcr_policies WHERE role = ?", "s", role);
-	if (r >= 0)
-		r = att_dbc_exec(c, "INSERT INTO pcr_policies (role, policy, updated_at, updated_by) VALUES (?, ?, ?, ?)",
-				 "ssss", role, js, ts, actor->name);
-	if (r >= 0)
-		r = att_audit_append(c, actor->name, "pcr_policy_set", NULL, NULL, NULL, detail, actor->source_ip);
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	if (r < 0) {
-		att_dbc_rollback(c);
-		r = db_fail(r, reterr, errlen);
-		goto out;
-	}
-	att_log_info(LOGT, "PCR policy for role %s set by %s", role, actor->name);
-	r = 0;
-out:
-	if (c)
-		att_db_release(svc->db, c);
-	free(js);
-	free(detail);
-	return r < 0 ? r : att_pcr_policy_get(svc, role, ret, reterr, errlen);
-}
-
-int att_pcr_policy_delete(const struct att_svc *svc, const char *role, const char *reason,
-			  const struct att_actor *actor, char *reterr, size_t errlen)
-{
-	struct att_dbc *c = att_db_acquire(svc->db);
-	char *detail = att_asprintf("PCR policy for role %s deleted%s%s", role, reason ? "; reason: " : "",
-				    reason ? reason : "");
-	int r;
-
-	if (!c || !detail) {
-		r = db_fail(c ? ATT_E_NOMEM : ATT_E_DB, reterr, errlen);
-		goto out;
-	}
-	r = att_dbc_begin(c);
+		r = activation_consume(c, activation_id, machine_id, &act, reterr, errlen);
 	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM pcr_policies WHERE role = ?", "s", role);
+		r = activation_machine(c, machine_id, &m, reterr, errlen);
 	if (r == 0) {
-		att_dbc_rollback(c);
-		r = ERR(ATT_E_NOTFOUND, "No PCR policy for role '%s'", role);
-		goto out;
+		sha256_hex(secret, len, got);
+		if (!att_ct_equal(got, 64, act.secret_hash, strlen(act.secret_hash)))
+			r = activation_refuse(c, machine_id, &m, actor, reterr, errlen);
+		else
+			r = activation_bind(c, machine_id, &act, &m, actor, reterr, errlen);
 	}
-	if (r > 0)
-		r = att_audit_append(c, actor->name, "pcr_policy_deleted", NULL, NULL, NULL, detail, actor->source_ip);
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	if (r < 0) {
-		att_dbc_rollback(c);
-		r = db_fail(r, reterr, errlen);
-		goto out;
+	if (r < 0)
+		att_dbc_rollback(c);	/* a no-op after a refusal that committed */
+	att_db_release(svc->db, c);
+	if (r == 0) {
+		att_log_info(LOGT, "AK bound to machine %s: ak_name=%.16s...", machine_id, act.ak_name);
+		*ret = m;
+		memset(&m, 0, sizeof(m));
 	}
-	r = 0;
-out:
-	if (c)
-		att_db_release(svc->db, c);
-	free(detail);
+	att_machine_release(&m);
+	activation_release(&act);
 	return r;
-}
-
-int att_pcr_policy_check(const json_t *pcrs, const char *role, const struct att_tpm_pcrs *quoted,
-			 char *reterr, size_t errlen)
-{
-	const char *key;
-	json_t *vals;
-	size_t used;
-	int fails = 0;
-
-	used = (size_t)snprintf(reterr, errlen, "PCR policy for role '%s' not satisfied:", role);
-	json_object_foreach((json_t *)pcrs, key, vals) {
-		const char *colon = strchr(key, ':');
-		uint16_t bank = colon ? att_tpm_bank_alg(key, (size_t)(colon - key)) : 0;
-		unsigned idx = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
-		const uint8_t *got;
-		size_t glen = 0, i;
-		char hex[129];
-
-		got = att_tpm_pcrs_find(quoted, bank, idx, &glen);
-		if (!got) {
-			fails++;
-			if (used < errlen)
-				used += (size_t)snprintf(reterr + used, errlen - used, "%s %s not in the quote",
-							 fails > 1 ? ";" : "", key);
-			continue;
-		}
-		att_hex_encode(got, glen, hex);
-		for (i = 0; i < json_array_size(vals); i++)
-			if (strcmp(json_string_value(json_array_get(vals, i)), hex) == 0)
-				break;
-		if (i < json_array_size(vals))
-			continue;
-		fails++;
-		if (used < errlen)
-			used += (size_t)snprintf(reterr + used, errlen - used, "%s %s is %.16s..., expected %.16s...%s",
-						 fails > 1 ? ";" : "", key, hex,
-						 json_string_value(json_array_get(vals, 0)),
-						 json_array_size(vals) > 1 ? " (or another allowed value)" : "");
-	}
-	return fails ? ATT_E_INVAL : 0;
 }
