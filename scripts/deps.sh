@@ -11,7 +11,10 @@ PKGS="build-essential pkg-config meson ninja-build git ca-certificates \
  libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev \
  libcurl4-openssl-dev libcmocka-dev libpq-dev libtss2-dev libcjose-dev postgresql glewlwyd \
  swtpm swtpm-tools tpm2-tools \
- curl jq openssl sqlite3 wrk poppler-utils"
+ curl jq openssl sqlite3 wrk poppler-utils chromium"
+# Node.js for the browser tests (any >= 18; Debian 12 ships 18 with npm)
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -22,4 +25,13 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	# shellcheck disable=SC2086
 	$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The browser tests' Node packages, exactly as locked (tests/browser/package-lock.json:
+# playwright-core, which drives Debian's chromium; it never downloads a browser).
+cd "$(dirname "$0")/../tests/browser"
+if ! cmp -s package-lock.json node_modules/.attestation-lock 2>/dev/null; then
+	echo "deps.sh: npm ci in tests/browser" >&2
+	npm ci --no-audit --no-fund --ignore-scripts >/dev/null
+	cp package-lock.json node_modules/.attestation-lock
 fi
