@@ -457,6 +457,9 @@ await step('keyboard: Tab reaches the skip link and the navigation, Enter follow
 });
 const phone = await newPage('phone', { width: 390, height: 844 });
 await step('phone width (390x844): every page fits without horizontal scrolling', async () => {
+  await phone.goto(env.base + '/');
+  await phone.waitForSelector('#login-oidc');
+  await shot(phone, 'login-390');
   await login(phone, 'operator1');
   for (const [hash, sel, name] of [['#/', '#count-total', 'overview'], ['#/machines', 'table.machines', 'machines'], ['#/approvals', '#approvals', 'approvals'],
     [`#/machines/${M.live}`, '#d-ek', 'machine'], ['#/audit', '#audit-table', 'audit'], ['#/pcr', '#pcr-policies', 'pcr']]) {
