@@ -72,7 +72,8 @@ for m in "$M_LOCK:lock-01" "$M_WIPE:wipe-01" "$M_LIVE:live-01" "$M_BULK1:bulk-01
 done
 api POST /api/v1/attest "$B_LIVE" >/dev/null
 admin POST "/api/v1/machines/$M_XSS/lock" "{\"reason\":$(esc "$XSS_IMG")}"
-admin POST "/api/v1/machines/$M_XSS/unlock" "{\"reason\":$(esc "$XSS_SCRIPT")}"
+# non-ASCII (BMP and astral) in the chain: the browser must escape it as Python does
+admin POST "/api/v1/machines/$M_XSS/unlock" "{\"reason\":$(esc "$XSS_SCRIPT — naïve ✓ 𝄞")}"
 for i in 1 2 3; do make_ek "pend$i" rsa; register "pend$i" ",\"hw_product\":\"Queue box $i\"" >/dev/null; done
 sql "UPDATE machines SET ek_manufacturer = 'IFX', ek_model = 'SLB9670', ek_verified = 1 WHERE machine_id IN ('$M_LOCK','$M_WIPE','$M_BULK1')"
 sql "UPDATE machines SET ek_manufacturer = 'STM', ek_model = 'ST33', ek_verified = 0, ek_chain_error = 'unable to get local issuer certificate' WHERE machine_id = '$M_BULK2'"

@@ -60,26 +60,40 @@ bool att_api_fleet_query(struct att_req *rq, struct att_resp *rs, struct att_fle
 	return true;
 }
 
+/* One fleet query on a pooled connection; NULL after answering 503. */
+static json_t *fleet_query(const struct att_svc *svc, struct att_resp *rs,
+			   int (*fn)(struct att_dbc *, int64_t, json_t **), int64_t arg)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	json_t *o = NULL;
+	int r = ATT_E_DB;
+
+	if (c) {
+		r = fn(c, arg, &o);
+		att_db_release(svc->db, c);
+	}
+	if (r < 0) {
+		att_api_db_unavailable(rs);
+		return NULL;
+	}
+	return o;
+}
+
+static int timeline(struct att_dbc *c, int64_t days, json_t **ret)
+{
+	return att_fleet_timeline(c, (int)days, ret);
+}
+
 static void h_summary(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	int64_t silent_for = svc->cfg->contact_silent_seconds;
-	struct att_dbc *c;
-	json_t *o = NULL, *dc;
-	int r;
+	json_t *o, *dc;
 
 	if (!query_seconds(rq, rs, "silent_for", 1, 315360000, &silent_for))
 		return;
-	c = att_db_acquire(svc->db);
-	if (!c) {
-		att_api_db_unavailable(rs);
+	o = fleet_query(svc, rs, att_fleet_summary, silent_for);
+	if (!o)
 		return;
-	}
-	r = att_fleet_summary(c, silent_for, &o);
-	att_db_release(svc->db, c);
-	if (r < 0) {
-		att_api_db_unavailable(rs);
-		return;
-	}
 	dc = json_array();
 	for (size_t i = 0; i < svc->cfg->dual_control_roles.n; i++)
 		json_array_append_new(dc, json_string(svc->cfg->dual_control_roles.items[i]));
@@ -93,24 +107,13 @@ static void h_summary(const struct att_svc *svc, struct att_req *rq, struct att_
 static void h_timeline(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	int64_t days = 30;
-	struct att_dbc *c;
-	json_t *o = NULL;
-	int r;
+	json_t *o;
 
 	if (!query_seconds(rq, rs, "days", 1, 366, &days))
 		return;
-	c = att_db_acquire(svc->db);
-	if (!c) {
-		att_api_db_unavailable(rs);
-		return;
-	}
-	r = att_fleet_timeline(c, (int)days, &o);
-	att_db_release(svc->db, c);
-	if (r < 0) {
-		att_api_db_unavailable(rs);
-		return;
-	}
-	att_resp_json(rs, 200, o);
+	o = fleet_query(svc, rs, timeline, days);
+	if (o)
+		att_resp_json(rs, 200, o);
 }
 
 static const struct att_route routes[] = {

@@ -117,6 +117,15 @@ int att_fleet_filter_check(const struct att_fleet_filter *f, char *reterr, size_
 	return 0;
 }
 
+/* End a read transaction: commit after success, roll back after a failure (r < 0). */
+static int read_done(struct att_dbc *c, int r)
+{
+	if (r == 0)
+		return att_dbc_commit(c);
+	att_dbc_rollback(c);
+	return r;
+}
+
 /* ---- the list ------------------------------------------------------------------ */
 
 struct where {
@@ -302,10 +311,7 @@ int att_fleet_list(struct att_dbc *c, const struct att_fleet_filter *f, const st
 			break;
 		done += n;
 	}
-	if (r == 0)
-		r = att_dbc_commit(c);
-	else
-		att_dbc_rollback(c);
+	r = read_done(c, r);
 	if (r < 0) {
 		json_decref(arr);
 		return r;
@@ -484,10 +490,7 @@ int att_fleet_summary(struct att_dbc *c, int64_t silent_for, json_t **ret)
 		r = summary_ek(c, o);
 	if (r == 0)
 		r = summary_contact(c, silent_for, o);
-	if (r == 0)
-		r = att_dbc_commit(c);
-	else
-		att_dbc_rollback(c);
+	r = read_done(c, r);
 	if (r < 0) {
 		json_decref(o);
 		return r;
@@ -554,10 +557,7 @@ int att_fleet_timeline(struct att_dbc *c, int days, json_t **ret)
 		r = timeline_count(c, "registered_at", from, series, "registered");
 	if (r == 0)
 		r = timeline_count(c, "attested_at", from, series, "attested");
-	if (r == 0)
-		r = att_dbc_commit(c);
-	else
-		att_dbc_rollback(c);
+	r = read_done(c, r);
 	if (r < 0) {
 		json_decref(series);
 		return r;
