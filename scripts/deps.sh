@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config meson ninja-build git ca-certificates \
  libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev \
  libcurl4-openssl-dev libcmocka-dev libpq-dev libtss2-dev libcjose-dev postgresql glewlwyd \
  swtpm swtpm-tools tpm2-tools \
- curl jq openssl sqlite3 wrk poppler-utils python3 util-linux"
+ curl jq openssl sqlite3 wrk poppler-utils python3 util-linux chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -24,10 +24,11 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# Node.js for the Pulumi provider (sdk/pulumi/nodejs) and its demo: Debian 12's
-# nodejs/npm (Node 18) when no node is installed; a newer node that is already
-# there (e.g. from NodeSource, which ships its own npm) is left alone.  The
-# lockfiles pin packages that run on Node 18.19 (checked by the SDK tests).
+# Node.js for the Pulumi provider (sdk/pulumi/nodejs), its demo and the
+# dashboard's browser tests (tests/browser): Debian 12's nodejs/npm (Node 18)
+# when no node is installed; a newer node that is already there (e.g. from
+# NodeSource, which ships its own npm) is left alone.  The lockfiles pin
+# packages that run on Node 18.19 (checked by the SDK tests).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	echo "deps.sh: installing nodejs npm" >&2
 	export DEBIAN_FRONTEND=noninteractive
@@ -36,12 +37,15 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 # npm ci from the committed package-lock.json files (the only step that needs
 # the npm registry; tests run offline).  Skipped while node_modules matches
-# the lockfile.
+# the lockfile.  playwright-core drives Debian's chromium and never downloads
+# a browser (--ignore-scripts).
 cd "$(dirname "$0")/.."
-for d in sdk/pulumi/nodejs examples/pulumi-demo; do
+for d in sdk/pulumi/nodejs examples/pulumi-demo tests/browser; do
 	if ! cmp -s "$d/package-lock.json" "$d/node_modules/.ci-lock" 2>/dev/null; then
 		echo "deps.sh: npm ci in $d" >&2
-		(cd "$d" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+		flags=""
+		[ "$d" = tests/browser ] && flags=--ignore-scripts
+		(cd "$d" && npm ci --no-audit --no-fund $flags --loglevel=error) || exit 1
 		cp "$d/package-lock.json" "$d/node_modules/.ci-lock"
 	fi
 done

@@ -30,9 +30,9 @@ struct copy_table {
 	" locked_from, cluster_id, hostname, assigned_ip, registered_at, approved_at, attested_at,"  \
 	" locked_at, revoked_at, wipe_pending, config_delivered_at, ak_pub, updated_at,"             \
 	" ek_verified, ek_chain_error, ek_manufacturer, ek_model, ak_public, ak_name, ak_bound_at,"   \
-	" ek_public, tpm_reset_count, tpm_restart_count, last_quote_at"
+	" ek_public, tpm_reset_count, tpm_restart_count, last_quote_at, last_contact_at"
 #define Q10 "?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-#define Q39 Q10 ", " Q10 ", " Q10 ", ?, ?, ?, ?, ?, ?, ?, ?, ?"
+#define Q40 Q10 ", " Q10 ", " Q10 ", " Q10
 #define AUDIT_COLS \
 	"id, timestamp, operator_cn, action, machine_id, prev_state, new_state, detail, prev_hash, entry_hash, source_ip"
 #define Q11 "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
@@ -47,9 +47,9 @@ struct copy_table {
 #define INTERMEDIATE_COLS "cert_sha256, subject, pem, first_seen"
 
 static const struct copy_table tables[] = {
-	{ "machines", 39, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
-	  "INSERT INTO machines (" MACHINE_COLS ") VALUES (" Q39 ")",
-	  "INSERT INTO machines (" MACHINE_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q39 ")" },
+	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
+	  "INSERT INTO machines (" MACHINE_COLS ") VALUES (" Q40 ")",
+	  "INSERT INTO machines (" MACHINE_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q40 ")" },
 	{ "audit_log", 11, true, "SELECT " AUDIT_COLS " FROM audit_log ORDER BY id",
 	  "INSERT INTO audit_log (" AUDIT_COLS ") VALUES (" Q11 ")",
 	  "INSERT INTO audit_log (" AUDIT_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q11 ")" },

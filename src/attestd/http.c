@@ -49,12 +49,80 @@ static void req_free(struct att_req *rq)
 	free(rq);
 }
 
+static const char *resp_header(const struct att_resp *rs, const char *name)
+{
+	for (int i = 0; i < rs->nhdr; i++)
+		if (strcasecmp(rs->hdr[i][0], name) == 0)
+			return rs->hdr[i][1];
+	return NULL;
+}
+
+/* Does an If-None-Match list ("a", W/"b", or *) name tag? */
+static bool etag_listed(const char *inm, const char *tag)
+{
+	size_t tl = strlen(tag);
+
+	while (*inm) {
+		size_t n;
+
+		while (*inm == ' ' || *inm == ',')
+			inm++;
+		if (strncmp(inm, "W/", 2) == 0)
+			inm += 2;
+		n = strcspn(inm, ", ");
+		if ((n == 1 && *inm == '*') || (n == tl && strncmp(inm, tag, n) == 0))
+			return true;
+		inm += n;
+	}
+	return false;
+}
+
+/* Conditional GET for polling clients (the dashboard): operator reads
+ * carry a strong ETag over the body (handlers may set their own) and
+ * "Cache-Control: no-store"; a matching If-None-Match turns the answer
+ * into a bodiless 304. */
+static void conditional_get(struct att_req *rq, struct att_resp *rs)
+{
+	bool operator_route;
+	const char *tag, *inm;
+	char mine[40];
+
+	if (!rq || !rq->route)
+		return;
+	operator_route = rq->route->auth == AUTH_OPERATOR || rq->route->auth == AUTH_IDENTITY;
+	if (operator_route && !resp_header(rs, "Cache-Control"))
+		att_resp_header(rs, "Cache-Control", "no-store");
+	if (rs->status != 200 || (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0))
+		return;
+	tag = resp_header(rs, "ETag");
+	if (!tag) {
+		uint8_t md[32];
+
+		if (!operator_route)
+			return;
+		att_sha256(rs->body ? rs->body : "", rs->len, md);
+		mine[0] = '"';
+		att_hex_encode(md, 16, mine + 1);
+		snprintf(mine + 33, sizeof(mine) - 33, "\"");
+		att_resp_header(rs, "ETag", mine);
+		tag = mine;
+	}
+	inm = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (inm && etag_listed(inm, tag)) {
+		rs->status = 304;
+		free(rs->body);
+		rs->body = NULL;
+		rs->len = 0;
+	}
+}
+
 static enum MHD_Result send_resp(const struct att_server *srv, struct att_req *rq,
 				 struct MHD_Connection *conn, struct att_resp *rs, int route)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ok;
 
+	conditional_get(rq, rs);
 	if (!rs->body) {
 		rs->body = att_strdup("");
 		rs->len = 0;

@@ -22,6 +22,8 @@ static const struct att_route_set *const core[] = {
 	&att_routes_pcr_policies,
 	&att_routes_audit,
 	&att_routes_extensions,
+	&att_routes_fleet,
+	&att_routes_ui,
 };
 
 static struct att_route *table;

@@ -13,6 +13,10 @@
 # glew_approve_device USER PASS USER_CODE: approve a device login headlessly.
 # $GLEW_BROWSER: a $BROWSER script that logs in as $FAKE_BROWSER_USER and
 #   follows the redirect to the CLI's loopback listener.
+# GLEW_WEBAPP=1 before glew_start: also serve glewlwyd's own login pages
+#   (login.html, for tests that log in with a real browser).
+# glew_public_client ID REDIRECT_URI: another public client (code + PKCE,
+#   refresh), e.g. the web dashboard.
 
 GLEW_BIN=${GLEW_BIN:-/usr/bin/glewlwyd}
 CI_SECRET=ci-secret-$$
@@ -60,6 +64,14 @@ glew_start() {
 	CLI_PORT=$1
 	GW="$TMP/glewlwyd"
 	mkdir -p "$GW"
+	GSTATIC="$GW/"
+	if [ "${GLEW_WEBAPP:-}" = 1 ]; then
+		# Debian's webapp/config.json is a symlink to a directory (oidc.md §3.4 #8)
+		cp -rL /usr/share/glewlwyd/webapp "$GW/webapp" 2>/dev/null
+		rm -rf "$GW/webapp/config.json"
+		cp /etc/glewlwyd/config-2.7.json/config.json "$GW/webapp/config.json"
+		GSTATIC="$GW/webapp/"
+	fi
 	zcat /usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz | sqlite3 "$GW/glewlwyd.db"
 	openssl genrsa -out "$GW/rsa.key" 2048 2>/dev/null && openssl rsa -in "$GW/rsa.key" -pubout -out "$GW/rsa.pub" 2>/dev/null
 	n=0
@@ -72,7 +84,7 @@ port=$GPORT
 bind_address="127.0.0.1"
 external_url="http://127.0.0.1:$GPORT"
 login_url="login.html"
-static_files_path="$GW/"
+static_files_path="$GSTATIC"
 api_prefix="api"
 allow_origin="*"
 log_mode="file"
@@ -93,7 +105,12 @@ user_auth_scheme_module_path="/usr/lib/glewlwyd/scheme"
 plugin_module_path="/usr/lib/glewlwyd/plugin"
 hash_algorithm="SHA512"
 database = { type = "sqlite3"  path = "$GW/glewlwyd.db" };
-static_files_mime_types = ( { extension = ".json" mime_type = "application/json" } )
+static_files_mime_types = ( { extension = ".json" mime_type = "application/json" },
+  { extension = ".html" mime_type = "text/html" }, { extension = ".css" mime_type = "text/css" },
+  { extension = ".js" mime_type = "application/javascript" }, { extension = ".png" mime_type = "image/png" },
+  { extension = ".svg" mime_type = "image/svg+xml" }, { extension = ".ico" mime_type = "image/x-icon" },
+  { extension = ".woff" mime_type = "font/woff" }, { extension = ".woff2" mime_type = "font/woff2" },
+  { extension = ".ttf" mime_type = "font/ttf" } )
 CONF
 		setsid "$GLEW_BIN" --config-file="$GW/glewlwyd.conf" >"$GW/stdout.log" 2>&1 &
 		GLEW_PID=$!
@@ -147,6 +164,11 @@ esac
 case "\$LOC" in http://127.0.0.1:*) curl -s -o "$GW/callback.html" "\$LOC" ;; *) echo "unexpected redirect: \$LOC" >&2; exit 1 ;; esac
 EOF
 	chmod +x "$GLEW_BROWSER"
+}
+
+glew_public_client() { # CLIENT_ID REDIRECT_URI
+	glew_api POST /client/ '{"client_id":"'"$1"'","name":"'"$1"' (public)","enabled":true,"confidential":false,
+ "redirect_uri":["'"$2"'"],"authorization_type":["code","refresh_token"],"scope":[]}'
 }
 
 glew_token() { # USER PASS -> access token (aud "attestation")

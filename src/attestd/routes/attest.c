@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "crypto/ek.h"
 #include "db/db.h"
+#include "fleet/fleet.h"
 #include "obs/log.h"
 #include "routes/routes.h"
 #include "tpm/tpm.h"
@@ -225,6 +226,8 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 			free(url);
 		}
 	}
+	/* the dashboard's "last contact"; at most one write per resolution window */
+	(void)att_fleet_contact(svc->db, M(&res.m, MACHINE_ID), svc->cfg->contact_resolution_seconds);
 	att_node_result_release(&res);
 out:
 	if (qr) {

@@ -10,31 +10,24 @@
 #include "config/config.h"
 #include "crypto/ek.h"
 #include "db/db.h"
+#include "fleet/fleet.h"
 #include "routes/routes.h"
 #include "talos/machineconfig.h"
 
+/* GET /api/v1/machines: filters, sort and the total (X-Total-Count) from
+ * the fleet module; the body stays the reference's plain array. */
 static void h_machines_list(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
-	const char *status = att_req_query(rq, "status"), *role = att_req_query(rq, "role");
-	const char *hostname = att_req_query(rq, "hostname");
-	int64_t page, per_page;
+	struct att_fleet_filter f;
+	struct att_fleet_sort so;
+	int64_t page, per_page, total = 0;
 	struct att_dbc *c;
-	struct att_stmt *s;
-	json_t *arr;
+	json_t *arr = NULL;
+	char tot[32];
 	int r;
 
-	if (status && !att_valid_status(status)) {
-		att_resp_error(rs, 422, "status: must be one of pending_approval, registered, attested, locked, revoked");
+	if (!att_api_fleet_query(rq, rs, &f, &so))
 		return;
-	}
-	if (role && !att_role_valid(role)) {
-		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
-		return;
-	}
-	if (hostname && strlen(hostname) > 253) {
-		att_resp_error(rs, 422, "hostname: longer than 253 characters");
-		return;
-	}
 	if (!att_api_paging(rq, rs, &page, &per_page, 1000000000))
 		return;
 	if (!att_req_query(rq, "per_page") && att_req_query(rq, "page"))
@@ -44,35 +37,15 @@ static void h_machines_list(const struct att_svc *svc, struct att_req *rq, struc
 		att_api_db_unavailable(rs);
 		return;
 	}
-	r = att_dbc_query(c, &s,
-			  "SELECT " ATT_MACHINE_COLS " FROM machines"
-			  " WHERE (CAST(? AS TEXT) IS NULL OR status = ?) AND (CAST(? AS TEXT) IS NULL OR role = ?)"
-			  " AND (CAST(? AS TEXT) IS NULL OR hostname = ?) ORDER BY id LIMIT ? OFFSET ?",
-			  "ssssssii", status, status, role, role, hostname, hostname, per_page,
-			  (page - 1) * per_page);
-	if (r < 0) {
-		att_db_release(svc->db, c);
-		att_api_db_unavailable(rs);
-		return;
-	}
-	arr = json_array();
-	while ((r = att_stmt_next(s)) == 1) {
-		struct att_machine m = { 0 };
-
-		m.id = att_stmt_int(s, 0);
-		m.wipe_pending = att_stmt_int(s, 1) != 0;
-		for (int i = 0; i < _MC_MAX; i++)
-			m.col[i] = (char *)att_stmt_text(s, i + 2);
-		json_array_append_new(arr, att_machine_detail(&m));
-	}
-	att_stmt_done(s);
+	r = att_fleet_list(c, &f, &so, page, per_page, &arr, &total);
 	att_db_release(svc->db, c);
 	if (r < 0) {
-		json_decref(arr);
 		att_api_db_unavailable(rs);
 		return;
 	}
 	att_resp_json(rs, 200, arr);
+	snprintf(tot, sizeof(tot), "%lld", (long long)total);
+	att_resp_header(rs, "X-Total-Count", tot);
 }
 
 static void h_machine_get(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)

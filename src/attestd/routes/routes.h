@@ -28,6 +28,8 @@ extern const struct att_route_set att_routes_tpm;
 extern const struct att_route_set att_routes_pcr_policies;
 extern const struct att_route_set att_routes_audit;
 extern const struct att_route_set att_routes_extensions;
+extern const struct att_route_set att_routes_fleet;
+extern const struct att_route_set att_routes_ui;
 
 /* ---- common.c ------------------------------------------------------------ */
 
@@ -43,6 +45,14 @@ void att_api_db_unavailable(struct att_resp *rs);
 /* iso_url / schematic_id / installer_image for the one schematic every
  * machine boots (told to the Image Factory once). */
 void att_api_boot_urls(const struct att_svc *svc, json_t *o);
+
+/* ---- fleet.c ------------------------------------------------------------- */
+
+struct att_fleet_filter;
+struct att_fleet_sort;
+/* The machine list's filters and sort from the query string; answers 422 itself. */
+bool att_api_fleet_query(struct att_req *rq, struct att_resp *rs, struct att_fleet_filter *f,
+			 struct att_fleet_sort *so);
 
 /* ---- node.c: the claims register, self-register and attest share -------- */
 

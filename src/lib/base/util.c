@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "base/err.h"
 #include "base/util.h"
@@ -208,6 +209,11 @@ bool att_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 	if (alen != blen)
 		return false;
 	return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+void att_sha256(const void *p, size_t len, uint8_t out[32])
+{
+	SHA256(p, len, out);
 }
 
 int att_random(void *buf, size_t len)

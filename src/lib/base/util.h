@@ -46,6 +46,9 @@ char *att_b64url_encode(const uint8_t *in, size_t len);
 /* Constant-time comparison of two byte strings (length leaks only). */
 bool att_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
+/* SHA-256 of len bytes. */
+void att_sha256(const void *p, size_t len, uint8_t out[32]);
+
 /* Cryptographic randomness; 0 or ATT_E_CRYPTO. */
 int att_random(void *buf, size_t len);
 /* Random RFC 4122 version-4 UUID string (37 bytes incl. NUL). */

@@ -85,6 +85,13 @@ static const struct cfg_var vars[] = {
 	{ "ITL_REQUIRE_ENCRYPTED_DELIVERY", CFG_BOOL, O(require_encrypted_delivery), "false", 0, 0, NULL },
 	{ "ITL_TLS_MIN_VERSION", CFG_STR, O(tls_min_version), "TLSv1.3", 0, 0, NULL },
 	{ "ITL_TLS_CIPHERS", CFG_STR, O(tls_ciphers), "TLS_AES_256_GCM_SHA384", 0, 0, NULL },
+	{ "ITL_CONTACT_RESOLUTION_SECONDS", CFG_INT, O(contact_resolution_seconds), "300", 0, 86400, NULL },
+	{ "ITL_CONTACT_SILENT_SECONDS", CFG_INT, O(contact_silent_seconds), "900", 60, 31536000, NULL },
+	{ "ITL_UI_ENABLED", CFG_BOOL, O(ui_enabled), "true", 0, 0, NULL },
+	{ "ITL_UI_OIDC_CLIENT_ID", CFG_STR, O(ui_oidc_client_id), "attestation-dashboard", 0, 0, NULL },
+	{ "ITL_UI_OIDC_SCOPE", CFG_STR, O(ui_oidc_scope), "openid", 0, 0, NULL },
+	{ "ITL_UI_OIDC_RESOURCE", CFG_STR, O(ui_oidc_resource), "", 0, 0, NULL },
+	{ "ITL_UI_POLL_SECONDS", CFG_INT, O(ui_poll_seconds), "10", 2, 3600, NULL },
 	{ "ITL_PULUMI_TOKEN", CFG_SECRET, O(pulumi_token), "", 0, 0, NULL },
 	{ "ITL_PULUMI_ORG", CFG_STR, O(pulumi_org), "itlusions", 0, 0, NULL },
 	{ "ITL_PULUMI_ENABLED", CFG_BOOL, O(pulumi_enabled), "true", 0, 0, NULL },
@@ -327,6 +334,13 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 			r = ATT_E_INVAL;
 			goto out;
 		}
+	}
+	if (c.contact_silent_seconds <= c.contact_resolution_seconds) {
+		snprintf(reterr, errlen,
+			 "ITL_CONTACT_SILENT_SECONDS: must be larger than ITL_CONTACT_RESOLUTION_SECONDS (%lld), got %lld",
+			 (long long)c.contact_resolution_seconds, (long long)c.contact_silent_seconds);
+		r = ATT_E_INVAL;
+		goto out;
 	}
 	if (strncmp(c.db_url, "sqlite:///", 10) != 0 && strncmp(c.db_url, "postgresql://", 13) != 0 &&
 	    strncmp(c.db_url, "postgres://", 11) != 0) {

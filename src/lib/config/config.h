@@ -75,6 +75,14 @@ struct att_config {
 	bool require_encrypted_delivery;
 	char *tls_min_version;
 	char *tls_ciphers;
+	/* fleet view and web dashboard (docs/dashboard.md) */
+	int64_t contact_resolution_seconds;
+	int64_t contact_silent_seconds;
+	bool ui_enabled;
+	char *ui_oidc_client_id;
+	char *ui_oidc_scope;
+	char *ui_oidc_resource;
+	int64_t ui_poll_seconds;
 	/* extensions */
 	char *pulumi_token;
 	char *pulumi_org;

@@ -79,6 +79,12 @@ int att_dbc_query_int(struct att_dbc *c, const char *sql, int64_t *ret);
 /* Like att_dbc_query with n text parameters (NULL binds SQL NULL). */
 int att_dbc_query_texts(struct att_dbc *c, struct att_stmt **ret, const char *sql, int n,
 			const char *const *vals);
+/* Statement caches key on the SQL text's address, so SQL assembled at
+ * run time (from fixed fragments, never from values) must be interned:
+ * the same text always returns the same, permanent address.  NULL when
+ * out of memory or past the table's cap (intern.c). */
+const char *att_db_intern(const char *sql);
+
 /* Backend flavour, for the few statements that differ (db copy). */
 bool att_dbc_is_postgresql(struct att_dbc *c);
 

@@ -139,6 +139,29 @@
 	" pem TEXT NOT NULL," \
 	" first_seen TEXT NOT NULL);"
 
+/* Dashboard (docs/dashboard.md): the last time a machine was heard from,
+ * and the indexes that keep the fleet list, its counts and the summary
+ * off the wide machine rows at 100,000 machines (in SQLite the table is
+ * the rowid b-tree, so id order needs an index of its own).  Case-insensitive
+ * prefix search: SQLite's LIKE optimisation needs a NOCASE index,
+ * PostgreSQL a text_pattern_ops index on lower(). */
+#define V10_FLEET_COMMON \
+	"ALTER TABLE machines ADD COLUMN last_contact_at TEXT;" \
+	"CREATE INDEX machines_status_role ON machines(status, role);" \
+	"CREATE INDEX machines_status_contact ON machines(status, last_contact_at);" \
+	"CREATE INDEX machines_contact ON machines(last_contact_at);" \
+	"CREATE INDEX machines_manufacturer ON machines(ek_manufacturer, ek_verified);" \
+	"CREATE INDEX machines_registered_at ON machines(registered_at);" \
+	"CREATE INDEX machines_attested_at ON machines(attested_at);" \
+	"CREATE INDEX audit_log_operator ON audit_log(operator_cn, id);"
+#define V10_FLEET_SQLITE V10_FLEET_COMMON \
+	"CREATE INDEX machines_id ON machines(id);" /* id order off the narrow index, not the table */ \
+	"CREATE INDEX machines_hostname_ci ON machines(hostname COLLATE NOCASE);" \
+	"CREATE INDEX machines_machine_id_ci ON machines(machine_id COLLATE NOCASE);"
+#define V10_FLEET_PG V10_FLEET_COMMON \
+	"CREATE INDEX machines_hostname_ci ON machines(lower(hostname) text_pattern_ops);" \
+	"CREATE INDEX machines_machine_id_ci ON machines(lower(machine_id) text_pattern_ops);"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -169,6 +192,12 @@ const struct att_migration att_migrations[] = {
 		"TPM proof of possession: bound AKs, activations, PCR policies, EK intermediates",
 		V5_TPM,
 		V5_TPM,
+	},
+	{
+		10,
+		"dashboard: last contact, fleet list and summary indexes",
+		V10_FLEET_SQLITE,
+		V10_FLEET_PG,
 	},
 };
 
