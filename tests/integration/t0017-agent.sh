@@ -112,12 +112,12 @@ say "--- the on-node loop before approval: same machine, AK bound by credential 
 agent run --once --server "$PROXY"
 check "run --once before approval: exit 0" test "$RC" = 0
 check "run: the known EK self-registers to the same machine" logged "registered with $PROXY: machine $MID_A, status pending_approval"
-check "run: an AK is created under the EK and bound" logged "AK bound to machine $MID_A by credential activation"
+check "run: the AK is derived in the endorsement hierarchy and bound" logged "AK (ecc, derived in the endorsement hierarchy) bound to machine $MID_A by credential activation"
 mdetail "$MID_A"
 expect 200 "the service holds the AK; the machine waits for approval" '.ak_bound == true and .status == "pending_approval" and .last_quote_at != null'
 check "pending: nothing applied" test "$(applied)" = 0
-check "the AK blobs and the state are in the state directory, private parts 0600" \
-	sh -c "test \"\$(stat -c %a '$AGENT_STATE/ak.priv')\" = 600 && test \"\$(stat -c %a '$AGENT_STATE/state.json')\" = 600 && test -s '$AGENT_STATE/ak.pub'"
+check "the state directory holds the state (0600) and no key material" \
+	sh -c "test \"\$(stat -c %a '$AGENT_STATE/state.json')\" = 600 && test \"\$(ls '$AGENT_STATE')\" = \"\$(printf 'state.json\\nstate.lock')\""
 agent status
 check "status: machine id, state, AK bound" sh -c "printf '%s' \"\$1\" | grep -q 'machine id *$MID_A' && printf '%s' \"\$1\" | grep -q 'state *pending_approval' && printf '%s' \"\$1\" | grep -q 'AK bound *yes'" _ "$OUT"
 
@@ -194,6 +194,17 @@ check "status shows the pending config, never its token" sh -c "printf '%s' \"\$
 agent run --once --server "$PROXY"
 check "the next poll (already attested) applies the pending config" sh -c "[ $RC = 0 ] && [ $(applied) = 4 ] && cmp -s '$TALOSCTL_DIR/apply-3.yaml' '$TALOSCTL_DIR/apply-4.yaml'"
 check "nothing pending any more" test "$(jq -r .pending_config_url "$AGENT_STATE/state.json")" = null
+
+say "--- the node lost its state (maintenance mode runs from RAM, an install wipes the disk)"
+mv "$AGENT_STATE" "$TMP/state-A.saved"
+agent run --once --server "$PROXY"
+check "with an empty state directory the agent finds its machine and its AK again" \
+	sh -c "[ $RC = 0 ] && printf '%s' \"\$1\" | grep -q 'already holds an AK for machine $MID_A' && printf '%s' \"\$1\" | grep -q 'status already_attested, action none (quote verified)'" _ "$ALOG"
+check "the re-derived AK is the bound one" test "$(jq -r .ak_name "$AGENT_STATE/state.json")" = "$(jq -r .ak_name "$TMP/state-A.saved/state.json")"
+rm -rf "$AGENT_STATE"; mv "$TMP/state-A.saved" "$AGENT_STATE"
+agent run --once --server "$PROXY" --ak-alg rsa
+check "another AK type than the bound one is refused locally" \
+	sh -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'is not the one the service bound'" _ "$ALOG"
 
 say "--- a TPM reset (reboot): resetCount reported"
 mdetail "$MID_A"; R0=$(jget .tpm_reset_count)

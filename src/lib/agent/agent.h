@@ -4,9 +4,9 @@
  * A poll (docs/agent.md "What a poll does"):
  *   1. first contact: POST /api/v1/self-register (a known EK returns its
  *      machine; a locked or revoked one is a 409 and step 4 tells);
- *   2. until the service holds the AK: create a restricted signing AK
- *      under the EK (or load the saved one), POST .../ak-activate,
- *      TPM2_ActivateCredential, POST .../ak-activate/complete;
+ *   2. until the service holds the AK: derive the restricted signing AK
+ *      (tpmdev.h: the same one every time in this TPM), POST
+ *      .../ak-activate, TPM2_ActivateCredential, POST .../complete;
  *   3. with an AK bound: GET /api/v1/attest/challenge, quote the PCRs
  *      over the nonce;
  *   4. POST /api/v1/attest, and act on the answer: apply-config (fetch
@@ -53,8 +53,9 @@ struct att_agent {
 	struct att_agent_state st;
 	struct att_tpmdev *dev;		/* kept open between polls of one process */
 	struct att_agent_node node;
-	bool have_node;
-	bool ak_loaded;
+	bool have_node;			/* TPM open, EK selected, AK derived */
+	struct att_tpm_ak ak;
+	char ak_name[2 * ATT_TPM_MAX_NAME + 1];
 	long retry_after;		/* of the last answer, -1 none */
 };
 

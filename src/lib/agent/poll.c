@@ -21,7 +21,6 @@ void att_agent_release(struct att_agent *a)
 	att_tpmdev_close(a->dev);
 	a->dev = NULL;
 	a->have_node = false;
-	a->ak_loaded = false;
 }
 
 int att_agent_save(struct att_agent *a)
@@ -86,21 +85,19 @@ static int api_url(struct att_agent *a, const char *path, char *out)
 	return att_url_join(a->o->server, path, out, ATT_URL_MAX);
 }
 
-/* Open the TPM, select the EK and load the saved AK (once per process,
- * again after a TPM failure). */
+/* Open the TPM, select the EK and derive the AK (once per process, again
+ * after a TPM failure). */
 static enum att_poll ensure_tpm(struct att_agent *a)
 {
 	char err[512];
-	uint8_t *b = NULL;
-	size_t bl = 0;
-	struct att_tpm_ak ak;
-	int r;
 
 	if (a->have_node)
 		return ATT_POLL_OK;
 	if (!a->dev && att_tpmdev_open(a->o->tcti, &a->dev, err, sizeof(err)) < 0)
 		goto fail;
-	if (att_agent_node_read(a->dev, a->o->ek_pref, a->o->sysroot, &a->node, err, sizeof(err)) < 0)
+	if (att_agent_node_read(a->dev, a->o->ek_pref, a->o->sysroot, &a->node, err, sizeof(err)) < 0 ||
+	    att_tpmdev_ak(a->dev, a->o->ak_alg, &a->ak, err, sizeof(err)) < 0 ||
+	    att_tpmdev_ak_name(a->dev, a->ak_name, err, sizeof(err)) < 0)
 		goto fail;
 	a->have_node = true;
 	if (a->st.ek_fingerprint[0] && strcmp(a->st.ek_fingerprint, a->node.fp) != 0) {
@@ -109,26 +106,14 @@ static enum att_poll ensure_tpm(struct att_agent *a)
 		att_agent_note(a, "state directory of another TPM");
 		return ATT_POLL_FAILED;
 	}
+	if (a->st.ak_bound && a->st.ak_name[0] && strcmp(a->st.ak_name, a->ak_name) != 0) {
+		att_log_error(LOGR, "the AK this TPM derives (%.20s..., --ak-alg %s) is not the one the service bound (%.20s...)",
+			      a->ak_name, a->o->ak_alg, a->st.ak_name);
+		att_agent_note(a, "AK differs from the bound one");
+		return ATT_POLL_FAILED;
+	}
 	memcpy(a->st.ek_fingerprint, a->node.fp, sizeof(a->node.fp));
 	snprintf(a->st.ek_kind, sizeof(a->st.ek_kind), "%s", a->node.ek.kind);
-	memset(&ak, 0, sizeof(ak));
-	r = att_agent_file_read(a->o->state_dir, "ak.pub", sizeof(ak.pub), &b, &bl, err, sizeof(err));
-	if (r == ATT_E_NOTFOUND)
-		return ATT_POLL_OK;
-	if (r < 0)
-		goto fail;
-	memcpy(ak.pub, b, bl);
-	ak.pub_len = bl;
-	free(b);
-	r = att_agent_file_read(a->o->state_dir, "ak.priv", sizeof(ak.priv), &b, &bl, err, sizeof(err));
-	if (r < 0)
-		goto fail;
-	memcpy(ak.priv, b, bl);
-	ak.priv_len = bl;
-	free(b);
-	if (att_tpmdev_ak_load(a->dev, &ak, err, sizeof(err)) < 0)
-		goto fail;
-	a->ak_loaded = true;
 	return ATT_POLL_OK;
 fail:
 	att_log_error(LOGR, "TPM: %s", err);
@@ -175,56 +160,21 @@ out:
 	return p;
 }
 
-/* An AK exists in the state directory and is loaded. */
-static enum att_poll ensure_ak(struct att_agent *a)
-{
-	struct att_tpm_ak ak;
-	char err[512];
-
-	if (a->ak_loaded)
-		return ATT_POLL_OK;
-	if (att_tpmdev_ak_create(a->dev, a->o->ak_alg, &ak, err, sizeof(err)) < 0 ||
-	    att_agent_file_write(a->o->state_dir, "ak.priv", ak.priv, ak.priv_len, 0600, err, sizeof(err)) < 0 ||
-	    att_agent_file_write(a->o->state_dir, "ak.pub", ak.pub, ak.pub_len, 0644, err, sizeof(err)) < 0 ||
-	    att_tpmdev_ak_load(a->dev, &ak, err, sizeof(err)) < 0) {
-		att_log_error(LOGR, "AK: %s", err);
-		att_agent_note(a, "AK: %s", err);
-		return ATT_POLL_FAILED;
-	}
-	a->ak_loaded = true;
-	att_log_info(LOGR, "created a restricted signing AK (%s) under the %s EK", a->o->ak_alg, a->node.ek.kind);
-	return ATT_POLL_OK;
-}
-
 /* Credential activation, both steps. */
 static enum att_poll bind_ak(struct att_agent *a)
 {
 	struct att_answer_activation act = { 0 };
 	struct att_cred_blob cb;
 	struct att_http_resp r = { 0 };
-	struct att_tpm_ak ak = { 0 };
-	char url[ATT_URL_MAX], path[200], err[512], name[2 * ATT_TPM_MAX_NAME + 1];
+	char url[ATT_URL_MAX], path[200], err[512];
+	const char *name = a->ak_name;
 	uint8_t secret[64];
 	size_t sl = 0;
 	char *body = NULL;
-	enum att_poll p = ensure_ak(a);
+	enum att_poll p;
 
-	if (p != ATT_POLL_OK)
-		return p;
-	if (att_tpmdev_ak_name(a->dev, name, err, sizeof(err)) < 0)
-		return ATT_POLL_FAILED;
-	{
-		uint8_t *b = NULL;
-		size_t bl = 0;
-
-		if (att_agent_file_read(a->o->state_dir, "ak.pub", sizeof(ak.pub), &b, &bl, err, sizeof(err)) < 0)
-			return ATT_POLL_FAILED;
-		memcpy(ak.pub, b, bl);
-		ak.pub_len = bl;
-		free(b);
-	}
 	snprintf(path, sizeof(path), "/api/v1/machines/%s/ak-activate", a->st.machine_id);
-	body = att_agent_body_activate(&a->node, &ak);
+	body = att_agent_body_activate(&a->node, &a->ak);
 	if (!body || api_url(a, path, url) < 0) {
 		free(body);
 		return ATT_POLL_FAILED;
@@ -235,7 +185,7 @@ static enum att_poll bind_ak(struct att_agent *a)
 	if (p == ATT_POLL_REFUSED && r.status == 409 && r.body && strstr(r.body, "already bound")) {
 		/* bound before the state said so (a crash between the steps):
 		 * the quotes tell whether it is this AK */
-		att_log_warning(LOGR, "the service already holds an AK for machine %s; attesting with the saved one",
+		att_log_warning(LOGR, "the service already holds an AK for machine %s; attesting with the one this TPM derives",
 				a->st.machine_id);
 		a->st.ak_bound = true;
 		snprintf(a->st.ak_name, sizeof(a->st.ak_name), "%s", name);
@@ -289,7 +239,8 @@ static enum att_poll bind_ak(struct att_agent *a)
 	}
 	a->st.ak_bound = true;
 	snprintf(a->st.ak_name, sizeof(a->st.ak_name), "%s", name);
-	att_log_info(LOGR, "AK bound to machine %s by credential activation (name %.20s...)", a->st.machine_id, name);
+	att_log_info(LOGR, "AK (%s, derived in the endorsement hierarchy) bound to machine %s by credential activation (name %.20s...)",
+		     a->o->ak_alg, a->st.machine_id, name);
 	att_agent_save(a);
 out:
 	if (body) {
@@ -309,7 +260,7 @@ static enum att_poll attest(struct att_agent *a, struct att_answer_attest *ret, 
 	struct att_http_resp r = { 0 };
 	char url[ATT_URL_MAX], err[512];
 	char *body;
-	bool quoted = a->st.ak_bound && a->ak_loaded;
+	bool quoted = a->st.ak_bound;
 	enum att_poll p = ATT_POLL_OK;
 
 	if (quoted) {

@@ -2,15 +2,14 @@
  * its state directory (--state-dir, default /var/lib/itl-tpm):
  *
  *   state.json   the record below (JSON, mode 0600)
- *   ak.pub       the AK's TPM2B_PUBLIC (tpm2-tools -u format)
- *   ak.priv      the AK's TPM2B_PRIVATE (only loadable under this TPM's EK)
  *   state.lock   held (flock) by the running agent
+ * No key material: the AK is derived again from the TPM (tpmdev.h), so a
+ * node that loses this directory finds its machine and AK again.
  *
  * Every file is written atomically: a temporary file in the same
  * directory, fsync, rename, fsync of the directory — a crash leaves the
  * old or the new version, never half of one.  A state.json that does not
- * parse is an error naming the file (never silently reset: it holds the
- * AK binding). */
+ * parse is an error naming the file (never silently reset). */
 #ifndef ATT_AGENT_STATE_H
 #define ATT_AGENT_STATE_H
 

@@ -1,5 +1,5 @@
-/* tpmak.c - the attestation key: creation under the EK, loading,
- * credential activation, quotes (see tpmdev.h). */
+/* tpmak.c - the attestation key: derivation in the endorsement
+ * hierarchy, credential activation, quotes (see tpmdev.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,11 @@
 #include "base/util.h"
 
 #define FAIL(code, ...) (snprintf(reterr, errlen, __VA_ARGS__), (code))
+
+/* The AK template: a restricted signing key (ECC P-256/ECDSA-SHA256 or
+ * RSA-2048/RSASSA-SHA256) whose unique field carries a label, so the key
+ * derived from the endorsement primary seed is the agent's own. */
+static const char ak_label[] = "itl attest-agent AK v1";
 
 static void ak_template(bool rsa, TPM2B_PUBLIC *t)
 {
@@ -25,6 +30,8 @@ static void ak_template(bool rsa, TPM2B_PUBLIC *t)
 		p->scheme.scheme = TPM2_ALG_RSASSA;
 		p->scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
 		p->keyBits = 2048;
+		t->publicArea.unique.rsa.size = sizeof(ak_label) - 1;
+		memcpy(t->publicArea.unique.rsa.buffer, ak_label, sizeof(ak_label) - 1);
 	} else {
 		TPMS_ECC_PARMS *p = &t->publicArea.parameters.eccDetail;
 
@@ -33,78 +40,46 @@ static void ak_template(bool rsa, TPM2B_PUBLIC *t)
 		p->scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
 		p->curveID = TPM2_ECC_NIST_P256;
 		p->kdf.scheme = TPM2_ALG_NULL;
+		t->publicArea.unique.ecc.x.size = sizeof(ak_label) - 1;
+		memcpy(t->publicArea.unique.ecc.x.buffer, ak_label, sizeof(ak_label) - 1);
 	}
 }
 
-int att_tpmdev_ak_create(struct att_tpmdev *d, const char *alg, struct att_tpm_ak *ret, char *reterr,
-			 size_t errlen)
+int att_tpmdev_ak(struct att_tpmdev *d, const char *alg, struct att_tpm_ak *ret, char *reterr, size_t errlen)
 {
 	TPM2B_SENSITIVE_CREATE sens = { 0 };
 	TPM2B_DATA outside = { 0 };
 	TPML_PCR_SELECTION pcrs = { 0 };
 	TPM2B_PUBLIC tmpl, *pub = NULL;
-	TPM2B_PRIVATE *priv = NULL;
 	struct att_tpm_ak ak;
-	ESYS_TR auth;
+	ESYS_TR h = ESYS_TR_NONE;
 	TSS2_RC rc;
 	int r;
 
-	if (d->ek == ESYS_TR_NONE)
-		return FAIL(ATT_E_INTERNAL, "no EK selected");
 	if (strcmp(alg, "ecc") != 0 && strcmp(alg, "rsa") != 0)
 		return FAIL(ATT_E_INVAL, "AK algorithm must be ecc or rsa");
 	ak_template(strcmp(alg, "rsa") == 0, &tmpl);
-	r = att_tpmdev_ek_auth(d, &auth, reterr, errlen);
-	if (r < 0)
-		return r;
-	rc = Esys_Create(d->ctx, d->ek, auth, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &pcrs, &priv, &pub,
-			 NULL, NULL, NULL);
-	att_tpmdev_ek_auth_done(d, auth);
+	rc = Esys_CreatePrimary(d->ctx, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
+				&tmpl, &outside, &pcrs, &h, &pub, NULL, NULL, NULL);
 	if (rc != TSS2_RC_SUCCESS)
-		return TPM_FAIL(rc, "TPM2_Create(AK)");
+		return TPM_FAIL(rc, "TPM2_CreatePrimary(AK in the endorsement hierarchy)");
 	memset(&ak, 0, sizeof(ak));
 	rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, ak.pub, sizeof(ak.pub), &ak.pub_len);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = Tss2_MU_TPM2B_PRIVATE_Marshal(priv, ak.priv, sizeof(ak.priv), &ak.priv_len);
 	Esys_Free(pub);
-	Esys_Free(priv);
-	if (rc != TSS2_RC_SUCCESS)
+	if (rc != TSS2_RC_SUCCESS) {
+		Esys_FlushContext(d->ctx, h);
 		return TPM_FAIL(rc, "marshal the AK");
-	*ret = ak;
-	return 0;
-}
-
-int att_tpmdev_ak_load(struct att_tpmdev *d, const struct att_tpm_ak *ak, char *reterr, size_t errlen)
-{
-	TPM2B_PUBLIC pub;
-	TPM2B_PRIVATE priv;
-	size_t o1 = 0, o2 = 0;
-	ESYS_TR auth, h = ESYS_TR_NONE;
-	TSS2_RC rc;
-	int r;
-
-	if (d->ek == ESYS_TR_NONE)
-		return FAIL(ATT_E_INTERNAL, "no EK selected");
-	memset(&pub, 0, sizeof(pub));
-	memset(&priv, 0, sizeof(priv));
-	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ak->pub, ak->pub_len, &o1, &pub) != TSS2_RC_SUCCESS || o1 != ak->pub_len ||
-	    Tss2_MU_TPM2B_PRIVATE_Unmarshal(ak->priv, ak->priv_len, &o2, &priv) != TSS2_RC_SUCCESS ||
-	    o2 != ak->priv_len)
-		return FAIL(ATT_E_INVAL, "the saved AK (ak.pub, ak.priv) is damaged");
+	}
 	att_tpm_pub_release(&d->ak_pub);
-	r = att_tpm_pub_parse(ak->pub, ak->pub_len, &d->ak_pub, reterr, errlen);
-	if (r < 0)
+	r = att_tpm_pub_parse(ak.pub, ak.pub_len, &d->ak_pub, reterr, errlen);
+	if (r < 0) {
+		Esys_FlushContext(d->ctx, h);
 		return r;
-	r = att_tpmdev_ek_auth(d, &auth, reterr, errlen);
-	if (r < 0)
-		return r;
-	rc = Esys_Load(d->ctx, d->ek, auth, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &h);
-	att_tpmdev_ek_auth_done(d, auth);
-	if (rc != TSS2_RC_SUCCESS)
-		return TPM_FAIL(rc, "TPM2_Load(AK) — the AK was made under another EK or TPM");
+	}
 	if (d->ak != ESYS_TR_NONE)
 		Esys_FlushContext(d->ctx, d->ak);
 	d->ak = h;
+	*ret = ak;
 	return 0;
 }
 

@@ -9,9 +9,9 @@
  *     public key is the certificate's, else the TCG default template
  *     (low range: RSA-2048 L-1, P-256 L-2) created with CreatePrimary;
  *     with no certificate at all the EK public area stands alone;
- *   - create a restricted signing AK under the EK, load it from its saved
- *     blobs, TPM2_ActivateCredential (a low-range EK needs a policy
- *     session with PolicySecret(TPM_RH_ENDORSEMENT)), TPM2_Quote.
+ *   - derive a restricted signing AK in the endorsement hierarchy,
+ *     TPM2_ActivateCredential (a low-range EK needs a policy session with
+ *     PolicySecret(TPM_RH_ENDORSEMENT)), TPM2_Quote.
  * No resource manager is assumed (swtpm): everything loaded is flushed
  * by att_tpmdev_close.  tss2 types stay in tpmdev.c and tpmak.c. */
 #ifndef ATT_AGENT_TPMDEV_H
@@ -60,22 +60,23 @@ void att_tpm_ek_release(struct att_tpm_ek *ek);
 int att_tpmdev_ek(struct att_tpmdev *d, enum att_ek_pref pref, struct att_tpm_ek *ret, char *reterr,
 		  size_t errlen);
 
-/* An AK: marshalled TPM2B_PUBLIC and TPM2B_PRIVATE (as tpm2_create -u/-r
- * write them); the private part only loads under this TPM's EK. */
+/* The AK: a restricted signing key (fixedTPM, fixedParent,
+ * sensitiveDataOrigin, userWithAuth, restricted, sign) derived with
+ * TPM2_CreatePrimary from the endorsement primary seed — the seed the EK
+ * comes from, which TPM2_Clear does not change — and a template whose
+ * unique field carries the agent's label (the TCG IAK pattern).  The
+ * same TPM always derives the same AK, so nothing secret is stored: a
+ * node that lost its disk (maintenance mode runs from RAM; an install
+ * wipes the disk) still holds the AK the service bound.  Credential
+ * activation does not need the AK to be a child of the EK (only its Name
+ * counts).  alg: "ecc" (P-256, ECDSA-SHA256) or "rsa" (RSA-2048,
+ * RSASSA-SHA256).  Kept loaded until close. */
 struct att_tpm_ak {
-	uint8_t pub[ATT_TPM_MAX_PUBLIC];
+	uint8_t pub[ATT_TPM_MAX_PUBLIC];	/* TPM2B_PUBLIC, as tpm2_createak -u writes it */
 	size_t pub_len;
-	uint8_t priv[1024];
-	size_t priv_len;
 };
 
-/* alg: "ecc" (P-256, ECDSA-SHA256) or "rsa" (RSA-2048, RSASSA-SHA256):
- * fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth, restricted,
- * sign.  Needs att_tpmdev_ek first. */
-int att_tpmdev_ak_create(struct att_tpmdev *d, const char *alg, struct att_tpm_ak *ret, char *reterr,
-			 size_t errlen);
-/* Load the AK under the EK (kept until close). */
-int att_tpmdev_ak_load(struct att_tpmdev *d, const struct att_tpm_ak *ak, char *reterr, size_t errlen);
+int att_tpmdev_ak(struct att_tpmdev *d, const char *alg, struct att_tpm_ak *ret, char *reterr, size_t errlen);
 
 /* TPM2_ActivateCredential with the loaded AK and the EK: id_object and
  * secret are the marshalled TPM2B structures of a credential blob.
