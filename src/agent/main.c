@@ -305,6 +305,10 @@ int main(int argc, char **argv)
 		printf("attest-agent %s\n", ATT_VERSION);
 		return AX_OK;
 	}
+	if (cmd[0] == '-') {
+		fprintf(stderr, "attest-agent: the command comes first: attest-agent <command> [options] (attest-agent --help)\n");
+		return AX_USAGE;
+	}
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage, stdout);
