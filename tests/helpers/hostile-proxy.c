@@ -23,9 +23,6 @@
  *   bad-ciphertext  one ciphertext byte of the envelope flipped
  *   bad-credential  one byte of the envelope's encrypted secret flipped
  *   envelope-other  the envelope names another machine id */
-#include <arpa/inet.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +32,10 @@
 #include <microhttpd.h>
 
 #include "agent/http.h"
-#include "base/buf.h"
 #include "base/util.h"
+#include "loopback-httpd.h"
 
 static const char *ctl;
-
-struct req {
-	struct att_buf b;
-};
 
 static void read_ctl(const char *name, char *out, size_t n, const char *dflt)
 {
@@ -168,8 +161,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *c
 	return ok;
 }
 
-static enum MHD_Result forward(struct MHD_Connection *c, const char *url, const char *method, struct req *r,
-			       const char *mode)
+static enum MHD_Result forward(struct MHD_Connection *c, const char *url, const char *method, const char *reqbody,
+			       size_t reqlen, const char *mode)
 {
 	static const char *const pass_headers[] = { "Accept", "Authorization", "X-Registration-Token" };
 	struct att_http_client hc = { .timeout_ms = 20000, .user_agent = "hostile-proxy" };
@@ -179,7 +172,7 @@ static enum MHD_Result forward(struct MHD_Connection *c, const char *url, const 
 	const char *q = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
 	int nh = 0;
 	struct att_http_req rq = { .method = method, .url = target, .headers = hdrs,
-				   .body = r->b.len ? r->b.p : NULL, .body_len = r->b.len, .max_body = 16 << 20 };
+				   .body = reqlen ? reqbody : NULL, .body_len = reqlen, .max_body = 16 << 20 };
 
 	read_ctl("backend", backend, sizeof(backend), "http://127.0.0.1:9");
 	snprintf(self, sizeof(self), "http://%s", q ? q : "127.0.0.1");
@@ -221,25 +214,11 @@ static enum MHD_Result forward(struct MHD_Connection *c, const char *url, const 
 	}
 }
 
-static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-			      const char *ver, const char *data, size_t *size, void **ctx)
+static enum MHD_Result on_req(struct MHD_Connection *c, const char *url, const char *method, const char *reqbody,
+			      size_t reqlen)
 {
-	struct req *r = *ctx;
 	char mode[64], backend[1024];
 
-	(void)cls;
-	(void)ver;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		att_buf_init(&r->b, 16 << 20);
-		*ctx = r;
-		return MHD_YES;
-	}
-	if (*size) {
-		(void)att_buf_append(&r->b, data, *size);
-		*size = 0;
-		return MHD_YES;
-	}
 	read_ctl("mode", mode, sizeof(mode), "pass");
 	if (strcmp(mode, "down") == 0) {
 		log_req(method, url, 0, mode, NULL);
@@ -261,55 +240,15 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
 		ok = reply(c, 302, "text/plain", att_strdup("moved"), loc, -1);
 		return ok;
 	}
-	return forward(c, url, method, r, mode);
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode t)
-{
-	struct req *r = *ctx;
-
-	(void)cls;
-	(void)c;
-	(void)t;
-	if (r) {
-		att_buf_release(&r->b);
-		free(r);
-	}
-	*ctx = NULL;
+	return forward(c, url, method, reqbody, reqlen, mode);
 }
 
 int main(int argc, char **argv)
 {
-	struct MHD_Daemon *d;
-	struct sockaddr_in sa = { 0 };
-	const union MHD_DaemonInfo *di;
-	sigset_t set;
-	int sig;
-	FILE *f;
-
 	if (argc != 3) {
 		fprintf(stderr, "usage: hostile-proxy READY-FILE CONTROL-DIR\n");
 		return 2;
 	}
 	ctl = argv[2];
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_req, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
-	if (!d)
-		return 1;
-	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	f = fopen(argv[1], "w");
-	if (!f)
-		return 1;
-	fprintf(f, "%u\n", di ? di->port : 0);
-	fclose(f);
-	sigwait(&set, &sig);
-	MHD_stop_daemon(d);
-	return 0;
+	return test_httpd_run(argv[1], on_req);
 }

@@ -82,9 +82,7 @@ static enum att_poll open_envelope(struct att_agent *a, const struct att_http_re
 	if (rc == 0)
 		return ATT_POLL_OK;
 refuse:
-	att_log_error(LOGR, "config envelope refused, nothing applied: %s", err);
-	att_agent_note(a, "config envelope: %s", err);
-	return ATT_POLL_REFUSED;
+	return att_agent_refuse(a, "config envelope", err);
 }
 
 static enum att_poll run_apply(struct att_agent *a, const char *url, const uint8_t *cfg, size_t len)
@@ -121,10 +119,8 @@ static enum att_poll apply_config(struct att_agent *a, const char *url)
 	enum att_poll p;
 
 	if (!config_url_ok(a, url, why, sizeof(why))) {
-		att_log_error(LOGR, "config_url refused, nothing applied: %s", why);
-		att_agent_note(a, "config_url: %s", why);
 		a->st.pending_config_url[0] = '\0';
-		return ATT_POLL_REFUSED;
+		return att_agent_refuse(a, "config_url", why);
 	}
 	p = att_agent_call(a, "GET", url, a->st.ak_bound ? enc : plain, NULL, ATT_ANSWER_MAX_CONFIG * 4 / 3 + 4096, &r,
 			   "config");

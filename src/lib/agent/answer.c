@@ -1,5 +1,6 @@
 /* answer.c - parsing the service's answers as untrusted input (see
  * answer.h).  jansson types stay in this file. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,35 @@ static int str(json_t *o, const char *key, bool required, enum shape sh, char *o
 	return 0;
 }
 
+/* A table of string members: key, required, shape, where in the struct. */
+struct fspec {
+	const char *key;
+	bool required;
+	enum shape sh;
+	size_t off, size;
+};
+
+#define F(type, key, req, sh, field) { key, req, sh, offsetof(type, field), sizeof(((type *)0)->field) }
+
+static int fields(json_t *o, void *base, const struct fspec *f, size_t n, char *reterr, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = str(o, f[i].key, f[i].required, f[i].sh, (char *)base + f[i].off, f[i].size, reterr, errlen);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The message is informative: cut and made printable, never refused. */
+static void message(json_t *o, char *out, size_t outlen)
+{
+	const char *m = json_string_value(json_object_get(o, "message"));
+
+	att_answer_sanitize(m ? m : "", out, outlen);
+}
+
 static bool one_of(const char *v, const char *const *set)
 {
 	for (; *set; set++)
@@ -121,6 +151,15 @@ int att_answer_register_parse(const char *body, size_t len, struct att_answer_re
 			      size_t errlen)
 {
 	static const char *const statuses[] = { "pending_approval", "registered", "attested", NULL };
+	static const struct fspec spec[] = {
+		F(struct att_answer_register, "machine_id", true, ID, machine_id),
+		F(struct att_answer_register, "status", true, ID, status),
+		F(struct att_answer_register, "role", false, ID, role),
+		F(struct att_answer_register, "iso_url", false, ANY, iso_url),
+		F(struct att_answer_register, "installer_image", false, ANY, installer_image),
+		F(struct att_answer_register, "schematic_id", false, HEX, schematic_id),
+		F(struct att_answer_register, "ek_fingerprint", false, HEX, ek_fingerprint),
+	};
 	struct att_answer_register a;
 	json_t *o = load(body, len, reterr, errlen);
 	int r;
@@ -128,20 +167,9 @@ int att_answer_register_parse(const char *body, size_t len, struct att_answer_re
 	if (!o)
 		return ATT_E_PARSE;
 	memset(&a, 0, sizeof(a));
-	if ((r = str(o, "machine_id", true, ID, a.machine_id, sizeof(a.machine_id), reterr, errlen)) < 0 ||
-	    (r = str(o, "status", true, ID, a.status, sizeof(a.status), reterr, errlen)) < 0 ||
-	    (r = str(o, "role", false, ID, a.role, sizeof(a.role), reterr, errlen)) < 0 ||
-	    (r = str(o, "iso_url", false, ANY, a.iso_url, sizeof(a.iso_url), reterr, errlen)) < 0 ||
-	    (r = str(o, "installer_image", false, ANY, a.installer_image, sizeof(a.installer_image), reterr, errlen)) < 0 ||
-	    (r = str(o, "schematic_id", false, HEX, a.schematic_id, sizeof(a.schematic_id), reterr, errlen)) < 0 ||
-	    (r = str(o, "ek_fingerprint", false, HEX, a.ek_fingerprint, sizeof(a.ek_fingerprint), reterr, errlen)) < 0)
+	if ((r = fields(o, &a, spec, ATT_ARRAY_SIZE(spec), reterr, errlen)) < 0)
 		goto out;
-	/* the message is informative: cut, not refused, when long */
-	{
-		const char *m = json_string_value(json_object_get(o, "message"));
-
-		att_answer_sanitize(m ? m : "", a.message, sizeof(a.message));
-	}
+	message(o, a.message, sizeof(a.message));
 	if (!one_of(a.status, statuses)) {
 		r = FAIL("status: unexpected value '%.24s'", a.status);
 		goto out;
@@ -233,6 +261,14 @@ int att_answer_attest_parse(const char *body, size_t len, struct att_answer_atte
 	static const char *const statuses[] = { "pending_approval", "attested", "already_attested", "locked",
 						"revoked", NULL };
 	static const char *const actions[] = { "none", "apply-config", "lock", "wipe", NULL };
+	static const struct fspec spec[] = {
+		F(struct att_answer_attest, "machine_id", true, ID, machine_id),
+		F(struct att_answer_attest, "status", true, ID, status),
+		F(struct att_answer_attest, "action", true, ID, action),
+		F(struct att_answer_attest, "config_url", false, ANY, config_url),
+		F(struct att_answer_attest, "hostname", false, ID, hostname),
+		F(struct att_answer_attest, "role", false, ID, role),
+	};
 	struct att_answer_attest a;
 	json_t *o = load(body, len, reterr, errlen), *qv;
 	int r;
@@ -240,18 +276,9 @@ int att_answer_attest_parse(const char *body, size_t len, struct att_answer_atte
 	if (!o)
 		return ATT_E_PARSE;
 	memset(&a, 0, sizeof(a));
-	if ((r = str(o, "machine_id", true, ID, a.machine_id, sizeof(a.machine_id), reterr, errlen)) < 0 ||
-	    (r = str(o, "status", true, ID, a.status, sizeof(a.status), reterr, errlen)) < 0 ||
-	    (r = str(o, "action", true, ID, a.action, sizeof(a.action), reterr, errlen)) < 0 ||
-	    (r = str(o, "config_url", false, ANY, a.config_url, sizeof(a.config_url), reterr, errlen)) < 0 ||
-	    (r = str(o, "hostname", false, ID, a.hostname, sizeof(a.hostname), reterr, errlen)) < 0 ||
-	    (r = str(o, "role", false, ID, a.role, sizeof(a.role), reterr, errlen)) < 0)
+	if ((r = fields(o, &a, spec, ATT_ARRAY_SIZE(spec), reterr, errlen)) < 0)
 		goto out;
-	{
-		const char *m = json_string_value(json_object_get(o, "message"));
-
-		att_answer_sanitize(m ? m : "", a.message, sizeof(a.message));
-	}
+	message(o, a.message, sizeof(a.message));
 	qv = json_object_get(o, "quote_verified");
 	if (qv && !json_is_boolean(qv)) {
 		r = FAIL("quote_verified: not a boolean");

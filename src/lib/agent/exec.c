@@ -10,26 +10,11 @@
 #include <unistd.h>
 
 #include "agent/exec.h"
+#include "agent/state.h"
 #include "base/err.h"
 #include "base/util.h"
 
 extern char **environ;
-
-static void feed(int fd, const void *input, size_t len)
-{
-	const char *p = input;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;	/* EPIPE: the command stopped reading; its status tells */
-		p += w;
-		len -= (size_t)w;
-	}
-}
 
 int att_agent_exec(char *const *argv, const void *input, size_t len, int timeout_s, int *ret_status,
 		   char *reterr, size_t errlen)
@@ -65,7 +50,8 @@ int att_agent_exec(char *const *argv, const void *input, size_t len, int timeout
 		struct sigaction ign = { .sa_handler = SIG_IGN }, old;
 
 		sigaction(SIGPIPE, &ign, &old);
-		feed(pfd[1], input, len);
+		/* EPIPE: the command stopped reading; its exit status tells */
+		(void)att_agent_write_all(pfd[1], input, len);
 		close(pfd[1]);
 		sigaction(SIGPIPE, &old, NULL);
 	}

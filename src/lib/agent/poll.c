@@ -43,6 +43,13 @@ void att_agent_note(struct att_agent *a, const char *fmt, ...)
 	va_end(ap);
 }
 
+enum att_poll att_agent_refuse(struct att_agent *a, const char *what, const char *why)
+{
+	att_log_error(LOGR, "%s refused, nothing applied: %s", what, why);
+	att_agent_note(a, "%s: %s", what, why);
+	return ATT_POLL_REFUSED;
+}
+
 enum att_poll att_agent_call(struct att_agent *a, const char *method, const char *url, const char *const *headers,
 			     const char *body, size_t max, struct att_http_resp *r, const char *what)
 {
@@ -55,9 +62,10 @@ enum att_poll att_agent_call(struct att_agent *a, const char *method, const char
 	a->retry_after = -1;
 	rc = att_http_exchange(&a->o->http, &rq, r, err, sizeof(err));
 	if (rc == ATT_E_PARSE || rc == ATT_E_LIMIT) {
-		att_log_error(LOGR, "%s: answer refused, nothing applied: %s", what, err);
-		att_agent_note(a, "%s: %s", what, err);
-		return ATT_POLL_REFUSED;
+		char w[64];
+
+		snprintf(w, sizeof(w), "%s: answer", what);
+		return att_agent_refuse(a, w, err);
 	}
 	if (rc < 0) {
 		att_log_warning(LOGR, "%s: service unreachable: %s", what, err);
@@ -145,9 +153,7 @@ static enum att_poll self_register(struct att_agent *a)
 	if (p != ATT_POLL_OK)
 		goto out;
 	if (att_answer_register_parse(r.body, r.body_len, &g, err, sizeof(err)) < 0) {
-		att_log_error(LOGR, "self-register: answer refused: %s", err);
-		att_agent_note(a, "self-register: %s", err);
-		p = ATT_POLL_REFUSED;
+		p = att_agent_refuse(a, "self-register: answer", err);
 		goto out;
 	}
 	memcpy(a->st.machine_id, g.machine_id, sizeof(g.machine_id));
@@ -208,9 +214,7 @@ static enum att_poll bind_ak(struct att_agent *a)
 	if (att_answer_activation_parse(r.body, r.body_len, &act, err, sizeof(err)) < 0 ||
 	    (strcmp(act.ak_name, name) != 0 && snprintf(err, sizeof(err), "ak_name: a credential for another key") > 0) ||
 	    att_answer_cred_blob_split(act.blob, act.blob_len, &cb, err, sizeof(err)) < 0) {
-		att_log_error(LOGR, "ak-activate: answer refused: %s", err);
-		att_agent_note(a, "ak-activate: %s", err);
-		p = ATT_POLL_REFUSED;
+		p = att_agent_refuse(a, "ak-activate: answer", err);
 		goto out;
 	}
 	if (att_tpmdev_activate(a->dev, cb.id_object, cb.id_object_len, cb.secret, cb.secret_len, secret, &sl, err,
@@ -232,9 +236,7 @@ static enum att_poll bind_ak(struct att_agent *a)
 	if (p != ATT_POLL_OK)
 		goto out;
 	if (att_answer_activation_done_parse(r.body, r.body_len, a->st.machine_id, name, err, sizeof(err)) < 0) {
-		att_log_error(LOGR, "ak-activate/complete: answer refused: %s", err);
-		att_agent_note(a, "ak-activate/complete: %s", err);
-		p = ATT_POLL_REFUSED;
+		p = att_agent_refuse(a, "ak-activate/complete: answer", err);
 		goto out;
 	}
 	a->st.ak_bound = true;
@@ -270,9 +272,7 @@ static enum att_poll attest(struct att_agent *a, struct att_answer_attest *ret, 
 		if (p != ATT_POLL_OK)
 			goto out;
 		if (att_answer_challenge_parse(r.body, r.body_len, &ch, err, sizeof(err)) < 0) {
-			att_log_error(LOGR, "challenge: answer refused: %s", err);
-			att_agent_note(a, "challenge: %s", err);
-			p = ATT_POLL_REFUSED;
+			p = att_agent_refuse(a, "challenge: answer", err);
 			goto out;
 		}
 		att_http_resp_release(&r);
@@ -295,9 +295,7 @@ static enum att_poll attest(struct att_agent *a, struct att_answer_attest *ret, 
 	if (p != ATT_POLL_OK)
 		goto out;
 	if (att_answer_attest_parse(r.body, r.body_len, ret, err, sizeof(err)) < 0) {
-		att_log_error(LOGR, "attest: answer refused, nothing applied: %s", err);
-		att_agent_note(a, "attest: %s", err);
-		p = ATT_POLL_REFUSED;
+		p = att_agent_refuse(a, "attest: answer", err);
 		goto out;
 	}
 	if (quoted && q.reset_count != (uint32_t)a->st.reset_count) {

@@ -35,7 +35,7 @@ int att_agent_state_dir(const char *dir, char *reterr, size_t errlen)
 	return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
+int att_agent_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
 
@@ -64,7 +64,7 @@ int att_agent_file_write(const char *dir, const char *name, const void *data, si
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return FAIL(ATT_E_IO, "cannot write %s: %s", tmp, strerror(errno));
-	if (fchmod(fd, (mode_t)mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, (mode_t)mode) < 0 || att_agent_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		int e = errno;
 
 		close(fd);

@@ -62,6 +62,9 @@ char *att_agent_state_render(const struct att_agent_state *s);
 /* Atomic write of dir/name with the given mode. */
 int att_agent_file_write(const char *dir, const char *name, const void *data, size_t len, int mode, char *reterr,
 			 size_t errlen);
+/* write(2) until all of p is written (EINTR retried); 0 or -1 with errno. */
+int att_agent_write_all(int fd, const void *p, size_t n);
+
 /* Read dir/name, at most max bytes (ATT_E_LIMIT beyond); ATT_E_NOTFOUND
  * when missing.  Caller frees *ret (NUL-terminated). */
 int att_agent_file_read(const char *dir, const char *name, size_t max, uint8_t **ret, size_t *ret_len,
