@@ -8,6 +8,7 @@
 #     verified, TPM-bound config opened and applied byte for byte
 #   - the generic ISO path: self-registration, the service URL from the
 #     kernel's talos.config=, ECC P-384 EK; an EK without a certificate
+#   - https through nginx: verified against --ca-file, refused otherwise
 #   - lock (nothing applied) and unlock; revoke with wipe (reset run once);
 #     a TPM reset (resetCount reported); the service down (backoff,
 #     recovery); the offline receipt imported
@@ -17,7 +18,7 @@
 . "$SRCDIR/tests/lib/test-lib.sh"
 . "$SRCDIR/tests/lib/swtpm.sh"
 
-for t in swtpm swtpm_setup tpm2_nvdefine; do
+for t in swtpm swtpm_setup tpm2_nvdefine nginx; do
 	command -v $t >/dev/null 2>&1 || { echo "Bail out! $t not installed (scripts/deps.sh)"; exit 1; }
 done
 : "${ATTEST_AGENT:?}" "${HOSTILE_PROXY:?}"
@@ -314,6 +315,59 @@ n0=$(applied)
 agent run --once
 check "EK without certificate: AK bound, quote verified, TPM-bound config applied" \
 	sh -c "[ $RC = 0 ] && [ $(applied) = $((n0 + 1)) ] && printf '%s' \"\$1\" | grep -q 'action apply-config (quote verified)'" _ "$ALOG"
+say "--- TLS: the service behind nginx (https), verified against --ca-file"
+T=$TMP/tls; mkdir -p "$T/tmp"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" \
+	-days 2 -subj "/CN=agent test CA" >/dev/null 2>&1
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
+	-subj "/CN=attest test service" >/dev/null 2>&1
+printf 'subjectAltName=IP:127.0.0.1\n' > "$T/ext"
+openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -extfile "$T/ext" \
+	-out "$T/srv.pem" >/dev/null 2>&1
+n=0
+while :; do
+	n=$((n + 1))
+	NPORT=$(( 20000 + ($(od -An -N2 -tu2 /dev/urandom) % 20000) * 2 ))
+	cat > "$T/nginx.conf" <<EON
+daemon off;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/error.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $T/tmp; proxy_temp_path $T/tmp; fastcgi_temp_path $T/tmp;
+	uwsgi_temp_path $T/tmp; scgi_temp_path $T/tmp;
+	server {
+		listen 127.0.0.1:$NPORT ssl;
+		ssl_certificate $T/srv.pem;
+		ssl_certificate_key $T/srv.key;
+		location / { proxy_pass $PROXY; }
+	}
+}
+EON
+	nginx -p "$T" -c "$T/nginx.conf" 2>>"$T/start.log" &
+	NGINX=$!
+	i=0
+	while [ $i -lt 50 ] && kill -0 "$NGINX" 2>/dev/null && ! curl -s --cacert "$T/ca.pem" -o /dev/null "https://127.0.0.1:$NPORT/healthz"; do
+		sleep 0.05; i=$((i + 1))
+	done
+	if kill -0 "$NGINX" 2>/dev/null; then PIDS="$PIDS $NGINX"; break; fi
+	[ $n -ge 10 ] && { echo "Bail out! nginx did not start"; cat "$T/error.log" "$T/start.log" >&2; exit 1; }
+done
+TLS=https://127.0.0.1:$NPORT
+agent run --once --server "$TLS" --ca-file "$T/ca.pem"
+check "https: the agent polls through nginx, the certificate verified against --ca-file" \
+	sh -c "[ $RC = 0 ] && [ \"\$(jq -r .server '$AGENT_STATE/state.json')\" = '$TLS' ]"
+agent run --once --server "$TLS"
+check "https: a certificate the system store does not trust is refused (exit 3, logged)" \
+	sh -c "[ $RC = 3 ] && printf '%s' \"\$1\" | grep -q 'TLS: server certificate not accepted'" _ "$ALOG"
+agent run --once --server "https://localhost:$NPORT" --ca-file "$T/ca.pem"
+check "https: a certificate for another name is refused" \
+	sh -c "[ $RC = 3 ] && printf '%s' \"\$1\" | grep -q 'TLS: server certificate not accepted'" _ "$ALOG"
+kill "$NGINX"; wait "$NGINX" 2>/dev/null
+PIDS=$(echo "$PIDS" | sed "s/ $NGINX//")
+
 AGENT_STATE=$TMP/state-A
 agent run --once --server "$PROXY"
 check "a state directory of another TPM is refused" sh -c "[ $RC = 1 ] && printf '%s' \"\$1\" | grep -q 'belongs to another TPM'" _ "$ALOG"

@@ -67,6 +67,12 @@ enum att_poll att_agent_call(struct att_agent *a, const char *method, const char
 		snprintf(w, sizeof(w), "%s: answer", what);
 		return att_agent_refuse(a, w, err);
 	}
+	if (rc == ATT_E_CRYPTO) {
+		/* not trusted: as good as unreachable (retried), but an error */
+		att_log_error(LOGR, "%s: %s", what, err);
+		att_agent_note(a, "%s: %s", what, err);
+		return ATT_POLL_RETRY;
+	}
 	if (rc < 0) {
 		att_log_warning(LOGR, "%s: service unreachable: %s", what, err);
 		att_agent_note(a, "%s: %s", what, err);
