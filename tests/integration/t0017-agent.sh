@@ -305,8 +305,12 @@ say "--- an EK without a certificate (TPM N): the EK public area, service URL fr
 tpm_use N
 AGENT_STATE=$TMP/state-N
 printf 'itl.reg_url=%s itl.role=worker-app\n' "$PROXY" > "$TMP/cmdline"
-agent register --output json
-check "no EK certificate in NV: register sends the EK public key" sh -c "[ $RC = 0 ] && printf '%s' \"\$1\" | jq -e '.status == \"pending_approval\"' >/dev/null" _ "$OUT"
+agent register --output json --token not-the-token
+check "register with a wrong registration token: refused (exit 4), the service's answer logged" \
+	sh -c "[ $RC = 4 ] && printf '%s' \"\$1\" | grep -q 'register: service refused (401)'" _ "$ALOG"
+agent register --output json --token reg-token-0123456789abcdef
+check "no EK certificate in NV: register sends the EK public key; the registration token pre-approves" \
+	sh -c "[ $RC = 0 ] && printf '%s' \"\$1\" | jq -e '.status == \"registered\"' >/dev/null" _ "$OUT"
 MID_N=$(printf '%s' "$OUT" | jq -r .machine_id)
 mdetail "$MID_N"
 expect 200 "the machine's EK source is the public key" '.ek_source == "pub" and .ek_key_type == "rsa-2048"'
