@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "base/util.h"
+#include "crypto/envelope.h"
 
 static int field(json_t *o, const char *k, uint8_t **ret, size_t *len)
 {
@@ -23,12 +23,11 @@ static int field(json_t *o, const char *k, uint8_t **ret, size_t *len)
 
 int main(int argc, char **argv)
 {
-	uint8_t key[33], *iv = NULL, *ct = NULL, *pt;
-	size_t kl, ivl = 0, ctl = 0;
-	int outl = 0, fl = 0, ok;
+	uint8_t key[33], *iv = NULL, *ct = NULL, *pt = NULL;
+	size_t kl, ivl = 0, ctl = 0, ptl = 0;
+	int ok;
 	FILE *f;
 	json_t *o;
-	EVP_CIPHER_CTX *c;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: gcm-open KEY-FILE ENVELOPE-JSON-FILE\n");
@@ -45,17 +44,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gcm-open: bad key or envelope\n");
 		return 2;
 	}
-	pt = malloc(ctl);
-	c = EVP_CIPHER_CTX_new();
-	ok = pt && c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv) == 1 &&
-	     EVP_DecryptUpdate(c, pt, &outl, ct, (int)(ctl - 16)) == 1 &&
-	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, ct + ctl - 16) == 1 &&
-	     EVP_DecryptFinal_ex(c, pt + outl, &fl) == 1;
+	ok = ivl == 12 && att_envelope_gcm_open(key, iv, ct, ctl, &pt, &ptl) == 0;
 	if (ok)
-		fwrite(pt, 1, (size_t)(outl + fl), stdout);
+		fwrite(pt, 1, ptl, stdout);
 	else
 		fprintf(stderr, "gcm-open: authentication failed\n");
-	EVP_CIPHER_CTX_free(c);
 	free(pt);
 	free(iv);
 	free(ct);

@@ -23,14 +23,30 @@ expect 404 "malformed token" '.detail == "Config token not found"'
 api GET "/api/v1/config/$(printf '%0100d' 0)"
 expect 404 "long token"
 
-# config by MAC never returns a full config
-api GET "/api/v1/config?mac=52:54:00:12:34:56"
-expect 200 "config by MAC answers"
-check "config by MAC is the pending placeholder, never the machine config" sh -c "printf '%s' \"\$1\" | grep -q 'itl.io/status: pending-approval' && ! printf '%s' \"\$1\" | grep -q 'example-machine-token'" _ "$BODY"
+# the generic ISO's talos.config= URL: always 200 with the same partial
+# config (never a machine's own), whatever the query says; Talos retries
+# anything else for three hours and reboots (talos.md 2.5)
+partial_ok() { # partial_ok DESC: the last body is the partial config
+	printf '%s' "$BODY" > "$TMP/partial.yaml"
+	check "$1" sh -c "'$YAML2JSON' '$TMP/partial.yaml' | jq -e '. == {\"apiVersion\":\"v1alpha1\",\"kind\":\"ExtensionServiceConfig\",\"name\":\"itl-tpm-register\",\"environment\":[\"ITL_REG_URL=http://attest.test\"]}' >/dev/null"
+}
 api GET "/api/v1/config"
-expect 422 "config without mac" '.detail == "mac: query parameter required"'
-api GET "/api/v1/config?mac=zz"
-expect 422 "config with a bad mac" '.detail | startswith("mac:")'
+expect 200 "generic config without query variables"
+partial_ok "it is the partial config: one ExtensionServiceConfig for the agent carrying the service URL"
+check "generic config is YAML, not cached" sh -c "printf '%s' \"\$1\" | grep -qi '^Content-Type: application/yaml' && printf '%s' \"\$1\" | grep -qi '^Cache-Control: no-store'" _ "$HEADERS"
+api GET "/api/v1/config?mac=52:54:00:12:34:56"
+expect 200 "generic config with a MAC"
+partial_ok "a known machine's MAC still gets only the partial config"
+check "the machine config is never served by MAC" sh -c "! printf '%s' \"\$1\" | grep -q 'example-machine-token'" _ "$BODY"
+api GET "/api/v1/config?serial=SVC1284AB&mac=52%3A54%3A00%3A12%3A34%3A56&uuid=4c4c4544-0031-3510-8052-b4c04f4e3232"
+expect 200 "Talos' re-sorted, URL-encoded uuid/mac/serial"
+partial_ok "variables in any order give the same partial config"
+api GET "/api/v1/config?uuid=%24%7Buuid%7D&mac=%24%7Bmac%7D&serial=%24%7Bserial%7D"
+expect 200 "unfilled placeholders (Talos gave up waiting for the variables)"
+api GET "/api/v1/config?mac=zz&uuid=&junk=%00%1b"
+expect 200 "malformed and unknown variables never make Talos retry"
+check "the fetch is logged with the variables, control characters replaced" \
+	grep -q 'Generic config served (uuid=4c4c4544-0031-3510-8052-b4c04f4e3232 mac=52:54:00:12:34:56 serial=SVC1284AB)' "$DATA/attestd.log"
 
 # encrypted envelope for an RSA EK
 api GET "/api/v1/config/$TOKEN" "" -H "Accept: application/vnd.itl.config.encrypted+json"

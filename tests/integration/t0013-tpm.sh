@@ -292,8 +292,7 @@ api GET "/api/v1/config/$TOKEN" "" -H "Accept: application/vnd.itl.config.encryp
 check "an EC EK gets no RSA envelope (plaintext fallback)" sh -c "printf '%s' \"\$1\" | grep -qi '^Content-Type: application/yaml'" _ "$HEADERS"
 
 # reboot: TPM reset raises resetCount; the AK is reloaded from its blobs
-swtpm_ioctl --tcp "127.0.0.1:$(( $(cat "$TW/port") + 1 ))" -i >/dev/null 2>&1
-tpm2_startup -c >/dev/null 2>&1
+tpm_reboot
 tpm2_load -C 0x81010016 -u "$TW/ak2.pub" -r "$TW/ak2.priv" -c "$TW/ak2.ctx" >/dev/null 2>&1; tpm_flush
 admin GET "/api/v1/machines/$MID"
 R0=$(jget .tpm_reset_count)

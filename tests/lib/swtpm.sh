@@ -1,10 +1,11 @@
 # swtpm.sh - software TPMs for integration tests (source after test-lib.sh).
 #
-# tpm_manufacture NAME [CA]: a swtpm with an RSA-2048 EK (persistent
+# tpm_manufacture NAME [CA] [nocert]: a swtpm with an RSA-2048 EK (persistent
 #   0x81010001, certificate in NV 0x01c00002) and an ECC P-384 EK
 #   (0x81010016, certificate in NV 0x01c00016), certificates issued by the
 #   local CA "CA" (default "ca": TPMs sharing a CA share a manufacturer
-#   root); starts it on 127.0.0.1 and records its PID for cleanup.
+#   root); with "nocert" the EKs have no certificates (like older Intel
+#   PTT and AMD fTPM); starts it on 127.0.0.1 and records its PID for cleanup.
 # tpm_use NAME: point tpm2-tools at that TPM; sets TW (its work dir).
 # The CA root is $TMP/tpmca-CA/swtpm-localca-rootca-cert.pem, the
 # intermediate $TMP/tpmca-CA/issuercert.pem.
@@ -12,6 +13,8 @@
 
 tpm_manufacture() {
 	tname=$1; tca=${2:-ca}
+	tcerts="--create-ek-cert --create-platform-cert"
+	[ "${3:-}" = nocert ] && tcerts=""
 	TW="$TMP/tpm-$tname"; tcadir="$TMP/tpmca-$tca"
 	mkdir -p "$TW/state" "$tcadir"
 	cat > "$TW/localca.conf" <<EOF
@@ -28,7 +31,7 @@ create_certs_tool_options = $TW/localca.options
 active_pcr_banks = sha256
 EOF
 	if ! swtpm_setup --tpm2 --tpmstate "$TW/state" --config "$TW/setup.conf" \
-		--createek --decryption --create-ek-cert --create-platform-cert --lock-nvram \
+		--createek --decryption $tcerts --lock-nvram \
 		--overwrite --pcr-banks sha1,sha256 >"$TW/setup.log" 2>&1; then
 		echo "Bail out! swtpm_setup failed"; cat "$TW/setup.log" >&2; exit 1
 	fi
@@ -124,4 +127,12 @@ tpm_quote() {
 		off=$((off + 64)); sep=","
 	done
 	PCR_JSON="$PCR_JSON}"
+}
+
+# tpm_reboot: a TPM reset of the current TPM, as a machine reboot does
+# (TPM2_Init through swtpm's control channel, then TPM2_Startup(CLEAR)):
+# transient objects are gone and resetCount goes up.
+tpm_reboot() {
+	swtpm_ioctl --tcp "127.0.0.1:$(( $(cat "$TW/port") + 1 ))" -i >/dev/null 2>&1
+	tpm2_startup -c >/dev/null 2>&1
 }

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <libfyaml.h>
 
 #include "base/err.h"
 #include "base/util.h"
@@ -97,14 +98,31 @@ static void test_missing_base_is_unavailable(void **state)
 	assert_non_null(strstr(err, "Base config not available"));
 }
 
-static void test_pending_config(void **state)
+/* The generic ISO's partial config: one ExtensionServiceConfig document
+ * that passes Talos' own checks (name set; environment entries
+ * KEY=VALUE), and no machine document, so Talos stays in maintenance. */
+static void test_partial_config(void **state)
 {
 	char *y = NULL;
+	struct fy_document *d;
+	struct fy_node *root, *env;
 	(void)state;
-	assert_int_equal(att_machineconfig_pending("https://attest.example", &y), 0);
-	assert_non_null(strstr(y, "itl.io/status: pending-approval"));
-	assert_non_null(strstr(y, "ITL_REG_URL: \"https://attest.example\""));
+	assert_int_equal(att_machineconfig_partial("https://attest.example/x\"y", &y), 0);
+	d = fy_document_build_from_string(NULL, y, FY_NT);
+	assert_non_null(d);
+	root = fy_document_root(d);
+	assert_true(fy_node_is_mapping(root));
+	assert_int_equal(fy_node_mapping_item_count(root), 4);
+	assert_string_equal(fy_node_get_scalar0(fy_node_by_path(root, "/apiVersion", FY_NT, FYNWF_DONT_FOLLOW)), "v1alpha1");
+	assert_string_equal(fy_node_get_scalar0(fy_node_by_path(root, "/kind", FY_NT, FYNWF_DONT_FOLLOW)), "ExtensionServiceConfig");
+	assert_string_equal(fy_node_get_scalar0(fy_node_by_path(root, "/name", FY_NT, FYNWF_DONT_FOLLOW)), ATT_MC_AGENT_SERVICE);
+	env = fy_node_by_path(root, "/environment", FY_NT, FYNWF_DONT_FOLLOW);
+	assert_true(fy_node_is_sequence(env));
+	assert_int_equal(fy_node_sequence_item_count(env), 1);
+	assert_string_equal(fy_node_get_scalar0(fy_node_sequence_get_by_index(env, 0)), "ITL_REG_URL=https://attest.example/x\"y");
+	assert_null(fy_node_by_path(root, "/machine", FY_NT, FYNWF_DONT_FOLLOW));
 	assert_null(strstr(y, "token"));
+	fy_document_destroy(d);
 	free(y);
 }
 
@@ -116,7 +134,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_values_stay_scalars),
 		cmocka_unit_test(test_bad_base_configs),
 		cmocka_unit_test(test_missing_base_is_unavailable),
-		cmocka_unit_test(test_pending_config),
+		cmocka_unit_test(test_partial_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* config.c - MachineConfig delivery: GET /api/v1/config/{token}
- * (plaintext or sealed envelope) and the generic GET /api/v1/config. */
+ * (plaintext or sealed envelope) and the generic GET /api/v1/config
+ * (the partial config of the generic ISO). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,29 +130,44 @@ out:
 	att_machine_release(&m);
 }
 
-static void h_config_mac(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+/* A query value for the log: printable ASCII, at most 64 characters
+ * (Talos leaves unfilled placeholders such as ${mac} in the URL). */
+static void log_value(const char *v, char out[72])
 {
-	const char *mac = att_req_query(rq, "mac");
-	char norm[32], *y = NULL;
+	size_t n = 0;
 
-	if (!mac) {
-		att_resp_error(rs, 422, "mac: query parameter required");
+	if (!v) {
+		snprintf(out, 72, "-");
 		return;
 	}
-	if (!att_normalize_mac(mac, norm) || strcmp(norm, "unknown") == 0) {
-		att_resp_error(rs, 422, "mac: expected a MAC address like 52:54:00:12:34:56");
-		return;
-	}
-	/* never a full config by MAC: the MAC is not a secret */
-	if (att_machineconfig_pending(svc->cfg->service_url, &y) < 0) {
+	for (; *v && n < 64; v++)
+		out[n++] = (*v >= 0x20 && *v < 0x7f) ? *v : '?';
+	out[n] = '\0';
+}
+
+/* GET /api/v1/config[?uuid=&mac=&serial=...]: the generic ISO's
+ * talos.config= URL.  Always the partial config (never a machine's own:
+ * nothing in the query is a secret), and always 200 — Talos retries any
+ * other status for three hours and then reboots (talos.md 2.5). */
+static void h_config_generic(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	char uuid[72], mac[72], serial[72], *y = NULL;
+
+	if (att_machineconfig_partial(svc->cfg->service_url, &y) < 0) {
 		att_resp_error(rs, 500, "Internal Server Error");
 		return;
 	}
-	att_resp_text(rs, 200, "text/plain; charset=utf-8", y, strlen(y));
+	log_value(att_req_query(rq, "uuid"), uuid);
+	log_value(att_req_query(rq, "mac"), mac);
+	log_value(att_req_query(rq, "serial"), serial);
+	att_log_info("attestd.config", "Generic config served (uuid=%s mac=%s serial=%s): the node continues into maintenance mode",
+		     uuid, mac, serial);
+	att_resp_text(rs, 200, "application/yaml", y, strlen(y));
+	att_resp_header(rs, "Cache-Control", "no-store");
 }
 
 static const struct att_route routes[] = {
-	{ "GET", "/api/v1/config", AUTH_NONE, h_config_mac, 0, 0, NULL },
+	{ "GET", "/api/v1/config", AUTH_NONE, h_config_generic, 0, 0, NULL },
 	{ "GET", "/api/v1/config/{token}", AUTH_NONE, h_config_token, 0, 0, NULL },
 };
 

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,4 +136,32 @@ out:
 	free(b_iv);
 	free(b_ct);
 	return r;
+}
+
+int att_envelope_gcm_open(const uint8_t key[32], const uint8_t iv[12], const uint8_t *ct, size_t ct_len,
+			  uint8_t **ret_pt, size_t *ret_len)
+{
+	EVP_CIPHER_CTX *c;
+	uint8_t *pt;
+	int outl = 0, fl = 0, ok;
+
+	if (ct_len < 16 || ct_len - 16 > INT_MAX)
+		return ATT_E_INVAL;
+	pt = malloc(ct_len - 16 + 1);
+	c = EVP_CIPHER_CTX_new();
+	ok = pt && c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv) == 1 &&
+	     EVP_DecryptUpdate(c, pt, &outl, ct, (int)(ct_len - 16)) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(ct + ct_len - 16)) == 1 &&
+	     EVP_DecryptFinal_ex(c, pt + outl, &fl) == 1;
+	EVP_CIPHER_CTX_free(c);
+	if (!ok) {
+		if (pt)
+			att_wipe(pt, ct_len - 16);
+		free(pt);
+		return pt ? ATT_E_CRYPTO : ATT_E_NOMEM;
+	}
+	pt[outl + fl] = 0;
+	*ret_pt = pt;
+	*ret_len = (size_t)(outl + fl);
+	return 0;
 }

@@ -29,4 +29,10 @@ int att_envelope_tpm_credential(const struct att_tpm_pub *ek, const uint8_t *ak_
 				const char *machine_id, const char *plaintext, size_t len,
 				char **ret_json);
 
+/* Open AES-256-GCM: ct is ciphertext || 16-byte tag (both envelopes).
+ * *ret_pt is NUL-terminated (not counted); ATT_E_CRYPTO when the tag
+ * does not verify, ATT_E_INVAL for a ciphertext shorter than the tag. */
+int att_envelope_gcm_open(const uint8_t key[32], const uint8_t iv[12], const uint8_t *ct, size_t ct_len,
+			  uint8_t **ret_pt, size_t *ret_len);
+
 #endif

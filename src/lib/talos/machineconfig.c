@@ -391,28 +391,25 @@ int att_machineconfig_render(const char *cache_dir, const struct att_mc_params *
 	return r;
 }
 
-int att_machineconfig_pending(const char *service_url, char **ret_yaml)
+int att_machineconfig_partial(const char *service_url, char **ret_yaml)
 {
-	char *q = yaml_dq(service_url);
+	char *env = att_asprintf("ITL_REG_URL=%s", service_url);
+	char *q = env ? yaml_dq(env) : NULL;
 	char *y;
 
+	free(env);
 	if (!q)
 		return ATT_E_NOMEM;
-	y = att_asprintf("version: v1alpha1\n"
-			 "debug: false\n"
-			 "persist: true\n"
-			 "machine:\n"
-			 "  type: worker\n"
-			 "  nodeLabels:\n"
-			 "    itl.io/status: pending-approval\n"
-			 "    itl.io/managed-by: talos\n"
-			 "    itl.io/flavor: controlplane-stack\n"
-			 "  env:\n"
-			 "    ITL_REG_URL: %s\n"
-			 "cluster:\n"
-			 "  id: itl-cpstack-cluster\n"
-			 "  secret: ''\n",
-			 q);
+	y = att_asprintf("# attestd: partial Talos config for machines booting the generic ISO\n"
+			 "# (talos.config=<service>/api/v1/config).  It has no v1alpha1 machine\n"
+			 "# document, so Talos stays in maintenance mode, where the %s\n"
+			 "# extension attests with the TPM and applies this machine's real config.\n"
+			 "apiVersion: v1alpha1\n"
+			 "kind: ExtensionServiceConfig\n"
+			 "name: %s\n"
+			 "environment:\n"
+			 "    - %s\n",
+			 ATT_MC_AGENT_SERVICE, ATT_MC_AGENT_SERVICE, q);
 	free(q);
 	if (!y)
 		return ATT_E_NOMEM;

@@ -45,7 +45,14 @@ int att_machineconfig_render(const char *cache_dir, const struct att_mc_params *
 int att_machineconfig_patch(const char *base, size_t len, const struct att_mc_params *p,
 			    char **ret_yaml, char *reterr, size_t errlen);
 
-/* The placeholder served to machines that may not have a config yet. */
-int att_machineconfig_pending(const char *service_url, char **ret_yaml);
+/* The Talos extension service the node agent runs as (packaging/talos-extension/). */
+#define ATT_MC_AGENT_SERVICE "itl-tpm-register"
+
+/* The partial config served by GET /api/v1/config to machines booting
+ * the generic ISO: a single ExtensionServiceConfig document for the
+ * agent's extension carrying ITL_REG_URL=<service_url>.  Talos loads and
+ * validates it (name set, environment non-empty), finds no machine
+ * document and continues into maintenance mode (talos.md 2.4-2.5). */
+int att_machineconfig_partial(const char *service_url, char **ret_yaml);
 
 #endif
