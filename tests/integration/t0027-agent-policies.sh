@@ -404,6 +404,35 @@ challenge; tpm_quote ak "$(printf '%s' "$NONCE" | base64 -d | od -An -v -tx1 | t
 attest metal "{\"tpm_ek\":$TPM_EV}" nonce
 expect 403 "tpm_ek: a locked machine" '.failures[0].reason | startswith("machine state not allowed")'
 
+# ---- the CLI (seed 004: config set cluster --id <cluster-id> attestation-policy.yaml) ----
+cli() { ATTESTATION_API_URL=$BASE ATTESTATION_TOKEN=$ADMIN ATTESTATION_CACHE_DIR="$TMP/cli-cache" "$ATTESTATION_CLI" "$@"; }
+OUT=$(cli config set cluster --id cli1 "$W/tpm.yaml" 2>&1); rc=$?
+check "cli: config set stores a version" sh -c "[ $rc = 0 ] && printf '%s' '$OUT' | grep -q 'Cluster cli1: AgentAttestation version 1 stored (1 policies)'"
+cli config get cluster --id cli1 > "$W/got.yaml" 2>&1
+check "cli: config get prints the document as it was sent" cmp -s "$W/got.yaml" "$W/tpm.yaml"
+OUT=$(cli config set cluster --id cli1 "$W/bad.yaml" 2>&1); rc=$?
+check "cli: a refused document exits 7 and names the problem" sh -c "[ $rc = 7 ] && printf '%s' '$OUT' | grep -q 'larger than 65536 bytes'"
+cli config set cluster --id cli1 "$W/nonexistent.yaml" >/dev/null 2>&1; rc=$?
+check "cli: an unreadable file exits 1" test "$rc" = 1
+cli config set cluster "$W/tpm.yaml" >/dev/null 2>&1; rc=$?
+check "cli: config set without --id is a usage error" test "$rc" = 2
+cli config set cluster --id cli1 - < "$W/tpm.yaml" >/dev/null 2>&1
+OUT=$(cli --output json config history cluster --id cli1)
+check "cli: config history (--output json)" sh -c "printf '%s' '$OUT' | jq -e '.versions | map(.version) == [2, 1]' >/dev/null"
+cli config get cluster --id cli1 --version 9 >/dev/null 2>&1; rc=$?
+check "cli: an unknown version exits 5" test "$rc" = 5
+OUT=$(cli agents list --cluster c1)
+check "cli: agents list shows sessions with policy and attributes" sh -c "printf '%s' '$OUT' | grep -q 'eks_cluster_policy' && printf '%s' '$OUT' | grep -q 'aws_iid.account_id=123456789012' && printf '%s' '$OUT' | grep -q '3 session(s) in all'"
+cli agents list --per-page 500 >/dev/null 2>&1; rc=$?
+check "cli: agents list --per-page 500 is a usage error" test "$rc" = 2
+OUT=$(cli config delete cluster --id cli1)
+check "cli: config delete" sh -c "printf '%s' '$OUT' | grep -q 'AgentAttestation deleted'"
+for c in "config" "config set" "config get" "agents" "agents list"; do
+	# shellcheck disable=SC2086
+	cli $c --help 2>&1 | grep -q "Usage: attestation" || fail "--help for '$c'"
+done
+pass "cli: --help for config and agents"
+
 # ---- hot apply on a second replica ------------------------------------------------------
 SHARED_DB_URL=$DB_URL; A_PID=$ATTESTD_PID; A_DATA=$DATA
 start_attestd ITL_AGENT_TRUST_DOMAIN=example.org; B_BASE=$BASE; B_PID=$ATTESTD_PID
