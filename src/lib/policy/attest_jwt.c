@@ -277,8 +277,9 @@ static int gcp_verify(const struct att_pol_ctx *ctx, const json_t *config, const
 		return POL_FAIL(ATT_E_AUTH, "not an instance identity token: no google.compute_engine claims (format=full)");
 	}
 	if (!att_pol_allowed(config, "projectIDs", project)) {
+		r = POL_FAIL(ATT_E_AUTH, "project not allowed: %.128s", project);
 		json_decref(c);
-		return POL_FAIL(ATT_E_AUTH, "project not allowed: %s", project);
+		return r;
 	}
 	put(attrs, "project_id", project);
 	put(attrs, "zone", cstr(gce, "zone", NULL));
@@ -358,8 +359,9 @@ static int aws_token_verify(const struct att_pol_ctx *ctx, const json_t *config,
 		return POL_FAIL(ATT_E_AUTH, "not an AWS web identity token: no https://sts.amazonaws.com/ aws_account claim");
 	}
 	if (!att_pol_allowed(config, "accounts", account)) {
+		r = POL_FAIL(ATT_E_AUTH, "account not allowed: %.128s", account);
 		json_decref(c);
-		return POL_FAIL(ATT_E_AUTH, "account not allowed: %s", account);
+		return r;
 	}
 	put(attrs, "account", account);
 	put(attrs, "org_id", cstr(sts, "org_id", NULL));
