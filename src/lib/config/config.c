@@ -81,6 +81,7 @@ static const struct cfg_var vars[] = {
 	{ "ITL_NONCE_TTL_SECONDS", CFG_INT, O(nonce_ttl_seconds), "60", 5, 3600, NULL },
 	{ "ITL_NONCE_CAPACITY", CFG_INT, O(nonce_capacity), "10000", 1, 10000000, NULL },
 	{ "ITL_SWEEP_INTERVAL_SECONDS", CFG_INT, O(sweep_interval_seconds), "60", 1, 86400, NULL },
+	{ "ITL_AUDIT_CHECKPOINT_INTERVAL_SECONDS", CFG_INT, O(audit_checkpoint_interval_seconds), "3600", 0, 604800, NULL },
 	{ "ITL_HIGH_ASSURANCE", CFG_BOOL, O(high_assurance), "false", 0, 0, NULL },
 	{ "ITL_REQUIRE_ENCRYPTED_DELIVERY", CFG_BOOL, O(require_encrypted_delivery), "false", 0, 0, NULL },
 	{ "ITL_TLS_MIN_VERSION", CFG_STR, O(tls_min_version), "TLSv1.3", 0, 0, NULL },
