@@ -285,7 +285,7 @@ static bool hex64(const char *s)
 	return true;
 }
 
-static int parse_payload(const char *payload, struct att_checkpoint_claim *cl, char *err, size_t errlen)
+int att_checkpoint_parse_claim(const char *payload, struct att_checkpoint_claim *cl, char *err, size_t errlen)
 {
 	json_t *p = json_loads(payload, JSON_REJECT_DUPLICATES, NULL);
 	json_t *n = json_object_get(p, "entries"), *id = json_object_get(p, "head_id");
@@ -326,7 +326,7 @@ int att_checkpoint_verify_doc(const json_t *doc, const char *ca_pem, struct att_
 	}
 	r = cms_check(payload, sig, ca_pem, cl.signer, sizeof(cl.signer), err, errlen);
 	if (r == 0)
-		r = parse_payload(payload, &cl, err, errlen);
+		r = att_checkpoint_parse_claim(payload, &cl, err, errlen);
 	if (r == 0)
 		*ret = cl;
 	return r;

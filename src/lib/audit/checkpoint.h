@@ -76,6 +76,9 @@ struct att_checkpoint_claim {
 int att_checkpoint_verify_doc(const json_t *doc, const char *ca_pem, struct att_checkpoint_claim *ret, char *err,
 			      size_t errlen);
 
+/* Parse a (signature-checked) payload; ATT_E_PARSE with err set. */
+int att_checkpoint_parse_claim(const char *payload, struct att_checkpoint_claim *cl, char *err, size_t errlen);
+
 /* Compare a chain with a claim: hash_at is the entry_hash of the chain's
  * claim->entries-th entry (NULL when the chain is shorter), n the number
  * of entries in the chain.  true when the chain extends the checkpoint;
