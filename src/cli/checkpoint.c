@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/checkpoint.h"
+#include "audit/tsa.h"
 #include "base/util.h"
 #include "cli.h"
 
@@ -174,10 +175,33 @@ int cmd_audit_checkpoint(struct cli *c, int argc, char **argv)
 	return EX_USAGE;
 }
 
-int cli_checkpoint_check(const char *file, const char *ca_file, const json_t *chain, json_t *res)
+/* The checkpoint's RFC 3161 timestamp, if it has one: res.checkpoint.timestamp. */
+static bool check_timestamp(const json_t *doc, const char *tsa_ca_file, json_t *verdict)
+{
+	const char *tok = jstr(doc, "timestamp_token"), *payload = jstr(doc, "payload");
+	char *ca = NULL, when[64], err[300] = "";
+	bool ok;
+
+	if (!tok)
+		return true;
+	if (tsa_ca_file && !(ca = read_file(tsa_ca_file, 1 << 20))) {
+		snprintf(err, sizeof(err), "cannot read %s: %s", tsa_ca_file, strerror(errno));
+		ok = false;
+	} else {
+		ok = att_tsa_check(tok, payload, ca, when, sizeof(when), err, sizeof(err)) == 0;
+	}
+	json_object_set_new(verdict, "timestamp",
+			    json_pack("{s:s?,s:b,s:b,s:s?}", "time", ok ? when : NULL, "valid", ok,
+				      "tsa_signature_checked", ok && ca, "error", ok ? NULL : err));
+	free(ca);
+	return ok;
+}
+
+int cli_checkpoint_check(const char *file, const char *ca_file, const char *tsa_ca_file, const json_t *chain,
+			 json_t *res)
 {
 	char *doc_s = read_file(file, 1 << 20), *ca_pem = doc_s ? read_file(ca_file, 1 << 20) : NULL;
-	json_t *doc = doc_s ? json_loads(doc_s, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	json_t *doc = doc_s ? json_loads(doc_s, JSON_REJECT_DUPLICATES, NULL) : NULL, *v;
 	struct att_checkpoint_claim cl;
 	char err[300] = "";
 	const char *hash_at = NULL;
@@ -198,10 +222,12 @@ int cli_checkpoint_check(const char *file, const char *ca_file, const json_t *ch
 	if (cl.entries > 0 && cl.entries <= n)
 		hash_at = jstr(json_array_get(chain, (size_t)(cl.entries - 1)), "entry_hash");
 	ok = att_checkpoint_matches(&cl, n, hash_at, err, sizeof(err));
-	json_object_set_new(res, "checkpoint",
-			    json_pack("{s:s,s:b,s:s,s:I,s:s,s:s,s:b,s:s?}", "file", file, "signature_valid", 1,
-				      "signer", cl.signer, "entries", (json_int_t)cl.entries, "head_hash", cl.head_hash,
-				      "issued_at", cl.issued_at, "matches", ok, "error", ok ? NULL : err));
+	v = json_pack("{s:s,s:b,s:s,s:I,s:s,s:s,s:b,s:s?}", "file", file, "signature_valid", 1, "signer", cl.signer,
+		      "entries", (json_int_t)cl.entries, "head_hash", cl.head_hash, "issued_at", cl.issued_at, "matches",
+		      ok, "error", ok ? NULL : err);
+	if (!check_timestamp(doc, tsa_ca_file, v))
+		ok = false;
+	json_object_set_new(res, "checkpoint", v);
 	ex = ok ? EX_OK : EX_ERR;
 out:
 	json_decref(doc);
@@ -222,4 +248,11 @@ void cli_checkpoint_print(const json_t *v)
 		       jstr(v, "head_hash"));
 	else
 		printf("CHECKPOINT MISMATCH: %s\n", jstr(v, "error") ? jstr(v, "error") : "the log does not extend it");
+	v = json_object_get(v, "timestamp");
+	if (v && json_is_true(json_object_get(v, "valid")))
+		printf("RFC 3161 timestamp: %s (%s)\n", jstr(v, "time"),
+		       json_is_true(json_object_get(v, "tsa_signature_checked")) ? "TSA signature verified with --tsa-ca"
+										: "imprint only; pass --tsa-ca to check the TSA");
+	else if (v)
+		printf("TIMESTAMP REFUSED: %s\n", jstr(v, "error") ? jstr(v, "error") : "invalid");
 }

@@ -36,7 +36,7 @@ static const char audit_usage[] =
 	"\n"
 	"  list [--machine-id ID] [--action A] [--page N] [--per-page N] [--all]\n"
 	"                 Audit entries, newest first (--all fetches every page)\n"
-	"  verify [--checkpoint FILE --enrollment-ca CA.crt]\n"
+	"  verify [--checkpoint FILE --enrollment-ca CA.crt [--tsa-ca TSA-CA.pem]]\n"
 	"                 Fetch the whole log and recompute the hash chain locally;\n"
 	"                 exit 1 when any entry does not link or recompute, or when\n"
 	"                 the log does not extend the signed checkpoint FILE\n"
@@ -544,8 +544,10 @@ static const char *str_or_null(const json_t *e, const char *k)
 
 static int a_verify(struct cli *c, int argc, char **argv)
 {
-	const char *cpfile = NULL, *cafile = NULL;
-	const struct opt o[] = { { "checkpoint", 0, true, &cpfile, NULL }, { "enrollment-ca", 0, true, &cafile, NULL } };
+	const char *cpfile = NULL, *cafile = NULL, *tsaca = NULL;
+	const struct opt o[] = { { "checkpoint", 0, true, &cpfile, NULL },
+				 { "enrollment-ca", 0, true, &cafile, NULL },
+				 { "tsa-ca", 0, true, &tsaca, NULL } };
 	int cpex = EX_OK;
 	char *pos[1];
 	json_t *all = NULL, *res;
@@ -556,7 +558,7 @@ static int a_verify(struct cli *c, int argc, char **argv)
 	char why[160] = "";
 	int ex;
 
-	if (parse_opts("audit verify", argc, argv, o, 2, pos, 0) < 0)
+	if (parse_opts("audit verify", argc, argv, o, 3, pos, 0) < 0)
 		return EX_USAGE;
 	if (cpfile && !cafile) {
 		fprintf(stderr, "attestation audit verify: --checkpoint needs --enrollment-ca (your copy of enrollment-ca.crt)\n");
@@ -601,7 +603,7 @@ static int a_verify(struct cli *c, int argc, char **argv)
 			"head_hash", n ? prev : NULL, "error", error, "verified_by", "client");
 	if (bad_id)
 		json_object_set_new(res, "first_invalid_id", json_integer(bad_id));
-	if (cpfile && (cpex = cli_checkpoint_check(cpfile, cafile, all, res)) == EX_USAGE) {
+	if (cpfile && (cpex = cli_checkpoint_check(cpfile, cafile, tsaca, all, res)) == EX_USAGE) {
 		json_decref(res);
 		json_decref(all);
 		return cpex;

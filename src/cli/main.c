@@ -87,7 +87,7 @@ static const char completion_bash[] =
 	"\tmachine/import) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
 	"\taudit/list) o=\"$o --machine-id --action --page --per-page --all\" ;;\n"
 	"\taudit/report) o=\"$o --file\" ;;\n"
-	"\taudit/verify) o=\"$o --checkpoint --enrollment-ca\" ;;\n"
+	"\taudit/verify) o=\"$o --checkpoint --enrollment-ca --tsa-ca\" ;;\n"
 	"\tesac\n"
 	"\tCOMPREPLY=($(compgen -W \"$o\" -- \"$cur\"))\n"
 	"}\n"

@@ -1,12 +1,15 @@
 /* Signed audit checkpoints as `attestation audit verify --checkpoint`
  * reads them (an untrusted file): the export document (JSON, base64 DER
- * CMS), the payload parser and the chain comparison.  Input starting with
- * 'P' is a bare payload; anything else is an export document. */
+ * CMS), the payload parser and the chain comparison, and the RFC 3161
+ * token.  Input starting with 'P' is a bare payload, with 'T' a DER
+ * TimeStampToken; anything else is an export document. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit/checkpoint.h"
+#include "audit/tsa.h"
+#include "base/util.h"
 
 static const char ca_pem[] =
 	"-----BEGIN CERTIFICATE-----\n"
@@ -39,6 +42,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)att_checkpoint_matches(&cl, 0, NULL, err, sizeof(err));
 		}
 		free(s);
+		return 0;
+	}
+	if (size > 0 && data[0] == 'T') {
+		char when[64], *b64 = att_b64_encode(data + 1, size - 1);
+
+		if (b64) {
+			(void)att_tsa_check(b64, "payload", NULL, when, sizeof(when), err, sizeof(err));
+			(void)att_tsa_check(b64, "payload", ca_pem, when, sizeof(when), err, sizeof(err));
+			free(b64);
+		}
 		return 0;
 	}
 	doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);

@@ -13,6 +13,7 @@
 
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
+#include "audit/tsa.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "db/db.h"
@@ -207,6 +208,42 @@ int att_checkpoint_set_timestamp(struct att_dbc *c, int64_t id, const char *toke
 	int r = att_dbc_exec(c, "UPDATE audit_checkpoints SET timestamp_token = ? WHERE id = ?", "si", token_b64, id);
 
 	return r < 0 ? r : r == 1 ? 0 : ATT_E_NOTFOUND;
+}
+
+int att_checkpoint_timestamp_pending(struct att_dbc *c, const char *tsa_url, long timeout, int max, char *err,
+				     size_t errlen)
+{
+	struct att_stmt *s;
+	int64_t ids[16];
+	char *payloads[16] = { NULL };
+	int n = 0, done = 0, r;
+
+	if (max > 16)
+		max = 16;
+	r = att_dbc_query(c, &s,
+			  "SELECT id, payload FROM audit_checkpoints WHERE timestamp_token IS NULL ORDER BY id DESC LIMIT ?",
+			  "i", (int64_t)max);
+	if (r < 0)
+		return r;
+	while (n < max && (r = att_stmt_next(s)) == 1) {
+		ids[n] = att_stmt_int(s, 0);
+		payloads[n] = dup_or_null(att_stmt_text(s, 1));
+		if (payloads[n])
+			n++;
+	}
+	att_stmt_done(s);
+	for (int i = 0; i < n && r >= 0; i++) {
+		char *tok = NULL;
+
+		r = att_tsa_request(tsa_url, payloads[i], timeout, &tok, err, errlen);
+		if (r == 0)
+			r = att_checkpoint_set_timestamp(c, ids[i], tok);
+		done += r == 0;
+		free(tok);
+	}
+	for (int i = 0; i < n; i++)
+		free(payloads[i]);
+	return r < 0 ? r : done;
 }
 
 json_t *att_checkpoint_json(const struct att_checkpoint *cp)

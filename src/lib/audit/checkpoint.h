@@ -58,6 +58,11 @@ int att_checkpoint_get(struct att_dbc *c, int64_t id, struct att_checkpoint *ret
 /* Attach an RFC 3161 token to a stored checkpoint. */
 int att_checkpoint_set_timestamp(struct att_dbc *c, int64_t id, const char *token_b64);
 void att_checkpoint_release(struct att_checkpoint *cp);
+/* Have up to max stored checkpoints without a timestamp (newest first)
+ * timestamped by the RFC 3161 TSA at tsa_url (outside any transaction:
+ * network calls).  The number stamped, or a negative att_err with err set. */
+int att_checkpoint_timestamp_pending(struct att_dbc *c, const char *tsa_url, long timeout, int max, char *err,
+				     size_t errlen);
 
 /* The export document (the file `attestation audit verify --checkpoint` reads). */
 json_t *att_checkpoint_json(const struct att_checkpoint *cp);
