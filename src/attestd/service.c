@@ -229,13 +229,15 @@ static int checkpoint_fn(void *ctx, const char *holder)
 	snprintf(issuer, sizeof(issuer), "attestd:%s", holder);
 	r = att_checkpoint_issue(c, &sg, issuer, true, NULL, &issued);
 	if (r == 0 && svc->cfg->audit_tsa_url[0]) {
+		static bool tsa_failing;	/* only this worker's thread runs here */
 		char err[300] = "";
 		int n = att_checkpoint_timestamp_pending(c, svc->cfg->audit_tsa_url, 10, 8, err, sizeof(err));
 
-		if (n < 0)
+		if (n < 0 && !tsa_failing)
 			att_log_warning("attestd.audit", "checkpoint timestamp: %s", err);
 		else if (n > 0)
 			att_log_info("attestd.audit", "%d audit checkpoint(s) timestamped by %s", n, svc->cfg->audit_tsa_url);
+		tsa_failing = n < 0;
 	}
 	att_db_release(svc->db, c);
 	return r < 0 ? r : issued;
