@@ -77,7 +77,8 @@ static void h_cp_list(const struct att_svc *svc, struct att_req *rq, struct att_
 		return;
 	}
 	r = att_dbc_query(c, &s,
-			  "SELECT id, issued_at, entries, head_id, head_hash, issuer, timestamp_token IS NOT NULL"
+			  "SELECT id, issued_at, entries, head_id, head_hash, issuer,"
+			  " CASE WHEN timestamp_token IS NULL THEN 0 ELSE 1 END"
 			  " FROM audit_checkpoints ORDER BY id DESC LIMIT ? OFFSET ?",
 			  "ii", per_page, (page - 1) * per_page);
 	if (r < 0) {
