@@ -1,8 +1,8 @@
 #!/bin/sh
 # Faults under write load (docs/operations.md "Failure behaviour"): kill -9
-# of attestd in the middle of write transactions (both databases);
-# PostgreSQL stopped and restarted mid-load; on SQLite the data directory
-# full (a small tmpfs) and remounted read-only.  Every write the service
+# of attestd in the middle of write transactions; PostgreSQL stopped and
+# restarted mid-load; the database's volume full (a small tmpfs: SQLite's
+# data directory, a PostgreSQL tablespace); the SQLite file read-only.  Every write the service
 # acknowledged (200) survives, the audit chain verifies, failures answer 503
 # with a reason (never 500), and the service recovers without a restart.
 . "$SRCDIR/tests/lib/test-lib.sh"
@@ -53,7 +53,7 @@ chain_ok() {
 	expect 200 "$1" '.valid == true'
 }
 wait_codes() { # wait_codes TAG REGEX SECONDS: until a new answer matching REGEX arrives
-	start=$(wc -l < "$TMP/codes.$1" 2>/dev/null || echo 0); i=0
+	start=$(cat "$TMP/codes.$1" 2>/dev/null | wc -l); i=0
 	while [ $i -lt $(($3 * 10)) ]; do
 		tail -n +"$((start + 1))" "$TMP/codes.$1" 2>/dev/null | grep -qE "$2" && return 0
 		sleep 0.1; i=$((i + 1))
@@ -67,7 +67,7 @@ start_attestd
 SHARED_DB_URL=${SHARED_DB_URL:-$DB_URL}; D1=$DATA
 load kill
 check "load is acknowledged" wait_codes kill '^200 ' 20
-sleep 1.5
+sleep 3
 kill -9 "$ATTESTD_PID"; wait "$ATTESTD_PID" 2>/dev/null
 PIDS=$(echo "$PIDS" | sed "s/ $ATTESTD_PID//")
 stop_load kill
@@ -100,17 +100,28 @@ if [ "$ATTEST_DB" = postgresql ]; then
 	chain_ok "the audit chain verifies after the PostgreSQL restart"
 fi
 
-# ---- SQLite: data directory full, then read-only ----------------------------
+# ---- the database's volume full ----------------------------------------------
+# SQLite: the data directory on a small tmpfs.  PostgreSQL: the test
+# database in a tablespace on one (its WAL stays in the cluster's directory).
 MNT=""
-if [ "$ATTEST_DB" = sqlite ] && [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ]; then
 	MNT=$(mktemp -d "$TMP/mnt.XXXXXX")
 	mount -t tmpfs -o size=32m tmpfs "$MNT" 2>/dev/null || { rmdir "$MNT"; MNT=""; }
 fi
 if [ -n "$MNT" ]; then
 	trap 'umount "$MNT" 2>/dev/null; cleanup' EXIT
-	SHARED_DB_URL="sqlite:///$MNT/machines.db"
-	start_attestd
-	DB="$MNT/machines.db"
+	if [ "$ATTEST_DB" = postgresql ]; then
+		chmod 755 "$TMP"; chown postgres "$MNT"; chmod 700 "$MNT"
+		"$PG_BIN/psql" -h "$PG_DIR" -U postgres -d postgres -qAt -c "CREATE TABLESPACE small LOCATION '$MNT'" >/dev/null
+		PG_NDB=$((PG_NDB + 1)); PG_DB=t$PG_NDB
+		"$PG_BIN/psql" -h "$PG_DIR" -U postgres -d postgres -qAt -c "CREATE DATABASE $PG_DB TABLESPACE small" >/dev/null
+		SHARED_DB_URL="postgresql:///$PG_DB?host=$PG_DIR&user=postgres"
+		start_attestd
+	else
+		SHARED_DB_URL="sqlite:///$MNT/machines.db"
+		start_attestd
+		DB="$MNT/machines.db"
+	fi
 	load full
 	check "load on the small volume is acknowledged" wait_codes full '^200 ' 20
 	dd if=/dev/zero of="$MNT/filler" bs=64k 2>/dev/null
@@ -121,14 +132,17 @@ if [ -n "$MNT" ]; then
 	check "writes succeed again once space is freed, without a restart" wait_codes full '^200 ' 30
 	stop_load full
 	check "no answer was a 5xx other than 503 (disk full)" no_500 full
-	check "the disk-full answers say the storage is full" grep -q '^503 .*full' "$TMP/codes.full"
+	check "the disk-full answers say the storage is full" grep -q '^503 .*Database storage is full' "$TMP/codes.full"
 	check "every acknowledged write is stored (disk full)" acked_stored full
 	chain_ok "the audit chain verifies after disk full"
-	check "log line names the cause" grep -qi "full" "$DATA/attestd.log"
-
+	check "log line names the cause" grep -qiE "full|No space left" "$DATA/attestd.log"
 	stop_attestd
+	if [ "$ATTEST_DB" = postgresql ]; then
+		"$PG_BIN/psql" -h "$PG_DIR" -U postgres -d postgres -qAt -c "DROP DATABASE $PG_DB" >/dev/null
+		"$PG_BIN/psql" -h "$PG_DIR" -U postgres -d postgres -qAt -c "DROP TABLESPACE small" >/dev/null
+	fi
 	umount "$MNT" && MNT=""
-elif [ "$ATTEST_DB" = sqlite ]; then
+else
 	skip "disk full: mounting a tmpfs needs root"
 fi
 
