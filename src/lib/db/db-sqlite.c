@@ -179,7 +179,6 @@ static int map_rc(int rc)
 static int sq_begin(struct att_dbc *base)
 {
 	struct sq_conn *c = CONN(base);
-
 	int rc = sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
 	if (rc != SQLITE_OK)
@@ -201,12 +200,12 @@ static int sq_begin_read(struct att_dbc *base)
 static int sq_commit(struct att_dbc *base)
 {
 	struct sq_conn *c = CONN(base);
-
 	int rc = sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL);
 
 	if (rc != SQLITE_OK) {
 		sq_rollback(base);
-		return map_rc(rc) == ATT_E_CONFLICT || map_rc(rc) == 0 ? ATT_E_DB : map_rc(rc);
+		rc = map_rc(rc);	/* notes a full or read-only database */
+		return rc == ATT_E_NOMEM ? rc : ATT_E_DB;
 	}
 	c->in_txn = false;
 	return 0;
