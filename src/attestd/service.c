@@ -217,7 +217,7 @@ static int checkpoint_fn(void *ctx, const char *holder)
 	const struct att_svc *svc = ctx;
 	struct att_checkpoint_signer sg;
 	struct att_dbc *c;
-	char issuer[160];
+	char issuer[160], why[200];
 	bool issued = false;
 	int r = att_api_checkpoint_signer(svc, &sg);
 
@@ -227,7 +227,14 @@ static int checkpoint_fn(void *ctx, const char *holder)
 	if (!c)
 		return ATT_E_DB;
 	snprintf(issuer, sizeof(issuer), "attestd:%s", holder);
-	r = att_checkpoint_issue(c, &sg, issuer, true, NULL, &issued);
+	r = att_checkpoint_issue(c, &sg, issuer, true, NULL, &issued, why, sizeof(why));
+	if (r == ATT_E_CONFLICT) {
+		static char said[200];	/* only this worker's thread runs here */
+
+		if (strcmp(said, why) != 0)
+			att_log_error("attestd.audit", "Not signing an audit checkpoint: %s", why);
+		snprintf(said, sizeof(said), "%s", why);
+	}
 	if (r == 0 && svc->cfg->audit_tsa_url[0]) {
 		static bool tsa_failing;	/* only this worker's thread runs here */
 		char err[300] = "";

@@ -81,7 +81,7 @@ expect 422 "list paging checked"
 # ---- the CLI ----------------------------------------------------------------
 run audit checkpoint create --file "$TMP/cp1.json"
 rc_is 0 "audit checkpoint create"
-check "... writes the export document" jq -e ".entries == $((N0 + 2)) and .payload != null" "$TMP/cp1.json"
+check "... writes the export document" sh -c 'jq -e "$1" "$2" >/dev/null' _ ".entries == $((N0 + 2)) and .payload != null" "$TMP/cp1.json"
 run audit checkpoint get latest --file -
 rc_is 0 "audit checkpoint get latest"
 check "... prints the document with --file -" sh -c 'printf "%s" "$1" | jq -e ".format == \"itl-audit-checkpoint/1\"" >/dev/null' _ "$OUT"
@@ -118,6 +118,10 @@ sql "DELETE FROM audit_log WHERE id > $H1"
 admin GET /api/v1/audit/verify
 expect 200 "the server sees the cut against its newest stored checkpoint" \
 	".valid == false and .checkpoint.matches == false and (.checkpoint.error | test(\"log truncated\"))"
+admin POST /api/v1/audit/checkpoints
+expect 409 "a log that no longer extends the newest checkpoint is not signed on demand" '.detail | test("^Not signing: log truncated")'
+check "... nor periodically" sh -c 'sleep 2; grep -q "ERROR attestd.audit — Not signing an audit checkpoint: log truncated" "$1"' _ "$DATA/attestd.log"
+check "... so the stored checkpoints still show the cut" test "$(sql "SELECT MAX(entries) FROM audit_checkpoints")" = "$N2"
 sql "DELETE FROM audit_checkpoints WHERE id > $C1"
 admin GET /api/v1/audit/verify
 expect 200 "with the newer checkpoints gone too the chain alone looks valid" \

@@ -71,8 +71,9 @@ static void append(struct att_db *db, const char *action)
 static void issue(struct fixture *f, bool only_if_changed, struct att_checkpoint *cp, bool *issued)
 {
 	struct att_dbc *c = att_db_acquire(f->db);
+	char err[200];
 
-	assert_int_equal(att_checkpoint_issue(c, &f->sg, "test", only_if_changed, cp, issued), 0);
+	assert_int_equal(att_checkpoint_issue(c, &f->sg, "test", only_if_changed, cp, issued, err, sizeof(err)), 0);
 	att_db_release(f->db, c);
 }
 
@@ -153,6 +154,39 @@ static void test_issue_verify_and_compare(void **state)
 	json_decref(doc);
 }
 
+static void test_cut_log_not_signed(void **state)
+{
+	struct fixture *f = *state;
+	struct att_dbc *c;
+	char err[200];
+	bool issued;
+
+	append(f->db, "one");
+	append(f->db, "two");
+	issue(f, true, NULL, &issued);
+	assert_true(issued);
+	c = att_db_acquire(f->db);
+	/* cut back */
+	assert_int_equal(att_dbc_exec(c, "DELETE FROM audit_log WHERE id = 2", ""), 1);
+	assert_int_equal(att_checkpoint_issue(c, &f->sg, "t", true, NULL, &issued, err, sizeof(err)), ATT_E_CONFLICT);
+	assert_false(issued);
+	assert_non_null(strstr(err, "log truncated"));
+	att_db_release(f->db, c);
+	/* ... and re-grown with other entries */
+	append(f->db, "other");
+	append(f->db, "more");
+	c = att_db_acquire(f->db);
+	assert_int_equal(att_checkpoint_issue(c, &f->sg, "t", false, NULL, &issued, err, sizeof(err)), ATT_E_CONFLICT);
+	assert_non_null(strstr(err, "log rewritten: entry 2"));
+	{
+		int64_t n = 0;
+
+		assert_int_equal(att_dbc_query_int(c, "SELECT COUNT(*) FROM audit_checkpoints", &n), 0);
+		assert_int_equal(n, 1);	/* only the one before the cut */
+	}
+	att_db_release(f->db, c);
+}
+
 static void test_tampered_or_foreign(void **state)
 {
 	struct fixture *f = *state;
@@ -210,6 +244,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_empty_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_issue_verify_and_compare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_log_not_signed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_or_foreign, setup, teardown),
 		cmocka_unit_test(test_fault_detail),
 	};

@@ -29,7 +29,7 @@ static void h_cp_create(const struct att_svc *svc, struct att_req *rq, struct at
 	struct att_checkpoint_signer sg;
 	struct att_checkpoint cp = { 0 };
 	struct att_dbc *c;
-	char issuer[300];
+	char issuer[300], why[200];
 	bool issued = false;
 	int r;
 
@@ -43,8 +43,14 @@ static void h_cp_create(const struct att_svc *svc, struct att_req *rq, struct at
 		return;
 	}
 	snprintf(issuer, sizeof(issuer), "operator:%s", rq->actor.name ? rq->actor.name : "unknown");
-	r = att_checkpoint_issue(c, &sg, issuer, false, &cp, &issued);
+	r = att_checkpoint_issue(c, &sg, issuer, false, &cp, &issued, why, sizeof(why));
 	att_db_release(svc->db, c);
+	if (r == ATT_E_CONFLICT) {
+		att_log_error("attestd.audit", "Audit checkpoint refused for %s: %s",
+			      rq->actor.name ? rq->actor.name : "unknown", why);
+		att_resp_error(rs, 409, "Not signing: %s", why);
+		return;
+	}
 	if (r == ATT_E_CRYPTO) {
 		att_log_error("attestd.audit", "checkpoint signing failed");
 		att_resp_error(rs, 503, "Checkpoint signing failed");

@@ -84,21 +84,48 @@ static int read_head(struct att_dbc *c, struct att_checkpoint *cp)
 	return r < 0 ? r : 0;
 }
 
-/* Does the newest stored checkpoint name this head already? */
-static int head_unchanged(struct att_dbc *c, const struct att_checkpoint *cp, bool *ret)
+/* The newest stored checkpoint against the current head: *ret_same when
+ * it names this head already; ATT_E_CONFLICT (err says why) when the log
+ * no longer extends it — cut back or rewritten — which is never signed. */
+static int check_previous(struct att_dbc *c, const struct att_checkpoint *cp, bool *ret_same, char *err,
+			  size_t errlen)
 {
+	struct att_checkpoint_claim prev = { 0 };
 	struct att_stmt *s;
-	int r = att_dbc_query(c, &s, "SELECT entries, head_hash FROM audit_checkpoints ORDER BY id DESC LIMIT 1", "");
+	char hash_at[65] = "";
+	bool have = false;
+	int r = att_dbc_query(c, &s,
+			      "SELECT entries, head_hash, issued_at FROM audit_checkpoints ORDER BY id DESC LIMIT 1", "");
 
-	*ret = false;
+	*ret_same = false;
 	if (r < 0)
 		return r;
-	r = att_stmt_next(s);
-	if (r == 1)
-		*ret = att_stmt_int(s, 0) == cp->entries && att_stmt_text(s, 1) &&
-		       strcmp(att_stmt_text(s, 1), cp->head_hash) == 0;
+	if ((r = att_stmt_next(s)) == 1 && att_stmt_text(s, 1) && strlen(att_stmt_text(s, 1)) == 64) {
+		have = true;
+		prev.entries = att_stmt_int(s, 0);
+		memcpy(prev.head_hash, att_stmt_text(s, 1), 65);
+		snprintf(prev.issued_at, sizeof(prev.issued_at), "%s", att_stmt_text(s, 2) ? att_stmt_text(s, 2) : "?");
+	}
 	att_stmt_done(s);
-	return r < 0 ? r : 0;
+	if (r < 0 || !have)
+		return r < 0 ? r : 0;
+	if (prev.entries == cp->entries && strcmp(prev.head_hash, cp->head_hash) == 0) {
+		*ret_same = true;
+		return 0;
+	}
+	if (prev.entries > 0 && prev.entries <= cp->entries) {
+		r = att_dbc_query(c, &s, "SELECT entry_hash FROM audit_log ORDER BY id LIMIT 1 OFFSET ?", "i",
+				  prev.entries - 1);
+		if (r < 0)
+			return r;
+		if ((r = att_stmt_next(s)) == 1 && att_stmt_text(s, 0))
+			snprintf(hash_at, sizeof(hash_at), "%s", att_stmt_text(s, 0));
+		att_stmt_done(s);
+		if (r < 0)
+			return r;
+	}
+	return att_checkpoint_matches(&prev, cp->entries, hash_at[0] ? hash_at : NULL, err, errlen) ? 0
+												   : ATT_E_CONFLICT;
 }
 
 static int build_and_store(struct att_dbc *c, const struct att_checkpoint_signer *sg, struct att_checkpoint *cp)
@@ -131,22 +158,23 @@ static int build_and_store(struct att_dbc *c, const struct att_checkpoint_signer
 }
 
 int att_checkpoint_issue(struct att_dbc *c, const struct att_checkpoint_signer *sg, const char *issuer,
-			 bool only_if_changed, struct att_checkpoint *ret, bool *ret_issued)
+			 bool only_if_changed, struct att_checkpoint *ret, bool *ret_issued, char *err, size_t errlen)
 {
 	struct att_checkpoint cp = { 0 };
 	bool same = false;
 	int r;
 
 	*ret_issued = false;
+	err[0] = 0;
 	if (!sg || !sg->key || !sg->cert)
 		return ATT_E_UNAVAILABLE;
 	r = att_dbc_begin(c);
 	if (r < 0)
 		return r;
 	r = read_head(c, &cp);
-	if (r == 0 && only_if_changed)
-		r = head_unchanged(c, &cp, &same);
-	if (r == 0 && same) {
+	if (r == 0)
+		r = check_previous(c, &cp, &same, err, errlen);
+	if (r == 0 && same && only_if_changed) {
 		att_dbc_rollback(c);
 		att_checkpoint_release(&cp);
 		return 0;

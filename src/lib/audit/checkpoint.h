@@ -50,9 +50,11 @@ struct att_checkpoint_signer {
 
 /* Sign the log's current head and store it, in one write transaction.
  * With only_if_changed, nothing is issued (*ret_issued = false) when the
- * newest stored checkpoint already names this head. */
+ * newest stored checkpoint already names this head.  A log that no longer
+ * extends the newest stored checkpoint (cut back, rewritten) is never
+ * signed: ATT_E_CONFLICT with err saying how it differs. */
 int att_checkpoint_issue(struct att_dbc *c, const struct att_checkpoint_signer *sg, const char *issuer,
-			 bool only_if_changed, struct att_checkpoint *ret, bool *ret_issued);
+			 bool only_if_changed, struct att_checkpoint *ret, bool *ret_issued, char *err, size_t errlen);
 /* One stored checkpoint; id 0 is the newest.  ATT_E_NOTFOUND when none. */
 int att_checkpoint_get(struct att_dbc *c, int64_t id, struct att_checkpoint *ret);
 /* Attach an RFC 3161 token to a stored checkpoint. */
