@@ -70,6 +70,8 @@ struct att_config {
 	int64_t nonce_ttl_seconds;
 	int64_t nonce_capacity;
 	int64_t sweep_interval_seconds;
+	int64_t audit_checkpoint_interval_seconds;	/* 0: no periodic checkpoints */
+	char *audit_tsa_url;				/* RFC 3161 TSA; "" when none */
 	/* transport */
 	bool high_assurance;
 	bool require_encrypted_delivery;

@@ -185,6 +185,19 @@
 	" expires_at TEXT NOT NULL);" \
 	"CREATE INDEX agent_sessions_cluster ON agent_sessions(cluster_id, issued_at);" \
 	"CREATE INDEX agent_sessions_issued ON agent_sessions(issued_at);"
+/* Signed audit checkpoints (docs/audit.md): the log's entry count and head
+ * hash at a time, signed by the Enrollment CA's document-signing key. */
+#define V13_CHECKPOINTS(IDCOL) \
+	"CREATE TABLE audit_checkpoints (" \
+	" id " IDCOL "," \
+	" issued_at TEXT NOT NULL," \
+	" entries BIGINT NOT NULL," \
+	" head_id BIGINT NOT NULL," \
+	" head_hash TEXT NOT NULL," \
+	" issuer TEXT NOT NULL," \
+	" payload TEXT NOT NULL," \
+	" signature TEXT NOT NULL," \
+	" timestamp_token TEXT);"
 
 const struct att_migration att_migrations[] = {
 	{
@@ -228,6 +241,12 @@ const struct att_migration att_migrations[] = {
 		"dashboard: last contact, fleet list and summary indexes",
 		V10_FLEET_SQLITE,
 		V10_FLEET_PG,
+	},
+	{
+		13,
+		"signed audit checkpoints",
+		V13_CHECKPOINTS("INTEGER PRIMARY KEY"),
+		V13_CHECKPOINTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
 	},
 };
 
