@@ -76,6 +76,9 @@ printf 'section: AgentAttestation\nschema: v1\nspec:\n  policies:\n    - {name: 
 bad "two policies with one name" "spec.policies\\\\[1\\\\].name: 'p' is used by another policy"
 printf 'section: AgentAttestation\nschema: v1\nextra: 1\nspec: {}\n' > "$W/bad.yaml"; bad "unknown top-level key" '^extra: unknown key'
 printf 'a: &x [1]\nb: *x\n' > "$W/bad.yaml"; bad "YAML aliases refused" 'aliases are not accepted'
+printf '%%ax$\377\377\377\t: *x\n' > "$W/bad.yaml"; bad "invalid UTF-8 (a document that hangs libfyaml's directive scanner)" '^document: must be UTF-8'
+printf '%%YAML 1.2\n---\nsection: AgentAttestation\n' > "$W/bad.yaml"; bad "YAML directives refused" '^document: YAML directives'
+printf 'section: Agent\033[2JAttestation\n' > "$W/bad.yaml"; bad "control characters refused" '^document: must be UTF-8'
 head -c 70000 /dev/zero | tr '\0' 'a' > "$W/bad.yaml"; bad "oversized document" 'larger than 65536 bytes'
 printf 'section: AgentAttestation\n' > "$W/small.yaml"
 put_policy c1 "$W/small.yaml" text/html

@@ -141,6 +141,45 @@ static int node_json(struct fy_node *n, int depth, const char *path, json_t **re
 	return 0;
 }
 
+/* Well-formed UTF-8 without control characters other than tab, LF, CR. */
+static bool text_ok(const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = p[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t cp;
+
+		if (n == 0 || i + n > len)
+			return false;
+		if (n == 1) {
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		cp = c & (0x7f >> n);
+		for (size_t k = 1; k < n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* A YAML directive (%YAML, %TAG) starts a line with '%'. */
+static bool has_directive(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == '%' && (i == 0 || p[i - 1] == '\n' || p[i - 1] == '\r'))
+			return true;
+	return false;
+}
+
 static int yaml_to_json(const char *text, size_t len, json_t **ret, char *reterr, size_t errlen)
 {
 	struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_AUTO };
@@ -151,8 +190,12 @@ static int yaml_to_json(const char *text, size_t len, json_t **ret, char *reterr
 		return ERR("document: empty");
 	if (len > ATT_POLICY_MAX_DOC)
 		return ERR("document: larger than %d bytes", ATT_POLICY_MAX_DOC);
-	if (memchr(text, '\0', len))
-		return ERR("document: contains a NUL byte");
+	/* Checked before libfyaml sees the bytes: its directive scanner
+	 * loops forever on some invalid UTF-8 (found by fuzz-agent-policy). */
+	if (!text_ok((const unsigned char *)text, len))
+		return ERR("document: must be UTF-8 text without control characters");
+	if (has_directive(text, len))
+		return ERR("document: YAML directives (%%YAML, %%TAG) are not accepted");
 	d = fy_document_build_from_string(&cfg, text, len);
 	if (!d)
 		return ERR("document: not valid YAML");
