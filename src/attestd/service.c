@@ -21,7 +21,6 @@
 
 #define LOG "attestd"
 #define PKI "attestd.pki"
-#define EVENT_POLL_MS 500
 
 static int open_db(struct att_service *s, unsigned pool)
 {
@@ -174,7 +173,8 @@ int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate
 	s->svc.cfg = cfg;
 	if (threads == 0)
 		threads = 2;
-	if (open_db(s, cfg->db_pool_size ? (unsigned)cfg->db_pool_size : threads + 2) < 0)
+	if (open_db(s, cfg->db_pool_size ? (unsigned)cfg->db_pool_size
+						: threads + 3 + (unsigned)cfg->event_partitions) < 0)
 		return -1;
 	if (migrate_only)
 		return open_extensions(s, true);
@@ -209,10 +209,69 @@ static int sweep_fn(void *ctx, const char *holder)
 	return att_sweep_run(ctx, holder);
 }
 
+/* The fan-out worker: new outbox events become deliveries, then the
+ * partition workers are woken. */
 static int events_fn(void *ctx, const char *holder)
 {
+	struct att_service *s = ctx;
+	int r;
+
 	(void)holder;
-	return att_ext_dispatch(ctx);
+	r = att_ext_fanout(&s->svc);
+	if (r > 0)
+		for (size_t i = 0; i < s->nparts; i++)
+			att_worker_kick(s->part_workers[i]);
+	return r;
+}
+
+static int deliver_fn(void *ctx, const char *holder)
+{
+	return att_ext_deliver(ctx, holder);
+}
+
+static void start_event_workers(struct att_service *s)
+{
+	const struct att_config *cfg = s->cfg;
+	struct att_worker_conf events = { "events", cfg->event_poll_ms, events_fn, s, NULL };
+	size_t n = (size_t)cfg->event_partitions;
+
+	if (!att_ext_have_hooks())
+		return;
+	s->parts = calloc(n, sizeof(*s->parts));
+	s->part_workers = calloc(n, sizeof(*s->part_workers));
+	if (!s->parts || !s->part_workers) {
+		att_log_warning(LOG, "cannot start the event workers: out of memory");
+		return;
+	}
+	s->nparts = n;
+	for (size_t i = 0; i < n; i++) {
+		struct att_ext_partition *p = &s->parts[i];
+		struct att_worker_conf w = { p->lease, cfg->event_poll_ms, deliver_fn, p, NULL };
+
+		p->svc = &s->svc;
+		p->lo = (unsigned)(i * ATT_EVENT_SLOTS / n);
+		p->hi = (unsigned)((i + 1) * ATT_EVENT_SLOTS / n);
+		snprintf(p->lease, sizeof(p->lease), "events.%zu", i);
+		if (att_worker_start(s->db, &w, &s->part_workers[i]) < 0)
+			att_log_warning(LOG, "cannot start the event worker %s", p->lease);
+	}
+	if (att_worker_start(s->db, &events, &s->events) < 0)
+		att_log_warning(LOG, "cannot start the event fan-out worker");
+}
+
+static void stop_event_workers(struct att_service *s)
+{
+	att_worker_stop(s->events);
+	s->events = NULL;
+	for (size_t i = 0; i < s->nparts; i++) {
+		att_worker_stop(s->part_workers[i]);
+		att_ext_partition_release(&s->parts[i]);
+	}
+	free(s->parts);
+	free(s->part_workers);
+	s->parts = NULL;
+	s->part_workers = NULL;
+	s->nparts = 0;
 }
 
 int att_service_start(struct att_service *s, const char *ready_file)
@@ -221,7 +280,6 @@ int att_service_start(struct att_service *s, const char *ready_file)
 	unsigned threads = cfg->threads ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s->db,
 					 "Removed %d expired nonces and config tokens" };
-	struct att_worker_conf events = { "events", EVENT_POLL_MS, events_fn, &s->svc, NULL };
 	char err[1024] = "";
 
 	if (att_ext_start_all(err, sizeof(err)) < 0) {
@@ -230,8 +288,7 @@ int att_service_start(struct att_service *s, const char *ready_file)
 	}
 	if (att_worker_start(s->db, &sweep, &s->sweeper) < 0)
 		att_log_warning(LOG, "cannot start the sweep worker");
-	if (att_ext_have_hooks() && att_worker_start(s->db, &events, &s->events) < 0)
-		att_log_warning(LOG, "cannot start the event worker");
+	start_event_workers(s);
 	if (att_server_start(&s->svc, cfg->listen, threads ? threads : 2, &s->srv, err, sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
@@ -248,7 +305,7 @@ int att_service_start(struct att_service *s, const char *ready_file)
 void att_service_close(struct att_service *s)
 {
 	att_server_stop(s->srv);
-	att_worker_stop(s->events);
+	stop_event_workers(s);
 	att_worker_stop(s->sweeper);
 	if (s->extensions_loaded)
 		att_ext_unload_all();

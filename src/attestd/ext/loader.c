@@ -356,7 +356,15 @@ void att_ext_stop_all(void)
 
 void att_ext_unload_all(void)
 {
+	unsigned hung = att_ext_abandoned_runners();
+
 	att_ext_stop_all();
+	if (hung) {
+		/* a hook that overran its timeout still runs extension code:
+		 * unloading it now would pull the code from under it */
+		att_log_warning(LOG, "%u hook(s) still running after their timeout; extensions stay loaded until exit", hung);
+		return;
+	}
 	for (size_t i = 0; i < nexts; i++)
 		ext_free(exts[i]);
 	nexts = 0;

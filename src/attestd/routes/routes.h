@@ -29,6 +29,7 @@ extern const struct att_route_set att_routes_pcr_policies;
 extern const struct att_route_set att_routes_audit;
 extern const struct att_route_set att_routes_extensions;
 extern const struct att_route_set att_routes_fleet;
+extern const struct att_route_set att_routes_events;
 extern const struct att_route_set att_routes_ui;
 
 /* ---- common.c ------------------------------------------------------------ */
