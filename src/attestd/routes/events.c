@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "db/db.h"
+#include "ext/ext.h"
 #include "json/jsonv.h"
 #include "routes/routes.h"
 
@@ -22,15 +23,15 @@
 	" (SELECT COUNT(*) FROM event_deliveries x WHERE x.event_id = e.id),"                            \
 	" (SELECT COUNT(*) FROM event_deliveries x WHERE x.event_id = e.id AND x.status = 'pending')"
 
-static json_t *event_row_json(struct att_stmt *s)
+/* payload: the event as consumers see it (docs/events.md). */
+static json_t *event_row_json(const struct att_svc *svc, struct att_stmt *s)
 {
-	json_error_t jerr;
-	json_t *payload = att_stmt_text(s, 3) ? json_loads(att_stmt_text(s, 3), 0, &jerr) : NULL;
+	json_t *payload = NULL;
+	char *js = NULL;
 
-	if (json_is_object(payload)) {
-		json_object_set_new(payload, "id", json_integer(att_stmt_int(s, 0)));
-		json_object_set_new(payload, "machine_id", att_api_str_or_null(att_stmt_text(s, 2)));
-	}
+	if (att_ext_event_doc(svc, att_stmt_int(s, 0), att_stmt_text(s, 2), att_stmt_text(s, 3), &payload, &js) < 0)
+		payload = NULL;
+	free(js);
 	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "id", (json_int_t)att_stmt_int(s, 0), "event",
 			 att_api_str_or_null(att_stmt_text(s, 1)), "machine_id", att_api_str_or_null(att_stmt_text(s, 2)),
 			 "created_at", att_api_str_or_null(att_stmt_text(s, 4)), "settled_at",
@@ -115,7 +116,7 @@ static void h_list(const struct att_svc *svc, struct att_req *rq, struct att_res
 	}
 	arr = json_array();
 	while ((r = att_stmt_next(s)) == 1)
-		json_array_append_new(arr, event_row_json(s));
+		json_array_append_new(arr, event_row_json(svc, s));
 	att_stmt_done(s);
 	att_db_release(svc->db, c);
 	if (r < 0) {
@@ -185,7 +186,7 @@ static void h_get(const struct att_svc *svc, struct att_req *rq, struct att_resp
 	r = att_dbc_query(c, &s, "SELECT " EV_COLS " FROM outbox_events e WHERE e.id = ?", "i", id);
 	if (r == 0) {
 		if ((r = att_stmt_next(s)) == 1)
-			o = event_row_json(s);
+			o = event_row_json(svc, s);
 		att_stmt_done(s);
 	}
 	arr = json_array();
