@@ -206,7 +206,14 @@ static int write_ready_file(const char *path, const char *addr)
 
 static int sweep_fn(void *ctx, const char *holder)
 {
-	return att_sweep_run(ctx, holder);
+	struct att_service *s = ctx;
+	int r = att_sweep_run(s->db, holder), h;
+
+	if (r >= 0 && (h = att_heartbeat_sweep(s->db, s->cfg->heartbeat_missed_seconds)) > 0) {
+		att_log_info(LOG, "%d machine(s) missed their heartbeat", h);
+		att_worker_kick(s->events);
+	}
+	return r;
 }
 
 /* The fan-out worker: new outbox events become deliveries, then the
@@ -278,7 +285,7 @@ int att_service_start(struct att_service *s, const char *ready_file)
 {
 	const struct att_config *cfg = s->cfg;
 	unsigned threads = cfg->threads ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s->db,
+	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s,
 					 "Removed %d expired nonces and config tokens" };
 	char err[1024] = "";
 
@@ -286,9 +293,9 @@ int att_service_start(struct att_service *s, const char *ready_file)
 		att_log_error(LOG, "%s", err);
 		return -1;
 	}
+	start_event_workers(s);
 	if (att_worker_start(s->db, &sweep, &s->sweeper) < 0)
 		att_log_warning(LOG, "cannot start the sweep worker");
-	start_event_workers(s);
 	if (att_server_start(&s->svc, cfg->listen, threads ? threads : 2, &s->srv, err, sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
@@ -305,8 +312,9 @@ int att_service_start(struct att_service *s, const char *ready_file)
 void att_service_close(struct att_service *s)
 {
 	att_server_stop(s->srv);
-	stop_event_workers(s);
 	att_worker_stop(s->sweeper);
+	s->sweeper = NULL;
+	stop_event_workers(s);
 	if (s->extensions_loaded)
 		att_ext_unload_all();
 	if (s->routes_built)

@@ -137,4 +137,30 @@ check "attestation events replay without a numeric id exits 2" test $? = 2
 check "attestation events list --status lost exits 7 (rejected by the service)" test $? = 7
 stop_attestd
 
+# node.heartbeat_missed: an attested machine that stops polling
+start_attestd ITL_EXTENSIONS="$EXT_DIR/ext-events.so" ITL_SWEEP_INTERVAL_SECONDS=1 ITL_CONTACT_RESOLUTION_SECONDS=0 \
+	ITL_HEARTBEAT_MISSED_SECONDS=2 ITL_EVENT_POLL_MS=50
+make_ek hb
+api POST /api/v1/register "$(node_body)"
+MH=$(jget .machine_id)
+admin POST "/api/v1/machines/$MH/approve" '{"role":"worker-app","hostname":"hb-1"}'
+api POST /api/v1/attest "$(node_body)"
+expect 200 "a machine attests" '.status == "attested"'
+hb() { sql "SELECT COUNT(*) FROM outbox_events WHERE event = 'node.heartbeat_missed' AND machine_id = '$MH'"; }
+check "no heartbeat event while it is fresh" test "$(hb)" = 0
+check "node.heartbeat_missed after 2 s of silence" wait_for "SELECT COUNT(*) FROM outbox_events WHERE event = 'node.heartbeat_missed' AND machine_id = '$MH'" 1 6
+check "... and again after the next period, missed_count 2" \
+	wait_for "SELECT COUNT(*) FROM outbox_events WHERE event = 'node.heartbeat_missed' AND machine_id = '$MH'" 2 6
+admin GET "/api/v1/events?event=node.heartbeat_missed&machine_id=$MH"
+expect 200 "... its context: last_seen_at and missed_count" \
+	"[.events[].payload.missed_count] == [2, 1] and (.events[0].payload.last_seen_at | test(\"^[0-9]{4}-\")) and .events[0].payload.hostname == \"hb-1\""
+check "the hooks get it" wait_for "SELECT COUNT(*) FROM extension_evtest_seen WHERE kind = 'any' AND a = 'node.heartbeat_missed'" 2 5
+api POST /api/v1/attest "$(node_body)"
+n=$(hb)
+sleep 1
+check "heard from again: no event within the period" test "$(hb)" = "$n"
+check "... and the count starts over at 1" \
+	wait_for "SELECT COUNT(*) FROM outbox_events WHERE event = 'node.heartbeat_missed' AND machine_id = '$MH' AND payload LIKE '%\"missed_count\":1,%'" 2 6
+stop_attestd
+
 done_testing
