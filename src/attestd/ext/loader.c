@@ -22,8 +22,11 @@
 #define MAX_EXTENSIONS 64
 
 /* Built-in modules written against the ABI. */
-const struct att_ext_info *const att_ext_builtins[] = { NULL };
-const size_t att_ext_nbuiltins = 0;
+/* Built-in modules: written against include/attest/extension.h like any
+ * shared object (src/attestd/ext/builtin/). */
+extern const struct att_ext_info att_ext_webhooks;
+const struct att_ext_info *const att_ext_builtins[] = { &att_ext_webhooks, NULL };
+const size_t att_ext_nbuiltins = 1;
 
 static struct att_ext *exts[MAX_EXTENSIONS];
 static size_t nexts;
