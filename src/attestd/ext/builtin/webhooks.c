@@ -386,7 +386,7 @@ static void h_update(struct att_ext *ext, struct att_ext_req *rq, struct att_ext
 		r = r >= 0 ? 1 : r;
 	}
 	if (r > 0)
-		r = H->db_commit(db);
+		r = H->db_commit(db) == ATT_EXT_OK ? 1 : ATT_EXT_UNAVAILABLE;
 	else
 		H->db_rollback(db);
 	H->db_release(ext, db);
@@ -430,7 +430,7 @@ static void h_delete(struct att_ext *ext, struct att_ext_req *rq, struct att_ext
 		r = r >= 0 ? 1 : r;
 	}
 	if (r > 0)
-		r = H->db_commit(db);
+		r = H->db_commit(db) == ATT_EXT_OK ? 1 : ATT_EXT_UNAVAILABLE;
 	else
 		H->db_rollback(db);
 	H->db_release(ext, db);
