@@ -104,7 +104,7 @@ static enum MHD_Result on_req(struct MHD_Connection *c, const char *url, const c
 	dup = dl && json_object_get(seen, dl);
 	if (dl)
 		json_object_set_new(seen, dl, json_true());
-	line = json_pack("{s:s,s:s,s:s?,s:s?,s:O?,s:b,s:b,s:b,s:b,s:f,s:o}", "path", url, "method", method, "event", ev,
+	line = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:O?,s:b,s:b,s:b,s:b,s:f,s:o}", "path", url, "method", method, "mode", mode, "event", ev,
 			 "delivery", dl, "id", json_object_get(b, "id"), "sig_ok", sig_ok, "tsig_ok", tsig_ok, "fresh",
 			 fresh, "dup", dup, "recv_ms", tv.tv_sec * 1000.0 + tv.tv_usec / 1000.0, "body",
 			 b ? b : json_stringn(body, len));

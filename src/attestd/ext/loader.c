@@ -24,9 +24,9 @@
 /* Built-in modules written against the ABI. */
 /* Built-in modules: written against include/attest/extension.h like any
  * shared object (src/attestd/ext/builtin/). */
-extern const struct att_ext_info att_ext_webhooks;
-const struct att_ext_info *const att_ext_builtins[] = { &att_ext_webhooks, NULL };
-const size_t att_ext_nbuiltins = 1;
+extern const struct att_ext_info att_ext_webhooks, att_ext_exec;
+const struct att_ext_info *const att_ext_builtins[] = { &att_ext_webhooks, &att_ext_exec, NULL };
+const size_t att_ext_nbuiltins = 2;
 
 static struct att_ext *exts[MAX_EXTENSIONS];
 static size_t nexts;
