@@ -57,7 +57,10 @@ static void set_context(json_t *p, const char *event, const struct att_machine *
 		json_object_set_new(p, "ip_address", json_null());
 		json_object_set_new(p, "tpm_available", json_true());
 	} else if (strcmp(event, "node.online") == 0) {
-		att_machine_json_set_str(p, "first_seen_at", M(m, ATTESTED_AT));
+		/* the row may predate the promotion: the transition's own time wins */
+		const char *at = json_string_value(json_object_get(meta, "attested_at"));
+
+		att_machine_json_set_str(p, "first_seen_at", at ? at : M(m, ATTESTED_AT));
 	}
 	/* the caller's details override (ip_address, reason, previous_role ...) */
 	json_object_foreach(meta, k, v)
