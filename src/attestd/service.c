@@ -223,12 +223,21 @@ static int events_fn(void *ctx, const char *holder)
 	struct att_service *s = ctx;
 	int r;
 
+	int total = 0;
+
 	(void)holder;
-	r = att_ext_fanout(&s->svc);
-	if (r > 0)
+	/* while there is a backlog: fan out and wake the deliverers, batch after batch */
+	for (int round = 0; round < 20; round++) {
+		r = att_ext_fanout(&s->svc);
+		if (r <= 0)
+			break;
+		total += r;
 		for (size_t i = 0; i < s->nparts; i++)
 			att_worker_kick(s->part_workers[i]);
-	return r;
+		if (r < ATT_EXT_FANOUT_BATCH)
+			break;
+	}
+	return total > 0 ? total : r;
 }
 
 static int deliver_fn(void *ctx, const char *holder)

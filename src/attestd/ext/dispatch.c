@@ -17,6 +17,7 @@
  * ITL_EVENT_MAX_ATTEMPTS.  An event is settled (delivered_at) when none
  * of its deliveries is pending. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@
 #include "routes/routes.h"
 
 #define LOG "attestd.events"
-#define BATCH 64
+#define BATCH 256
 
 static int64_t now_ms(void)
 {
@@ -341,7 +342,25 @@ static bool blocked(const struct claimed *d, size_t upto, const struct claimed *
 	return false;
 }
 
+static int deliver_batch(struct att_ext_partition *p, const char *holder, bool *ret_full);
+
+/* Batches until the partition has nothing due (or a second passed: the
+ * lease is renewed between runs). */
 int att_ext_deliver(struct att_ext_partition *p, const char *holder)
+{
+	int64_t until = now_ms() + 1000;
+	int total = 0, r;
+	bool full;
+
+	do {
+		r = deliver_batch(p, holder, &full);
+		if (r > 0)
+			total += r;
+	} while (r >= 0 && full && now_ms() < until);
+	return r < 0 && total == 0 ? r : total;
+}
+
+static int deliver_batch(struct att_ext_partition *p, const char *holder, bool *ret_full)
 {
 	const struct att_config *cfg = p->svc->cfg;
 	struct claimed d[BATCH];
@@ -356,9 +375,15 @@ int att_ext_deliver(struct att_ext_partition *p, const char *holder)
 	snprintf(hold, sizeof(hold), "%s#%s#%llu", holder, p->lease, (unsigned long long)++p->claims);
 	r = claim(c, p, hold, now, now + 2 * cfg->event_hook_timeout_seconds * 1000 + 5000, d, &n);
 	att_db_release(p->svc->db, c);	/* no connection held while hooks run */
+	*ret_full = r == 0 && n == BATCH;
 	if (r < 0 || n == 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		/* past half the hold: give the rest back rather than outlive it */
+		if (now_ms() > now + cfg->event_hook_timeout_seconds * 1000) {
+			d[i].out = O_RELEASE;
+			continue;
+		}
 		if (blocked(d, i, &d[i])) {
 			d[i].out = O_RELEASE;
 			continue;

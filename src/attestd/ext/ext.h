@@ -122,6 +122,7 @@ unsigned att_ext_event_slot(const char *machine_id);
 int att_ext_event_doc(const struct att_svc *svc, int64_t id, const char *machine_id, const char *payload,
 		      json_t **ret_doc, char **ret_json);
 
+#define ATT_EXT_FANOUT_BATCH 256
 /* fanout.c: one delivery row per consumer for events not fanned out yet,
  * in id order; returns the number of events fanned out or a negative att_err. */
 int att_ext_fanout(const struct att_svc *svc);

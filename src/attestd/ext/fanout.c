@@ -19,7 +19,7 @@
 #include "obs/log.h"
 
 #define LOG "attestd.events"
-#define BATCH 256
+#define BATCH ATT_EXT_FANOUT_BATCH
 
 struct fan {
 	int64_t id;

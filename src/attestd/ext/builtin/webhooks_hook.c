@@ -4,6 +4,7 @@
  * key that seals secrets at rest. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,23 +57,110 @@ int wh_targets(struct att_ext *ext, const struct att_ext_event *ev, struct att_e
 	return r < 0 ? ATT_EXT_ERROR : ATT_EXT_OK;
 }
 
+/* Delivery attempts are logged in batches by a flusher thread: one write
+ * transaction per batch instead of one per request (the durable record of
+ * each delivery is the core's event_deliveries; this is its history). */
+struct attempt {
+	struct attempt *next;
+	char id[33], webhook[65], ts[32], event[64], outcome[12], error[256];
+	int64_t event_id, attempt, status, duration_ms;
+};
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t log_cv = PTHREAD_COND_INITIALIZER;
+static struct attempt *log_head, **log_tail = &log_head;
+static size_t log_len;
+static bool log_stop, log_running;
+static pthread_t log_th;
+static struct att_ext *log_ext;
+
 static void record(struct att_ext *ext, const char *webhook, int64_t event_id, const char *event, int attempt,
 		   int outcome, const struct wh_result *res)
 {
-	struct att_ext_db *db = H->db_acquire(ext);
-	char id[33], ts[32];
+	struct attempt *a = calloc(1, sizeof(*a));
 
-	if (!db)
+	(void)ext;
+	if (!a)
 		return;
-	wh_random_hex(id, 16);
-	wh_now_iso(ts);
-	(void)H->db_exec(db,
-			 "INSERT INTO extension_webhooks_deliveries (id, webhook_id, event_id, event, attempt, status_code,"
-			 " outcome, error, duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			 "ssisiissis", id, webhook, event_id, event, (int64_t)attempt, (int64_t)res->status,
-			 outcome == ATT_EXT_OK ? "delivered" : outcome == ATT_EXT_PERMANENT ? "failed" : "retry",
-			 res->error[0] ? res->error : NULL, (int64_t)res->duration_ms, ts);
-	H->db_release(ext, db);
+	wh_random_hex(a->id, 16);
+	wh_now_iso(a->ts);
+	snprintf(a->webhook, sizeof(a->webhook), "%s", webhook);
+	snprintf(a->event, sizeof(a->event), "%s", event);
+	snprintf(a->outcome, sizeof(a->outcome), "%s",
+		 outcome == ATT_EXT_OK ? "delivered" : outcome == ATT_EXT_PERMANENT ? "failed" : "retry");
+	snprintf(a->error, sizeof(a->error), "%s", res->error);
+	a->event_id = event_id;
+	a->attempt = attempt;
+	a->status = res->status;
+	a->duration_ms = res->duration_ms;
+	pthread_mutex_lock(&log_mu);
+	if (log_len < 100000) {
+		*log_tail = a;
+		log_tail = &a->next;
+		log_len++;
+		a = NULL;
+	}
+	pthread_cond_signal(&log_cv);
+	pthread_mutex_unlock(&log_mu);
+	free(a);	/* dropped: the log is full (the database is away) */
+}
+
+static void flush_batch(struct attempt *list)
+{
+	struct att_ext_db *db = H->db_acquire(log_ext);
+	int r = db ? H->db_begin(db) : ATT_EXT_UNAVAILABLE;
+
+	for (struct attempt *a = list; a && r >= 0; a = a->next)
+		r = H->db_exec(db,
+			       "INSERT INTO extension_webhooks_deliveries (id, webhook_id, event_id, event, attempt, status_code,"
+			       " outcome, error, duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       "ssisiissis", a->id, a->webhook, a->event_id, a->event, a->attempt, a->status, a->outcome,
+			       a->error[0] ? a->error : NULL, a->duration_ms, a->ts);
+	if (db && r >= 0)
+		(void)H->db_commit(db);
+	else if (db)
+		H->db_rollback(db);
+	if (db)
+		H->db_release(log_ext, db);
+	while (list) {
+		struct attempt *n = list->next;
+
+		free(list);
+		list = n;
+	}
+}
+
+static void *flusher(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&log_mu);
+	for (;;) {
+		struct attempt *list;
+		struct timespec until;
+
+		while (!log_head && !log_stop)
+			pthread_cond_wait(&log_cv, &log_mu);
+		if (!log_head && log_stop)
+			break;
+		/* gather for up to 50 ms, then write them all at once */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 50000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!log_stop && log_len < 500 && pthread_cond_timedwait(&log_cv, &log_mu, &until) == 0)
+			;
+		list = log_head;
+		log_head = NULL;
+		log_tail = &log_head;
+		log_len = 0;
+		pthread_mutex_unlock(&log_mu);
+		flush_batch(list);
+		pthread_mutex_lock(&log_mu);
+	}
+	pthread_mutex_unlock(&log_mu);
+	return NULL;
 }
 
 /* url and the opened secret of an active webhook; ATT_EXT_NOTFOUND when gone or disabled. */
@@ -243,6 +331,16 @@ static int hexbyte(const char *p)
 /* Without ITL_SHARED_SECRET_MASTER_KEY / _PASSPHRASE the key is kept in
  * the database (created once, shared by replicas): secrets then are as
  * safe as the database.  Logged as a warning. */
+static int start_flusher(struct att_ext *ext)
+{
+	log_ext = ext;
+	log_stop = false;
+	if (pthread_create(&log_th, NULL, flusher, NULL) != 0)
+		return ATT_EXT_ERROR;
+	log_running = true;
+	return ATT_EXT_OK;
+}
+
 int wh_start(struct att_ext *ext)
 {
 	struct att_ext_db *db;
@@ -250,6 +348,8 @@ int wh_start(struct att_ext *ext)
 	char hex[65];
 	int r;
 
+	if (start_flusher(ext) != ATT_EXT_OK)
+		return ATT_EXT_ERROR;
 	if (wh_have_key)
 		return ATT_EXT_OK;
 	db = H->db_acquire(ext);
@@ -280,5 +380,13 @@ int wh_start(struct att_ext *ext)
 void wh_stop(struct att_ext *ext)
 {
 	(void)ext;
+	if (log_running) {
+		pthread_mutex_lock(&log_mu);
+		log_stop = true;
+		pthread_cond_signal(&log_cv);
+		pthread_mutex_unlock(&log_mu);
+		pthread_join(log_th, NULL);
+		log_running = false;
+	}
 	OPENSSL_cleanse(wh_conf.key, sizeof(wh_conf.key));
 }
