@@ -29,16 +29,17 @@ admin POST /api/v1/webhooks "{\"url\":\"$RURL\",\"secret\":\"$SECRET\"}"
 expect 201 "a webhook"
 
 # 30 machines registered, spread over the replicas, in parallel
-n=0
+n=0; cp=""
 for b in $B1 $B2 $B3; do
 	for k in 1 2 3 4 5 6 7 8 9 10; do
 		n=$((n + 1))
 		make_ek "m$n" >/dev/null
 		node_body >"$TMP/m$n.json"
 		curl -s -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary @"$TMP/m$n.json" "$b/api/v1/register" &
+		cp="$cp $!"
 	done
 done
-wait
+wait $cp	# only the curls: attestd and the receiver are children too
 check "30 events committed" test "$(sql "SELECT COUNT(*) FROM outbox_events")" = 30
 received() { test "$(jq -r 'select(.mode == "ok") | .delivery' "$TMP/r.log" | sort -u | wc -l | tr -d ' ')" = "$1"; }
 settled() { test "$(sql "SELECT COUNT(*) FROM outbox_events WHERE delivered_at IS NULL")" = 0; }
