@@ -150,11 +150,11 @@ hb() { sql "SELECT COUNT(*) FROM outbox_events WHERE event = 'node.heartbeat_mis
 check "no heartbeat event while it is fresh" test "$(hb)" = 0
 check "node.heartbeat_missed after 2 s of silence" wait_for "SELECT COUNT(*) FROM outbox_events WHERE event = 'node.heartbeat_missed' AND machine_id = '$MH'" 1 6
 check "... and again after the next period, missed_count 2" \
-	wait_for "SELECT COUNT(*) FROM outbox_events WHERE event = 'node.heartbeat_missed' AND machine_id = '$MH'" 2 6
+	wait_for "SELECT CASE WHEN COUNT(*) >= 2 THEN 'yes' ELSE 'no' END FROM outbox_events WHERE event = 'node.heartbeat_missed' AND machine_id = '$MH'" yes 6
 admin GET "/api/v1/events?event=node.heartbeat_missed&machine_id=$MH"
 expect 200 "... its context: last_seen_at and missed_count" \
-	"[.events[].payload.missed_count] == [2, 1] and (.events[0].payload.last_seen_at | test(\"^[0-9]{4}-\")) and .events[0].payload.hostname == \"hb-1\""
-check "the hooks get it" wait_for "SELECT COUNT(*) FROM extension_evtest_seen WHERE kind = 'any' AND a = 'node.heartbeat_missed'" 2 5
+	"(.events | map(.payload.missed_count) | reverse | .[0:2]) == [1, 2] and (.events[-1].payload.last_seen_at | test(\"^[0-9]{4}-\")) and .events[-1].payload.hostname == \"hb-1\""
+check "the hooks get it" wait_for "SELECT CASE WHEN COUNT(*) >= 2 THEN 'yes' ELSE 'no' END FROM extension_evtest_seen WHERE kind = 'any' AND a = 'node.heartbeat_missed'" yes 5
 api POST /api/v1/attest "$(node_body)"
 n=$(hb)
 sleep 1

@@ -244,8 +244,23 @@ static int claim(struct att_dbc *c, struct att_ext_partition *p, const char *hol
 {
 	struct att_stmt *s;
 	size_t n = 0;
-	int r = tx_begin(c);
+	int64_t due = 0;
+	int r;
 
+	/* a read first: an idle partition never takes the write lock */
+	*ret_n = 0;
+	r = att_dbc_query(c, &s,
+			  "SELECT 1 FROM event_deliveries WHERE status = 'pending' AND part >= ? AND part < ?"
+			  " AND next_attempt_at <= ? AND held_until < ? LIMIT 1",
+			  "iiii", (int64_t)p->lo, (int64_t)p->hi, now, now);
+	if (r < 0)
+		return r;
+	r = att_stmt_next(s);
+	due = r == 1;
+	att_stmt_done(s);
+	if (r < 0 || !due)
+		return r < 0 ? r : 0;
+	r = tx_begin(c);
 	if (r < 0)
 		return r;
 	r = att_dbc_exec(c,
