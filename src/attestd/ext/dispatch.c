@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -406,13 +407,17 @@ static int deliver_batch(struct att_ext_partition *p, const char *holder, bool *
 		deliver_one(p, &d[i]);
 		settled += d[i].out == O_DELIVERED || d[i].out == O_DEAD;
 	}
-	c = att_db_acquire(p->svc->db);
-	if (!c) {
-		r = ATT_E_DB;
-		goto out;
+	/* the outcomes are known: keep trying to write them down (busy database),
+	 * else the held rows come back after their hold and are delivered twice */
+	for (int k = 0; k < 5; k++) {
+		c = att_db_acquire(p->svc->db);
+		r = c ? record(c, hold, d, n) : ATT_E_DB;
+		if (c)
+			att_db_release(p->svc->db, c);
+		if (r == 0)
+			break;
+		usleep(100000u << k);
 	}
-	r = record(c, hold, d, n);
-	att_db_release(p->svc->db, c);
 out:
 	for (size_t i = 0; i < n; i++)
 		claimed_release(&d[i]);
