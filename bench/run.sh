@@ -105,4 +105,5 @@ join "$OUT/jwt.txt" "$OUT/speed.txt" | while read -r alg j o; do
 	printf '%-12s %14s %8s %24.0f\n' "$alg" "$j" "$(awk -v q="$j" -v o="$o" 'BEGIN { printf "%.2f", q / o }')" "$o"
 done
 sh bench/agent.sh "$BUILD"
+sh bench/events.sh "$BUILD"
 sh bench/pg.sh "$BUILD"

@@ -79,6 +79,8 @@ int cmd_audit_checkpoint(struct cli *c, int argc, char **argv);
 int cli_checkpoint_check(const char *file, const char *ca_file, const char *tsa_ca_file, const json_t *chain,
 			 json_t *res);
 void cli_checkpoint_print(const json_t *verdict);
+/* cmd_events.c */
+int cmd_events(struct cli *c, int argc, char **argv);
 
 /* output */
 struct col {

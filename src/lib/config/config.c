@@ -102,6 +102,13 @@ static const struct cfg_var vars[] = {
 	{ "ITL_PULUMI_ENABLED", CFG_BOOL, O(pulumi_enabled), "true", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_MASTER_KEY", CFG_SECRET, O(shared_secret_master_key), "", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_PASSPHRASE", CFG_SECRET, O(shared_secret_passphrase), "", 0, 0, NULL },
+	{ "ITL_EVENT_MAX_ATTEMPTS", CFG_INT, O(event_max_attempts), "10", 1, 1000, NULL },
+	{ "ITL_EVENT_RETRY_BASE_MS", CFG_INT, O(event_retry_base_ms), "1000", 10, 3600000, NULL },
+	{ "ITL_EVENT_RETRY_MAX_SECONDS", CFG_INT, O(event_retry_max_seconds), "3600", 1, 604800, NULL },
+	{ "ITL_EVENT_HOOK_TIMEOUT_SECONDS", CFG_INT, O(event_hook_timeout_seconds), "10", 1, 3600, NULL },
+	{ "ITL_EVENT_PARTITIONS", CFG_INT, O(event_partitions), "4", 1, 64, NULL },
+	{ "ITL_EVENT_POLL_MS", CFG_INT, O(event_poll_ms), "200", 10, 60000, NULL },
+	{ "ITL_HEARTBEAT_MISSED_SECONDS", CFG_INT, O(heartbeat_missed_seconds), "0", 0, 31536000, NULL },
 	{ "ITL_EXTENSIONS_DIR", CFG_STR, O(extensions_dir), "", 0, 0, NULL },
 	{ "ITL_EXTENSIONS", CFG_LIST, O(extensions), "", 0, 0, NULL },
 };
@@ -339,6 +346,13 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 			r = ATT_E_INVAL;
 			goto out;
 		}
+	}
+	if (c.heartbeat_missed_seconds && c.heartbeat_missed_seconds <= c.contact_resolution_seconds) {
+		snprintf(reterr, errlen,
+			 "ITL_HEARTBEAT_MISSED_SECONDS: must be 0 (off) or larger than ITL_CONTACT_RESOLUTION_SECONDS (%lld), got %lld",
+			 (long long)c.contact_resolution_seconds, (long long)c.heartbeat_missed_seconds);
+		r = ATT_E_INVAL;
+		goto out;
 	}
 	if (c.contact_silent_seconds <= c.contact_resolution_seconds) {
 		snprintf(reterr, errlen,

@@ -95,6 +95,14 @@ struct att_config {
 	bool pulumi_enabled;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
+	/* event delivery (docs/events.md) */
+	int64_t event_max_attempts;
+	int64_t event_retry_base_ms;
+	int64_t event_retry_max_seconds;
+	int64_t event_hook_timeout_seconds;
+	int64_t event_partitions;
+	int64_t event_poll_ms;
+	int64_t heartbeat_missed_seconds;	/* 0: node.heartbeat_missed off */
 	char *extensions_dir;		/* every *.so in it is loaded */
 	struct att_strlist extensions;	/* extension .so paths */
 };

@@ -139,6 +139,39 @@
 	" pem TEXT NOT NULL," \
 	" first_seen TEXT NOT NULL);"
 
+/* Event delivery (docs/events.md): every outbox event fans out to one
+ * delivery per consumer (an extension's hook, one webhook, one exec
+ * hook), each retried with backoff and dead-lettered on its own; the
+ * partition keeps one machine's events on one replica, in order.
+ * outbox_events.fanned_at: the deliveries exist; delivered_at: none is
+ * pending any more.  Times in *_at BIGINT columns are Unix milliseconds. */
+#define V8_EVENTS(IDCOL) \
+	"ALTER TABLE outbox_events ADD COLUMN fanned_at TEXT;" \
+	"UPDATE outbox_events SET fanned_at = delivered_at WHERE delivered_at IS NOT NULL;" \
+	"CREATE INDEX outbox_unfanned ON outbox_events(fanned_at, id);" \
+	"CREATE INDEX outbox_machine ON outbox_events(machine_id, id);" \
+	"CREATE INDEX outbox_event_name ON outbox_events(event, id);" \
+	"CREATE TABLE event_deliveries (" \
+	" id " IDCOL "," \
+	" event_id BIGINT NOT NULL," \
+	" consumer TEXT NOT NULL," \
+	" machine_id TEXT," \
+	" part INTEGER NOT NULL," \
+	" status TEXT NOT NULL DEFAULT 'pending'," \
+	" attempts INTEGER NOT NULL DEFAULT 0," \
+	" next_attempt_at BIGINT NOT NULL DEFAULT 0," \
+	" held_until BIGINT NOT NULL DEFAULT 0," \
+	" holder TEXT," \
+	" last_error TEXT," \
+	" created_at TEXT NOT NULL," \
+	" updated_at TEXT NOT NULL," \
+	" delivered_at TEXT," \
+	" UNIQUE (event_id, consumer));" \
+	"CREATE INDEX event_deliveries_due ON event_deliveries(status, part, event_id);" \
+	"CREATE INDEX event_deliveries_order ON event_deliveries(consumer, machine_id, status, event_id);" \
+	"ALTER TABLE machines ADD COLUMN heartbeat_missed_count INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE machines ADD COLUMN heartbeat_missed_for TEXT;"
+
 /* Dashboard (docs/dashboard.md): the last time a machine was heard from,
  * and the indexes that keep the fleet list, its counts and the summary
  * off the wide machine rows at 100,000 machines (in SQLite the table is
@@ -229,6 +262,12 @@ const struct att_migration att_migrations[] = {
 		"TPM proof of possession: bound AKs, activations, PCR policies, EK intermediates",
 		V5_TPM,
 		V5_TPM,
+	},
+	{
+		8,
+		"event delivery: per-consumer deliveries, retries, dead letters; heartbeat tracking",
+		V8_EVENTS("INTEGER PRIMARY KEY"),
+		V8_EVENTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
 	},
 	{
 		9,

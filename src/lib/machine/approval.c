@@ -210,7 +210,7 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 	r = check_assignment(c, m, a, reterr, errlen);
 	if (r < 0)
 		return r;
-	role_changed = M(m, APPROVED_AT) && strcmp(M(m, ROLE), a->role) != 0;
+	role_changed = strcmp(M(m, ROLE), a->role) != 0; /* also the first approval: requested -> assigned */
 	att_time_iso(att_now(), ts);
 	r = att_dbc_exec(c,
 			 "UPDATE machines SET status = 'registered', role = ?, hostname = ?, assigned_ip = ?,"

@@ -277,8 +277,11 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	int r;
 
 	memset(&res, 0, sizeof(res));
-	if (!c)
+	if (!c) {
+		/* no connection to be had (the database is down): said like any other failure */
+		att_log_error(LOGR, "registration failed: %s (no database connection)", att_strerror(ATT_E_DB));
 		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
+	}
 	r = att_machine_chain_check(svc, c, cl, &cs, reterr, errlen);
 	if (r < 0) {
 		att_db_release(svc->db, c);
