@@ -299,7 +299,9 @@ static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_r
 	}
 	att_resp_json(rs, 200, json_pack("{s:s,s:s,s:s,s:n,s:s}", "machine_id", M(&m, MACHINE_ID), "role",
 					  M(&m, ROLE), "status", M(&m, STATUS), "config_url", "message",
-					  "Machine imported from offline receipt — ready for attestation"));
+					  strcmp(M(&m, STATUS), "registered") == 0
+						  ? "Machine imported from offline receipt — ready for attestation"
+						  : "Machine imported from offline receipt — its role is under dual control: awaiting approval by a quorum of operators"));
 	att_machine_release(&m);
 out:
 	json_decref(b);

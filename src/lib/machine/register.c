@@ -161,6 +161,7 @@ int att_machine_bind_ek(struct att_dbc *c, struct att_machine *m, const struct a
 
 /* One registration in one write transaction. */
 struct reg_tx {
+	const struct att_svc *svc;
 	struct att_dbc *c;
 	const struct att_ek *ek;
 	const struct att_node_claims *cl;
@@ -184,12 +185,15 @@ static int register_failed(struct reg_tx *tx, int r)
 }
 
 /* An EK seen for the first time: a new machine, pre-approved only for an
- * authenticated /register. */
+ * authenticated /register and a role outside ITL_DUAL_CONTROL_ROLES (a
+ * role under dual control is reached only through the quorum of
+ * approval votes; the registration is not a vote). */
 static int register_new(struct reg_tx *tx)
 {
 	const struct att_node_claims *cl = tx->cl;
 	const char *role = cl->desired_role && *cl->desired_role ? cl->desired_role : "worker-app";
-	bool approved = !tx->self_register && tx->actor->authenticated;
+	bool dual = att_strlist_contains(&tx->svc->cfg->dual_control_roles, role);
+	bool approved = !tx->self_register && tx->actor->authenticated && !dual;
 	const char *status = approved ? "registered" : "pending_approval";
 	struct att_node_result *res = tx->res;
 	char *detail;
@@ -198,9 +202,12 @@ static int register_new(struct reg_tx *tx)
 	r = att_machine_insert(tx->c, tx->ek, cl, tx->cs, status, role, &res->m);
 	if (r < 0)
 		return register_failed(tx, r);
-	detail = att_asprintf("%s via %s; ek=%.16s... source=%s", status,
+	detail = att_asprintf("%s via %s; ek=%.16s... source=%s%s", status,
 			      tx->self_register ? "self-register" : "register", tx->ek->fp,
-			      cl->ek_source ? cl->ek_source : "cert");
+			      cl->ek_source ? cl->ek_source : "cert",
+			      dual && tx->actor->authenticated && !tx->self_register
+				      ? "; role under dual control — awaiting the approval quorum"
+				      : "");
 	if (!detail)
 		return register_failed(tx, ATT_E_NOMEM);
 	r = att_machine_announce_new(tx->c, &res->m, tx->self_register ? "self_register" : "register", detail,
@@ -214,9 +221,9 @@ static int register_new(struct reg_tx *tx)
 	att_log_info(LOGR, "New machine registered: id=%s role=%s ek=%.16s...", M(&res->m, MACHINE_ID),
 		     M(&res->m, ROLE), tx->ek->fp);
 	res->status = approved ? "registered" : "pending_approval";
-	res->message = approved
-			       ? "Machine registered — download ISO and boot to continue"
-			       : "Machine registered — awaiting operator approval. Poll POST /api/v1/attest every 60 s; when action=apply-config, fetch config_url and run: talosctl apply-config --insecure --file <(curl -sf <config_url>)";
+	res->message = approved ? "Machine registered — download ISO and boot to continue"
+		       : dual	 ? "Machine registered — its role is under dual control: awaiting approval by a quorum of operators"
+				 : "Machine registered — awaiting operator approval. Poll POST /api/v1/attest every 60 s; when action=apply-config, fetch config_url and run: talosctl apply-config --insecure --file <(curl -sf <config_url>)";
 	return 0;
 }
 
@@ -273,7 +280,7 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	struct att_dbc *c = att_db_acquire(svc->db);
 	struct att_node_result res;
 	struct att_machine_chain cs;
-	struct reg_tx tx = { c, ek, cl, &cs, actor, self_register, &res, reterr, errlen };
+	struct reg_tx tx = { svc, c, ek, cl, &cs, actor, self_register, &res, reterr, errlen };
 	int r;
 
 	memset(&res, 0, sizeof(res));
