@@ -54,7 +54,7 @@ api POST /api/v1/attest "$(node_body)"
 expect 422 "ITL_REQUIRE_NONCE without nonce_id" '.detail | test("ITL_REQUIRE_NONCE is enabled")'
 api GET /api/v1/attest/challenge
 api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$(jget .nonce_id)\"")"
-expect 422 "ITL_REQUIRE_QUOTE without a quote" '.detail | test("ITL_REQUIRE_QUOTE is enabled")'
+expect 422 "ITL_REQUIRE_NONCE (and _QUOTE) without a quote" '.detail | test("ITL_REQUIRE_NONCE is enabled — a nonce proves freshness only")'
 api GET /api/v1/attest/challenge
 NQ=$(jget .nonce_id)
 api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$NQ\",\"pcr_quote\":\"AAAA\",\"pcr_signature\":\"AAAA\",\"pcr_values\":{}")"

@@ -172,6 +172,12 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_error(rs, 422, "nonce_id: ITL_REQUIRE_NONCE is enabled — include nonce_id from GET /api/v1/attest/challenge");
 		goto out;
 	}
+	/* a nonce proves freshness only when a quote by the bound AK signs it:
+	 * ITL_REQUIRE_NONCE without a quote would be a ritual, not a proof */
+	if (svc->cfg->require_nonce && !(quote && *quote && sig && *sig)) {
+		att_resp_error(rs, 422, "pcr_quote: ITL_REQUIRE_NONCE is enabled — a nonce proves freshness only with a TPM quote over it: include pcr_quote and pcr_signature (bind an AK with POST /api/v1/machines/{id}/ak-activate first)");
+		goto out;
+	}
 	if (svc->cfg->require_quote && !(quote && *quote && sig && *sig)) {
 		att_resp_error(rs, 422, "pcr_quote: ITL_REQUIRE_QUOTE is enabled — include pcr_quote and pcr_signature");
 		goto out;
