@@ -111,6 +111,7 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 	struct att_dbc *c;
 	struct att_machine m = { 0 };
 	struct att_ek ek, *have_ek = rc->ek_b64 && *rc->ek_b64 ? &ek : NULL;
+	struct att_machine_chain cs;
 	char id[37], fp[97];
 	const char *ekfp, *status;
 	int r;
@@ -132,6 +133,18 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 	c = att_db_acquire(svc->db);
 	if (!c)
 		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
+	/* the same EK chain check as /register (ITL_TPM_VERIFY_CA[_STRICT]);
+	 * a receipt without EK material is checked when its EK is bound */
+	memset(&cs, 0, sizeof(cs));
+	if (have_ek) {
+		struct att_node_claims cl = { .ek_b64 = rc->ek_b64, .ek_source = rc->ek_source };
+
+		r = att_machine_chain_check(svc, c, &cl, &cs, reterr, errlen);
+		if (r < 0) {
+			att_db_release(svc->db, c);
+			return r;
+		}
+	}
 	r = att_dbc_begin(c);
 	if (r == 0)
 		r = import_find_conflict(c, id, fp, ekfp, reterr, errlen);
@@ -141,6 +154,8 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 	}
 	if (r == 0)
 		r = import_insert(c, rc, id, fp, have_ek, status, actor);
+	if (r == 0 && have_ek)
+		r = att_machine_store_chain(c, id, &ek, &cs);
 	if (r == 0)
 		r = att_machine_get(c, id, &m);
 	if (r == 0)

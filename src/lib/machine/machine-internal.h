@@ -73,6 +73,9 @@ struct att_machine_chain {
 	char error[160];
 };
 
+/* Store the verdict and the TPM identity on the machine row. */
+int att_machine_store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
+			   const struct att_machine_chain *cs);
 int att_machine_chain_check(const struct att_svc *svc, struct att_dbc *c,
 			    const struct att_node_claims *cl, struct att_machine_chain *ret,
 			    char *reterr, size_t errlen);

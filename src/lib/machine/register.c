@@ -72,8 +72,8 @@ int att_machine_chain_check(const struct att_svc *svc, struct att_dbc *c,
 	return 0;
 }
 
-static int store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
-		       const struct att_machine_chain *cs)
+int att_machine_store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
+			   const struct att_machine_chain *cs)
 {
 	int r = att_dbc_exec(c,
 			     "UPDATE machines SET ek_verified = ?, ek_chain_error = ?, ek_manufacturer = ?, ek_model = ?"
@@ -105,7 +105,7 @@ int att_machine_insert(struct att_dbc *c, const struct att_ek *ek, const struct 
 	r = att_machine_insert_row(c, &row);
 	if (r < 0)
 		return r;
-	r = store_chain(c, id, ek, cs);
+	r = att_machine_store_chain(c, id, ek, cs);
 	if (r < 0)
 		return r;
 	return att_machine_get(c, id, ret);
@@ -143,7 +143,7 @@ int att_machine_bind_ek(struct att_dbc *c, struct att_machine *m, const struct a
 		return r;
 	if (r != 1)
 		return ATT_E_CONFLICT;
-	r = store_chain(c, M(m, MACHINE_ID), ek, cs);
+	r = att_machine_store_chain(c, M(m, MACHINE_ID), ek, cs);
 	if (r < 0)
 		return r;
 	detail = att_asprintf("EK material bound to imported receipt (ek=%.16s...)", ek->fp);
