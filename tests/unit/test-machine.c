@@ -304,6 +304,12 @@ static void test_validators(void **state)
 	assert_string_equal(out, "10.0.1.13/32");
 	assert_true(att_normalize_cidr("2001:DB8::1/64", out));
 	assert_string_equal(out, "2001:db8::1/64");
+	assert_true(att_normalize_cidr("::ffff:10.0.0.5", out));	/* IPv4-mapped: the IPv4 address */
+	assert_string_equal(out, "10.0.0.5/32");
+	assert_true(att_normalize_cidr("::FFFF:10.0.0.5/120", out));
+	assert_string_equal(out, "10.0.0.5/24");
+	assert_true(att_normalize_cidr("::ffff:10.0.0.5/64", out));	/* wider than the mapped range: stays IPv6 */
+	assert_string_equal(out, "::ffff:10.0.0.5/64");
 	assert_false(att_normalize_cidr("10.0.1.300/24", out));
 	assert_false(att_normalize_cidr("10.0.1.1/33", out));
 	assert_false(att_normalize_cidr("10.0.1.1/", out));
