@@ -31,7 +31,9 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 
 	(void)svc;
 	memset(nr, 0, sizeof(*nr));
-	if (!att_valid_fingerprint(fp)) {
+	/* optional: computed from the EK material when absent (the seed's
+	 * own register example sends only ek_cert_pem) */
+	if (fp && !att_valid_fingerprint(fp)) {
 		att_resp_error(rs, 422, "ek_fingerprint: must be a 64-char (SHA-256) or 96-char (SHA-384) hex digest");
 		return false;
 	}
@@ -50,7 +52,7 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 		att_resp_error(rs, 422, "ek_cert_pem: Invalid EK material: %s", why);
 		return false;
 	}
-	if (!att_ek_fingerprint_matches(&nr->ek, fp)) {
+	if (fp && !att_ek_fingerprint_matches(&nr->ek, fp)) {
 		att_resp_error(rs, 422, "ek_fingerprint: EK fingerprint mismatch: agent reported %.12s... but computed %.12s...",
 			       fp, nr->ek.fp);
 		return false;
