@@ -45,6 +45,7 @@ struct copy_table {
 	"activation_id, machine_id, ak_public, ak_name, ek_public, secret_hash, created_at, expires_at, consumed_at"
 #define POLICY_COLS "role, policy, updated_at, updated_by"
 #define INTERMEDIATE_COLS "cert_sha256, subject, pem, first_seen"
+#define KEY_COLS "name, secret, created_at"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -77,6 +78,12 @@ static const struct copy_table tables[] = {
 	{ "ek_intermediates", 4, false, "SELECT " INTERMEDIATE_COLS " FROM ek_intermediates ORDER BY cert_sha256",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)" },
+	/* the challenge key: outstanding challenges stay valid across the copy */
+	{ "service_keys", 3, false, "SELECT " KEY_COLS " FROM service_keys ORDER BY name",
+	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
+	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
+	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
+	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at" },
 };
 
 static const char *const reset_identity[] = {

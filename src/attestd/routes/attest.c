@@ -28,7 +28,7 @@ static const struct att_jfield attest_fields[] = {
 
 static void h_challenge(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
-	char id[33], nonce[48], err[256], exp[40];
+	char id[65], nonce[48], err[256], exp[40];
 	int64_t expires;
 	int r;
 
@@ -195,7 +195,7 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 		goto out;
 	}
 	if (nonce_id) {
-		r = att_nonce_consume(svc, nonce_id, nonce, err, sizeof(err));
+		r = att_nonce_consume(svc, nonce_id, &rq->actor, nonce, err, sizeof(err));
 		if (r < 0) {
 			att_resp_from_err(rs, r, err);
 			goto out;

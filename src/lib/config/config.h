@@ -68,7 +68,11 @@ struct att_config {
 	bool require_nonce;
 	bool require_quote;
 	int64_t nonce_ttl_seconds;
-	int64_t nonce_capacity;
+	int64_t nonce_capacity;	/* ignored: challenges are stateless (nonce.c) */
+	/* unauthenticated writes (ratelimit.c) */
+	int64_t unauth_write_limit;	/* per source and window; 0: off */
+	int64_t unauth_write_window_seconds;
+	int64_t max_pending;		/* pending_approval machines; 0: no cap */
 	int64_t sweep_interval_seconds;
 	/* transport */
 	bool high_assurance;

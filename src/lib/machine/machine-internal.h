@@ -73,6 +73,16 @@ struct att_machine_chain {
 	char error[160];
 };
 
+/* ---- bounds on unauthenticated writes (ratelimit.c) --------------------- */
+
+/* One unit of the source's budget, inside the write's transaction (0, or
+ * ATT_E_LIMIT with detail); authenticated actors are not limited. */
+int att_unauth_write_take(const struct att_svc *svc, struct att_dbc *c, const struct att_actor *actor,
+			  char *reterr, size_t errlen);
+/* ITL_MAX_PENDING for an unauthenticated new machine (0 or ATT_E_LIMIT). */
+int att_pending_cap_check(const struct att_svc *svc, struct att_dbc *c, const struct att_actor *actor,
+			  char *reterr, size_t errlen);
+
 /* Store the verdict and the TPM identity on the machine row. */
 int att_machine_store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
 			   const struct att_machine_chain *cs);

@@ -36,6 +36,7 @@ struct att_svc {
 	const struct att_ek_trust *ek_trust;	/* TPM manufacturer roots */
 	struct att_oidc *oidc;			/* NULL: OIDC off */
 	const struct att_ca *ca;		/* enrollment CA */
+	uint8_t nonce_key[32];			/* challenge HMAC key (service_keys, nonce.c) */
 };
 
 /* Text columns of a machine row, in SELECT order. */
@@ -215,11 +216,14 @@ int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
 				  const struct att_machine *m, const struct att_actor *actor,
 				  bool *ret_refetch, char *reterr, size_t errlen);
 
-/* Nonces: single use, stored in the database. */
-int att_nonce_issue(const struct att_svc *svc, char ret_id[33], char ret_nonce_b64[48],
+/* Challenges: stateless (HMAC under svc->nonce_key), single use recorded
+ * in the database when consumed (nonce.c). */
+int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b64[48],
 		    int64_t *ret_expires, char *reterr, size_t errlen);
-int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, uint8_t ret_nonce[32],
-		      char *reterr, size_t errlen);
+int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, const struct att_actor *actor,
+		      uint8_t ret_nonce[32], char *reterr, size_t errlen);
+/* The service key `name` (32 bytes), created by the first replica. */
+int att_service_key_load(struct att_db *db, const char *name, uint8_t ret_key[32]);
 
 /* ---- TPM proof of possession (tpmbind.c) ------------------------------- */
 
