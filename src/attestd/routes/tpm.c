@@ -80,7 +80,7 @@ static void h_ak_activate(const struct att_svc *svc, struct att_req *rq, struct 
 	}
 	if (!decode_field(b, "ak_public", rs, &akp, &akl) || !decode_field(b, "ek_public", rs, &ekp, &ekl))
 		goto out;
-	r = att_ak_activation_start(svc, rq->params[0], &ek, akp, akl, ekp, ekl, &ch, err, sizeof(err));
+	r = att_ak_activation_start(svc, rq->params[0], &ek, akp, akl, ekp, ekl, &rq->actor, &ch, err, sizeof(err));
 	if (r < 0) {
 		att_resp_from_err(rs, r, err);
 		goto out;

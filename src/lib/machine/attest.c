@@ -212,6 +212,9 @@ static int attest_create(struct attest_tx *tx, const struct att_machine_chain *c
 	struct att_machine *m = &tx->res->m;
 	int r;
 
+	r = att_pending_cap_check(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+	if (r < 0)
+		return attest_refused(tx, r);
 	r = att_machine_insert(tx->c, tx->ek, tx->cl, cs, "pending_approval", "worker-app", m);
 	if (r == 0)
 		r = att_machine_announce_new(tx->c, m, "self_register",
@@ -248,6 +251,11 @@ static int attest_load(struct attest_tx *tx, bool ek_bound)
 	r = att_dbc_begin(tx->c);
 	if (r < 0)
 		return attest_failed(tx, r);
+	/* the write path (the read-only poll answered unchanged states): one
+	 * unit of the source's unauthenticated-write budget */
+	r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+	if (r < 0)
+		return attest_refused(tx, r);
 	r = att_machine_find_by_ek(tx->c, tx->ek, m);
 	if (ek_bound && (r == ATT_E_NOTFOUND || (r == 0 && !M(m, EK_FINGERPRINT))))
 		return attest_failed(tx, ATT_E_CONFLICT);	/* cannot happen: bindings are permanent */

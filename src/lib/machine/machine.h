@@ -231,6 +231,7 @@ struct att_tpm_pub;
 struct att_tpm_pcrs;
 
 #define ATT_AK_ACTIVATION_TTL 300
+#define ATT_AK_MAX_LIVE 8	/* live activations per machine (tpmbind.c) */
 
 /* The EK of a machine as a TPM public area: the TPM2B_PUBLIC the node
  * sent at activation, else the TCG default template for the key in its
@@ -254,7 +255,8 @@ struct att_ak_challenge {
 void att_ak_challenge_release(struct att_ak_challenge *ch);
 int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, const struct att_ek *ek,
 			    const uint8_t *ak_public, size_t ak_len, const uint8_t *ek_public,
-			    size_t ek_len, struct att_ak_challenge *ret, char *reterr, size_t errlen);
+			    size_t ek_len, const struct att_actor *actor, struct att_ak_challenge *ret,
+			    char *reterr, size_t errlen);
 /* Step 2: the secret recovered by TPM2_ActivateCredential.  One attempt
  * per activation; on success the AK is bound to the machine for good. */
 int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id,

@@ -199,6 +199,13 @@ static int register_new(struct reg_tx *tx)
 	char *detail;
 	int r;
 
+	if (!approved) {
+		r = att_pending_cap_check(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r == 0)
+			r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r < 0)
+			return r;
+	}
 	r = att_machine_insert(tx->c, tx->ek, cl, tx->cs, status, role, &res->m);
 	if (r < 0)
 		return register_failed(tx, r);
@@ -227,18 +234,56 @@ static int register_new(struct reg_tx *tx)
 	return 0;
 }
 
-/* A known EK registers again: refresh the hardware details. */
+/* A claimed hardware field that differs from the stored one (an absent
+ * claim changes nothing). */
+static bool hw_differs(const char *claim, const char *stored)
+{
+	return claim && (!stored || strcmp(claim, stored) != 0);
+}
+
+/* An operator credential (not the registration token, not a machine). */
+static bool actor_is_operator(const struct att_actor *a)
+{
+	return a->authenticated && strcmp(a->name, "REGISTRATION_TOKEN") != 0;
+}
+
+/* The answer to a known EK, whatever was (not) written. */
+static void register_again_answer(struct reg_tx *tx, bool hw_kept)
+{
+	const struct att_machine *m = &tx->res->m;
+	const char *st = M(m, STATUS);
+
+	tx->res->status = strcmp(st, "registered") == 0 ? "registered"
+			  : strcmp(st, "attested") == 0 ? "attested"
+							: "pending_approval";
+	if (hw_kept)
+		tx->res->message = "Machine already approved — the reported hardware details differ from the approved record and were NOT changed (only an operator's re-registration changes them)";
+	else
+		tx->res->message = strcmp(st, "attested") == 0
+					   ? "Machine already attested — re-apply config via config_url if needed"
+					   : "Machine already registered — call POST /api/v1/attest to continue";
+}
+
+/* A known EK registers again.  Nothing changed: nothing is written (no
+ * audit row either).  Changed hardware details of a pending machine are
+ * refreshed (one unit of the source's unauthenticated-write budget);
+ * those of an approved machine only by an operator. */
 static int register_again(struct reg_tx *tx)
 {
 	const struct att_node_claims *cl = tx->cl;
 	struct att_machine *m = &tx->res->m;
-	char ts[32];
+	bool wrote = false, changed, hw_kept = false;
+	char ts[32], *detail;
 	int r;
 
 	if (!M(m, EK_FINGERPRINT)) {
+		r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r < 0)
+			return r;
 		r = att_machine_bind_ek(tx->c, m, tx->ek, cl, tx->cs, tx->actor);
 		if (r < 0)
 			return register_failed(tx, r);
+		wrote = true;
 	}
 	if (strcmp(M(m, STATUS), "revoked") == 0 || strcmp(M(m, STATUS), "locked") == 0) {
 		att_machine_set_err(tx->reterr, tx->errlen,
@@ -246,30 +291,48 @@ static int register_again(struct reg_tx *tx)
 				    M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS));
 		return ATT_E_CONFLICT;
 	}
-	att_time_iso(att_now(), ts);
-	r = att_dbc_exec(tx->c,
-			 "UPDATE machines SET hw_uuid = ?, hw_mac = ?, hw_serial = ?, hw_product = ?,"
-			 " updated_at = ? WHERE id = ?",
-			 "sssssi", cl->hw_uuid ? cl->hw_uuid : M(m, HW_UUID), cl->hw_mac ? cl->hw_mac : M(m, HW_MAC),
-			 cl->hw_serial ? cl->hw_serial : M(m, HW_SERIAL),
-			 cl->hw_product ? cl->hw_product : M(m, HW_PRODUCT), ts, m->id);
-	if (r >= 0)
-		r = att_audit_append(tx->c, tx->actor->name, tx->self_register ? "self_register" : "re_register",
-				     M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS),
-				     "re-registration of a known EK; hardware details refreshed", tx->actor->source_ip);
-	if (r >= 0)
-		r = att_machine_reload(tx->c, m);
-	if (r >= 0)
-		r = att_dbc_commit(tx->c);
+	changed = hw_differs(cl->hw_uuid, M(m, HW_UUID)) || hw_differs(cl->hw_mac, M(m, HW_MAC)) ||
+		  hw_differs(cl->hw_serial, M(m, HW_SERIAL)) || hw_differs(cl->hw_product, M(m, HW_PRODUCT));
+	if (changed && strcmp(M(m, STATUS), "pending_approval") != 0 && !actor_is_operator(tx->actor)) {
+		att_log_warning(LOGR, "Re-registration of approved machine %s from %s reported other hardware details: not changed",
+				M(m, MACHINE_ID), tx->actor->source_ip ? tx->actor->source_ip : "-");
+		changed = false;
+		hw_kept = true;
+	}
+	if (changed) {
+		r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r < 0)
+			return r;
+		detail = att_asprintf("re-registration of a known EK; hardware details changed:%s%s%s%s",
+				      hw_differs(cl->hw_uuid, M(m, HW_UUID)) ? " hw_uuid" : "",
+				      hw_differs(cl->hw_mac, M(m, HW_MAC)) ? " hw_mac" : "",
+				      hw_differs(cl->hw_serial, M(m, HW_SERIAL)) ? " hw_serial" : "",
+				      hw_differs(cl->hw_product, M(m, HW_PRODUCT)) ? " hw_product" : "");
+		if (!detail)
+			return register_failed(tx, ATT_E_NOMEM);
+		att_time_iso(att_now(), ts);
+		r = att_dbc_exec(tx->c,
+				 "UPDATE machines SET hw_uuid = ?, hw_mac = ?, hw_serial = ?, hw_product = ?,"
+				 " updated_at = ? WHERE id = ?",
+				 "sssssi", cl->hw_uuid ? cl->hw_uuid : M(m, HW_UUID), cl->hw_mac ? cl->hw_mac : M(m, HW_MAC),
+				 cl->hw_serial ? cl->hw_serial : M(m, HW_SERIAL),
+				 cl->hw_product ? cl->hw_product : M(m, HW_PRODUCT), ts, m->id);
+		if (r >= 0)
+			r = att_audit_append(tx->c, tx->actor->name, tx->self_register ? "self_register" : "re_register",
+					     M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS), detail, tx->actor->source_ip);
+		free(detail);
+		if (r >= 0)
+			r = att_machine_reload(tx->c, m);
+		if (r < 0)
+			return register_failed(tx, r);
+		wrote = true;
+	}
+	r = wrote ? att_dbc_commit(tx->c) : (att_dbc_rollback(tx->c), 0);
 	if (r < 0)
 		return register_failed(tx, r);
-	att_log_info(LOGR, "Re-registration of machine %s (ek=%.16s...)", M(m, MACHINE_ID), tx->ek->fp);
-	tx->res->status = strcmp(M(m, STATUS), "registered") == 0 ? "registered"
-			  : strcmp(M(m, STATUS), "attested") == 0 ? "attested"
-								  : "pending_approval";
-	tx->res->message = strcmp(M(m, STATUS), "attested") == 0
-				   ? "Machine already attested — re-apply config via config_url if needed"
-				   : "Machine already registered — call POST /api/v1/attest to continue";
+	if (wrote)
+		att_log_info(LOGR, "Re-registration of machine %s (ek=%.16s...)", M(m, MACHINE_ID), tx->ek->fp);
+	register_again_answer(tx, hw_kept);
 	return 0;
 }
 
