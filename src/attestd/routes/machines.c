@@ -279,6 +279,10 @@ static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_error(rs, 422, "ek_source: must be 'cert', 'pub' or 'offline-import'");
 		goto out;
 	}
+	if (src && strcmp(src, "pub") == 0 && svc->cfg->strict) {
+		att_resp_error(rs, 422, "ek_source: 'pub' is refused under ITL_STRICT — a bare public key is not an EK certificate");
+		goto out;
+	}
 	if (rc.ek_b64 && src && strcmp(src, "offline-import") == 0)
 		src = "cert";
 	rc.ek_source = src;

@@ -29,7 +29,6 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 	char why[512];
 	size_t i;
 
-	(void)svc;
 	memset(nr, 0, sizeof(*nr));
 	/* optional: computed from the EK material when absent (the seed's
 	 * own register example sends only ek_cert_pem) */
@@ -39,6 +38,10 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 	}
 	if (src && strcmp(src, "cert") != 0 && strcmp(src, "pub") != 0) {
 		att_resp_error(rs, 422, "ek_source: must be 'cert' or 'pub'");
+		return false;
+	}
+	if (src && strcmp(src, "pub") == 0 && svc->cfg->strict) {
+		att_resp_error(rs, 422, "ek_source: 'pub' is refused under ITL_STRICT — a bare public key is not an EK certificate");
 		return false;
 	}
 	for (i = 0; pem[i] == ' ' || pem[i] == '\n' || pem[i] == '\r' || pem[i] == '\t'; i++)

@@ -66,6 +66,10 @@ static void h_ak_activate(const struct att_svc *svc, struct att_req *rq, struct 
 		att_resp_error(rs, 422, "ek_source: must be 'cert' or 'pub'");
 		goto out;
 	}
+	if (src && strcmp(src, "pub") == 0 && svc->cfg->strict) {
+		att_resp_error(rs, 422, "ek_source: 'pub' is refused under ITL_STRICT — a bare public key is not an EK certificate");
+		goto out;
+	}
 	if (att_ek_parse(pem, strlen(pem), src ? src : "cert", (time_t)att_now().sec, &ek, err, sizeof(err)) < 0) {
 		att_resp_error(rs, 422, "ek_cert_pem: Invalid EK material: %s", err);
 		goto out;

@@ -65,6 +65,7 @@ struct att_config {
 	bool tpm_verify_ca;
 	bool tpm_verify_ca_strict;
 	char *tpm_ca_bundle_dir;
+	bool strict;		/* ITL_STRICT: forces the four below (config.c) */
 	bool require_nonce;
 	bool require_quote;
 	int64_t nonce_ttl_seconds;
@@ -114,6 +115,9 @@ void att_strlist_release(struct att_strlist *l);
 
 /* Print every variable with its effective value (secrets masked). */
 void att_config_dump(const struct att_config *c, int fd);
+/* What this configuration lets an attacker get away with, one sentence
+ * each (--check-config, /readyz); returns how many were stored. */
+int att_config_weaknesses(const struct att_config *c, const char *out[], int max);
 
 /* Machine roles known to the service. */
 bool att_role_valid(const char *role);
