@@ -222,6 +222,11 @@ int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b
 		    int64_t *ret_expires, char *reterr, size_t errlen);
 int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, const struct att_actor *actor,
 		      uint8_t ret_nonce[32], char *reterr, size_t errlen);
+/* Check a challenge id against key at time now: 0 with its expiry and
+ * nonce, ATT_E_INVAL (not one of ours, any other spelling), ATT_E_GONE
+ * (expired).  Pure: parses untrusted bytes (tests/fuzz/fuzz-challenge.c). */
+int att_challenge_open(const uint8_t key[32], const char *nonce_id, int64_t now, int64_t *ret_expires,
+		       uint8_t ret_nonce[32]);
 /* The service key `name` (32 bytes), created by the first replica. */
 int att_service_key_load(struct att_db *db, const char *name, uint8_t ret_key[32]);
 

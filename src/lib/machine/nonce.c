@@ -10,6 +10,7 @@
  * (primary key: a second use, on any replica, is a replay) until it
  * expires; the sweeper removes expired records. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,14 +64,14 @@ int att_service_key_load(struct att_db *db, const char *name, uint8_t ret_key[32
 }
 
 /* out = HMAC(K, label || body) */
-static void challenge_mac(const struct att_svc *svc, const char *label, const uint8_t body[16], uint8_t out[32])
+static void challenge_mac(const uint8_t key[32], const char *label, const uint8_t body[16], uint8_t out[32])
 {
 	uint8_t msg[32];
 	size_t n = strlen(label);
 
 	memcpy(msg, label, n);
 	memcpy(msg + n, body, 16);
-	att_hmac_sha256(svc->nonce_key, sizeof(svc->nonce_key), msg, n + 16, out);
+	att_hmac_sha256(key, 32, msg, n + 16, out);
 }
 
 int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b64[48],
@@ -86,10 +87,10 @@ int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b
 		raw[i] = (uint8_t)((uint64_t)expires >> (56 - 8 * i));
 	if (att_random(raw + 8, 8) < 0)
 		return ATT_E_CRYPTO;
-	challenge_mac(svc, "itl-challenge-v1", raw, mac);
+	challenge_mac(svc->nonce_key, "itl-challenge-v1", raw, mac);
 	memcpy(raw + 16, mac, 16);
 	att_hex_encode(raw, sizeof(raw), ret_id);
-	challenge_mac(svc, "itl-nonce-v1", raw, mac);
+	challenge_mac(svc->nonce_key, "itl-nonce-v1", raw, mac);
 	b64 = att_b64_encode(mac, sizeof(mac));
 	att_wipe(mac, sizeof(mac));
 	if (!b64)
@@ -100,9 +101,8 @@ int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b
 	return 0;
 }
 
-/* Check the challenge's tag and expiry; the nonce into ret_nonce. */
-static int challenge_open(const struct att_svc *svc, const char *nonce_id, int64_t *ret_expires,
-			  uint8_t ret_nonce[32], char *reterr, size_t errlen)
+int att_challenge_open(const uint8_t key[32], const char *nonce_id, int64_t now, int64_t *ret_expires,
+		       uint8_t ret_nonce[32])
 {
 	uint8_t raw[CHALLENGE_RAW], mac[32];
 	uint64_t expires = 0;
@@ -112,22 +112,16 @@ static int challenge_open(const struct att_svc *svc, const char *nonce_id, int64
 	 * of the used record catches every replay */
 	for (size_t i = 0; lower && nonce_id[i]; i++)
 		lower = (nonce_id[i] >= '0' && nonce_id[i] <= '9') || (nonce_id[i] >= 'a' && nonce_id[i] <= 'f');
-	if (!lower || att_hex_decode(nonce_id, 2 * CHALLENGE_RAW, raw) != 0) {
-		att_machine_set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
+	if (!lower || att_hex_decode(nonce_id, 2 * CHALLENGE_RAW, raw) != 0)
 		return ATT_E_INVAL;
-	}
-	challenge_mac(svc, "itl-challenge-v1", raw, mac);
-	if (!att_ct_equal(mac, 16, raw + 16, 16)) {
-		att_machine_set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
+	challenge_mac(key, "itl-challenge-v1", raw, mac);
+	if (!att_ct_equal(mac, 16, raw + 16, 16))
 		return ATT_E_INVAL;
-	}
 	for (int i = 0; i < 8; i++)
 		expires = expires << 8 | raw[i];
-	if ((int64_t)expires < att_now().sec) {
-		att_machine_set_err(reterr, errlen, "Attestation nonce has expired — request a new challenge");
+	if (expires > (uint64_t)INT64_MAX || (int64_t)expires < now)
 		return ATT_E_GONE;
-	}
-	challenge_mac(svc, "itl-nonce-v1", raw, ret_nonce);
+	challenge_mac(key, "itl-nonce-v1", raw, ret_nonce);
 	*ret_expires = (int64_t)expires;
 	return 0;
 }
@@ -139,9 +133,15 @@ int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, const str
 	int64_t expires = 0;
 	int r;
 
-	r = challenge_open(svc, nonce_id, &expires, ret_nonce, reterr, errlen);
-	if (r < 0)
+	r = att_challenge_open(svc->nonce_key, nonce_id, att_now().sec, &expires, ret_nonce);
+	if (r == ATT_E_GONE) {
+		att_machine_set_err(reterr, errlen, "Attestation nonce has expired — request a new challenge");
 		return r;
+	}
+	if (r < 0) {
+		att_machine_set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
+		return r;
+	}
 	r = att_machine_tx_begin(svc, &c, reterr, errlen);
 	if (r < 0)
 		return r;
