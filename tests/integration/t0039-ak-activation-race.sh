@@ -3,7 +3,9 @@
 # real software TPMs, a machine starts its activation, others (anyone
 # holding the public EK certificate, with another TPM's AK) start theirs,
 # concurrently too — the machine still completes its own and binds its
-# AK.  Live activations are bounded per machine.
+# AK.  Live activations are bounded per machine.  With the AK bound, the
+# machine's hardware details change with a verified quote (issue 19,
+# hole 5: proof of possession), not with a re-registration.
 . "$SRCDIR/tests/lib/test-lib.sh"
 . "$SRCDIR/tests/lib/swtpm.sh"
 
@@ -48,6 +50,21 @@ admin GET "/api/v1/machines/$MID"
 expect 200 "the bound AK is the machine's" ".ak_bound == true"
 api POST "/api/v1/machines/$MID/ak-activate" "$evil_body"
 expect 409 "after binding, no further activation" '.detail | test("already bound")'
+
+# hardware details of an approved machine: not by an unauthenticated
+# re-registration, but with a verified quote (proof of possession)
+api POST /api/v1/register "$(node_body ',"hw_serial":"NEW-SERIAL"')"
+expect 200 "re-registration with another serial: answered" '.message | test("NOT changed")'
+admin GET "/api/v1/machines/$MID"
+expect 200 "... the serial is unchanged" '.hw_serial != "NEW-SERIAL"'
+api GET /api/v1/attest/challenge
+NID=$(jget .nonce_id); NHEX=$(jget .nonce | base64 -d | od -An -v -tx1 | tr -d ' \n')
+tpm_quote ak "$NHEX" sha256:0,1,2,3,7
+api POST /api/v1/attest "$(node_body ",\"hw_serial\":\"NEW-SERIAL\",\"nonce_id\":\"$NID\",\"pcr_quote\":\"$(b64 "$TW/quote.msg")\",\"pcr_signature\":\"$(b64 "$TW/quote.sig")\",\"pcr_values\":$PCR_JSON")"
+expect 200 "attest with a verified quote and another serial" '.quote_verified == true'
+admin GET "/api/v1/machines/$MID"
+expect 200 "the quote changed the serial" '.hw_serial == "NEW-SERIAL"'
+check "audited as hw_updated naming the field" test "$(sql "SELECT detail FROM audit_log WHERE machine_id = '$MID' AND action = 'hw_updated'")" = "attestation with a verified quote; hardware details changed: hw_serial"
 
 # at most 8 live activations per machine
 tpm_use V; tpm_ek ecc

@@ -287,6 +287,13 @@ static int attest_check_quote(struct attest_tx *tx)
 		return attest_refused(tx, ATT_E_CONFLICT);
 	}
 	r = record_quote(tx->c, m, q, tx->ts);
+	/* a verified quote proves possession: the machine's own hardware
+	 * details may change with it (otherwise only an operator changes
+	 * those of an approved machine, register.c) */
+	if (r == 0 && att_machine_hw_changed(tx->cl, m) && strcmp(M(m, STATUS), "locked") != 0 &&
+	    strcmp(M(m, STATUS), "revoked") != 0)
+		r = att_machine_hw_update(tx->c, &tx->res->m, tx->cl, "hw_updated", "attestation with a verified quote",
+					  tx->actor);
 	return r < 0 ? attest_failed(tx, r) : 0;
 }
 

@@ -241,6 +241,41 @@ static bool hw_differs(const char *claim, const char *stored)
 	return claim && (!stored || strcmp(claim, stored) != 0);
 }
 
+int att_machine_hw_update(struct att_dbc *c, struct att_machine *m, const struct att_node_claims *cl,
+			  const char *action, const char *why, const struct att_actor *actor)
+{
+	char ts[32], *detail;
+	int r;
+
+	detail = att_asprintf("%s; hardware details changed:%s%s%s%s", why,
+			      hw_differs(cl->hw_uuid, M(m, HW_UUID)) ? " hw_uuid" : "",
+			      hw_differs(cl->hw_mac, M(m, HW_MAC)) ? " hw_mac" : "",
+			      hw_differs(cl->hw_serial, M(m, HW_SERIAL)) ? " hw_serial" : "",
+			      hw_differs(cl->hw_product, M(m, HW_PRODUCT)) ? " hw_product" : "");
+	if (!detail)
+		return ATT_E_NOMEM;
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET hw_uuid = ?, hw_mac = ?, hw_serial = ?, hw_product = ?,"
+			 " updated_at = ? WHERE id = ?",
+			 "sssssi", cl->hw_uuid ? cl->hw_uuid : M(m, HW_UUID), cl->hw_mac ? cl->hw_mac : M(m, HW_MAC),
+			 cl->hw_serial ? cl->hw_serial : M(m, HW_SERIAL), cl->hw_product ? cl->hw_product : M(m, HW_PRODUCT),
+			 ts, m->id);
+	if (r >= 0)
+		r = att_audit_append(c, actor->name, action, M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS), detail,
+				     actor->source_ip);
+	free(detail);
+	if (r >= 0)
+		r = att_machine_reload(c, m);
+	return r < 0 ? r : 0;
+}
+
+bool att_machine_hw_changed(const struct att_node_claims *cl, const struct att_machine *m)
+{
+	return hw_differs(cl->hw_uuid, M(m, HW_UUID)) || hw_differs(cl->hw_mac, M(m, HW_MAC)) ||
+	       hw_differs(cl->hw_serial, M(m, HW_SERIAL)) || hw_differs(cl->hw_product, M(m, HW_PRODUCT));
+}
+
 /* An operator credential (not the registration token, not a machine). */
 static bool actor_is_operator(const struct att_actor *a)
 {
@@ -257,7 +292,7 @@ static void register_again_answer(struct reg_tx *tx, bool hw_kept)
 			  : strcmp(st, "attested") == 0 ? "attested"
 							: "pending_approval";
 	if (hw_kept)
-		tx->res->message = "Machine already approved — the reported hardware details differ from the approved record and were NOT changed (only an operator's re-registration changes them)";
+		tx->res->message = "Machine already approved — the reported hardware details differ from the approved record and were NOT changed (only a verified quote or an operator's re-registration changes them)";
 	else
 		tx->res->message = strcmp(st, "attested") == 0
 					   ? "Machine already attested — re-apply config via config_url if needed"
@@ -273,7 +308,6 @@ static int register_again(struct reg_tx *tx)
 	const struct att_node_claims *cl = tx->cl;
 	struct att_machine *m = &tx->res->m;
 	bool wrote = false, changed, hw_kept = false;
-	char ts[32], *detail;
 	int r;
 
 	if (!M(m, EK_FINGERPRINT)) {
@@ -291,8 +325,7 @@ static int register_again(struct reg_tx *tx)
 				    M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS));
 		return ATT_E_CONFLICT;
 	}
-	changed = hw_differs(cl->hw_uuid, M(m, HW_UUID)) || hw_differs(cl->hw_mac, M(m, HW_MAC)) ||
-		  hw_differs(cl->hw_serial, M(m, HW_SERIAL)) || hw_differs(cl->hw_product, M(m, HW_PRODUCT));
+	changed = att_machine_hw_changed(cl, m);
 	if (changed && strcmp(M(m, STATUS), "pending_approval") != 0 && !actor_is_operator(tx->actor)) {
 		att_log_warning(LOGR, "Re-registration of approved machine %s from %s reported other hardware details: not changed",
 				M(m, MACHINE_ID), tx->actor->source_ip ? tx->actor->source_ip : "-");
@@ -303,26 +336,8 @@ static int register_again(struct reg_tx *tx)
 		r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
 		if (r < 0)
 			return r;
-		detail = att_asprintf("re-registration of a known EK; hardware details changed:%s%s%s%s",
-				      hw_differs(cl->hw_uuid, M(m, HW_UUID)) ? " hw_uuid" : "",
-				      hw_differs(cl->hw_mac, M(m, HW_MAC)) ? " hw_mac" : "",
-				      hw_differs(cl->hw_serial, M(m, HW_SERIAL)) ? " hw_serial" : "",
-				      hw_differs(cl->hw_product, M(m, HW_PRODUCT)) ? " hw_product" : "");
-		if (!detail)
-			return register_failed(tx, ATT_E_NOMEM);
-		att_time_iso(att_now(), ts);
-		r = att_dbc_exec(tx->c,
-				 "UPDATE machines SET hw_uuid = ?, hw_mac = ?, hw_serial = ?, hw_product = ?,"
-				 " updated_at = ? WHERE id = ?",
-				 "sssssi", cl->hw_uuid ? cl->hw_uuid : M(m, HW_UUID), cl->hw_mac ? cl->hw_mac : M(m, HW_MAC),
-				 cl->hw_serial ? cl->hw_serial : M(m, HW_SERIAL),
-				 cl->hw_product ? cl->hw_product : M(m, HW_PRODUCT), ts, m->id);
-		if (r >= 0)
-			r = att_audit_append(tx->c, tx->actor->name, tx->self_register ? "self_register" : "re_register",
-					     M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS), detail, tx->actor->source_ip);
-		free(detail);
-		if (r >= 0)
-			r = att_machine_reload(tx->c, m);
+		r = att_machine_hw_update(tx->c, m, cl, tx->self_register ? "self_register" : "re_register",
+					  "re-registration of a known EK", tx->actor);
 		if (r < 0)
 			return register_failed(tx, r);
 		wrote = true;
