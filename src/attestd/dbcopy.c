@@ -47,6 +47,7 @@ struct copy_table {
 #define POLICY_COLS "role, policy, updated_at, updated_by"
 #define INTERMEDIATE_COLS "cert_sha256, subject, pem, first_seen"
 #define CHECKPOINT_COLS "id, issued_at, entries, head_id, head_hash, issuer, payload, signature, timestamp_token"
+#define KEY_COLS "name, secret, created_at"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -82,6 +83,12 @@ static const struct copy_table tables[] = {
 	{ "audit_checkpoints", 9, true, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id",
 	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") OVERRIDING SYSTEM VALUE VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" },
+	/* the challenge key: outstanding challenges stay valid across the copy */
+	{ "service_keys", 3, false, "SELECT " KEY_COLS " FROM service_keys ORDER BY name",
+	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
+	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
+	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
+	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at" },
 };
 
 static const char *const reset_identity[] = {

@@ -42,6 +42,10 @@ static int open_db(struct att_service *s, unsigned pool)
 		att_log_info(LOG, "Applied %d database migration(s); schema version %d", applied,
 			     att_db_latest_version());
 	s->svc.db = s->db;
+	if (att_service_key_load(s->db, "nonce-hmac", s->svc.nonce_key) < 0) {
+		att_log_error(LOG, "cannot load the challenge key from the database");
+		return -1;
+	}
 	return 0;
 }
 

@@ -39,5 +39,5 @@ check "HSTS header present" sh -c "printf '%s' \"\$1\" | grep -qi '^Strict-Trans
 api GET /api/v1/attest/challenge
 expect 403 "non-HTTPS request rejected in high-assurance mode" '.detail | startswith("High-assurance mode is enabled")'
 api GET /api/v1/attest/challenge "" -H "X-Forwarded-Proto: https"
-expect 200 "request forwarded as HTTPS accepted" '.nonce_id | length == 32'
+expect 200 "request forwarded as HTTPS accepted" '.nonce_id | length == 64'
 done_testing

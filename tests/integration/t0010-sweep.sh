@@ -25,10 +25,14 @@ start_attestd ITL_SWEEP_INTERVAL_SECONDS=$IV; P1=$ATTESTD_PID; D1=$DATA
 SHARED_DB_URL=${SHARED_DB_URL:-$DB_URL}
 api GET /api/v1/attest/challenge
 LIVE=$(jget .nonce_id)
+make_ek live ec
+api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$LIVE\"")"
+sql "INSERT INTO rate_limits (source, window_start, hits) VALUES ('192.0.2.1', 1, 5)"
 expired_rows aaaa
 check "expired nonces and tokens are swept" wait_for "SELECT COUNT(*) FROM nonces WHERE nonce_id = 'aaaa'" 0 20
 check "expired config tokens are swept" test "$(sql "SELECT COUNT(*) FROM config_tokens WHERE token_hash = 'aaaa'")" = 0
-check "live nonces are kept" test "$(sql "SELECT COUNT(*) FROM nonces WHERE nonce_id = '$LIVE'")" = 1
+check "records of used, unexpired nonces are kept" test "$(sql "SELECT COUNT(*) FROM nonces WHERE nonce_id = '$LIVE'")" = 1
+check "counters of closed rate-limit windows are swept" test "$(sql "SELECT COUNT(*) FROM rate_limits WHERE source = '192.0.2.1'")" = 0
 check "the sweep records its result" sh -c "[ -n \"\$1\" ]" _ "$(sql "SELECT last_result FROM leases WHERE name = 'sweep'")"
 check "log line: lease acquired" grep -q "Acquired the sweep lease" "$D1/attestd.log"
 

@@ -163,14 +163,15 @@ static void h_audit_verify(const struct att_svc *svc, struct att_req *rq, struct
 }
 
 /* GET /api/v1/machines/{id}/audit-report: signed PDF */
-#define REPORT_MAX_ENTRIES 20000
+#define REPORT_MAX_ENTRIES 20000	/* beyond: a selection (report_select.c) */
+#define REPORT_NEWEST_ENTRIES 2000
 
 static void h_audit_report(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	struct att_audit_verify v;
+	struct att_report_selection sel = { 0 };
 	struct att_machine m = { 0 };
 	struct att_dbc *c;
-	struct att_stmt *s;
 	json_t *entries = NULL, *detail = NULL;
 	EVP_PKEY *key;
 	X509 *cert, *ca;
@@ -198,38 +199,30 @@ static void h_audit_report(const struct att_svc *svc, struct att_req *rq, struct
 		return;
 	}
 	if (r == 0)
-		r = att_dbc_query(c, &s,
-				  "SELECT " AUDIT_COLS " FROM audit_log WHERE machine_id = ? ORDER BY id LIMIT ?",
-				  "si", rq->params[0], (int64_t)REPORT_MAX_ENTRIES + 1);
-	if (r == 0) {
-		entries = json_array();
-		while ((r = att_stmt_next(s)) == 1)
-			json_array_append_new(entries, audit_row_json(s));
-		att_stmt_done(s);
-	}
+		r = att_audit_report_select(c, rq->params[0], REPORT_MAX_ENTRIES, REPORT_NEWEST_ENTRIES, &sel);
+	entries = sel.entries;
 	if (r == 0)
 		r = att_audit_verify(c, &v);
 	att_db_release(svc->db, c);
 	if (r < 0) {
 		json_decref(entries);
+		json_decref(sel.omitted);
 		att_machine_release(&m);
 		att_api_db_unavailable(rs);
 		return;
 	}
 	detail = att_machine_detail(&m);
 	{
-		bool truncated = json_array_size(entries) > REPORT_MAX_ENTRIES;
 		struct att_report_input in = {
-			.machine = detail, .entries = entries, .truncated = truncated, .chain = &v,
+			.machine = detail, .entries = entries, .sel = &sel, .chain = &v,
 			.generated_by = rq->actor.name, .service_url = svc->cfg->service_url,
 		};
 
-		if (truncated)
-			json_array_remove(entries, REPORT_MAX_ENTRIES);
 		r = att_audit_report_pdf(&in, key, cert, ca, &pdf, &len);
 	}
 	json_decref(detail);
 	json_decref(entries);
+	json_decref(sel.omitted);
 	if (r < 0) {
 		att_log_error("attestd.api", "audit report for %s failed: %s", rq->params[0], att_strerror(r));
 		att_resp_error(rs, 500, "Cannot build the audit report");

@@ -66,7 +66,7 @@ bool att_api_fleet_query(struct att_req *rq, struct att_resp *rs, struct att_fle
 /* ---- node.c: the claims register, self-register and attest share -------- */
 
 #define ATT_API_NODE_FIELDS                                            \
-	{ "ek_fingerprint", ATT_J_STRING, true, 128 },                 \
+	{ "ek_fingerprint", ATT_J_STRING, false, 128 },                \
 	{ "ek_cert_pem", ATT_J_STRING, true, ATT_EK_MAX_B64 },         \
 	{ "ek_source", ATT_J_STRING, false, 32 },                      \
 	{ "hw_uuid", ATT_J_STRING, false, 256 },                       \

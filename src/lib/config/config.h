@@ -65,10 +65,15 @@ struct att_config {
 	bool tpm_verify_ca;
 	bool tpm_verify_ca_strict;
 	char *tpm_ca_bundle_dir;
+	bool strict;		/* ITL_STRICT: forces the four below (config.c) */
 	bool require_nonce;
 	bool require_quote;
 	int64_t nonce_ttl_seconds;
-	int64_t nonce_capacity;
+	int64_t nonce_capacity;	/* ignored: challenges are stateless (nonce.c) */
+	/* unauthenticated writes (ratelimit.c) */
+	int64_t unauth_write_limit;	/* per source and window; 0: off */
+	int64_t unauth_write_window_seconds;
+	int64_t max_pending;		/* pending_approval machines; 0: no cap */
 	int64_t sweep_interval_seconds;
 	int64_t audit_checkpoint_interval_seconds;	/* 0: no periodic checkpoints */
 	char *audit_tsa_url;				/* RFC 3161 TSA; "" when none */
@@ -124,6 +129,9 @@ void att_strlist_release(struct att_strlist *l);
 
 /* Print every variable with its effective value (secrets masked). */
 void att_config_dump(const struct att_config *c, int fd);
+/* What this configuration lets an attacker get away with, one sentence
+ * each (--check-config, /readyz); returns how many were stored. */
+int att_config_weaknesses(const struct att_config *c, const char *out[], int max);
 
 /* Machine roles known to the service. */
 bool att_role_valid(const char *role);

@@ -171,6 +171,20 @@
 	"CREATE INDEX event_deliveries_order ON event_deliveries(consumer, machine_id, status, event_id);" \
 	"ALTER TABLE machines ADD COLUMN heartbeat_missed_count INTEGER NOT NULL DEFAULT 0;" \
 	"ALTER TABLE machines ADD COLUMN heartbeat_missed_for TEXT;"
+/* Hardening (issue 19): service keys shared by the replicas (the
+ * challenge HMAC key), and the per-source counters of unauthenticated
+ * writes (replicas agree on a source's budget). */
+#define V6_HARDENING \
+	"CREATE TABLE service_keys (" \
+	" name TEXT PRIMARY KEY," \
+	" secret TEXT NOT NULL," \
+	" created_at TEXT NOT NULL);" \
+	"CREATE TABLE rate_limits (" \
+	" source TEXT NOT NULL," \
+	" window_start BIGINT NOT NULL," \
+	" hits BIGINT NOT NULL," \
+	" PRIMARY KEY (source, window_start));" \
+	"CREATE INDEX rate_limits_window ON rate_limits(window_start);"
 
 /* Dashboard (docs/dashboard.md): the last time a machine was heard from,
  * and the indexes that keep the fleet list, its counts and the summary
@@ -262,6 +276,12 @@ const struct att_migration att_migrations[] = {
 		"TPM proof of possession: bound AKs, activations, PCR policies, EK intermediates",
 		V5_TPM,
 		V5_TPM,
+	},
+	{
+		6,
+		"hardening: service keys, per-source limits of unauthenticated writes",
+		V6_HARDENING,
+		V6_HARDENING,
 	},
 	{
 		8,

@@ -167,7 +167,10 @@ int att_agent_attest(const struct att_svc *svc, const struct att_agent_request *
 	if (r < 0)
 		return r;
 	if (rq->nonce_id) {
-		r = att_nonce_consume(svc, rq->nonce_id, nonce, reterr, errlen);
+		/* an unauthenticated write: the source's budget (ratelimit.c) */
+		struct att_actor actor = { "machine", false, rq->source_ip };
+
+		r = att_nonce_consume(svc, rq->nonce_id, &actor, nonce, reterr, errlen);
 		if (r < 0) {
 			json_decref(pols);
 			return r;
