@@ -17,6 +17,7 @@
 #include "obs/log.h"
 #include "oidc/oidc.h"
 #include "service.h"
+#include "vault/vault.h"
 #include "worker.h"
 
 #define LOG "attestd"
@@ -62,6 +63,22 @@ static int open_ca(struct att_service *s)
 		att_log_warning(PKI, "Enrollment CA in %s is %s but ITL_ENROLLMENT_CA_ALGORITHM=%s: remove the CA files to rotate",
 				cfg->enrollment_ca_dir, att_ca_algorithm(s->ca), cfg->enrollment_ca_algorithm);
 	s->svc.ca = s->ca;
+	return 0;
+}
+
+static int open_vault(struct att_service *s)
+{
+	char err[256] = "";
+
+	if (att_vault_open(s->cfg, &s->vault, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err[0] ? err : "cannot open the secret vault");
+		return -1;
+	}
+	if (s->vault)
+		att_log_info(LOG, "Secret vault enabled (master key id %s)", att_vault_key_id(s->vault));
+	else
+		att_log_info(LOG, "Secret vault disabled: no ITL_SHARED_SECRET_MASTER_KEY (its endpoints answer 503)");
+	s->svc.vault = s->vault;
 	return 0;
 }
 
@@ -182,7 +199,7 @@ int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate
 		return -1;
 	if (!cfg->admin_token[0] && !cfg->break_glass_token[0] && !(cfg->oidc_enabled && cfg->oidc_issuer[0]))
 		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
-	if (open_ek_trust(s) < 0 || open_oidc(s) < 0)
+	if (open_vault(s) < 0 || open_ek_trust(s) < 0 || open_oidc(s) < 0)
 		return -1;
 	return open_extensions(s, false);
 }
@@ -255,6 +272,7 @@ void att_service_close(struct att_service *s)
 	if (s->routes_built)
 		att_router_free();
 	att_ca_free(s->ca);
+	att_vault_free(s->vault);
 	att_ek_trust_free(s->trust);
 	att_oidc_free(s->oidc);
 	att_strlist_release(&s->oidc_aud);

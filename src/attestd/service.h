@@ -16,6 +16,7 @@ struct att_service {
 	struct att_svc svc;
 	struct att_db *db;
 	struct att_ca *ca;
+	struct att_vault *vault;
 	struct att_ek_trust *trust;
 	struct att_oidc *oidc;
 	struct att_strlist oidc_aud;

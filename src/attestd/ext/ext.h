@@ -4,6 +4,7 @@
  *               built-in modules), their migrations, start and stop, and
  *               GET /api/v1/extensions
  *   host.c      the host function table handed to every extension
+ *   host_vault.c  the secret vault's host functions
  *   dispatch.c  delivering lifecycle events from the outbox to hooks */
 #ifndef ATTESTD_EXT_H
 #define ATTESTD_EXT_H
@@ -69,6 +70,11 @@ bool att_ext_sql_confined(const struct att_ext *ext, const char *sql, char *why,
 
 int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, int64_t id, const char *name,
 			  const char *json, size_t len, json_t *doc);
+
+/* host_vault.c: the secret vault's host functions. */
+int att_ext_h_secret_put(struct att_ext *ext, const char *machine_id, const char *name, const uint8_t *value,
+			 size_t len, int64_t ttl_seconds);
+int att_ext_h_secret_delete(struct att_ext *ext, const char *machine_id, const char *name);
 
 /* loader.c: load every configured extension (built-ins first, then
  * the shared objects of ITL_EXTENSIONS_DIR sorted, then ITL_EXTENSIONS), call init(). */

@@ -600,6 +600,8 @@ static const struct att_ext_host host = {
 	.event_id = h_event_id,
 	.event_field = h_event_field,
 	.event_json = h_event_json,
+	.secret_put = att_ext_h_secret_put,
+	.secret_delete = att_ext_h_secret_delete,
 };
 
 const struct att_ext_host *att_ext_host_table(void)

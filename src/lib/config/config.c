@@ -97,6 +97,8 @@ static const struct cfg_var vars[] = {
 	{ "ITL_PULUMI_ENABLED", CFG_BOOL, O(pulumi_enabled), "true", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_MASTER_KEY", CFG_SECRET, O(shared_secret_master_key), "", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_PASSPHRASE", CFG_SECRET, O(shared_secret_passphrase), "", 0, 0, NULL },
+	{ "ITL_SECRET_MAX_BYTES", CFG_INT, O(secret_max_bytes), "65536", 1, 262144, NULL },
+	{ "ITL_SECRETS_PER_MACHINE", CFG_INT, O(secrets_per_machine), "32", 1, 1024, NULL },
 	{ "ITL_EXTENSIONS_DIR", CFG_STR, O(extensions_dir), "", 0, 0, NULL },
 	{ "ITL_EXTENSIONS", CFG_LIST, O(extensions), "", 0, 0, NULL },
 };

@@ -89,6 +89,8 @@ struct att_config {
 	bool pulumi_enabled;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
+	int64_t secret_max_bytes;	/* secret vault (docs/secrets.md) */
+	int64_t secrets_per_machine;
 	char *extensions_dir;		/* every *.so in it is loaded */
 	struct att_strlist extensions;	/* extension .so paths */
 };

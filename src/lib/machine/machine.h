@@ -29,6 +29,7 @@ struct att_ek_trust;
 
 struct att_oidc;
 struct att_ca;
+struct att_vault;
 
 struct att_svc {
 	const struct att_config *cfg;
@@ -36,6 +37,7 @@ struct att_svc {
 	const struct att_ek_trust *ek_trust;	/* TPM manufacturer roots */
 	struct att_oidc *oidc;			/* NULL: OIDC off */
 	const struct att_ca *ca;		/* enrollment CA */
+	const struct att_vault *vault;		/* secret vault; NULL: no master key */
 };
 
 /* Text columns of a machine row, in SELECT order. */
