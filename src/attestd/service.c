@@ -18,6 +18,7 @@
 #include "oidc/oidc.h"
 #include "service.h"
 #include "vault/vault.h"
+#include "approve/approve.h"
 #include "worker.h"
 
 #define LOG "attestd"
@@ -79,6 +80,23 @@ static int open_vault(struct att_service *s)
 	else
 		att_log_info(LOG, "Secret vault disabled: no ITL_SHARED_SECRET_MASTER_KEY (its endpoints answer 503)");
 	s->svc.vault = s->vault;
+	return 0;
+}
+
+static int open_auto_approval(struct att_service *s)
+{
+	char err[512] = "";
+
+	if (att_auto_rules_load(s->cfg, &s->auto_rules, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err[0] ? err : "cannot load the auto-approval rules");
+		return -1;
+	}
+	if (s->auto_rules)
+		att_log_info(LOG, "Auto-approval: %zu rule(s) from %s", att_auto_rules_count(s->auto_rules),
+			     s->cfg->auto_approve_rules_file);
+	if (s->cfg->auto_approve_webhook_url[0])
+		att_log_info(LOG, "Auto-approval: decision webhook configured");
+	s->svc.auto_rules = s->auto_rules;
 	return 0;
 }
 
@@ -199,7 +217,7 @@ int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate
 		return -1;
 	if (!cfg->admin_token[0] && !cfg->break_glass_token[0] && !(cfg->oidc_enabled && cfg->oidc_issuer[0]))
 		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
-	if (open_vault(s) < 0 || open_ek_trust(s) < 0 || open_oidc(s) < 0)
+	if (open_vault(s) < 0 || open_auto_approval(s) < 0 || open_ek_trust(s) < 0 || open_oidc(s) < 0)
 		return -1;
 	return open_extensions(s, false);
 }
@@ -226,6 +244,12 @@ static int sweep_fn(void *ctx, const char *holder)
 	return att_sweep_run(ctx, holder);
 }
 
+static int auto_approve_fn(void *ctx, const char *holder)
+{
+	(void)holder;
+	return att_auto_webhook_run(ctx);
+}
+
 static int events_fn(void *ctx, const char *holder)
 {
 	(void)holder;
@@ -239,6 +263,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s->db,
 					 "Removed %d expired nonces and config tokens" };
 	struct att_worker_conf events = { "events", EVENT_POLL_MS, events_fn, &s->svc, NULL };
+	struct att_worker_conf autoapp = { "auto-approve", 1000, auto_approve_fn, &s->svc,
+					   "Auto-approval webhook decided %d machine(s)" };
 	char err[1024] = "";
 
 	if (att_ext_start_all(err, sizeof(err)) < 0) {
@@ -249,6 +275,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 		att_log_warning(LOG, "cannot start the sweep worker");
 	if (att_ext_have_hooks() && att_worker_start(s->db, &events, &s->events) < 0)
 		att_log_warning(LOG, "cannot start the event worker");
+	if (cfg->auto_approve_webhook_url[0] && att_worker_start(s->db, &autoapp, &s->auto_approve) < 0)
+		att_log_warning(LOG, "cannot start the auto-approval webhook worker");
 	if (att_server_start(&s->svc, cfg->listen, threads ? threads : 2, &s->srv, err, sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
@@ -266,6 +294,7 @@ void att_service_close(struct att_service *s)
 {
 	att_server_stop(s->srv);
 	att_worker_stop(s->events);
+	att_worker_stop(s->auto_approve);
 	att_worker_stop(s->sweeper);
 	if (s->extensions_loaded)
 		att_ext_unload_all();
@@ -273,6 +302,7 @@ void att_service_close(struct att_service *s)
 		att_router_free();
 	att_ca_free(s->ca);
 	att_vault_free(s->vault);
+	att_auto_rules_free(s->auto_rules);
 	att_ek_trust_free(s->trust);
 	att_oidc_free(s->oidc);
 	att_strlist_release(&s->oidc_aud);

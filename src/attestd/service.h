@@ -17,10 +17,11 @@ struct att_service {
 	struct att_db *db;
 	struct att_ca *ca;
 	struct att_vault *vault;
+	struct att_auto_rules *auto_rules;
 	struct att_ek_trust *trust;
 	struct att_oidc *oidc;
 	struct att_strlist oidc_aud;
-	struct att_worker *sweeper, *events;
+	struct att_worker *sweeper, *events, *auto_approve;
 	struct att_server *srv;
 	int migrations_applied;
 	bool extensions_loaded, routes_built;

@@ -99,6 +99,12 @@ static const struct cfg_var vars[] = {
 	{ "ITL_SHARED_SECRET_PASSPHRASE", CFG_SECRET, O(shared_secret_passphrase), "", 0, 0, NULL },
 	{ "ITL_SECRET_MAX_BYTES", CFG_INT, O(secret_max_bytes), "65536", 1, 262144, NULL },
 	{ "ITL_SECRETS_PER_MACHINE", CFG_INT, O(secrets_per_machine), "32", 1, 1024, NULL },
+	{ "ITL_AUTO_APPROVE_RULES_FILE", CFG_STR, O(auto_approve_rules_file), "", 0, 0, NULL },
+	{ "ITL_AUTO_APPROVE_WEBHOOK_URL", CFG_STR, O(auto_approve_webhook_url), "", 0, 0, NULL },
+	{ "ITL_AUTO_APPROVE_WEBHOOK_SECRET", CFG_SECRET, O(auto_approve_webhook_secret), "", 0, 0, NULL },
+	{ "ITL_AUTO_APPROVE_WEBHOOK_TIMEOUT_SECONDS", CFG_INT, O(auto_approve_webhook_timeout_seconds), "5", 1, 30, NULL },
+	{ "ITL_AUTO_APPROVE_WEBHOOK_MAX_PER_HOUR", CFG_INT, O(auto_approve_webhook_max_per_hour), "60", 1, 100000, NULL },
+	{ "ITL_AUTO_APPROVE_WEBHOOK_ALLOW_HTTP", CFG_BOOL, O(auto_approve_webhook_allow_http), "false", 0, 0, NULL },
 	{ "ITL_EXTENSIONS_DIR", CFG_STR, O(extensions_dir), "", 0, 0, NULL },
 	{ "ITL_EXTENSIONS", CFG_LIST, O(extensions), "", 0, 0, NULL },
 };
