@@ -113,6 +113,26 @@ check "writes are audited without values" test "$(sql "SELECT COUNT(*) FROM audi
 check "the reason is in the audit entry" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE action='secret_put' AND detail LIKE '%ticket 42%'")" = 1
 check "the delete is audited" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE action='secret_delete' AND machine_id='$MID'")" = 1
 
+say "--- the CLI"
+cli() { ATTESTATION_API_URL=$BASE ATTESTATION_TOKEN=$ADMIN ATTESTATION_CACHE_DIR=$TMP/cli-cache "$ATTESTATION_CLI" "$@" >"$TMP/cli.out" 2>"$TMP/cli.err"; CRC=$?; }
+printf 'from a file\n' > "$TMP/cli.val"
+cli secret put "$MID" cli-secret --file "$TMP/cli.val" --description "via the CLI" --ttl 600 --reason "cli test"
+check "secret put --file: created" sh -c "[ $CRC = 0 ] && grep -q \"Secret 'cli-secret' of machine $MID created: version 1, 12 bytes.\" '$TMP/cli.out'"
+printf 'from stdin' | { ATTESTATION_API_URL=$BASE ATTESTATION_TOKEN=$ADMIN ATTESTATION_CACHE_DIR=$TMP/cli-cache "$ATTESTATION_CLI" secret put "$MID" cli-secret --file - >"$TMP/cli.out" 2>&1; }
+check "secret put --file - (stdin): replaced" grep -q "replaced: version 2, 10 bytes" "$TMP/cli.out"
+cli secret create "$MID" cli-secret --value x
+check "secret create of an existing name: exit 6 (conflict)" test "$CRC" = 6
+cli secret put "$MID" cli-secret
+check "secret put without a value: usage (exit 2)" test "$CRC" = 2
+cli secret list "$MID"
+check "secret list: a table of metadata" sh -c "[ $CRC = 0 ] && grep -q '^NAME' '$TMP/cli.out' && grep -q 'cli-secret' '$TMP/cli.out' && ! grep -q 'from stdin' '$TMP/cli.out'"
+cli secret get "$MID" cli-secret --output json
+check "secret get --output json: metadata, no value" sh -c "[ $CRC = 0 ] && jq -e '.version == 2 and .description == \"via the CLI\" and (has(\"value\") | not)' '$TMP/cli.out' >/dev/null"
+cli secret delete "$MID" cli-secret --reason "cli test done"
+check "secret delete" sh -c "[ $CRC = 0 ] && grep -q 'deleted' '$TMP/cli.out'"
+cli secret get "$MID" cli-secret
+check "a deleted secret: exit 5 (not found)" test "$CRC" = 5
+
 say "--- only the machine reads, after a verified quote"
 challenge
 api POST "$S/$MID/delivery" "{\"nonce_id\":\"$NID\"}"
