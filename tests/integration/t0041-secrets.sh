@@ -230,4 +230,18 @@ expect 409 "a revoked machine's secrets cannot be written" '.detail | test("revo
 deliver "$MID" ak
 expect 409 "a revoked machine gets nothing" '.detail | test("is revoked")'
 stop_attestd
+
+say "--- all of a machine's values fit one delivery"
+start_attestd ITL_SHARED_SECRET_MASTER_KEY="$KEY" ITL_SECRET_MAX_BYTES=262144
+make_ek big
+api POST /api/v1/register "$(node_body)"
+MIDB=$(jget .machine_id)
+printf '{"value_b64":"%s"}' "$(head -c 262144 /dev/zero | base64 -w0)" > "$TMP/big.json"
+put_big() { curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+	--data-binary @"$TMP/big.json" "$BASE$S/$MIDB/secrets/$1"; }
+ok=0; for n in $(seq 1 16); do [ "$(put_big "big$n")" = 201 ] && ok=$((ok + 1)); done
+check "16 values of 256 KiB (4 MiB) are accepted" test "$ok" = 16
+check "a 17th is refused: the machine's values would exceed 4 MiB" test "$(put_big big17)" = 422
+check "replacing one of the 16 is still allowed" test "$(put_big big16)" = 200
+stop_attestd
 done_testing

@@ -122,20 +122,23 @@ struct put_tx {
 	size_t errlen;
 };
 
-/* Current version of the name (0: none) and how many secrets the machine holds. */
-static int put_lookup(struct put_tx *tx, int64_t *ret_version, int64_t *ret_count)
+/* Current version of the name (0: none), how many secrets the machine
+ * holds, and their total size without this name's. */
+static int put_lookup(struct put_tx *tx, int64_t *ret_version, int64_t *ret_count, int64_t *ret_others)
 {
 	struct att_stmt *s;
 	int r = att_dbc_query(tx->c, &s,
-			      "SELECT COALESCE(MAX(CASE WHEN name = ? THEN version END), 0), COUNT(*)"
+			      "SELECT COALESCE(MAX(CASE WHEN name = ? THEN version END), 0), COUNT(*),"
+			      " COALESCE(SUM(CASE WHEN name = ? THEN 0 ELSE size END), 0)"
 			      " FROM machine_secrets WHERE machine_id = ?",
-			      "ss", tx->in->name, tx->machine_id);
+			      "sss", tx->in->name, tx->in->name, tx->machine_id);
 
 	if (r < 0)
 		return r;
 	if ((r = att_stmt_next(s)) == 1) {
 		*ret_version = att_stmt_int(s, 0);
 		*ret_count = att_stmt_int(s, 1);
+		*ret_others = att_stmt_int(s, 2);
 		r = 0;
 	} else if (r == 0) {
 		r = ATT_E_DB;
@@ -171,13 +174,13 @@ static int put_run(struct put_tx *tx, json_t **ret, bool *ret_created)
 {
 	const struct att_secret_input *in = tx->in;
 	char *iv = NULL, *ct = NULL, *detail = NULL;
-	int64_t version = 0, count = 0;
+	int64_t version = 0, count = 0, others = 0;
 	int r;
 
 	r = machine_check(tx->c, tx->machine_id, true, tx->reterr, tx->errlen);
 	if (r < 0)
 		return r;
-	if ((r = put_lookup(tx, &version, &count)) < 0)
+	if ((r = put_lookup(tx, &version, &count, &others)) < 0)
 		return db_fail(tx->c, r, tx->reterr, tx->errlen);
 	if (version && in->create_only) {
 		snprintf(tx->reterr, tx->errlen, "Secret '%s' already exists for machine %s — PUT .../secrets/%s replaces it",
@@ -187,6 +190,11 @@ static int put_run(struct put_tx *tx, json_t **ret, bool *ret_created)
 	if (!version && count >= tx->svc->cfg->secrets_per_machine) {
 		snprintf(tx->reterr, tx->errlen, "name: machine %s already holds %lld secrets (ITL_SECRETS_PER_MACHINE)",
 			 tx->machine_id, (long long)count);
+		return ATT_E_INVAL;
+	}
+	if (others + (int64_t)in->len > ATT_VAULT_MACHINE_MAX_BYTES) {
+		snprintf(tx->reterr, tx->errlen, "value: the machine's secrets would total %lld bytes (at most %d: one delivery)",
+			 (long long)(others + (int64_t)in->len), ATT_VAULT_MACHINE_MAX_BYTES);
 		return ATT_E_INVAL;
 	}
 	version++;

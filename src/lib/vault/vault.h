@@ -30,6 +30,9 @@ struct att_vault;
 
 #define ATT_VAULT_NAME_MAX 64
 #define ATT_VAULT_DESCRIPTION_MAX 256
+/* All of a machine's values together: one delivery stays well under the
+ * agent's 8 MiB answer cap (base64 and envelope included). */
+#define ATT_VAULT_MACHINE_MAX_BYTES (4 * 1024 * 1024)
 
 /* From ITL_SHARED_SECRET_MASTER_KEY (64 hex digits) or, failing that,
  * ITL_SHARED_SECRET_PASSPHRASE (PBKDF2-HMAC-SHA256).  *ret is NULL when
