@@ -118,6 +118,16 @@ api POST /api/v1/register "$(node_body "$(vm 'Lab 7' l1 worker-app)")"
 expect 200 "an explicitly unauthenticated lab rule approves via register" '.status == "registered"'
 admin GET "/api/v1/machines/$(jget .machine_id)"
 expect 200 "a rule without a naming pattern sets no hostname" '.hostname == null'
+admin GET /api/v1/auto-approval
+expect 200 "operators see the rules, their limits and use this hour" \
+	'[.rules[] | [.name, .role, .max_per_hour, .approved_last_hour]] == [["ci-runners","worker-app",2,2],["verified-infra","worker-infra",60,2],["lab","worker-app",60,1]] and .webhook.configured == false'
+expect 200 "and the latest decisions" '([.recent[].decision] | sort) == ["approved","approved","approved","approved","approved","failed","rate_limited"]'
+admin GET "/api/v1/auto-approval?limit=2"
+expect 200 "limit" '(.recent | length) == 2'
+admin GET "/api/v1/auto-approval?limit=0"
+expect 422 "limit 0" '.detail | startswith("limit:")'
+api GET /api/v1/auto-approval
+expect 401 "the status needs an operator"
 stop_attestd
 
 say "--- the decision webhook"
@@ -207,5 +217,7 @@ MID5=$(jget .machine_id)
 admin POST "/api/v1/machines/$MID5/approve" '{"role":"worker-app","hostname":"by-hand-5"}' >/dev/null
 sql "UPDATE auto_approvals SET next_at = 0 WHERE machine_id = '$MID5'"
 check "a machine an operator approved first is not asked about" wait_decision "$MID5" superseded
+admin GET /api/v1/auto-approval
+expect 200 "the webhook's use this hour" '.rules == [] and .webhook.configured == true and .webhook.approved_last_hour == 2 and .webhook.max_per_hour == 2'
 stop_attestd
 done_testing

@@ -31,6 +31,7 @@ extern const struct att_route_set att_routes_audit;
 extern const struct att_route_set att_routes_extensions;
 extern const struct att_route_set att_routes_fleet;
 extern const struct att_route_set att_routes_secrets;
+extern const struct att_route_set att_routes_autoapprove;
 extern const struct att_route_set att_routes_ui;
 
 /* ---- common.c ------------------------------------------------------------ */

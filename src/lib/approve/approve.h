@@ -78,6 +78,11 @@ struct att_auto_answer {
 int att_auto_answer_parse(const struct att_config *cfg, const char *body, size_t len, struct att_auto_answer *ret,
 			  char *reterr, size_t errlen);
 
+/* GET /api/v1/auto-approval: the rules (what they match, role, naming,
+ * limit and approvals in the last hour), the webhook's settings and
+ * queue, and the latest decisions (at most limit). */
+int att_auto_status(const struct att_svc *svc, int64_t limit, json_t **ret, char *reterr, size_t errlen);
+
 /* One round of the webhook job (worker.c): the machines queued for the
  * webhook and due.  Returns how many were decided, or < 0. */
 int att_auto_webhook_run(const struct att_svc *svc);
