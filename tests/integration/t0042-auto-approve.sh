@@ -179,16 +179,20 @@ answer 200 '{"approve":true,"role":"controlplane","hostname":"cp-9"}'
 make_ek w2
 api POST /api/v1/self-register "$(node_body "$(vm 'Virtual Machine' w2 controlplane)")"
 MID2=$(jget .machine_id)
-i=0; while [ ! -s "$HOOK/req-2.body" ] && [ $i -lt 80 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 0.5
+attempts() { sql "SELECT attempts FROM auto_approvals WHERE machine_id='$1'"; }
+# wait_attempts MID N: until the machine has had more than N failed attempts
+wait_attempts() { i=0; while [ "$(attempts "$1")" -le "$2" ] && [ $i -lt 80 ]; do sleep 0.1; i=$((i + 1)); done; [ "$(attempts "$1")" -gt "$2" ]; }
+wait_attempts "$MID2" 0
 check "a webhook approving a dual-control role is refused and retried" \
-	test "$(sql "SELECT status || ':' || decision || ':' || attempts FROM machines JOIN auto_approvals USING (machine_id) WHERE machine_id='$MID2'")" = "pending_approval:webhook:1"
+	test "$(sql "SELECT status || ':' || decision FROM machines JOIN auto_approvals USING (machine_id) WHERE machine_id='$MID2'")" = "pending_approval:webhook"
+check "the refusal is logged" grep -q "auto-approval webhook for machine $MID2 failed (attempt 1): role: 'controlplane' is under dual control" "$DATA/attestd.log"
 answer 500 'oops'
+A0=$(attempts "$MID2")
 sql "UPDATE auto_approvals SET next_at = 0 WHERE machine_id = '$MID2'"
-i=0; while [ ! -s "$HOOK/req-3.body" ] && [ $i -lt 80 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 0.5
-check "a failing receiver is retried with backoff" test "$(sql "SELECT attempts FROM auto_approvals WHERE machine_id='$MID2'")" = 2
-check "the failure is logged" grep -q "auto-approval webhook for machine $MID2 failed (attempt 2): HTTP 500" "$DATA/attestd.log"
+check "a failing receiver is retried" wait_attempts "$MID2" "$A0"
+check "the failure is logged" grep -q "auto-approval webhook for machine $MID2 failed (attempt [0-9]*): HTTP 500" "$DATA/attestd.log"
+check "with backoff: the next attempt is scheduled later" \
+	test "$(sql "SELECT next_at FROM auto_approvals WHERE machine_id='$MID2'")" -gt "$(date +%s)"
 answer 200 '{"approve":false,"reason":"controlplane nodes need two operators"}'
 sql "UPDATE auto_approvals SET next_at = 0 WHERE machine_id = '$MID2'"
 check "a decline is recorded" wait_decision "$MID2" declined
@@ -199,8 +203,8 @@ answer 200 'not json'
 make_ek w3
 api POST /api/v1/register "$(node_body "$(vm 'Virtual Machine' w3 worker-app)")"
 MID3=$(jget .machine_id)
-i=0; while [ "$(sql "SELECT attempts FROM auto_approvals WHERE machine_id='$MID3'")" != 1 ] && [ $i -lt 80 ]; do sleep 0.1; i=$((i + 1)); done
-check "an answer that is not JSON is a failed attempt" grep -q "failed (attempt 1): the answer is not" "$DATA/attestd.log"
+wait_attempts "$MID3" 0
+check "an answer that is not JSON is a failed attempt" grep -q "machine $MID3 failed (attempt 1): the answer is not" "$DATA/attestd.log"
 answer 200 '{"approve":true,"role":"worker-app","hostname":"hook-runner-3"}'
 sql "UPDATE auto_approvals SET next_at = 0 WHERE machine_id = '$MID3'"
 check "after the receiver recovers the machine is approved" wait_status "$MID3" registered
