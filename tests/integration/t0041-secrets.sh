@@ -231,11 +231,30 @@ deliver "$MID" ak
 expect 409 "a revoked machine gets nothing" '.detail | test("is revoked")'
 stop_attestd
 
-say "--- all of a machine's values fit one delivery"
-start_attestd ITL_SHARED_SECRET_MASTER_KEY="$KEY" ITL_SECRET_MAX_BYTES=262144
+say "--- all of a machine's values fit one delivery; the extension host functions"
+start_attestd ITL_SHARED_SECRET_MASTER_KEY="$KEY" ITL_SECRET_MAX_BYTES=262144 ITL_EXTENSIONS="$EXT_DIR/ext-vault.so"
 make_ek big
 api POST /api/v1/register "$(node_body)"
 MIDB=$(jget .machine_id)
+P=/api/v1/ext/vault_probe
+admin POST "$P/$MIDB/from-ext?value=abc&ttl=60"
+expect 200 "host->secret_put writes a secret" '.rc == 0'
+admin GET "$S/$MIDB/secrets/from-ext"
+expect 200 "audited and attributed to EXTENSION:<name>" '.created_by == "EXTENSION:vault_probe" and .size == 3 and .expires_at != null'
+check "the extension's write is in the audit log" \
+	test "$(sql "SELECT COUNT(*) FROM audit_log WHERE action='secret_put' AND operator_cn='EXTENSION:vault_probe' AND machine_id='$MIDB'")" = 1
+admin POST "$P/$MIDB/-bad?value=x"
+expect 200 "a bad name: ATT_EXT_INVALID" '.rc == -3'
+admin POST "$P/00000000-0000-4000-8000-000000000000/x?value=x"
+expect 200 "an unknown machine: ATT_EXT_NOTFOUND" '.rc == -6'
+admin POST "$P/$MIDB/neg?value=x&ttl=-1"
+expect 200 "a negative ttl: ATT_EXT_INVALID" '.rc == -3'
+admin DELETE "$P/$MIDB/from-ext"
+expect 200 "host->secret_delete" '.rc == 0'
+admin DELETE "$P/$MIDB/from-ext"
+expect 200 "deleting it again: ATT_EXT_NOTFOUND" '.rc == -6'
+check "the extension's delete is audited" \
+	test "$(sql "SELECT COUNT(*) FROM audit_log WHERE action='secret_delete' AND operator_cn='EXTENSION:vault_probe'")" = 1
 printf '{"value_b64":"%s"}' "$(head -c 262144 /dev/zero | base64 -w0)" > "$TMP/big.json"
 put_big() { curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
 	--data-binary @"$TMP/big.json" "$BASE$S/$MIDB/secrets/$1"; }
@@ -243,5 +262,8 @@ ok=0; for n in $(seq 1 16); do [ "$(put_big "big$n")" = 201 ] && ok=$((ok + 1));
 check "16 values of 256 KiB (4 MiB) are accepted" test "$ok" = 16
 check "a 17th is refused: the machine's values would exceed 4 MiB" test "$(put_big big17)" = 422
 check "replacing one of the 16 is still allowed" test "$(put_big big16)" = 200
+admin POST "/api/v1/machines/$MIDB/revoke" '{"reason":"gone"}' >/dev/null
+admin POST "$P/$MIDB/late?value=x"
+expect 200 "a revoked machine: ATT_EXT_CONFLICT" '.rc == -4'
 stop_attestd
 done_testing
