@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit/checkpoint.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "db/db.h"
@@ -50,6 +51,7 @@ struct copy_table {
 	" updated_at, updated_by, expires_at, delivered_at, delivered_version"
 #define Q16 Q10 ", ?, ?, ?, ?, ?, ?"
 #define AUTO_COLS "machine_id, rule, decision, detail, attempts, next_at, decided_at"
+#define CHECKPOINT_COLS "id, issued_at, entries, head_id, head_hash, issuer, payload, signature, timestamp_token"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -88,6 +90,9 @@ static const struct copy_table tables[] = {
 	{ "auto_approvals", 7, false, "SELECT " AUTO_COLS " FROM auto_approvals ORDER BY machine_id",
 	  "INSERT INTO auto_approvals (" AUTO_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO auto_approvals (" AUTO_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)" },
+	{ "audit_checkpoints", 9, true, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id",
+	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") OVERRIDING SYSTEM VALUE VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" },
 };
 
 static const char *const reset_identity[] = {
@@ -96,6 +101,7 @@ static const char *const reset_identity[] = {
 	"SELECT setval(pg_get_serial_sequence('outbox_events', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM outbox_events",
 	"SELECT setval(pg_get_serial_sequence('approval_votes', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM approval_votes",
 	"SELECT setval(pg_get_serial_sequence('machine_secrets', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM machine_secrets",
+	"SELECT setval(pg_get_serial_sequence('audit_checkpoints', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM audit_checkpoints",
 };
 
 int att_dbcopy_run(const char *from, const char *to)
@@ -176,13 +182,24 @@ int att_dbcopy_run(const char *from, const char *to)
 		}
 	}
 	{
-		struct att_audit_verify v;
+		struct att_audit_verify v = { 0 };
+		struct att_checkpoint cp = { 0 };
+		char hash_at[65] = "";
+		int g = att_checkpoint_get(dc, 0, &cp);
 
-		if (att_audit_verify(dc, &v) < 0 || !v.valid) {
+		if ((g < 0 && g != ATT_E_NOTFOUND) || att_audit_verify_probe(dc, cp.entries, hash_at, &v) < 0 || !v.valid) {
 			fprintf(stderr, "attestd db copy: the copied audit chain does not verify (%s); nothing committed\n",
-				v.error);
+				v.error[0] ? v.error : "cannot read it");
+			att_checkpoint_release(&cp);
 			goto out;
 		}
+		if (g == 0 && cp.entries > 0 && strcmp(hash_at, cp.head_hash) != 0) {
+			fprintf(stderr, "attestd db copy: the copied log does not extend its newest checkpoint (%lld entries);"
+				" nothing committed\n", (long long)cp.entries);
+			att_checkpoint_release(&cp);
+			goto out;
+		}
+		att_checkpoint_release(&cp);
 		if (att_dbc_commit(dc) < 0) {
 			fprintf(stderr, "attestd db copy: commit failed: %s\n", att_dbc_errmsg(dc));
 			goto out;

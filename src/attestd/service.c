@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/checkpoint.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "crypto/ca.h"
@@ -16,6 +17,7 @@
 #include "machine/sweep.h"
 #include "obs/log.h"
 #include "oidc/oidc.h"
+#include "routes/routes.h"
 #include "service.h"
 #include "vault/vault.h"
 #include "approve/approve.h"
@@ -250,6 +252,45 @@ static int auto_approve_fn(void *ctx, const char *holder)
 	return att_auto_webhook_run(ctx);
 }
 
+/* Periodic checkpoint: only when the log grew since the newest one. */
+static int checkpoint_fn(void *ctx, const char *holder)
+{
+	const struct att_svc *svc = ctx;
+	struct att_checkpoint_signer sg;
+	struct att_dbc *c;
+	char issuer[160], why[200];
+	bool issued = false;
+	int r = att_api_checkpoint_signer(svc, &sg);
+
+	if (r < 0)
+		return r;
+	c = att_db_acquire(svc->db);
+	if (!c)
+		return ATT_E_DB;
+	snprintf(issuer, sizeof(issuer), "attestd:%s", holder);
+	r = att_checkpoint_issue(c, &sg, issuer, true, NULL, &issued, why, sizeof(why));
+	if (r == ATT_E_CONFLICT) {
+		static char said[200];	/* only this worker's thread runs here */
+
+		if (strcmp(said, why) != 0)
+			att_log_error("attestd.audit", "Not signing an audit checkpoint: %s", why);
+		snprintf(said, sizeof(said), "%s", why);
+	}
+	if (r == 0 && svc->cfg->audit_tsa_url[0]) {
+		static bool tsa_failing;	/* only this worker's thread runs here */
+		char err[300] = "";
+		int n = att_checkpoint_timestamp_pending(c, svc->cfg->audit_tsa_url, 10, 8, err, sizeof(err));
+
+		if (n < 0 && !tsa_failing)
+			att_log_warning("attestd.audit", "checkpoint timestamp: %s", err);
+		else if (n > 0)
+			att_log_info("attestd.audit", "%d audit checkpoint(s) timestamped by %s", n, svc->cfg->audit_tsa_url);
+		tsa_failing = n < 0;
+	}
+	att_db_release(svc->db, c);
+	return r < 0 ? r : issued;
+}
+
 static int events_fn(void *ctx, const char *holder)
 {
 	(void)holder;
@@ -265,6 +306,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 	struct att_worker_conf events = { "events", EVENT_POLL_MS, events_fn, &s->svc, NULL };
 	struct att_worker_conf autoapp = { "auto-approve", 1000, auto_approve_fn, &s->svc,
 					   "Auto-approval webhook decided %d machine(s)" };
+	struct att_worker_conf checkpoints = { "audit-checkpoint", cfg->audit_checkpoint_interval_seconds * 1000,
+					       checkpoint_fn, &s->svc, "Signed audit checkpoint issued (%d)" };
 	char err[1024] = "";
 
 	if (att_ext_start_all(err, sizeof(err)) < 0) {
@@ -273,6 +316,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 	}
 	if (att_worker_start(s->db, &sweep, &s->sweeper) < 0)
 		att_log_warning(LOG, "cannot start the sweep worker");
+	if (cfg->audit_checkpoint_interval_seconds > 0 && att_worker_start(s->db, &checkpoints, &s->checkpointer) < 0)
+		att_log_warning(LOG, "cannot start the audit checkpoint worker");
 	if (att_ext_have_hooks() && att_worker_start(s->db, &events, &s->events) < 0)
 		att_log_warning(LOG, "cannot start the event worker");
 	if (cfg->auto_approve_webhook_url[0] && att_worker_start(s->db, &autoapp, &s->auto_approve) < 0)
@@ -295,6 +340,7 @@ void att_service_close(struct att_service *s)
 	att_server_stop(s->srv);
 	att_worker_stop(s->events);
 	att_worker_stop(s->auto_approve);
+	att_worker_stop(s->checkpointer);
 	att_worker_stop(s->sweeper);
 	if (s->extensions_loaded)
 		att_ext_unload_all();

@@ -21,7 +21,7 @@ struct att_service {
 	struct att_ek_trust *trust;
 	struct att_oidc *oidc;
 	struct att_strlist oidc_aud;
-	struct att_worker *sweeper, *events, *auto_approve;
+	struct att_worker *sweeper, *events, *checkpointer, *auto_approve;
 	struct att_server *srv;
 	int migrations_applied;
 	bool extensions_loaded, routes_built;

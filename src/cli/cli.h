@@ -69,6 +69,17 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_secret(struct cli *c, int argc, char **argv);	/* cmd_secret.c */
+/* cmd_agents.c */
+int cmd_config(struct cli *c, int argc, char **argv);
+int cmd_agents(struct cli *c, int argc, char **argv);
+/* checkpoint.c: `audit checkpoint ...`; the --checkpoint FILE check of
+ * `audit verify` against the fetched chain (ascending), adding
+ * res.checkpoint (and its RFC 3161 timestamp, checked against tsa_ca_file
+ * when given); EX_OK, EX_ERR (mismatch, bad signature) or EX_USAGE. */
+int cmd_audit_checkpoint(struct cli *c, int argc, char **argv);
+int cli_checkpoint_check(const char *file, const char *ca_file, const char *tsa_ca_file, const json_t *chain,
+			 json_t *res);
+void cli_checkpoint_print(const json_t *verdict);
 
 /* output */
 struct col {

@@ -28,11 +28,13 @@ extern const struct att_route_set att_routes_machines;
 extern const struct att_route_set att_routes_tpm;
 extern const struct att_route_set att_routes_pcr_policies;
 extern const struct att_route_set att_routes_audit;
+extern const struct att_route_set att_routes_checkpoints;
 extern const struct att_route_set att_routes_extensions;
 extern const struct att_route_set att_routes_fleet;
 extern const struct att_route_set att_routes_secrets;
 extern const struct att_route_set att_routes_autoapprove;
 extern const struct att_route_set att_routes_ui;
+extern const struct att_route_set att_routes_agents;
 
 /* ---- common.c ------------------------------------------------------------ */
 
@@ -48,6 +50,12 @@ void att_api_db_unavailable(struct att_resp *rs);
 /* iso_url / schematic_id / installer_image for the one schematic every
  * machine boots (told to the Image Factory once). */
 void att_api_boot_urls(const struct att_svc *svc, json_t *o);
+
+/* ---- checkpoints.c ------------------------------------------------------ */
+
+struct att_checkpoint_signer;
+/* The CA's document-signing key for checkpoints; ATT_E_UNAVAILABLE when none. */
+int att_api_checkpoint_signer(const struct att_svc *svc, struct att_checkpoint_signer *sg);
 
 /* ---- fleet.c ------------------------------------------------------------- */
 

@@ -81,6 +81,8 @@ static const struct cfg_var vars[] = {
 	{ "ITL_NONCE_TTL_SECONDS", CFG_INT, O(nonce_ttl_seconds), "60", 5, 3600, NULL },
 	{ "ITL_NONCE_CAPACITY", CFG_INT, O(nonce_capacity), "10000", 1, 10000000, NULL },
 	{ "ITL_SWEEP_INTERVAL_SECONDS", CFG_INT, O(sweep_interval_seconds), "60", 1, 86400, NULL },
+	{ "ITL_AUDIT_TSA_URL", CFG_STR, O(audit_tsa_url), "", 0, 0, NULL },
+	{ "ITL_AUDIT_CHECKPOINT_INTERVAL_SECONDS", CFG_INT, O(audit_checkpoint_interval_seconds), "3600", 0, 604800, NULL },
 	{ "ITL_HIGH_ASSURANCE", CFG_BOOL, O(high_assurance), "false", 0, 0, NULL },
 	{ "ITL_REQUIRE_ENCRYPTED_DELIVERY", CFG_BOOL, O(require_encrypted_delivery), "false", 0, 0, NULL },
 	{ "ITL_TLS_MIN_VERSION", CFG_STR, O(tls_min_version), "TLSv1.3", 0, 0, NULL },
@@ -92,6 +94,9 @@ static const struct cfg_var vars[] = {
 	{ "ITL_UI_OIDC_SCOPE", CFG_STR, O(ui_oidc_scope), "openid", 0, 0, NULL },
 	{ "ITL_UI_OIDC_RESOURCE", CFG_STR, O(ui_oidc_resource), "", 0, 0, NULL },
 	{ "ITL_UI_POLL_SECONDS", CFG_INT, O(ui_poll_seconds), "10", 2, 3600, NULL },
+	{ "ITL_AGENT_TRUST_DOMAIN", CFG_STR, O(agent_trust_domain), "attestation.local", 0, 0, NULL },
+	{ "ITL_AGENT_TOKEN_TTL_SECONDS", CFG_INT, O(agent_token_ttl_seconds), "3600", 60, 86400, NULL },
+	{ "ITL_AGENT_ALLOW_PRIVATE", CFG_BOOL, O(agent_allow_private), "false", 0, 0, NULL },
 	{ "ITL_PULUMI_TOKEN", CFG_SECRET, O(pulumi_token), "", 0, 0, NULL },
 	{ "ITL_PULUMI_ORG", CFG_STR, O(pulumi_org), "itlusions", 0, 0, NULL },
 	{ "ITL_PULUMI_ENABLED", CFG_BOOL, O(pulumi_enabled), "true", 0, 0, NULL },
@@ -361,6 +366,13 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 	    strncmp(c.iso_url, "https://", 8) != 0) {
 		snprintf(reterr, errlen, "ITL_ISO_URL: expected an http:// or https:// URL, got '%s'",
 			 c.iso_url);
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	if (c.audit_tsa_url[0] && strncmp(c.audit_tsa_url, "http://", 7) != 0 &&
+	    strncmp(c.audit_tsa_url, "https://", 8) != 0) {
+		snprintf(reterr, errlen, "ITL_AUDIT_TSA_URL: expected an http:// or https:// URL, got '%s'",
+			 c.audit_tsa_url);
 		r = ATT_E_INVAL;
 		goto out;
 	}

@@ -70,6 +70,8 @@ struct att_config {
 	int64_t nonce_ttl_seconds;
 	int64_t nonce_capacity;
 	int64_t sweep_interval_seconds;
+	int64_t audit_checkpoint_interval_seconds;	/* 0: no periodic checkpoints */
+	char *audit_tsa_url;				/* RFC 3161 TSA; "" when none */
 	/* transport */
 	bool high_assurance;
 	bool require_encrypted_delivery;
@@ -83,6 +85,10 @@ struct att_config {
 	char *ui_oidc_scope;
 	char *ui_oidc_resource;
 	int64_t ui_poll_seconds;
+	/* agent attestation policies (docs/attestation-policies.md) */
+	char *agent_trust_domain;
+	int64_t agent_token_ttl_seconds;
+	bool agent_allow_private;	/* http_dns/extension may reach loopback/private addresses */
 	/* extensions */
 	char *pulumi_token;
 	char *pulumi_org;

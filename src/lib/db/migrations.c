@@ -195,6 +195,42 @@
 	" next_at BIGINT NOT NULL DEFAULT 0," \
 	" decided_at BIGINT NOT NULL);" \
 	"CREATE INDEX auto_approvals_rule ON auto_approvals(rule, decision, decided_at);"
+/* Agent attestation policies (docs/attestation-policies.md): every
+ * version of each cluster's AgentAttestation document (yaml NULL: the
+ * document was deleted) and the sessions agents were issued. */
+#define V9_AGENT_POLICIES \
+	"CREATE TABLE agent_policies (" \
+	" cluster_id TEXT NOT NULL," \
+	" version BIGINT NOT NULL," \
+	" yaml TEXT," \
+	" document TEXT," \
+	" created_at TEXT NOT NULL," \
+	" created_by TEXT NOT NULL," \
+	" PRIMARY KEY (cluster_id, version));" \
+	"CREATE TABLE agent_sessions (" \
+	" session_id TEXT PRIMARY KEY," \
+	" cluster_id TEXT NOT NULL," \
+	" policy TEXT NOT NULL," \
+	" spiffe_id TEXT NOT NULL," \
+	" attributes TEXT NOT NULL," \
+	" source_ip TEXT," \
+	" issued_at TEXT NOT NULL," \
+	" expires_at TEXT NOT NULL);" \
+	"CREATE INDEX agent_sessions_cluster ON agent_sessions(cluster_id, issued_at);" \
+	"CREATE INDEX agent_sessions_issued ON agent_sessions(issued_at);"
+/* Signed audit checkpoints (docs/audit.md): the log's entry count and head
+ * hash at a time, signed by the Enrollment CA's document-signing key. */
+#define V13_CHECKPOINTS(IDCOL) \
+	"CREATE TABLE audit_checkpoints (" \
+	" id " IDCOL "," \
+	" issued_at TEXT NOT NULL," \
+	" entries BIGINT NOT NULL," \
+	" head_id BIGINT NOT NULL," \
+	" head_hash TEXT NOT NULL," \
+	" issuer TEXT NOT NULL," \
+	" payload TEXT NOT NULL," \
+	" signature TEXT NOT NULL," \
+	" timestamp_token TEXT);"
 
 const struct att_migration att_migrations[] = {
 	{
@@ -228,6 +264,12 @@ const struct att_migration att_migrations[] = {
 		V5_TPM,
 	},
 	{
+		9,
+		"agent attestation policies and sessions",
+		V9_AGENT_POLICIES,
+		V9_AGENT_POLICIES,
+	},
+	{
 		10,
 		"dashboard: last contact, fleet list and summary indexes",
 		V10_FLEET_SQLITE,
@@ -238,6 +280,12 @@ const struct att_migration att_migrations[] = {
 		"secret vault and auto-approval decisions",
 		V11_VAULT("INTEGER PRIMARY KEY"),
 		V11_VAULT("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		13,
+		"signed audit checkpoints",
+		V13_CHECKPOINTS("INTEGER PRIMARY KEY"),
+		V13_CHECKPOINTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
 	},
 };
 
