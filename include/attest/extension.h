@@ -258,6 +258,18 @@ struct att_ext_host {
 	int (*event_attempt)(const struct att_ext_event *ev);
 	void (*event_error)(const struct att_ext_event *ev, const char *fmt, ...)
 		__attribute__((format(printf, 2, 3)));
+	/* ---- the secret vault (docs/secrets.md) ---------------------------- */
+	/* Write a secret for a machine (a new version when the name exists).
+	 * Only the machine itself reads it, after a verified quote, sealed to
+	 * its TPM; operators see metadata only.  Audited as EXTENSION:<name>.
+	 * name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}; ttl_seconds 0: no expiry.
+	 * Runs its own write transaction: never call it between db_begin and
+	 * db_commit.  ATT_EXT_INVALID (name, size, count), ATT_EXT_NOTFOUND
+	 * (machine), ATT_EXT_CONFLICT (revoked machine), ATT_EXT_UNAVAILABLE
+	 * (no master key configured, database down). */
+	int (*secret_put)(struct att_ext *ext, const char *machine_id, const char *name, const uint8_t *value,
+			  size_t len, int64_t ttl_seconds);
+	int (*secret_delete)(struct att_ext *ext, const char *machine_id, const char *name);
 };
 
 /* Typed hooks, one per event (the seeds' @on_registered ... @on_any_event). */

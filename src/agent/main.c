@@ -49,6 +49,9 @@ static const char usage[] =
 	"                      (default: " DEFAULT_APPLY ")\n"
 	"  --reset-cmd CMD     run: the wipe (default: " DEFAULT_RESET ")\n"
 	"  --allow-plaintext   run: accept a plaintext config although the AK is bound\n"
+	"  --secrets-dir DIR   run: fetch the machine's secrets (sealed to the TPM) into DIR,\n"
+	"                      one 0600 file each, when attested (docs/secrets.md)\n"
+	"  --secrets-interval S  run: seconds between secret fetches (default 600)\n"
 	"  --timeout S         seconds per HTTP request (default 30)\n"
 	"  --cmd-timeout S     seconds the apply/reset command may take (default 300)\n"
 	"  --output text|json  register/status output (default text)\n"
@@ -88,7 +91,7 @@ static bool parse_seconds(const char *s, double min, double max, double *ret)
 
 struct raw {
 	const char *server, *role, *ek, *pcrs, *apply, *reset, *output, *cmdline, *log_format;
-	const char *interval, *retry_min, *retry_max, *max_polls, *timeout, *cmd_timeout;
+	const char *interval, *retry_min, *retry_max, *max_polls, *timeout, *cmd_timeout, *secrets_interval;
 	bool verbose;
 };
 
@@ -110,6 +113,8 @@ static int set_opt(struct agent_cli *c, struct raw *w, const char *name, const c
 		{ "max-polls", offsetof(struct raw, max_polls), false },
 		{ "timeout", offsetof(struct raw, timeout), false },
 		{ "cmd-timeout", offsetof(struct raw, cmd_timeout), false },
+		{ "secrets-interval", offsetof(struct raw, secrets_interval), false },
+		{ "secrets-dir", offsetof(struct agent_cli, o.secrets_dir), true },
 		{ "ca-file", offsetof(struct agent_cli, o.http.ca_file), true },
 		{ "tcti", offsetof(struct agent_cli, o.tcti), true },
 		{ "state-dir", offsetof(struct agent_cli, o.state_dir), true },
@@ -278,6 +283,11 @@ static int finish_options(struct agent_cli *c, struct raw *w)
 	if (w->cmd_timeout && !parse_seconds(w->cmd_timeout, 1, 86400, &d))
 		return fprintf(stderr, "attest-agent: --cmd-timeout: seconds, 1 to 86400\n"), -1;
 	c->o.cmd_timeout = (int)d;
+	c->o.secrets_interval = 600;
+	if (w->secrets_interval && !parse_seconds(w->secrets_interval, 1, 86400 * 7, &c->o.secrets_interval))
+		return fprintf(stderr, "attest-agent: --secrets-interval: seconds, 1 to 604800\n"), -1;
+	if (c->o.secrets_dir && c->o.secrets_dir[0] != '/')
+		return fprintf(stderr, "attest-agent: --secrets-dir: an absolute path\n"), -1;
 	c->o.http.user_agent = "attest-agent/" ATT_VERSION;
 	read_cmdline(w->cmdline ? w->cmdline : "/proc/cmdline", kcl, sizeof(kcl));
 	if (w->role) {

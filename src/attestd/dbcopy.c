@@ -46,6 +46,11 @@ struct copy_table {
 	"activation_id, machine_id, ak_public, ak_name, ek_public, secret_hash, created_at, expires_at, consumed_at"
 #define POLICY_COLS "role, policy, updated_at, updated_by"
 #define INTERMEDIATE_COLS "cert_sha256, subject, pem, first_seen"
+#define SECRET_COLS                                                                                 \
+	"id, machine_id, name, version, key_id, iv, ciphertext, size, description, created_at, created_by," \
+	" updated_at, updated_by, expires_at, delivered_at, delivered_version"
+#define Q16 Q10 ", ?, ?, ?, ?, ?, ?"
+#define AUTO_COLS "machine_id, rule, decision, detail, attempts, next_at, decided_at"
 #define CHECKPOINT_COLS "id, issued_at, entries, head_id, head_hash, issuer, payload, signature, timestamp_token"
 #define KEY_COLS "name, secret, created_at"
 
@@ -80,6 +85,12 @@ static const struct copy_table tables[] = {
 	{ "ek_intermediates", 4, false, "SELECT " INTERMEDIATE_COLS " FROM ek_intermediates ORDER BY cert_sha256",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)" },
+	{ "machine_secrets", 16, true, "SELECT " SECRET_COLS " FROM machine_secrets ORDER BY id",
+	  "INSERT INTO machine_secrets (" SECRET_COLS ") VALUES (" Q16 ")",
+	  "INSERT INTO machine_secrets (" SECRET_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q16 ")" },
+	{ "auto_approvals", 7, false, "SELECT " AUTO_COLS " FROM auto_approvals ORDER BY machine_id",
+	  "INSERT INTO auto_approvals (" AUTO_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO auto_approvals (" AUTO_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)" },
 	{ "audit_checkpoints", 9, true, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id",
 	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") OVERRIDING SYSTEM VALUE VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" },
@@ -96,6 +107,7 @@ static const char *const reset_identity[] = {
 	"SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM audit_log",
 	"SELECT setval(pg_get_serial_sequence('outbox_events', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM outbox_events",
 	"SELECT setval(pg_get_serial_sequence('approval_votes', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM approval_votes",
+	"SELECT setval(pg_get_serial_sequence('machine_secrets', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM machine_secrets",
 	"SELECT setval(pg_get_serial_sequence('audit_checkpoints', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM audit_checkpoints",
 };
 

@@ -25,6 +25,8 @@ static const struct att_route_set *const core[] = {
 	&att_routes_extensions,
 	&att_routes_fleet,
 	&att_routes_events,
+	&att_routes_secrets,
+	&att_routes_autoapprove,
 	&att_routes_ui,
 	&att_routes_agents,
 };

@@ -19,6 +19,8 @@
 #include "oidc/oidc.h"
 #include "routes/routes.h"
 #include "service.h"
+#include "vault/vault.h"
+#include "approve/approve.h"
 #include "worker.h"
 
 #define LOG "attestd"
@@ -67,6 +69,39 @@ static int open_ca(struct att_service *s)
 		att_log_warning(PKI, "Enrollment CA in %s is %s but ITL_ENROLLMENT_CA_ALGORITHM=%s: remove the CA files to rotate",
 				cfg->enrollment_ca_dir, att_ca_algorithm(s->ca), cfg->enrollment_ca_algorithm);
 	s->svc.ca = s->ca;
+	return 0;
+}
+
+static int open_vault(struct att_service *s)
+{
+	char err[256] = "";
+
+	if (att_vault_open(s->cfg, &s->vault, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err[0] ? err : "cannot open the secret vault");
+		return -1;
+	}
+	if (s->vault)
+		att_log_info(LOG, "Secret vault enabled (master key id %s)", att_vault_key_id(s->vault));
+	else
+		att_log_info(LOG, "Secret vault disabled: no ITL_SHARED_SECRET_MASTER_KEY (its endpoints answer 503)");
+	s->svc.vault = s->vault;
+	return 0;
+}
+
+static int open_auto_approval(struct att_service *s)
+{
+	char err[512] = "";
+
+	if (att_auto_rules_load(s->cfg, &s->auto_rules, err, sizeof(err)) < 0) {
+		att_log_error(LOG, "%s", err[0] ? err : "cannot load the auto-approval rules");
+		return -1;
+	}
+	if (s->auto_rules)
+		att_log_info(LOG, "Auto-approval: %zu rule(s) from %s", att_auto_rules_count(s->auto_rules),
+			     s->cfg->auto_approve_rules_file);
+	if (s->cfg->auto_approve_webhook_url[0])
+		att_log_info(LOG, "Auto-approval: decision webhook configured");
+	s->svc.auto_rules = s->auto_rules;
 	return 0;
 }
 
@@ -188,7 +223,7 @@ int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate
 		return -1;
 	if (!cfg->admin_token[0] && !cfg->break_glass_token[0] && !(cfg->oidc_enabled && cfg->oidc_issuer[0]))
 		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
-	if (open_ek_trust(s) < 0 || open_oidc(s) < 0)
+	if (open_vault(s) < 0 || open_auto_approval(s) < 0 || open_ek_trust(s) < 0 || open_oidc(s) < 0)
 		return -1;
 	return open_extensions(s, false);
 }
@@ -220,6 +255,12 @@ static int sweep_fn(void *ctx, const char *holder)
 		att_worker_kick(s->events);
 	}
 	return r;
+}
+
+static int auto_approve_fn(void *ctx, const char *holder)
+{
+	(void)holder;
+	return att_auto_webhook_run(ctx);
 }
 
 /* Periodic checkpoint: only when the log grew since the newest one. */
@@ -341,6 +382,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 	unsigned threads = cfg->threads ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s,
 					 "Removed %d expired nonces and config tokens" };
+	struct att_worker_conf autoapp = { "auto-approve", 1000, auto_approve_fn, &s->svc,
+					   "Auto-approval webhook decided %d machine(s)" };
 	struct att_worker_conf checkpoints = { "audit-checkpoint", cfg->audit_checkpoint_interval_seconds * 1000,
 					       checkpoint_fn, &s->svc, "Signed audit checkpoint issued (%d)" };
 	char err[1024] = "";
@@ -354,6 +397,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 		att_log_warning(LOG, "cannot start the sweep worker");
 	if (cfg->audit_checkpoint_interval_seconds > 0 && att_worker_start(s->db, &checkpoints, &s->checkpointer) < 0)
 		att_log_warning(LOG, "cannot start the audit checkpoint worker");
+	if (cfg->auto_approve_webhook_url[0] && att_worker_start(s->db, &autoapp, &s->auto_approve) < 0)
+		att_log_warning(LOG, "cannot start the auto-approval webhook worker");
 	if (att_server_start(&s->svc, cfg->listen, threads ? threads : 2, &s->srv, err, sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
@@ -370,6 +415,7 @@ int att_service_start(struct att_service *s, const char *ready_file)
 void att_service_close(struct att_service *s)
 {
 	att_server_stop(s->srv);
+	att_worker_stop(s->auto_approve);
 	att_worker_stop(s->checkpointer);
 	att_worker_stop(s->sweeper);
 	s->sweeper = NULL;
@@ -379,6 +425,8 @@ void att_service_close(struct att_service *s)
 	if (s->routes_built)
 		att_router_free();
 	att_ca_free(s->ca);
+	att_vault_free(s->vault);
+	att_auto_rules_free(s->auto_rules);
 	att_ek_trust_free(s->trust);
 	att_oidc_free(s->oidc);
 	att_strlist_release(&s->oidc_aud);

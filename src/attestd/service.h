@@ -17,13 +17,15 @@ struct att_service {
 	struct att_svc svc;
 	struct att_db *db;
 	struct att_ca *ca;
+	struct att_vault *vault;
+	struct att_auto_rules *auto_rules;
 	struct att_ek_trust *trust;
 	struct att_oidc *oidc;
 	struct att_strlist oidc_aud;
-	struct att_worker *sweeper, *events, *checkpointer;
 	struct att_ext_partition *parts;	/* event delivery: one worker per partition */
 	struct att_worker **part_workers;
 	size_t nparts;
+	struct att_worker *sweeper, *events, *checkpointer, *auto_approve;
 	struct att_server *srv;
 	int migrations_applied;
 	bool extensions_loaded, routes_built;

@@ -68,6 +68,7 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 /* cmd.c */
 int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+int cmd_secret(struct cli *c, int argc, char **argv);	/* cmd_secret.c */
 /* cmd_agents.c */
 int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_agents(struct cli *c, int argc, char **argv);

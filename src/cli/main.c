@@ -33,6 +33,7 @@ static const char usage_text[] =
 	"  agents list       recent agent sessions (matched policy, attributes)\n"
 	"  audit ...         list, verify (recomputes the hash chain locally), report (signed PDF), checkpoint\n"
 	"  events ...        list, get, replay (lifecycle events and their deliveries)\n"
+	"  secret ...        list, get, put, create, delete (the secret vault; values never shown)\n"
 	"  completion bash   Print the bash completion script\n"
 	"\n"
 	"Environment:\n"
@@ -68,7 +69,7 @@ static const char completion_bash[] =
 	"\t\tcase ${words[i]} in -*) continue ;; esac\n"
 	"\t\tif [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi\n"
 	"\tdone\n"
-	"\tif [[ -z $cmd ]]; then COMPREPLY=($(compgen -W 'auth machine audit config agents events completion --output --api-url --help --version' -- \"$cur\")); return; fi\n"
+	"\tif [[ -z $cmd ]]; then COMPREPLY=($(compgen -W 'auth machine audit config agents events secret completion --output --api-url --help --version' -- \"$cur\")); return; fi\n"
 	"\tif [[ -z $sub ]]; then\n"
 	"\t\tcase $cmd in\n"
 	"\t\tauth) COMPREPLY=($(compgen -W 'login whoami token logout cache-list clear-cache' -- \"$cur\")) ;;\n"
@@ -77,6 +78,7 @@ static const char completion_bash[] =
 	"\t\tagents) COMPREPLY=($(compgen -W 'list' -- \"$cur\")) ;;\n"
 	"\t\taudit) COMPREPLY=($(compgen -W 'list verify report checkpoint' -- \"$cur\")) ;;\n"
 	"\t\tevents) COMPREPLY=($(compgen -W 'list get replay' -- \"$cur\")) ;;\n"
+	"\t\tsecret) COMPREPLY=($(compgen -W 'list get put create delete' -- \"$cur\")) ;;\n"
 	"\t\tcompletion) COMPREPLY=($(compgen -W 'bash' -- \"$cur\")) ;;\n"
 	"\t\tesac\n"
 	"\t\treturn\n"
@@ -629,6 +631,8 @@ int main(int argc, char **argv)
 		ex = cmd_machine(&c, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "audit") == 0)
 		ex = cmd_audit(&c, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "secret") == 0 || strcmp(argv[0], "secrets") == 0)
+		ex = cmd_secret(&c, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "config") == 0)
 		ex = cmd_config(&c, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "agents") == 0)

@@ -6,7 +6,7 @@
  *      through every answer parser below
  *   1: a JSON body for every answer parser (register, challenge,
  *      ak-activate and its completion, attest, config envelope, error
- *      detail), and the credential-blob splitter on the same bytes
+ *      detail, the opened secrets delivery), and the credential-blob splitter on the same bytes
  *   2: state.json
  *   3: a kernel command line (lookups) and a command to split
  *   4: a URL (parse, base, talos.config= derivation) and a PCR selection */
@@ -18,6 +18,7 @@
 #include "agent/cmdline.h"
 #include "agent/http.h"
 #include "agent/pcrsel.h"
+#include "agent/secrets.h"
 #include "agent/state.h"
 #include "agent/url.h"
 
@@ -31,6 +32,7 @@ static void answers(const char *b, size_t n)
 	struct att_answer_attest t;
 	struct att_answer_envelope e;
 	struct att_cred_blob cb;
+	struct att_agent_secrets sec;
 	char err[512], d[300];
 
 	(void)att_answer_register_parse(b, n, &g, err, sizeof(err));
@@ -43,6 +45,8 @@ static void answers(const char *b, size_t n)
 		att_answer_envelope_release(&e);
 	att_answer_detail(b, n, d, sizeof(d));
 	(void)att_answer_cred_blob_split((const uint8_t *)b, n, &cb, err, sizeof(err));
+	if (att_agent_secrets_parse(b, n, "m", &sec, err, sizeof(err)) == 0)
+		att_agent_secrets_release(&sec);
 }
 
 static char *cstr(const uint8_t *p, size_t n)

@@ -5,13 +5,17 @@
 
 SQLITE_URL="sqlite:///$TMP/source.db"
 SHARED_DB_URL=$SQLITE_URL
-start_attestd
+VAULT_KEY=$(openssl rand -hex 32)
+start_attestd ITL_SHARED_SECRET_MASTER_KEY="$VAULT_KEY"
 make_ek a rsa
 api POST /api/v1/register "$(node_body)"
 MID=$(jget .machine_id)
 admin POST "/api/v1/machines/$MID/approve" '{"role":"worker-app","hostname":"w-1","reason":"caf\u00e9 \u2014 r\u00e9sum\u00e9"}'
 api POST /api/v1/attest "$(node_body)"
 api GET "/api/v1/config/$(jget .config_token)"
+admin PUT "/api/v1/secrets/machines/$MID/secrets/vault-token" '{"value":"s.copied","ttl_seconds":600}'
+admin GET "/api/v1/secrets/machines/$MID/secrets"
+printf '%s' "$BODY" | jq -S . > "$TMP/secrets.before"
 admin POST "/api/v1/machines/$MID/lock" '{"reason":"maintenance"}'
 make_ek b ec
 api POST /api/v1/register "$(node_body)"
@@ -31,7 +35,7 @@ check "db copy reports the verified chain" sh -c "printf '%s' \"\$1\" | grep -q 
 stop_attestd
 
 SHARED_DB_URL=$DB_URL
-start_attestd
+start_attestd ITL_SHARED_SECRET_MASTER_KEY="$VAULT_KEY"
 admin GET /api/v1/audit/verify
 expect 200 "the copied chain verifies on PostgreSQL with the same root" ".valid == true and .entries == $ENTRIES and .root_hash == \"$ROOT\""
 check "... and against the copied checkpoint" sh -c 'printf "%s" "$1" | jq -e ".checkpoint.id == $2 and .checkpoint.matches == true" >/dev/null' _ "$BODY" "$CP"
@@ -42,6 +46,11 @@ expect 201 "new checkpoints get fresh ids after the copy" ".id == $((CP + 1))"
 admin GET /api/v1/machines
 printf '%s' "$BODY" | jq -S . > "$TMP/machines.after"
 check "machines are identical after the copy" cmp -s "$TMP/machines.before" "$TMP/machines.after"
+admin GET "/api/v1/secrets/machines/$MID/secrets"
+printf '%s' "$BODY" | jq -S . > "$TMP/secrets.after"
+check "the secret vault's rows are copied (same versions, key id, expiry)" cmp -s "$TMP/secrets.before" "$TMP/secrets.after"
+check "the ciphertext is copied byte for byte (its AAD binds machine, name and version, not the row id)" \
+	test "$(sqlite3 "$TMP/source.db" "SELECT iv || ciphertext FROM machine_secrets")" = "$(sql "SELECT iv || ciphertext FROM machine_secrets")"
 admin POST "/api/v1/machines/$MID/unlock"
 expect 200 "the copied machine continues its lifecycle" '.status == "attested"'
 make_ek c ec

@@ -16,6 +16,7 @@
 #include "agent/cmdline.h"
 #include "agent/http.h"
 #include "agent/pcrsel.h"
+#include "agent/secrets.h"
 #include "agent/state.h"
 #include "agent/url.h"
 #include "base/buf.h"
@@ -428,6 +429,41 @@ static void test_pcrsel(void **state)
 		assert_int_equal(att_pcrsel_parse(bad[i], &p, err, sizeof(err)), ATT_E_INVAL);
 }
 
+static void test_secrets_parse(void **state)
+{
+	struct att_agent_secrets s;
+	char why[256];
+	const char *ok = "{\"machine_id\":\"m1\",\"secrets\":[{\"name\":\"vault-token\",\"version\":2,"
+			 "\"value_b64\":\"aHZzLng=\",\"expires_at\":null},{\"name\":\"disk.key\",\"value_b64\":\"AP8=\"}]}";
+
+	(void)state;
+	assert_int_equal(att_agent_secrets_parse(ok, strlen(ok), "m1", &s, why, sizeof(why)), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.v[0].name, "vault-token");
+	assert_int_equal(s.v[0].len, 5);
+	assert_memory_equal(s.v[0].value, "hvs.x", 5);
+	assert_int_equal(s.v[1].len, 2);
+	att_agent_secrets_release(&s);
+	/* for another machine */
+	assert_int_equal(att_agent_secrets_parse(ok, strlen(ok), "m2", &s, why, sizeof(why)), ATT_E_PARSE);
+	assert_non_null(strstr(why, "another machine"));
+	/* names that are not plain file names */
+	{
+		static const char *const bad[] = {
+			"{\"machine_id\":\"m1\",\"secrets\":[{\"name\":\"../x\",\"value_b64\":\"AA==\"}]}",
+			"{\"machine_id\":\"m1\",\"secrets\":[{\"name\":\".hidden\",\"value_b64\":\"AA==\"}]}",
+			"{\"machine_id\":\"m1\",\"secrets\":[{\"name\":\"a/b\",\"value_b64\":\"AA==\"}]}",
+			"{\"machine_id\":\"m1\",\"secrets\":[{\"name\":\"a\",\"value_b64\":\"AA==\"},{\"name\":\"a\",\"value_b64\":\"AA==\"}]}",
+			"{\"machine_id\":\"m1\",\"secrets\":[{\"name\":\"a\",\"value_b64\":\"!!\"}]}",
+			"{\"machine_id\":\"m1\",\"secrets\":{}}",
+			"[]",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			assert_int_equal(att_agent_secrets_parse(bad[i], strlen(bad[i]), "m1", &s, why, sizeof(why)), ATT_E_PARSE);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_cmdline_get),
 		cmocka_unit_test(test_cmdline_split),
 		cmocka_unit_test(test_pcrsel),
+		cmocka_unit_test(test_secrets_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

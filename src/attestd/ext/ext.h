@@ -4,6 +4,7 @@
  *               built-in modules), their migrations, start and stop, and
  *               GET /api/v1/extensions
  *   host.c      the host function table handed to every extension
+ *   host_vault.c  the secret vault's host functions
  *   dispatch.c  delivering lifecycle events from the outbox to hooks */
 #ifndef ATTESTD_EXT_H
 #define ATTESTD_EXT_H
@@ -93,6 +94,11 @@ int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, con
 int att_ext_event_targets(const struct att_ext_hook *h, struct att_ext *ext, const struct att_ext_event *ev,
 			  struct att_ext_targets *out);
 void att_ext_targets_release(struct att_ext_targets *t);
+
+/* host_vault.c: the secret vault's host functions. */
+int att_ext_h_secret_put(struct att_ext *ext, const char *machine_id, const char *name, const uint8_t *value,
+			 size_t len, int64_t ttl_seconds);
+int att_ext_h_secret_delete(struct att_ext *ext, const char *machine_id, const char *name);
 
 /* loader.c: load every configured extension (built-ins first, then
  * the shared objects of ITL_EXTENSIONS_DIR sorted, then ITL_EXTENSIONS), call init(). */

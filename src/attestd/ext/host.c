@@ -743,6 +743,8 @@ static const struct att_ext_host host = {
 	.event_target = h_event_target,
 	.event_attempt = h_event_attempt,
 	.event_error = h_event_error,
+	.secret_put = att_ext_h_secret_put,
+	.secret_delete = att_ext_h_secret_delete,
 };
 
 const struct att_ext_host *att_ext_host_table(void)

@@ -43,20 +43,14 @@ static void h_challenge(const struct att_svc *svc, struct att_req *rq, struct at
 	att_resp_header(rs, "Cache-Control", "no-store");
 }
 
-struct quote_req {
-	uint8_t *attest, *sig;
-	size_t attest_len, sig_len;
-	struct att_tpm_pcrs pcrs;
-};
-
-static void quote_req_release(struct quote_req *q)
+void att_api_quote_release(struct att_api_quote *q)
 {
 	free(q->attest);
 	free(q->sig);
 	q->attest = q->sig = NULL;
 }
 
-static bool parse_quote(json_t *b, struct att_resp *rs, struct quote_req *q)
+bool att_api_quote_parse(json_t *b, struct att_resp *rs, struct att_api_quote *q)
 {
 	const char *quote = att_json_str(b, "pcr_quote"), *sig = att_json_str(b, "pcr_signature");
 	json_t *vals = json_object_get(b, "pcr_values");
@@ -103,7 +97,7 @@ static bool parse_quote(json_t *b, struct att_resp *rs, struct quote_req *q)
 }
 
 /* Verify the quote against the AK bound to the machine of this EK. */
-static bool verify_quote(const struct att_svc *svc, const struct att_ek *ek, const struct quote_req *q,
+static bool verify_quote(const struct att_svc *svc, const struct att_ek *ek, const struct att_api_quote *q,
 			 const uint8_t nonce[32], struct att_resp *rs, struct att_quote_evidence *ev,
 			 char ak_name[2 * ATT_TPM_MAX_NAME + 1])
 {
@@ -154,7 +148,7 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 	const char *nonce_id, *quote, *sig;
 	struct att_node_result res;
 	struct att_api_node nr = { 0 };
-	struct quote_req *qr = NULL;
+	struct att_api_quote *qr = NULL;
 	struct att_quote_evidence ev = { 0 };
 	uint8_t nonce[32];
 	char err[512], ak_name[2 * ATT_TPM_MAX_NAME + 1];
@@ -188,7 +182,7 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 			att_resp_error(rs, 503, "out of memory");
 			goto out;
 		}
-		if (!parse_quote(b, rs, qr))
+		if (!att_api_quote_parse(b, rs, qr))
 			goto out;
 	} else if (json_object_get(b, "pcr_values") && !json_is_null(json_object_get(b, "pcr_values"))) {
 		att_resp_error(rs, 422, "pcr_values: only meaningful together with pcr_quote and pcr_signature");
@@ -237,7 +231,7 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 	att_node_result_release(&res);
 out:
 	if (qr) {
-		quote_req_release(qr);
+		att_api_quote_release(qr);
 		free(qr);
 	}
 	att_api_node_release(&nr);

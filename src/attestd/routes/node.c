@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "crypto/ek.h"
 #include "routes/routes.h"
+#include "approve/approve.h"
 
 static const struct att_jfield register_fields[] = { ATT_API_NODE_FIELDS };
 
@@ -95,6 +96,27 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 	return true;
 }
 
+/* A new pending machine meets the auto-approval rules (docs/auto-approval.md). */
+static void auto_approve(const struct att_svc *svc, struct att_req *rq, bool self, struct att_node_result *res)
+{
+	const char *tok = att_req_header(rq, "X-Registration-Token");
+	struct att_auto_context ctx = { self, NULL, rq->source_ip };
+	uint8_t md[32];
+	char hex[65];
+
+	if (!svc->auto_rules && !svc->cfg->auto_approve_webhook_url[0])
+		return;
+	if (tok && *tok) {
+		att_sha256(tok, strlen(tok), md);
+		att_hex_encode(md, sizeof(md), hex);
+		ctx.token_sha256 = hex;
+	}
+	if (att_auto_approve_new(svc, &res->m, &ctx) == 1) {
+		res->status = "registered";
+		res->message = "Machine approved automatically — poll POST /api/v1/attest to continue";
+	}
+}
+
 static void node_register(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs,
 			  bool self)
 {
@@ -114,6 +136,8 @@ static void node_register(const struct att_svc *svc, struct att_req *rq, struct 
 		att_resp_from_err(rs, r, err);
 		goto out;
 	}
+	if (res.created && strcmp(M(&res.m, STATUS), "pending_approval") == 0)
+		auto_approve(svc, rq, self, &res);
 	o = json_pack("{s:s,s:s,s:s}", "machine_id", M(&res.m, MACHINE_ID), "role", M(&res.m, ROLE),
 		      "status", res.status);
 	att_api_boot_urls(svc, o);

@@ -17,6 +17,7 @@
 #include "crypto/ek.h"
 #include "http.h"
 #include "machine/machine.h"
+#include "tpm/tpm.h"
 
 /* The slices, in matching order (router.c). */
 extern const struct att_route_set att_routes_ops;
@@ -31,6 +32,8 @@ extern const struct att_route_set att_routes_checkpoints;
 extern const struct att_route_set att_routes_extensions;
 extern const struct att_route_set att_routes_fleet;
 extern const struct att_route_set att_routes_events;
+extern const struct att_route_set att_routes_secrets;
+extern const struct att_route_set att_routes_autoapprove;
 extern const struct att_route_set att_routes_ui;
 extern const struct att_route_set att_routes_agents;
 
@@ -84,6 +87,19 @@ struct att_api_node {
 	char mac[32];
 	uint8_t *chain_der;	/* decoded ek_chain_nv */
 };
+
+/* ---- attest.c: a quote as sent in a request body ------------------------ */
+
+struct att_api_quote {
+	uint8_t *attest, *sig;
+	size_t attest_len, sig_len;
+	struct att_tpm_pcrs pcrs;
+};
+
+/* pcr_quote, pcr_signature, pcr_values (and a nonce_id present) parsed
+ * structurally, before any nonce is consumed; answers 422 itself. */
+bool att_api_quote_parse(json_t *b, struct att_resp *rs, struct att_api_quote *q);
+void att_api_quote_release(struct att_api_quote *q);
 
 /* Validate the claims and parse the EK; answers 422 itself on failure. */
 bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *rs, const char *what,

@@ -51,7 +51,8 @@ static bool config_url_ok(struct att_agent *a, const char *url, char *why, size_
 }
 
 /* The TPM-bound envelope: ActivateCredential recovers the AES key. */
-static enum att_poll open_envelope(struct att_agent *a, const struct att_http_resp *r, uint8_t **ret, size_t *ret_len)
+enum att_poll att_agent_open_envelope(struct att_agent *a, const struct att_http_resp *r, const char *what, uint8_t **ret,
+				      size_t *ret_len)
 {
 	struct att_answer_envelope e;
 	struct att_cred_blob cb;
@@ -82,7 +83,7 @@ static enum att_poll open_envelope(struct att_agent *a, const struct att_http_re
 	if (rc == 0)
 		return ATT_POLL_OK;
 refuse:
-	return att_agent_refuse(a, "config envelope", err);
+	return att_agent_refuse(a, what, err);
 }
 
 static enum att_poll run_apply(struct att_agent *a, const char *url, const uint8_t *cfg, size_t len)
@@ -134,7 +135,7 @@ static enum att_poll apply_config(struct att_agent *a, const char *url)
 	}
 	a->st.pending_config_url[0] = '\0';
 	if (strcmp(r.content_type, ENC_MEDIA) == 0) {
-		p = open_envelope(a, &r, &pt, &pl);
+		p = att_agent_open_envelope(a, &r, "config envelope", &pt, &pl);
 		if (p != ATT_POLL_OK)
 			goto out;
 	} else if (a->st.ak_bound && !a->o->allow_plaintext) {

@@ -17,6 +17,11 @@ enum att_poll att_agent_act(struct att_agent *a, const struct att_answer_attest 
 enum att_poll att_agent_call(struct att_agent *a, const char *method, const char *url, const char *const *headers,
 			     const char *body, size_t max, struct att_http_resp *r, const char *what);
 int att_agent_save(struct att_agent *a);
+/* Open a TPM-bound envelope (tpm-credential-aes256gcm-v1) for this
+ * machine with TPM2_ActivateCredential; refused (logged as what) when it
+ * does not parse, is for another machine or does not open. */
+enum att_poll att_agent_open_envelope(struct att_agent *a, const struct att_http_resp *r, const char *what, uint8_t **ret,
+				      size_t *ret_len);
 /* Log "<what> refused, nothing applied: <why>", note it; ATT_POLL_REFUSED. */
 enum att_poll att_agent_refuse(struct att_agent *a, const char *what, const char *why);
 void att_agent_note(struct att_agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

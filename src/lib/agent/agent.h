@@ -45,6 +45,8 @@ struct att_agent_opts {
 	char **reset_argv;
 	bool allow_plaintext;
 	int cmd_timeout;		/* seconds */
+	const char *secrets_dir;	/* NULL: secrets are not fetched (secrets.h) */
+	double secrets_interval;	/* seconds between fetches after the first */
 	struct att_http_client http;
 };
 
@@ -57,6 +59,7 @@ struct att_agent {
 	struct att_tpm_ak ak;
 	char ak_name[2 * ATT_TPM_MAX_NAME + 1];
 	long retry_after;		/* of the last answer, -1 none */
+	double secrets_next;		/* monotonic time of the next secrets fetch (0: at once) */
 };
 
 enum att_poll {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/act.h"
+#include "agent/secrets.h"
 #include "agent/agent.h"
 #include "agent/answer.h"
 #include "base/err.h"
@@ -319,6 +320,23 @@ out:
 	return p;
 }
 
+/* With --secrets-dir: fetch the secrets of an attested machine when its
+ * config was just applied, and then every --secrets-interval.  A failed
+ * fetch is logged and retried in a minute; it never fails the poll. */
+static void secrets_due(struct att_agent *a, const struct att_answer_attest *ans)
+{
+	struct timespec ts;
+	double now;
+
+	if (!a->o->secrets_dir || !strstr(ans->status, "attested") || !a->st.ak_bound)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	if (strcmp(ans->action, "apply-config") != 0 && a->secrets_next > 0 && now < a->secrets_next)
+		return;
+	a->secrets_next = now + (att_agent_fetch_secrets(a) == ATT_POLL_OK ? a->o->secrets_interval : 60);
+}
+
 enum att_poll att_agent_poll(struct att_agent *a)
 {
 	struct att_answer_attest ans;
@@ -346,6 +364,8 @@ enum att_poll att_agent_poll(struct att_agent *a)
 	}
 	if (p == ATT_POLL_OK)
 		p = att_agent_act(a, &ans, quoted);
+	if (p == ATT_POLL_OK)
+		secrets_due(a, &ans);
 	a->st.polls++;
 	att_agent_save(a);
 	return p;

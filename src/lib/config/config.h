@@ -108,6 +108,15 @@ struct att_config {
 	int64_t event_partitions;
 	int64_t event_poll_ms;
 	int64_t heartbeat_missed_seconds;	/* 0: node.heartbeat_missed off */
+	int64_t secret_max_bytes;	/* secret vault (docs/secrets.md) */
+	int64_t secrets_per_machine;
+	/* auto-approval (docs/auto-approval.md) */
+	char *auto_approve_rules_file;
+	char *auto_approve_webhook_url;
+	char *auto_approve_webhook_secret;
+	int64_t auto_approve_webhook_timeout_seconds;
+	int64_t auto_approve_webhook_max_per_hour;
+	bool auto_approve_webhook_allow_http;
 	char *extensions_dir;		/* every *.so in it is loaded */
 	struct att_strlist extensions;	/* extension .so paths */
 };

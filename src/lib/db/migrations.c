@@ -209,6 +209,39 @@
 	"CREATE INDEX machines_hostname_ci ON machines(lower(hostname) text_pattern_ops);" \
 	"CREATE INDEX machines_machine_id_ci ON machines(lower(machine_id) text_pattern_ops);"
 
+
+/* Secret vault (docs/secrets.md) and auto-approval (docs/auto-approval.md).
+ * Secret values are AES-256-GCM ciphertext under the master key
+ * (key_id names which); auto_approvals records every automatic decision
+ * (the rate limit counts them; the decision webhook's retries live there). */
+#define V11_VAULT(pk) \
+	"CREATE TABLE machine_secrets (" \
+	" id " pk "," \
+	" machine_id TEXT NOT NULL," \
+	" name TEXT NOT NULL," \
+	" version BIGINT NOT NULL," \
+	" key_id TEXT NOT NULL," \
+	" iv TEXT NOT NULL," \
+	" ciphertext TEXT NOT NULL," \
+	" size BIGINT NOT NULL," \
+	" description TEXT," \
+	" created_at TEXT NOT NULL," \
+	" created_by TEXT NOT NULL," \
+	" updated_at TEXT NOT NULL," \
+	" updated_by TEXT NOT NULL," \
+	" expires_at BIGINT," \
+	" delivered_at TEXT," \
+	" delivered_version BIGINT," \
+	" UNIQUE (machine_id, name));" \
+	"CREATE TABLE auto_approvals (" \
+	" machine_id TEXT PRIMARY KEY," \
+	" rule TEXT NOT NULL," \
+	" decision TEXT NOT NULL," \
+	" detail TEXT," \
+	" attempts BIGINT NOT NULL DEFAULT 0," \
+	" next_at BIGINT NOT NULL DEFAULT 0," \
+	" decided_at BIGINT NOT NULL);" \
+	"CREATE INDEX auto_approvals_rule ON auto_approvals(rule, decision, decided_at);"
 /* Agent attestation policies (docs/attestation-policies.md): every
  * version of each cluster's AgentAttestation document (yaml NULL: the
  * document was deleted) and the sessions agents were issued. */
@@ -300,6 +333,12 @@ const struct att_migration att_migrations[] = {
 		"dashboard: last contact, fleet list and summary indexes",
 		V10_FLEET_SQLITE,
 		V10_FLEET_PG,
+	},
+	{
+		11,
+		"secret vault and auto-approval decisions",
+		V11_VAULT("INTEGER PRIMARY KEY"),
+		V11_VAULT("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
 	},
 	{
 		13,

@@ -9,7 +9,8 @@
  * by side reserve their numbers up front and land in any order; the
  * array stays sorted by version.  Reserved: 6 hardening (rate limits,
  * audit checkpoints: 13), 7 certificates, 8 event delivery and extensions,
- * 9 agent attestation policies, 10 dashboard, 11 node agent,
+ * 9 agent attestation policies, 10 dashboard, 11 secret vault and
+ * auto-approval,
  * 12 deployment, 13 audit checkpoints.  Extensions keep their own versions per extension
  * (include/attest/extension.h). */
 #ifndef ATT_DB_MIGRATIONS_H

@@ -29,6 +29,8 @@ struct att_ek_trust;
 
 struct att_oidc;
 struct att_ca;
+struct att_vault;
+struct att_auto_rules;
 
 struct att_svc {
 	const struct att_config *cfg;
@@ -37,6 +39,8 @@ struct att_svc {
 	struct att_oidc *oidc;			/* NULL: OIDC off */
 	const struct att_ca *ca;		/* enrollment CA */
 	uint8_t nonce_key[32];			/* challenge HMAC key (service_keys, nonce.c) */
+	const struct att_vault *vault;		/* secret vault; NULL: no master key */
+	const struct att_auto_rules *auto_rules;	/* auto-approval rules; NULL: none */
 };
 
 /* Text columns of a machine row, in SELECT order. */
