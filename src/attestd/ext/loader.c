@@ -21,9 +21,10 @@
 #define LOG "attestd.ext"
 #define MAX_EXTENSIONS 64
 
-/* Built-in modules written against the ABI. */
-const struct att_ext_info *const att_ext_builtins[] = { NULL };
-const size_t att_ext_nbuiltins = 0;
+/* Built-in modules written against the ABI (src/extensions/). */
+extern const struct att_ext_info att_ext_pulumi_state;
+const struct att_ext_info *const att_ext_builtins[] = { &att_ext_pulumi_state };
+const size_t att_ext_nbuiltins = ATT_ARRAY_SIZE(att_ext_builtins);
 
 static struct att_ext *exts[MAX_EXTENSIONS];
 static size_t nexts;
