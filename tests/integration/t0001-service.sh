@@ -8,7 +8,7 @@ expect 200 "healthz answers ok" '.status == "ok"'
 api GET /readyz
 expect 200 "readyz answers when the database is reachable" '.status == "ready"'
 api GET /api/v1/extensions
-expect 200 "extensions list" '.total == 0 and (.extensions | length) == 0'
+expect 200 "extensions list: the built-in pulumi_state only" '.total == 1 and .extensions[0].name == "pulumi_state" and .extensions[0].source == "builtin"'
 api GET /no/such/route
 expect 404 "unknown route is 404 with a detail" '.detail == "Not Found"'
 api DELETE /api/v1/register

@@ -32,8 +32,8 @@ start_attestd ITL_EXTENSIONS="$HELLO"
 check "log: the extension is loaded" grep -q "Extension hello 1.0.0 loaded from $HELLO: 1 route(s), 1 hook(s), 1 migration(s)" "$DATA/attestd.log"
 api GET /api/v1/extensions
 expect 200 "GET /api/v1/extensions lists hello" \
-	'.total == 1 and .extensions[0].name == "hello" and .extensions[0].version == "1.0.0" and .extensions[0].hooks == ["*"] and .extensions[0].routes == [{"method":"GET","path":"/api/v1/ext/hello/greeting"}] and .extensions[0].prefixes == ["/api/v1/ext/hello/"]'
-check "its migration is recorded" test "$(sql "SELECT extension || ':' || version FROM extension_migrations")" = "hello:1"
+	'.total == 2 and .extensions[0].name == "pulumi_state" and .extensions[0].source == "builtin" and .extensions[1].name == "hello" and .extensions[1].source == "shared-object" and .extensions[1].version == "1.0.0" and .extensions[1].hooks == ["*"] and .extensions[1].routes == [{"method":"GET","path":"/api/v1/ext/hello/greeting"}] and .extensions[1].prefixes == ["/api/v1/ext/hello/"]'
+check "its migration is recorded" test "$(sql "SELECT extension || ':' || version FROM extension_migrations WHERE extension <> 'pulumi_state'")" = "hello:1"
 check "its table exists and is empty" test "$(sql "SELECT COUNT(*) FROM extension_hello_events")" = 0
 
 api GET /api/v1/ext/hello/greeting

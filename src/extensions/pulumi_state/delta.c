@@ -64,7 +64,13 @@ int pl_gunzip(const uint8_t *in, size_t n, size_t cap, uint8_t **ret, size_t *re
 		free(out);
 		return zr == Z_MEM_ERROR ? PL_ENOMEM : PL_EMALFORMED;
 	}
-	*ret = out;
+	grown = realloc(out, used + 1);	/* NUL-terminated, like an identity body */
+	if (!grown) {
+		free(out);
+		return PL_ENOMEM;
+	}
+	grown[used] = 0;
+	*ret = grown;
 	*ret_len = used;
 	return PL_OK;
 toobig:

@@ -254,10 +254,8 @@ static int auth_user(struct pl_req *r)
 	}
 	/* an operator's OIDC access token (or the admin token): history and
 	 * the audit log name the person */
-	if (pl_host->req_authenticate(r->rq, r->rs, h) != ATT_EXT_OK) {
-		pl_error(r, 401, "Unauthorized: No credentials provided or are invalid.");
-		return -1;
-	}
+	if (pl_host->req_authenticate(r->rq, r->rs, h) != ATT_EXT_OK)
+		return -1;	/* the host answered 401, 403 or 503 (with "code": ATT_EXT_ROUTE_ERROR_CODE) */
 	if (!pl_host->req_is_operator(r->rq)) {
 		pl_error(r, 403, "Forbidden: the credential lacks the operator role");
 		return -1;

@@ -149,7 +149,7 @@ int pl_b64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_len);
 
 /* ---- delta.c (no host calls: fuzzed) ---------------------------------------- */
 enum { PL_OK = 0, PL_EMALFORMED = -1, PL_ETOOBIG = -2, PL_ENOMEM = -3 };
-/* Inflate a gzip body into at most cap bytes. */
+/* Inflate a gzip body into at most cap bytes (plus a terminating NUL). */
 int pl_gunzip(const uint8_t *in, size_t n, size_t cap, uint8_t **ret, size_t *ret_len);
 struct pl_edit {
 	size_t start, end;		/* byte offsets into the previous text */

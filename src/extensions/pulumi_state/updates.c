@@ -26,7 +26,7 @@ int pl_update_auth(struct pl_req *r, struct att_ext_db *db, struct pl_update *u,
 	}
 	pl_sha256_hex(h + 13, strlen(h + 13), hash);
 	rc = pl_host->db_query(db, &rows,
-			       "SELECT u.id, u.stack_id, u.status, u.token_hash, u.token_expires, u.seq, u.dry_run, u.version"
+			       "SELECT u.id, u.stack_id, u.status, u.token_hash, u.token_expires, u.seq, u.dry_run, u.version, u.actor"
 			       " FROM extension_pulumi_state_updates u JOIN extension_pulumi_state_stacks s ON s.id = u.stack_id"
 			       " WHERE u.id = ? AND s.org = ? AND s.project = ? AND s.stack = ?",
 			       "ssss", r->update, r->org, r->project, r->stack);
@@ -45,6 +45,8 @@ int pl_update_auth(struct pl_req *r, struct att_ext_db *db, struct pl_update *u,
 		u->seq = pl_host->rows_int(rows, 5);
 		u->dry_run = pl_host->rows_int(rows, 6) != 0;
 		u->version = pl_host->rows_int(rows, 7);
+		/* the update acts for whoever created it */
+		snprintf(r->actor, sizeof(r->actor), "%s", pl_host->rows_text(rows, 8));
 		if (!th || strlen(th) != 64 || CRYPTO_memcmp(th, hash, 64) != 0)
 			rc = 2;
 	}
@@ -443,8 +445,8 @@ static int do_renew(struct pl_req *r, struct att_ext_db *db, struct pl_update *u
 
 	(void)state;
 	(void)r;
-	if (dur < 60)
-		dur = 60;
+	if (dur < 1)
+		dur = 1;
 	if (dur > 3600)
 		dur = 3600;
 	exp = pl_now() + dur;
