@@ -436,9 +436,9 @@ static int configure(char *err, size_t errlen)
 	memset(&pl_cfg, 0, sizeof(pl_cfg));
 	pl_cfg.enabled = true;
 	if (v && *v) {
-		if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no"))
+		if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
 			pl_cfg.enabled = false;
-		else if (strcasecmp(v, "true") && strcmp(v, "1") && strcasecmp(v, "yes")) {
+		else if (strcasecmp(v, "true") && strcmp(v, "1") && strcasecmp(v, "yes") && strcasecmp(v, "on")) {
 			snprintf(err, errlen, "ITL_PULUMI_ENABLED: expected true or false, got '%.32s'", v);
 			return -1;
 		}
@@ -458,11 +458,11 @@ static int configure(char *err, size_t errlen)
 			snprintf(err, errlen, "ITL_PULUMI_ORG: only letters, digits, '-' and '_'");
 			return -1;
 		}
-	if (env_size("ITL_PULUMI_MAX_BODY_BYTES", 32 << 20, 1024, (int64_t)1 << 32, &body, err, errlen) < 0 ||
-	    env_size("ITL_PULUMI_MAX_CHECKPOINT_BYTES", 64 << 20, 1024, (int64_t)1 << 32, &inflated, err, errlen) < 0 ||
+	/* the same bounds as src/lib/config/config.c, which validates them first */
+	if (env_size("ITL_PULUMI_MAX_BODY_BYTES", 32 << 20, 1024, 1 << 30, &body, err, errlen) < 0 ||
+	    env_size("ITL_PULUMI_MAX_CHECKPOINT_BYTES", 64 << 20, 1024, 1 << 30, &inflated, err, errlen) < 0 ||
 	    env_size("ITL_PULUMI_LEASE_SECONDS", 300, 10, 86400, &pl_cfg.lease_seconds, err, errlen) < 0 ||
-	    env_size("ITL_PULUMI_DELTA_CUTOFF_BYTES", 1 << 20, 1, (int64_t)1 << 32, &pl_cfg.delta_cutoff, err,
-		     errlen) < 0)
+	    env_size("ITL_PULUMI_DELTA_CUTOFF_BYTES", 1 << 20, 1, 1 << 30, &pl_cfg.delta_cutoff, err, errlen) < 0)
 		return -1;
 	pl_cfg.max_body = (size_t)body;
 	pl_cfg.max_inflated = (size_t)inflated;

@@ -87,6 +87,13 @@ struct att_config {
 	char *pulumi_token;
 	char *pulumi_org;
 	bool pulumi_enabled;
+	/* read by the pulumi_state built-in itself (environment); listed
+	 * here so that they are validated and shown by --check-config */
+	char *pulumi_master_key;
+	int64_t pulumi_max_body_bytes;
+	int64_t pulumi_max_checkpoint_bytes;
+	int64_t pulumi_lease_seconds;
+	int64_t pulumi_delta_cutoff_bytes;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
 	char *extensions_dir;		/* every *.so in it is loaded */
