@@ -25,9 +25,11 @@ static json_t *update_info(struct att_ext_rows *rows)
 	const char *msg = json_string_value(json_object_get(prog, "message"));
 	json_t *env = json_object_get(prog, "environment"), *cfg = json_object_get(prog, "config");
 
-	info = json_pack("{s:s,s:I,s:s,s:O,s:O,s:s,s:I,s:I}", "kind", pl_host->rows_text(rows, 0), "startTime",
+	env = json_is_object(env) ? json_incref(env) : json_object();
+	cfg = json_is_object(cfg) ? json_incref(cfg) : json_object();
+	info = json_pack("{s:s,s:I,s:s,s:o,s:o,s:s,s:I,s:I}", "kind", pl_host->rows_text(rows, 0), "startTime",
 			 (json_int_t)pl_host->rows_int(rows, 1), "message", msg ? msg : "", "environment",
-			 json_is_object(env) ? env : json_object(), "config", json_is_object(cfg) ? cfg : json_object(),
+			 env, "config", cfg,
 			 "result", result_of(pl_host->rows_text(rows, 2)), "endTime",
 			 (json_int_t)pl_host->rows_int(rows, 3), "version", (json_int_t)pl_host->rows_int(rows, 4));
 	if (info && json_is_object(changes))

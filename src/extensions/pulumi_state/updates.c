@@ -88,8 +88,8 @@ static char *program_text(const json_t *j)
 	char *s;
 
 	json_object_set_new(p, "message", json_string(json_is_string(msg) ? json_string_value(msg) : ""));
-	json_object_set(p, "environment", json_is_object(env) ? (json_t *)env : json_object());
-	json_object_set(p, "config", json_is_object(cfg) ? (json_t *)cfg : json_object());
+	json_object_set_new(p, "environment", json_is_object(env) ? json_incref((json_t *)env) : json_object());
+	json_object_set_new(p, "config", json_is_object(cfg) ? json_incref((json_t *)cfg) : json_object());
 	s = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(p);
 	return s;
