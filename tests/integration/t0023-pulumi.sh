@@ -35,7 +35,7 @@ replay() {
 # shellcheck disable=SC2086
 start_attestd $PENV ITL_PULUMI_DELTA_CUTOFF_BYTES=1
 check "log: pulumi_state is loaded as a built-in" \
-	grep -q "Extension pulumi_state 1.0.0 loaded from builtin: 35 route(s)" "$DATA/attestd.log"
+	grep -q "Extension pulumi_state 1.0.0 loaded from builtin: 39 route(s), 0 hook(s), 2 migration(s)" "$DATA/attestd.log"
 api GET /api/v1/extensions
 expect 200 "GET /api/v1/extensions lists it as a built-in" \
 	'.extensions[0].name == "pulumi_state" and .extensions[0].source == "builtin" and (.extensions[0].prefixes | index("/api/stacks/"))'

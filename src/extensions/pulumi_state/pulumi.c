@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "deploy.h"
 #include "pulumi.h"
 
 const struct att_ext_host *pl_host;
@@ -252,6 +253,12 @@ static int auth_user(struct pl_req *r)
 		snprintf(r->actor, sizeof(r->actor), "pulumi");
 		return 0;
 	}
+	if (strncmp(h, "pd-", 3) == 0) {	/* a server-side deployment's own token */
+		if (pl_deploy_auth(r, h) == 0)
+			return 0;
+		pl_error(r, 401, "Unauthorized: No credentials provided or are invalid.");
+		return -1;
+	}
 	/* an operator's OIDC access token (or the admin token): history and
 	 * the audit log name the person */
 	if (pl_host->req_authenticate(r->rq, r->rs, h) != ATT_EXT_OK)
@@ -314,6 +321,10 @@ static const struct pl_route routes[] = {
 	{ "POST", U "/events/batch", pl_h_events, BODY },
 	{ "POST", U "/renew_lease", pl_h_renew, BODY },
 	{ "POST", U "/complete", pl_h_complete, BODY },
+	{ "POST", S "/deployments", pl_h_deploy_create, USER | BODY },
+	{ "GET", S "/deployments", pl_h_deploy_list, USER },
+	{ "GET", S "/deployments/{deployment}", pl_h_deploy_get, USER },
+	{ "DELETE", S "/deployments/{deployment}/cancel", pl_h_deploy_cancel, USER },
 };
 #undef U
 #undef S
@@ -431,7 +442,7 @@ static int configure(char *err, size_t errlen)
 {
 	const char *v = getenv("ITL_PULUMI_ENABLED"), *tok = getenv("ITL_PULUMI_TOKEN");
 	const char *org = getenv("ITL_PULUMI_ORG"), *mk = getenv("ITL_PULUMI_MASTER_KEY");
-	int64_t body, inflated;
+	int64_t body, inflated, logb;
 
 	memset(&pl_cfg, 0, sizeof(pl_cfg));
 	pl_cfg.enabled = true;
@@ -464,6 +475,17 @@ static int configure(char *err, size_t errlen)
 	    env_size("ITL_PULUMI_LEASE_SECONDS", 300, 10, 86400, &pl_cfg.lease_seconds, err, errlen) < 0 ||
 	    env_size("ITL_PULUMI_DELTA_CUTOFF_BYTES", 1 << 20, 1, 1 << 30, &pl_cfg.delta_cutoff, err, errlen) < 0)
 		return -1;
+	if (env_size("ITL_PULUMI_DEPLOY_TIMEOUT_SECONDS", 3600, 5, 86400, &pl_cfg.deploy_timeout, err, errlen) < 0 ||
+	    env_size("ITL_PULUMI_DEPLOY_LOG_BYTES", 1 << 20, 1024, 64 << 20, &logb, err, errlen) < 0)
+		return -1;
+	pl_cfg.deploy_log_bytes = (size_t)logb;
+	v = getenv("ITL_PULUMI_DEPLOY_ALLOW_FILE");
+	pl_cfg.deploy_allow_file = v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") ||
+					 !strcasecmp(v, "on"));
+	v = getenv("ITL_PULUMI_CLI");
+	snprintf(pl_cfg.cli, sizeof(pl_cfg.cli), "%s", v && *v ? v : "pulumi");
+	v = getenv("ITL_PULUMI_DEPLOY_BACKEND_URL");
+	snprintf(pl_cfg.deploy_backend_url, sizeof(pl_cfg.deploy_backend_url), "%s", v ? v : "");
 	pl_cfg.max_body = (size_t)body;
 	pl_cfg.max_inflated = (size_t)inflated;
 	if (mk && *mk && load_master(mk, err, errlen) < 0)
@@ -493,6 +515,20 @@ static const char schema_v1[] =
 	"CREATE TABLE extension_pulumi_state_versions (stack_id TEXT NOT NULL, version BIGINT NOT NULL,"
 	" checkpoint TEXT NOT NULL, PRIMARY KEY (stack_id, version));\n";
 
+static const char schema_v2[] =
+	"CREATE TABLE extension_pulumi_state_deployments (id TEXT PRIMARY KEY, stack_id TEXT NOT NULL,"
+	" operation TEXT NOT NULL, repo_url TEXT NOT NULL, branch TEXT, repo_dir TEXT NOT NULL, env TEXT NOT NULL,"
+	" status TEXT NOT NULL, actor TEXT NOT NULL, created_at BIGINT NOT NULL, started_at BIGINT NOT NULL DEFAULT 0,"
+	" finished_at BIGINT NOT NULL DEFAULT 0, exit_code BIGINT, reason TEXT, log TEXT, runner TEXT,"
+	" lease_expires BIGINT NOT NULL DEFAULT 0, token_hash TEXT, cancel_requested BIGINT NOT NULL DEFAULT 0);\n"
+	"CREATE INDEX extension_pulumi_state_deployments_queue ON extension_pulumi_state_deployments (status, created_at);\n";
+
+static const struct att_ext_migration v2 = {
+	.version = 2,
+	.name = "Pulumi server-side deployments",
+	.sqlite = schema_v2,
+};
+
 static const struct att_ext_migration v1 = {
 	.version = 1,
 	.name = "Pulumi stacks, updates, engine events and checkpoint versions",
@@ -504,7 +540,7 @@ static int init(struct att_ext *ext, const struct att_ext_host *h, char *err, si
 	pl_host = h;
 	if (configure(err, errlen) < 0)
 		return ATT_EXT_INVALID;
-	if (h->add_migration(ext, &v1) != ATT_EXT_OK) {
+	if (h->add_migration(ext, &v1) != ATT_EXT_OK || h->add_migration(ext, &v2) != ATT_EXT_OK) {
 		snprintf(err, errlen, "migration refused");
 		return ATT_EXT_INVALID;
 	}
@@ -530,9 +566,15 @@ static int init(struct att_ext *ext, const struct att_ext_host *h, char *err, si
 	return ATT_EXT_OK;
 }
 
+static int start(struct att_ext *ext)
+{
+	return pl_deploy_start(ext) == 0 ? ATT_EXT_OK : ATT_EXT_ERROR;
+}
+
 static void stop(struct att_ext *ext)
 {
 	(void)ext;
+	pl_deploy_stop();
 	OPENSSL_cleanse(pl_cfg.master, sizeof(pl_cfg.master));
 }
 
@@ -545,5 +587,6 @@ const struct att_ext_info att_ext_pulumi_state = {
 	.description = "Pulumi HTTP state backend (pulumi login https://<service>)",
 	.prefixes = prefixes,
 	.init = init,
+	.start = start,
 	.stop = stop,
 };

@@ -8,6 +8,7 @@
  *   updates.c  the update lifecycle: create, start, checkpoints, events,
  *              leases, complete, cancel
  *   secrets.c  encrypt/decrypt with per-stack keys wrapped by a master key
+ *   deploy.c, worker.c, run.c  server-side deployments (deploy.h)
  *   delta.c    pure functions on untrusted bytes: gunzip with a cap, the
  *              checkpoint delta applier, raw JSON member spans (fuzzed) */
 #ifndef PULUMI_STATE_H
@@ -31,6 +32,11 @@ struct pl_config {
 	size_t max_inflated;		/* ITL_PULUMI_MAX_CHECKPOINT_BYTES: after gunzip */
 	int64_t lease_seconds;		/* ITL_PULUMI_LEASE_SECONDS */
 	int64_t delta_cutoff;		/* ITL_PULUMI_DELTA_CUTOFF_BYTES */
+	char cli[256];			/* ITL_PULUMI_CLI: the pulumi executable deployments run */
+	char deploy_backend_url[512];	/* ITL_PULUMI_DEPLOY_BACKEND_URL ("": ITL_SERVICE_URL) */
+	bool deploy_allow_file;		/* ITL_PULUMI_DEPLOY_ALLOW_FILE: file:// repositories */
+	int64_t deploy_timeout;		/* ITL_PULUMI_DEPLOY_TIMEOUT_SECONDS */
+	size_t deploy_log_bytes;	/* ITL_PULUMI_DEPLOY_LOG_BYTES */
 };
 
 extern const struct att_ext_host *pl_host;
@@ -146,6 +152,14 @@ void pl_h_log_decryption(struct pl_req *r);
 /* Standard base64 with padding, strict. */
 char *pl_b64_encode(const uint8_t *p, size_t n);
 int pl_b64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_len);
+
+/* ---- deploy.c ---- */
+void pl_h_deploy_create(struct pl_req *r);
+void pl_h_deploy_list(struct pl_req *r);
+void pl_h_deploy_get(struct pl_req *r);
+void pl_h_deploy_cancel(struct pl_req *r);
+/* A running deployment's `pd-` token: 0 and r->actor set, or -1. */
+int pl_deploy_auth(struct pl_req *r, const char *token);
 
 /* ---- delta.c (no host calls: fuzzed) ---------------------------------------- */
 enum { PL_OK = 0, PL_EMALFORMED = -1, PL_ETOOBIG = -2, PL_ENOMEM = -3 };

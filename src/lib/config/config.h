@@ -94,6 +94,11 @@ struct att_config {
 	int64_t pulumi_max_checkpoint_bytes;
 	int64_t pulumi_lease_seconds;
 	int64_t pulumi_delta_cutoff_bytes;
+	char *pulumi_cli;
+	char *pulumi_deploy_backend_url;
+	bool pulumi_deploy_allow_file;
+	int64_t pulumi_deploy_timeout_seconds;
+	int64_t pulumi_deploy_log_bytes;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
 	char *extensions_dir;		/* every *.so in it is loaded */
