@@ -106,3 +106,4 @@ join "$OUT/jwt.txt" "$OUT/speed.txt" | while read -r alg j o; do
 done
 sh bench/agent.sh "$BUILD"
 sh bench/pg.sh "$BUILD"
+sh bench/pulumi.sh "$BUILD"
