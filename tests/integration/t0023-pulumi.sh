@@ -91,6 +91,15 @@ api GET /api/capabilities "" -H "Authorization: token $TOK"
 expect 404 "ITL_PULUMI_ENABLED=false: capabilities too"
 stop_attestd
 
+# no operator authentication configured at all: a wrong token is still a 401 (not 503)
+# shellcheck disable=SC2086
+start_attestd $PENV ITL_ADMIN_TOKEN=
+api GET /api/user "" -H "Authorization: token wrong-token-wrong-token"
+expect 401 "without ITL_ADMIN_TOKEN or OIDC a wrong token is 401 with code" '.code == 401'
+api GET /api/user "" -H "Authorization: token $TOK"
+expect 200 "... and ITL_PULUMI_TOKEN works"
+stop_attestd
+
 d=$(mktemp -d "$TMP/refused.XXXXXX")
 env ITL_DB_URL="sqlite:///$d/m.db" ITL_CONFIG_CACHE_DIR="$d" ITL_ENROLLMENT_CA_DIR="$d/ca" ITL_ADMIN_TOKEN="$ADMIN" \
 	ITL_PULUMI_MASTER_KEY="$TMP/nonexistent" timeout 20 "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$d/ready" >"$d/log" 2>&1

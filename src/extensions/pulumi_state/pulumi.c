@@ -237,6 +237,19 @@ static bool ct_equal(const char *a, const char *b)
 	return la == lb && CRYPTO_memcmp(a, b, la) == 0;
 }
 
+static bool jwt_shaped(const char *t)
+{
+	int dots = 0;
+
+	for (; *t; t++) {
+		if (*t == '.')
+			dots++;
+		else if (!isalnum((unsigned char)*t) && *t != '-' && *t != '_')
+			return false;
+	}
+	return dots == 2;
+}
+
 /* `Authorization: token <ITL_PULUMI_TOKEN | operator credential>`.
  * Update-scoped routes check their update token themselves (updates.c). */
 static int auth_user(struct pl_req *r)
@@ -261,8 +274,14 @@ static int auth_user(struct pl_req *r)
 	}
 	/* an operator's OIDC access token (or the admin token): history and
 	 * the audit log name the person */
-	if (pl_host->req_authenticate(r->rq, r->rs, h) != ATT_EXT_OK)
-		return -1;	/* the host answered 401, 403 or 503 (with "code": ATT_EXT_ROUTE_ERROR_CODE) */
+	if (pl_host->req_authenticate(r->rq, r->rs, h) != ATT_EXT_OK) {
+		/* a JWT: the host's 401/403/503 stands (with "code": ATT_EXT_ROUTE_ERROR_CODE);
+		 * anything else is simply a wrong token, even where no operator
+		 * authentication is configured (the host would say 503) */
+		if (!jwt_shaped(h))
+			pl_error(r, 401, "Unauthorized: No credentials provided or are invalid.");
+		return -1;
+	}
 	if (!pl_host->req_is_operator(r->rq)) {
 		pl_error(r, 403, "Forbidden: the credential lacks the operator role");
 		return -1;
