@@ -688,9 +688,55 @@ def lease(c, seconds):
              check=lambda d: [x['result'] for x in d['updates']] == ['in-progress', 'failed'])
 
 
+def deltas(c, state_file, phase):
+    """Many deltas in one update (the stored text is rewritten every 64),
+    and, across an attestd restart, deltas applied to the text rebuilt
+    from the database (nothing cached)."""
+    s = stack_path(c.org, 'proj', 'deltas')
+    if phase == 'a':
+        c.expect('deltas: create the stack', 200, 'POST', '/api/stacks/%s/proj' % c.org, {'stackName': 'deltas'})
+        u, tok, _ = start_update(c, s, 'update', False, None, 'deltas: ')
+        pl = Payloads(c.base, c.org, 'proj', 'deltas')
+        text, seq = pl.t2, 1
+        c.expect('deltas: verbatim seq 1', 200, 'PATCH', '%s/update/%s/checkpointverbatim' % (s, u),
+                 raw=pl.verbatim(text, 1), auth='update-token ' + tok, gz=True)
+        bad = 0
+        for seq in range(2, 72):
+            off = text.index('"n":') + 4
+            end = text.index('}', off)
+            new = text[:off] + str(seq) + text[end:]
+            st, _, _ = c.call('PATCH', '%s/update/%s/checkpointdelta' % (s, u),
+                              raw=pl.delta([edit(off, end, str(seq))], new, seq), auth='update-token ' + tok, gz=True)
+            bad += st != 200
+            text = new
+        c.say(bad == 0, 'deltas: 70 deltas in a row (past the rewrite every 64)', '%d refused' % bad)
+        c.say(export_text(c, s) == text.encode(), 'deltas: export is the text of the last delta', 'export differs')
+        json.dump({'u': u, 'tok': tok, 'seq': seq, 'text': text}, open(state_file, 'w'))
+        return
+    st = json.load(open(state_file))
+    u, tok, seq, text = st['u'], st['tok'], st['seq'], st['text']
+    ut = 'update-token ' + tok
+    pl = Payloads(c.base, c.org, 'proj', 'deltas')
+    for k in range(3):
+        seq += 1
+        off = text.index('"html":"') + 8
+        new = text[:off] + 'R%d' % k + text[off + 2:]
+        c.expect('deltas after a restart: seq %d applies to the text rebuilt from the database' % seq, 200, 'PATCH',
+                 '%s/update/%s/checkpointdelta' % (s, u), raw=pl.delta([edit(off, off + 2, 'R%d' % k)], new, seq),
+                 auth=ut, gz=True)
+        text = new
+    c.expect('deltas: a wrong hash after the restart is still refused', 409, 'PATCH',
+             '%s/update/%s/checkpointdelta' % (s, u), raw=pl.delta([], text, seq + 1, '0' * 64), auth=ut, gz=True)
+    c.say(export_text(c, s) == text.encode(), 'deltas: export after the restart is exact', 'export differs')
+    c.expect('deltas: complete', 200, 'POST', '%s/update/%s/complete' % (s, u), {'status': 'succeeded'}, ut)
+    c.say(export_text(c, s) == text.encode(), 'deltas: after complete the stored text is exact', 'export differs')
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('scenario', choices=['walkthrough', 'bad-input', 'concurrency', 'lease', 'user'])
+    ap.add_argument('scenario', choices=['walkthrough', 'bad-input', 'concurrency', 'lease', 'user', 'deltas-a',
+                                         'deltas-b'])
+    ap.add_argument('--state', default='')
     ap.add_argument('--base', required=True)
     ap.add_argument('--token', required=True)
     ap.add_argument('--org', default='acme')
@@ -705,6 +751,8 @@ def main():
         bad_input(c, a.max_inflated)
     elif a.scenario == 'concurrency':
         concurrency(c)
+    elif a.scenario.startswith('deltas-'):
+        deltas(c, a.state, a.scenario[-1])
     elif a.scenario == 'lease':
         lease(c, a.lease)
     else:

@@ -35,7 +35,7 @@ replay() {
 # shellcheck disable=SC2086
 start_attestd $PENV ITL_PULUMI_DELTA_CUTOFF_BYTES=1
 check "log: pulumi_state is loaded as a built-in" \
-	grep -q "Extension pulumi_state 1.0.0 loaded from builtin: 39 route(s), 0 hook(s), 2 migration(s)" "$DATA/attestd.log"
+	grep -q "Extension pulumi_state 1.0.0 loaded from builtin: 39 route(s), 0 hook(s), 3 migration(s)" "$DATA/attestd.log"
 api GET /api/v1/extensions
 expect 200 "GET /api/v1/extensions lists it as a built-in" \
 	'.extensions[0].name == "pulumi_state" and .extensions[0].source == "builtin" and (.extensions[0].prefixes | index("/api/stacks/"))'
@@ -51,6 +51,26 @@ check "audit: decryptions say who, which stack and how many" \
 admin GET /api/v1/audit/verify
 expect 200 "the audit chain still verifies" '.valid == true'
 stop_attestd
+
+# ---- many deltas, then a restart in the middle of the update (no cache) -----------
+if [ "$ATTEST_DB" = postgresql ]; then new_db; SHARED_DB_URL=$DB_URL; else SHARED_DB_URL="sqlite:///$TMP/deltas.db"; fi
+LISTEN=127.0.0.1:$(free_port)
+# shellcheck disable=SC2086
+start_attestd $PENV ITL_PULUMI_DELTA_CUTOFF_BYTES=1
+replay deltas-a --state "$TMP/deltas.json"
+DB="$TMP/deltas.db"
+check "deltas are rows on the stored text (at most 64)" \
+	test "$(sql "SELECT COUNT(*) FROM extension_pulumi_state_deltas")" -lt 64
+stop_attestd
+# shellcheck disable=SC2086
+start_attestd $PENV ITL_PULUMI_DELTA_CUTOFF_BYTES=1
+replay deltas-b --state "$TMP/deltas.json"
+DB="$TMP/deltas.db"
+check "complete wrote the full text and dropped the delta rows" \
+	test "$(sql "SELECT COUNT(*) FROM extension_pulumi_state_deltas")" = 0
+stop_attestd
+SHARED_DB_URL=""
+LISTEN=""
 
 # ---- hostile input, concurrency and leases with small limits -----------------
 # shellcheck disable=SC2086

@@ -388,6 +388,7 @@ static void dispatch(struct att_ext *ext, struct att_ext_req *rq, struct att_ext
 	if ((route->what & BODY) && take_body(&r) < 0)
 		return;
 	route->fn(&r);
+	free(r.cache_text);	/* stashed but never committed */
 	if (r.body)
 		OPENSSL_cleanse(r.body, r.len);
 	free(r.body);
@@ -548,6 +549,14 @@ static const struct att_ext_migration v2 = {
 	.sqlite = schema_v2,
 };
 
+static const struct att_ext_migration v3 = {
+	.version = 3,
+	.name = "Pulumi checkpoint deltas kept as rows",
+	.sqlite = "CREATE TABLE extension_pulumi_state_deltas (update_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+		  " edits TEXT NOT NULL, PRIMARY KEY (update_id, seq));\n"
+		  "ALTER TABLE extension_pulumi_state_updates ADD COLUMN base_seq BIGINT NOT NULL DEFAULT 0;\n",
+};
+
 static const struct att_ext_migration v1 = {
 	.version = 1,
 	.name = "Pulumi stacks, updates, engine events and checkpoint versions",
@@ -559,7 +568,8 @@ static int init(struct att_ext *ext, const struct att_ext_host *h, char *err, si
 	pl_host = h;
 	if (configure(err, errlen) < 0)
 		return ATT_EXT_INVALID;
-	if (h->add_migration(ext, &v1) != ATT_EXT_OK || h->add_migration(ext, &v2) != ATT_EXT_OK) {
+	if (h->add_migration(ext, &v1) != ATT_EXT_OK || h->add_migration(ext, &v2) != ATT_EXT_OK ||
+	    h->add_migration(ext, &v3) != ATT_EXT_OK) {
 		snprintf(err, errlen, "migration refused");
 		return ATT_EXT_INVALID;
 	}

@@ -51,6 +51,11 @@ struct pl_req {
 	char actor[128];		/* who: "pulumi" (ITL_PULUMI_TOKEN) or the operator */
 	uint8_t *body;			/* the request body, inflated; malloc'd */
 	size_t len;
+	/* checkpoint.c: a text to cache once the transaction committed */
+	char cache_update[40];
+	int64_t cache_seq;
+	char *cache_text;
+	size_t cache_len;
 };
 
 /* A stack row. */
@@ -115,6 +120,15 @@ void pl_h_update_create(struct pl_req *r);	/* POST .../update|preview|refresh|de
 void pl_h_update_start(struct pl_req *r);
 void pl_h_update_status(struct pl_req *r);
 /* ---- checkpoint.c ---- */
+/* The stack's current text (stored checkpoint + delta rows), malloc'd;
+ * *ret NULL when it has none. */
+int pl_checkpoint_text(struct att_ext_db *db, const char *stack_id, char **ret, size_t *ret_len, int *ret_ndeltas);
+/* Write the current text back as the stored checkpoint (drops delta rows). */
+int pl_checkpoint_compact(struct att_ext_db *db, const char *stack_id);
+void pl_checkpoint_stash(struct pl_req *r, const char *update, int64_t seq, char *text, size_t len);
+/* After the transaction: cache the stashed text (ok) or drop it. */
+void pl_checkpoint_committed(struct pl_req *r, bool ok);
+void pl_checkpoint_forget(const char *update);
 void pl_h_checkpoint(struct pl_req *r);
 void pl_h_checkpoint_verbatim(struct pl_req *r);
 void pl_h_checkpoint_delta(struct pl_req *r);
@@ -126,7 +140,7 @@ void pl_h_cancel(struct pl_req *r);
  * caller's transaction). */
 struct pl_update {
 	char id[40], stack_id[40], status[16];
-	int64_t seq, version, expires;
+	int64_t seq, base_seq, version, expires;
 	bool dry_run;
 };
 /* 0: running with a valid lease; 1: finished (allow_done only); -1: the

@@ -261,6 +261,8 @@ static int delete_rows(struct att_ext_db *db, const char *id)
 	static const char *const sql[] = {
 		"DELETE FROM extension_pulumi_state_events WHERE update_id IN"
 		" (SELECT id FROM extension_pulumi_state_updates WHERE stack_id = ?)",
+		"DELETE FROM extension_pulumi_state_deltas WHERE update_id IN"
+		" (SELECT id FROM extension_pulumi_state_updates WHERE stack_id = ?)",
 		"DELETE FROM extension_pulumi_state_updates WHERE stack_id = ?",
 		"DELETE FROM extension_pulumi_state_versions WHERE stack_id = ?",
 		"DELETE FROM extension_pulumi_state_stacks WHERE id = ?",
@@ -431,6 +433,9 @@ static int do_rename(struct pl_req *r, struct att_ext_db *db, struct pl_stack *s
 		pl_error(r, 409, "Conflict: an update is in progress on this stack");
 		return ATT_EXT_PERMANENT;
 	}
+	rc = pl_checkpoint_compact(db, s->id);
+	if (rc < 0)
+		return rc;
 	rc = pl_host->db_query(db, &rows, "SELECT checkpoint FROM extension_pulumi_state_stacks WHERE id = ?", "s",
 			       s->id);
 	if (rc < 0)
@@ -490,11 +495,30 @@ static void export_version(struct pl_req *r, int64_t version)
 		pl_host->db_release(r->ext, db);
 		return;
 	}
-	if (version < 0 || version == s.version)
-		rc = pl_host->db_query(db, &rows, "SELECT checkpoint FROM extension_pulumi_state_stacks WHERE id = ?",
-				       "s", s.id);
-	else
-		rc = pl_host->db_query(db, &rows,
+	if (version < 0 || version == s.version) {
+		char *cp = NULL;
+		size_t len = 0;
+
+		/* the stored text and the delta rows on it, read together */
+		rc = pl_host->db_begin(db);
+		if (rc >= 0)
+			rc = pl_checkpoint_text(db, s.id, &cp, &len, NULL);
+		if (rc >= 0)
+			rc = pl_host->db_commit(db);
+		else
+			pl_host->db_rollback(db);
+		if (rc >= 0 && cp)
+			pl_reply_raw(r, 200, cp, len);
+		else if (rc >= 0)
+			pl_reply_raw(r, 200, pl_empty_deployment, strlen(pl_empty_deployment));
+		else
+			pl_db_error(r, rc);
+		free(cp);
+		pl_host->db_release(r->ext, db);
+		pl_stack_free(&s);
+		return;
+	}
+	rc = pl_host->db_query(db, &rows,
 				       "SELECT checkpoint FROM extension_pulumi_state_versions WHERE stack_id = ? AND version = ?",
 				       "si", s.id, version);
 	if (rc == 0) {
@@ -554,7 +578,9 @@ static int do_import(struct pl_req *r, struct att_ext_db *db, struct pl_stack *s
 		pl_error(r, 409, "Conflict: an update is in progress on this stack");
 		return ATT_EXT_PERMANENT;
 	}
-	rc = pl_host->db_exec(db,
+	rc = pl_checkpoint_compact(db, s->id);	/* no delta rows may outlive the text they edit */
+	if (rc >= 0)
+		rc = pl_host->db_exec(db,
 			      "INSERT INTO extension_pulumi_state_updates (id, stack_id, kind, dry_run, status, version,"
 			      " program, actor, created_at, start_time, end_time) VALUES (?, ?, 'import', 0, 'succeeded', ?,"
 			      " '{}', ?, ?, ?, ?)",

@@ -26,7 +26,8 @@ int pl_update_auth(struct pl_req *r, struct att_ext_db *db, struct pl_update *u,
 	}
 	pl_sha256_hex(h + 13, strlen(h + 13), hash);
 	rc = pl_host->db_query(db, &rows,
-			       "SELECT u.id, u.stack_id, u.status, u.token_hash, u.token_expires, u.seq, u.dry_run, u.version, u.actor"
+			       "SELECT u.id, u.stack_id, u.status, u.token_hash, u.token_expires, u.seq, u.dry_run, u.version, u.actor,"
+			       " u.base_seq"
 			       " FROM extension_pulumi_state_updates u JOIN extension_pulumi_state_stacks s ON s.id = u.stack_id"
 			       " WHERE u.id = ? AND s.org = ? AND s.project = ? AND s.stack = ?",
 			       "ssss", r->update, r->org, r->project, r->stack);
@@ -47,6 +48,7 @@ int pl_update_auth(struct pl_req *r, struct att_ext_db *db, struct pl_update *u,
 		u->version = pl_host->rows_int(rows, 7);
 		/* the update acts for whoever created it */
 		snprintf(r->actor, sizeof(r->actor), "%s", pl_host->rows_text(rows, 8));
+		u->base_seq = pl_host->rows_int(rows, 9);
 		if (!th || strlen(th) != 64 || CRYPTO_memcmp(th, hash, 64) != 0)
 			rc = 2;
 	}
@@ -224,6 +226,9 @@ static int start_locked(struct pl_req *r, struct att_ext_db *db, struct pl_stack
 		if (rc < 0)
 			return rc;
 	}
+	/* an update that ended without complete may have left delta rows */
+	if (!st->dry_run && (rc = pl_checkpoint_compact(db, s->id)) < 0)
+		return rc;
 	*ret_version = st->dry_run ? s->version : s->version + 1;
 	*ret_exp = now + pl_cfg.lease_seconds;
 	pl_random_token(token);
@@ -371,6 +376,7 @@ void pl_update_write(struct pl_req *r, pl_update_fn fn, bool allow_done)
 		rc = fn(r, db, &u, state, j, &reply);
 		if (rc >= 0)
 			rc = pl_host->db_commit(db);
+		pl_checkpoint_committed(r, rc >= 0);
 		if (rc < 0) {
 			pl_host->db_rollback(db);
 			if (rc != ATT_EXT_PERMANENT)
@@ -473,10 +479,13 @@ static int finish_stack(struct pl_req *r, struct att_ext_db *db, const struct pl
 	struct att_ext_rows *rows;
 	char *cp = NULL;
 	int64_t count = 0;
-	int rc = pl_host->db_query(db, &rows, "SELECT checkpoint FROM extension_pulumi_state_stacks WHERE id = ?", "s",
-				   u->stack_id);
+	int rc = pl_checkpoint_compact(db, u->stack_id);
 
 	(void)r;
+	pl_checkpoint_forget(u->id);
+	if (rc >= 0)
+		rc = pl_host->db_query(db, &rows, "SELECT checkpoint FROM extension_pulumi_state_stacks WHERE id = ?",
+				       "s", u->stack_id);
 	if (rc < 0)
 		return rc;
 	if (pl_host->rows_next(rows) == 1 && pl_host->rows_text(rows, 0)) {
