@@ -132,9 +132,17 @@ stop_attestd
 
 # without ITL_PULUMI_DEPLOY_ALLOW_FILE, file:// is refused
 # shellcheck disable=SC2086
-LISTEN="" start_attestd ITL_PULUMI_TOKEN=$TOK ITL_PULUMI_ORG=acme
+LISTEN="" start_attestd ITL_PULUMI_TOKEN=$TOK ITL_PULUMI_ORG=acme ITL_PULUMI_CLI=$SRCDIR/tests/helpers/pulumi-standin.sh
 api POST "$S/deployments" "$(src "$REPO")" -H "$(auth)"
 expect 400 "file:// without ITL_PULUMI_DEPLOY_ALLOW_FILE: 400" '.message | contains("ITL_PULUMI_DEPLOY_ALLOW_FILE")'
+stop_attestd
+
+# without a pulumi CLI the replica runs no deployments: queueing is 503
+# shellcheck disable=SC2086
+LISTEN="" start_attestd ITL_PULUMI_TOKEN=$TOK ITL_PULUMI_ORG=acme ITL_PULUMI_CLI=/nonexistent/pulumi
+api POST "$S/deployments" "$(src "https://example.com/x.git")" -H "$(auth)"
+expect 503 "no pulumi CLI installed: 503 with code" '.code == 503 and (.message | contains("ITL_PULUMI_CLI"))'
+check "log: deployments are off on this replica" grep -q "server-side deployments are off here" "$DATA/attestd.log"
 stop_attestd
 
 done_testing

@@ -97,6 +97,11 @@ void pl_h_deploy_create(struct pl_req *r)
 
 	if (!j)
 		return;
+	if (!pl_deploy_available) {
+		pl_error(r, 503, "Service Unavailable: server-side deployments need the pulumi CLI (ITL_PULUMI_CLI '%s') on the service",
+			 pl_cfg.cli);
+		goto out;
+	}
 	if ((why = request_refused(j)) != NULL) {
 		pl_error(r, 400, "Bad Request: %s", why);
 		goto out;

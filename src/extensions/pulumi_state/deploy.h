@@ -29,5 +29,6 @@ struct att_ext;
 int pl_deploy_start(struct att_ext *ext);
 void pl_deploy_stop(void);
 void pl_deploy_wake(void);
+extern bool pl_deploy_available;	/* the CLI exists: this replica runs deployments */
 
 #endif

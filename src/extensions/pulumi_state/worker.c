@@ -349,13 +349,25 @@ static void *loop(void *arg)
 	return NULL;
 }
 
+bool pl_deploy_available;
+
 int pl_deploy_start(struct att_ext *e)
 {
+	char cli[512];
+
 	ext = e;
 	pl_random_id(runner);
 	stopping = false;
 	if (!pl_cfg.enabled)
 		return 0;
+	/* no CLI, no runner: this replica neither claims nor polls */
+	pl_deploy_available = pl_which(pl_cfg.cli, cli, sizeof(cli)) == 0;
+	if (!pl_deploy_available) {
+		pl_host->log(ext, ATT_EXT_LOG_INFO,
+			     "server-side deployments are off here: the pulumi CLI '%s' (ITL_PULUMI_CLI) is not installed",
+			     pl_cfg.cli);
+		return 0;
+	}
 	if (pthread_create(&thread, NULL, loop, NULL) != 0)
 		return -1;
 	started = true;
