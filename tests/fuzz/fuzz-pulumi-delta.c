@@ -4,7 +4,8 @@
  *   1: raw JSON member spans of what jansson accepted (the span must
  *      parse to the same value jansson saw);
  *   2: a TextEdit array applied to a fixed text (length and content
- *      of the result checked against a naive re-computation). */
+ *      of the result checked against a naive re-computation);
+ *   3: strict base64 (secrets): what decodes re-encodes to the input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +80,27 @@ static void fuzz_delta(const uint8_t *p, size_t n)
 	json_decref(arr);
 }
 
+static void fuzz_b64(const uint8_t *p, size_t n)
+{
+	uint8_t *out = NULL;
+	size_t len = 0;
+	char *again;
+
+	if (pl_b64_decode((const char *)p, n, &out, &len) != PL_OK)
+		return;
+	again = pl_b64_encode(out, len);
+	if (!again || strlen(again) != n || memcmp(again, p, n) != 0)
+		abort();
+	free(again);
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
+	case 3: fuzz_b64(data + 1, size - 1); break;
 	case 0: fuzz_gunzip(data + 1, size - 1); break;
 	case 1: fuzz_member(data + 1, size - 1); break;
 	default: fuzz_delta(data + 1, size - 1); break;

@@ -3,11 +3,13 @@
  * buffer, so a gzip bomb is a 413 and not an OOM), checkpoint deltas
  * (gotextdiff TextEdits applied by byte offset, as the CLI computes them:
  * docs/pulumi-backend.md) and raw JSON member spans (a verbatim
- * checkpoint is stored byte-exactly, never re-serialized).  Fuzzed by
+ * checkpoint is stored byte-exactly, never re-serialized), and the
+ * strict base64 of secrets.  Fuzzed by
  * tests/fuzz/fuzz-pulumi-delta.c. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <zlib.h>
 
 #include "pulumi.h"
@@ -77,6 +79,55 @@ toobig:
 	inflateEnd(&z);
 	free(out);
 	return PL_ETOOBIG;
+}
+
+/* ---- base64 ------------------------------------------------------------------------- */
+
+char *pl_b64_encode(const uint8_t *p, size_t n)
+{
+	char *out = malloc(4 * ((n + 2) / 3) + 1);
+
+	if (out)
+		EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	return out;
+}
+
+int pl_b64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_len)
+{
+	size_t pad = 0;
+	uint8_t *out;
+	int len;
+
+	if (n % 4 || n > (size_t)1 << 30)
+		return PL_EMALFORMED;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '=' && i >= n - 2) {
+			pad++;
+		} else if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+				    c == '+' || c == '/')) {
+			return PL_EMALFORMED;
+		}
+	}
+	if (pad) {	/* canonical only: the bits the padding drops must be zero */
+		const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		size_t v = (size_t)(strchr(abc, s[n - pad - 1]) - abc);
+
+		if (v & (pad == 1 ? 0x3u : 0xfu))
+			return PL_EMALFORMED;
+	}
+	out = malloc(n / 4 * 3 + 1);
+	if (!out)
+		return PL_ENOMEM;
+	len = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
+	if (len < 0 || (size_t)len < pad) {
+		free(out);
+		return PL_EMALFORMED;
+	}
+	*ret = out;
+	*ret_len = (size_t)len - pad;
+	return PL_OK;
 }
 
 static int offset_of(const json_t *pos, size_t *ret)

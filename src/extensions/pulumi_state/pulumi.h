@@ -163,9 +163,6 @@ void pl_h_decrypt(struct pl_req *r);
 void pl_h_batch_encrypt(struct pl_req *r);
 void pl_h_batch_decrypt(struct pl_req *r);
 void pl_h_log_decryption(struct pl_req *r);
-/* Standard base64 with padding, strict. */
-char *pl_b64_encode(const uint8_t *p, size_t n);
-int pl_b64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_len);
 
 /* ---- deploy.c ---- */
 void pl_h_deploy_create(struct pl_req *r);
@@ -177,6 +174,9 @@ int pl_deploy_auth(struct pl_req *r, const char *token);
 
 /* ---- delta.c (no host calls: fuzzed) ---------------------------------------- */
 enum { PL_OK = 0, PL_EMALFORMED = -1, PL_ETOOBIG = -2, PL_ENOMEM = -3 };
+/* Standard base64 with padding, strict. */
+char *pl_b64_encode(const uint8_t *p, size_t n);
+int pl_b64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_len);
 /* Inflate a gzip body into at most cap bytes (plus a terminating NUL). */
 int pl_gunzip(const uint8_t *in, size_t n, size_t cap, uint8_t **ret, size_t *ret_len);
 struct pl_edit {

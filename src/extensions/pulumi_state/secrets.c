@@ -19,48 +19,6 @@
 #define FORMAT 0x01		/* first byte of every ciphertext: this format */
 #define MAX_BATCH 10000
 
-/* ---- base64 ------------------------------------------------------------------------- */
-
-char *pl_b64_encode(const uint8_t *p, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-
-	if (out)
-		EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-	return out;
-}
-
-int pl_b64_decode(const char *s, size_t n, uint8_t **ret, size_t *ret_len)
-{
-	size_t pad = 0;
-	uint8_t *out;
-	int len;
-
-	if (n % 4 || n > (size_t)1 << 30)
-		return PL_EMALFORMED;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '=' && i >= n - 2) {
-			pad++;
-		} else if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-				    c == '+' || c == '/')) {
-			return PL_EMALFORMED;
-		}
-	}
-	out = malloc(n / 4 * 3 + 1);
-	if (!out)
-		return PL_ENOMEM;
-	len = n ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) : 0;
-	if (len < 0 || (size_t)len < pad) {
-		free(out);
-		return PL_EMALFORMED;
-	}
-	*ret = out;
-	*ret_len = (size_t)len - pad;
-	return PL_OK;
-}
-
 /* ---- AES-256-GCM ------------------------------------------------------------------------ */
 
 /* out = nonce || ciphertext || tag */
