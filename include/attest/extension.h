@@ -90,6 +90,11 @@ enum att_ext_log_level {
 
 /* Route flags. */
 #define ATT_EXT_ROUTE_ANY_BODY 0x1u	/* accept any Content-Type (else JSON only) */
+/* Errors the host answers on this route itself (413, 415, a refused
+ * req_authenticate, 500) carry "code": <status> next to "detail" — the
+ * convention of clients such as the Pulumi CLI.  Added after ABI 1.0: an
+ * attestd that predates it refuses the route. */
+#define ATT_EXT_ROUTE_ERROR_CODE 0x2u
 
 typedef void (*att_ext_handler_fn)(struct att_ext *ext, struct att_ext_req *rq, struct att_ext_resp *rs,
 				   void *ud);

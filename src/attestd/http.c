@@ -187,7 +187,10 @@ static enum MHD_Result early_error(const struct att_server *srv, struct MHD_Conn
 				   int route, int status, const char *detail, const char *allow)
 {
 	struct att_resp rs = { 0 };
+	size_t n;
+	const struct att_route *routes = att_router_routes(&n);
 
+	rs.coded = route >= 0 && (size_t)route < n && (routes[route].flags & ATT_ROUTE_ERROR_CODE);
 	att_resp_error(&rs, status, "%s", detail);
 	if (allow)
 		att_resp_header(&rs, "Allow", allow);
@@ -264,6 +267,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	/* the whole request is here */
+	rs.coded = rq->route->flags & ATT_ROUTE_ERROR_CODE;
 	client_ip(conn, rq->source_ip);
 	snprintf(rq->actor_name, sizeof(rq->actor_name), "machine");
 	rq->actor.name = rq->actor_name;

@@ -64,11 +64,13 @@ struct att_resp {
 	char ctype_copy[128];	/* for content types set by extensions */
 	char *hdr[ATT_RESP_MAX_HEADERS][2];	/* name, value: copies */
 	int nhdr;
+	bool coded;		/* att_resp_error adds "code" (ATT_ROUTE_ERROR_CODE) */
 };
 
 typedef void (*att_handler_fn)(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs);
 
 #define ATT_ROUTE_ANY_BODY 0x1u	/* any Content-Type (the handler checks it) */
+#define ATT_ROUTE_ERROR_CODE 0x2u	/* error bodies also carry "code": status */
 
 struct att_route {
 	const char *method;

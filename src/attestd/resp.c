@@ -40,7 +40,10 @@ void att_resp_error(struct att_resp *rs, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	att_resp_json(rs, status, json_pack("{s:s}", "detail", msg));
+	if (rs->coded)
+		att_resp_json(rs, status, json_pack("{s:s,s:i,s:s}", "detail", msg, "code", status, "message", msg));
+	else
+		att_resp_json(rs, status, json_pack("{s:s}", "detail", msg));
 }
 
 void att_resp_header(struct att_resp *rs, const char *name, const char *value)

@@ -17,10 +17,12 @@ LIBS="$(pkg-config --libs openssl jansson sqlite3 libfyaml libcurl libpq tss2-mu
 for t in tests/fuzz/fuzz-*.c; do
 	name=$(basename "$t" .c); corpus=tests/fuzz/corpus/${name#fuzz-}
 	echo "== $name"
+	src=$LIBSRC; extra=""
+	# the built-in extensions use only include/ and their own files
+	case $name in fuzz-pulumi-*) src=src/extensions/pulumi_state/delta.c; extra="-Iinclude -lz" ;; esac
 	# shellcheck disable=SC2086
-	extra=""
 	[ "$name" = fuzz-webhook-target ] && extra="-Iinclude src/attestd/ext/builtin/webhooks_util.c"
 	# shellcheck disable=SC2086
-	clang $CFLAGS -o "$OUT/$name" "$t" $LIBSRC $extra $LIBS
+	clang $CFLAGS -o "$OUT/$name" "$t" $src $extra $LIBS
 	"$OUT/$name" -max_total_time="$SECONDS_EACH" -artifact_prefix="$corpus/crash-" "$corpus" 2>&1 | tail -3
 done

@@ -8,7 +8,7 @@ expect 200 "healthz answers ok" '.status == "ok"'
 api GET /readyz
 expect 200 "readyz answers when the database is reachable" '.status == "ready"'
 api GET /api/v1/extensions
-expect 200 "extensions list: the built-in webhooks and exec modules" '.total == 2 and .extensions[0].name == "webhooks" and .extensions[1].name == "exec" and ([.extensions[].source] | unique) == ["builtin"]'
+expect 200 "extensions list: the built-in webhooks, exec and pulumi_state modules" '.total == 3 and ([.extensions[].name] == ["webhooks", "exec", "pulumi_state"]) and ([.extensions[].source] | unique) == ["builtin"]'
 api GET /no/such/route
 expect 404 "unknown route is 404 with a detail" '.detail == "Not Found"'
 api DELETE /api/v1/register

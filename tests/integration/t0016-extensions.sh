@@ -31,8 +31,8 @@ refused() {
 start_attestd ITL_EXTENSIONS="$HELLO"
 check "log: the extension is loaded" grep -q "Extension hello 1.0.0 loaded from $HELLO: 1 route(s), 1 hook(s), 1 migration(s)" "$DATA/attestd.log"
 api GET /api/v1/extensions
-expect 200 "GET /api/v1/extensions lists hello after the built-in webhooks and exec modules" \
-	'.total == 3 and .extensions[0].name == "webhooks" and .extensions[0].source == "builtin" and .extensions[1].name == "exec" and .extensions[2].name == "hello" and .extensions[2].version == "1.0.0" and .extensions[2].hooks == ["*"] and .extensions[2].routes == [{"method":"GET","path":"/api/v1/ext/hello/greeting"}] and .extensions[2].prefixes == ["/api/v1/ext/hello/"]'
+expect 200 "GET /api/v1/extensions lists hello after the built-in modules (webhooks, exec, pulumi_state)" \
+	'.total == 4 and ([.extensions[0:3][].name] == ["webhooks", "exec", "pulumi_state"]) and ([.extensions[0:3][].source] | unique) == ["builtin"] and .extensions[3].name == "hello" and .extensions[3].source == "shared-object" and .extensions[3].version == "1.0.0" and .extensions[3].hooks == ["*"] and .extensions[3].routes == [{"method":"GET","path":"/api/v1/ext/hello/greeting"}] and .extensions[3].prefixes == ["/api/v1/ext/hello/"]'
 check "its migration is recorded" test "$(sql "SELECT extension || ':' || version FROM extension_migrations WHERE extension = 'hello'")" = "hello:1"
 check "its table exists and is empty" test "$(sql "SELECT COUNT(*) FROM extension_hello_events")" = 0
 

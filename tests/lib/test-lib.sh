@@ -90,7 +90,8 @@ new_db() {
 
 if [ "$ATTEST_DB" = postgresql ]; then pg_start; fi
 
-# start_attestd [VAR=value ...]: start a fresh attestd on 127.0.0.1:0.
+# start_attestd [VAR=value ...]: start a fresh attestd on 127.0.0.1:0
+# (or $LISTEN).
 # Sets BASE, ATTESTD_PID, DATA; the log is $DATA/attestd.log.
 start_attestd() {
 	DATA=$(mktemp -d "$TMP/attestd.XXXXXX")
@@ -108,7 +109,7 @@ start_attestd() {
 		ITL_FACTORY_TIMEOUT_SECONDS=2 \
 		ITL_ADMIN_TOKEN="$ADMIN" \
 		ITL_THREADS=2 \
-		"$@" "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$DATA/ready" \
+		"$@" "$ATTESTD" --listen "${LISTEN:-127.0.0.1:0}" --ready-file "$DATA/ready" \
 		>"$DATA/attestd.log" 2>&1 &
 	ATTESTD_PID=$!
 	PIDS="$PIDS $ATTESTD_PID"

@@ -91,7 +91,7 @@ static int h_add_route(struct att_ext *ext, const struct att_ext_route *route)
 	for (size_t i = 0; i < ATT_ARRAY_SIZE(methods); i++)
 		if (strcmp(route->method, methods[i]) == 0)
 			method = methods[i];
-	if (!method || route->auth > ATT_EXT_AUTH_IDENTITY || route->flags & ~ATT_EXT_ROUTE_ANY_BODY)
+	if (!method || route->auth > ATT_EXT_AUTH_IDENTITY || route->flags & ~(ATT_EXT_ROUTE_ANY_BODY | ATT_EXT_ROUTE_ERROR_CODE))
 		return refuse(ext, "route %.16s %.128s: unknown method, auth or flags", route->method, route->path);
 	if (!path_sane(route->path) || !under_prefix(ext, route->path))
 		return refuse(ext, "route %.16s %.128s is outside its prefixes", route->method, route->path);
@@ -117,7 +117,8 @@ static int h_add_route(struct att_ext *ext, const struct att_ext_route *route)
 							 : AUTH_NONE;
 	r->fn = ext_route_call;
 	r->max_body = route->max_body;
-	r->flags = route->flags & ATT_EXT_ROUTE_ANY_BODY ? ATT_ROUTE_ANY_BODY : 0;
+	r->flags = (route->flags & ATT_EXT_ROUTE_ANY_BODY ? ATT_ROUTE_ANY_BODY : 0) |
+		   (route->flags & ATT_EXT_ROUTE_ERROR_CODE ? ATT_ROUTE_ERROR_CODE : 0);
 	r->ud = b;
 	ext->nroutes++;
 	return ATT_EXT_OK;

@@ -21,12 +21,11 @@
 #define LOG "attestd.ext"
 #define MAX_EXTENSIONS 64
 
-/* Built-in modules written against the ABI. */
 /* Built-in modules: written against include/attest/extension.h like any
- * shared object (src/attestd/ext/builtin/). */
-extern const struct att_ext_info att_ext_webhooks, att_ext_exec;
-const struct att_ext_info *const att_ext_builtins[] = { &att_ext_webhooks, &att_ext_exec, NULL };
-const size_t att_ext_nbuiltins = 2;
+ * shared object (src/attestd/ext/builtin/, src/extensions/). */
+extern const struct att_ext_info att_ext_webhooks, att_ext_exec, att_ext_pulumi_state;
+const struct att_ext_info *const att_ext_builtins[] = { &att_ext_webhooks, &att_ext_exec, &att_ext_pulumi_state };
+const size_t att_ext_nbuiltins = ATT_ARRAY_SIZE(att_ext_builtins);
 
 static struct att_ext *exts[MAX_EXTENSIONS];
 static size_t nexts;

@@ -98,6 +98,18 @@ struct att_config {
 	char *pulumi_token;
 	char *pulumi_org;
 	bool pulumi_enabled;
+	/* read by the pulumi_state built-in itself (environment); listed
+	 * here so that they are validated and shown by --check-config */
+	char *pulumi_master_key;
+	int64_t pulumi_max_body_bytes;
+	int64_t pulumi_max_checkpoint_bytes;
+	int64_t pulumi_lease_seconds;
+	int64_t pulumi_delta_cutoff_bytes;
+	char *pulumi_cli;
+	char *pulumi_deploy_backend_url;
+	bool pulumi_deploy_allow_file;
+	int64_t pulumi_deploy_timeout_seconds;
+	int64_t pulumi_deploy_log_bytes;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
 	/* event delivery (docs/events.md) */
