@@ -88,33 +88,42 @@ static const char *const reset_identity[] = {
 
 int att_dbcopy_run(const char *from, const char *to)
 {
+	struct att_dbcopy_result res;
+
+	return att_dbcopy("attestd db copy", from, to, true, &res) == 0 ? 0 : 1;
+}
+
+int att_dbcopy(const char *what, const char *from, const char *to, bool verbose, struct att_dbcopy_result *ret)
+{
 	struct att_db *src = NULL, *dst = NULL;
 	struct att_dbc *sc = NULL, *dc = NULL;
 	char err[1024];
 	int64_t n = 0;
-	int r, applied = 0, rc = 1;
+	int r, applied = 0, rc = -1;
 
-	if (att_db_open(from, 1, &src, err, sizeof(err)) < 0 || att_db_migrate(src, &applied, err, sizeof(err)) < 0) {
-		fprintf(stderr, "attestd db copy: source: %s\n", err);
+	memset(ret, 0, sizeof(*ret));
+	if (att_db_open(from, 1, &src, err, sizeof(err)) < 0 || att_db_migrate(src, &applied, err, sizeof(err)) < 0 ||
+	    att_db_schema_version(src, &ret->schema_version) < 0) {
+		fprintf(stderr, "%s: source: %s\n", what, err);
 		goto out;
 	}
 	if (att_db_open(to, 1, &dst, err, sizeof(err)) < 0 || att_db_migrate(dst, &applied, err, sizeof(err)) < 0) {
-		fprintf(stderr, "attestd db copy: target: %s\n", err);
+		fprintf(stderr, "%s: target: %s\n", what, err);
 		goto out;
 	}
 	sc = att_db_acquire(src);
 	dc = att_db_acquire(dst);
 	if (!sc || !dc) {
-		fprintf(stderr, "attestd db copy: cannot connect\n");
+		fprintf(stderr, "%s: cannot connect\n", what);
 		goto out;
 	}
 	if (att_dbc_begin(dc) < 0 || att_dbc_begin_read(sc) < 0) {
-		fprintf(stderr, "attestd db copy: cannot start transactions\n");
+		fprintf(stderr, "%s: cannot start transactions\n", what);
 		goto out;
 	}
 	if (att_dbc_query_int(dc, "SELECT COUNT(*) FROM machines", &n) < 0 || n != 0 ||
 	    att_dbc_query_int(dc, "SELECT COUNT(*) FROM audit_log", &n) < 0 || n != 0) {
-		fprintf(stderr, "attestd db copy: the target database is not empty; copy into a new database\n");
+		fprintf(stderr, "%s: the target database is not empty; copy into a new database\n", what);
 		goto out;
 	}
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
@@ -125,7 +134,7 @@ int att_dbcopy_run(const char *from, const char *to)
 
 		r = att_dbc_query(sc, &s, ct->select_sql, "");
 		if (r < 0) {
-			fprintf(stderr, "attestd db copy: cannot read %s: %s\n", ct->name, att_dbc_errmsg(sc));
+			fprintf(stderr, "%s: cannot read %s: %s\n", what, ct->name, att_dbc_errmsg(sc));
 			goto out;
 		}
 		while ((r = att_stmt_next(s)) == 1) {
@@ -141,7 +150,7 @@ int att_dbcopy_run(const char *from, const char *to)
 				att_stmt_done(w);
 			}
 			if (r < 0) {
-				fprintf(stderr, "attestd db copy: cannot write %s row: %s\n", ct->name, att_dbc_errmsg(dc));
+				fprintf(stderr, "%s: cannot write %s row: %s\n", what, ct->name, att_dbc_errmsg(dc));
 				att_stmt_done(s);
 				goto out;
 			}
@@ -149,16 +158,19 @@ int att_dbcopy_run(const char *from, const char *to)
 		}
 		att_stmt_done(s);
 		if (r < 0) {
-			fprintf(stderr, "attestd db copy: cannot read %s\n", ct->name);
+			fprintf(stderr, "%s: cannot read %s\n", what, ct->name);
 			goto out;
 		}
-		printf("%-20s %lld rows\n", ct->name, (long long)rows);
+		if (verbose)
+			printf("%-20s %lld rows\n", ct->name, (long long)rows);
+		if (strcmp(ct->name, "machines") == 0)
+			ret->machines = rows;
 	}
 	if (att_dbc_is_postgresql(dc)) {
 		for (size_t i = 0; i < sizeof(reset_identity) / sizeof(reset_identity[0]); i++) {
 			r = att_dbc_exec(dc, reset_identity[i], "");
 			if (r < 0) {
-				fprintf(stderr, "attestd db copy: cannot reset identity: %s\n", att_dbc_errmsg(dc));
+				fprintf(stderr, "%s: cannot reset identity: %s\n", what, att_dbc_errmsg(dc));
 				goto out;
 			}
 		}
@@ -167,16 +179,19 @@ int att_dbcopy_run(const char *from, const char *to)
 		struct att_audit_verify v;
 
 		if (att_audit_verify(dc, &v) < 0 || !v.valid) {
-			fprintf(stderr, "attestd db copy: the copied audit chain does not verify (%s); nothing committed\n",
+			fprintf(stderr, "%s: the copied audit chain does not verify (%s); nothing committed\n", what,
 				v.error);
 			goto out;
 		}
 		if (att_dbc_commit(dc) < 0) {
-			fprintf(stderr, "attestd db copy: commit failed: %s\n", att_dbc_errmsg(dc));
+			fprintf(stderr, "%s: commit failed: %s\n", what, att_dbc_errmsg(dc));
 			goto out;
 		}
-		printf("audit chain verified: %lld entries, root %s\n", (long long)v.entries,
-		       v.root_hash[0] ? v.root_hash : "(empty)");
+		if (verbose)
+			printf("audit chain verified: %lld entries, root %s\n", (long long)v.entries,
+			       v.root_hash[0] ? v.root_hash : "(empty)");
+		ret->audit_entries = v.entries;
+		snprintf(ret->root_hash, sizeof(ret->root_hash), "%s", v.root_hash);
 	}
 	rc = 0;
 out:

@@ -6,6 +6,7 @@
 #include <sys/time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -214,6 +215,34 @@ bool att_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 void att_sha256(const void *p, size_t len, uint8_t out[32])
 {
 	SHA256(p, len, out);
+}
+
+struct att_sha256_stream *att_sha256_begin(void)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
+	}
+	return (struct att_sha256_stream *)c;
+}
+
+void att_sha256_update(struct att_sha256_stream *h, const void *p, size_t len)
+{
+	EVP_DigestUpdate((EVP_MD_CTX *)h, p, len);
+}
+
+void att_sha256_end(struct att_sha256_stream *h, uint8_t out[32])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+
+	if (!h)
+		return;
+	if (out && EVP_DigestFinal_ex((EVP_MD_CTX *)h, md, &n) == 1 && n == 32)
+		memcpy(out, md, 32);
+	EVP_MD_CTX_free((EVP_MD_CTX *)h);
 }
 
 int att_random(void *buf, size_t len)
