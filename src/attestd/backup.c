@@ -42,10 +42,8 @@
 
 static const char *const ca_files[] = { "enrollment-ca.key", "enrollment-ca.crt" };
 
-/* Copy src to the new file dst (never replacing one), hashing what is
- * copied.  0 or -1 with errno-based message in err. */
-static int copy_file(const char *src, const char *dst, mode_t mode, char hex[65], int64_t *ret_size, char *err,
-		     size_t errlen)
+int att_backup_copy_file(const char *src, const char *dst, mode_t mode, char hex[65], int64_t *ret_size, char *err,
+			 size_t errlen)
 {
 	struct att_sha256_stream *h = att_sha256_begin();
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
@@ -163,7 +161,7 @@ static int stage_file(const char *dir, const char *name, const char *stage, cons
 	int rc = -1;
 
 	if (src && rel && dst) {
-		if (copy_file(src, dst, mode, hex, &size, err, sizeof(err)) < 0)
+		if (att_backup_copy_file(src, dst, mode, hex, &size, err, sizeof(err)) < 0)
 			fprintf(stderr, "attestd backup: %s\n", err);
 		else
 			rc = add_entry(files, rel, hex, size);
@@ -507,7 +505,7 @@ static int install_files(struct restore *r)
 			rc = 0;
 		} else if (src && dst && tmp && mkdir_p(dir) == 0) {
 			unlink(tmp);
-			if (copy_file(src, tmp, strcmp(rel, "ca/enrollment-ca.crt") == 0 ? 0644 : 0600, hex, &size, err,
+			if (att_backup_copy_file(src, tmp, strcmp(rel, "ca/enrollment-ca.crt") == 0 ? 0644 : 0600, hex, &size, err,
 				      sizeof(err)) < 0)
 				fprintf(stderr, "attestd restore: %s\n", err);
 			else if (strcmp(hex, json_string_value(json_object_get(f, "sha256"))) != 0 || rename(tmp, dst) < 0)
@@ -550,7 +548,7 @@ static int restore_db(struct restore *r, struct att_dbcopy_result *res)
 	}
 	db = att_asprintf("%s/machines.db", dir);
 	url = att_asprintf("sqlite:///%s", db ? db : "");
-	if (!db || !url || copy_file(src, db, 0600, hex, &size, err, sizeof(err)) < 0)
+	if (!db || !url || att_backup_copy_file(src, db, 0600, hex, &size, err, sizeof(err)) < 0)
 		fprintf(stderr, "attestd restore: %s\n", db && url ? err : "out of memory");
 	else if (strcmp(hex, json_string_value(json_object_get(f, "sha256"))) != 0)
 		fprintf(stderr, "attestd restore: machines.db changed while it was being read\n");
