@@ -272,14 +272,18 @@ out:
 	return rc;
 }
 
-int att_backup_run(const struct att_config *cfg, const char *dir)
+int att_backup_run(const struct att_config *cfg, const char *dirarg)
 {
 	struct att_dbcopy_result res;
 	json_t *files = json_array();
-	char *stage = att_asprintf("%s.partial", dir);
+	char *dir = att_strdup(dirarg), *stage = NULL;
+	size_t n = dir ? strlen(dir) : 0;
 	struct stat st;
 	int rc = 1;
 
+	while (n > 1 && dir[n - 1] == '/')	/* "DIR/" names DIR */
+		dir[--n] = '\0';
+	stage = dir ? att_asprintf("%s.partial", dir) : NULL;
 	if (!files || !stage)
 		goto out;
 	if (stat(dir, &st) == 0) {
@@ -303,6 +307,7 @@ int att_backup_run(const struct att_config *cfg, const char *dir)
 out:
 	json_decref(files);
 	free(stage);
+	free(dir);
 	return rc;
 }
 

@@ -133,7 +133,7 @@ if [ -z "$why" ]; then
 		UIDOF="awk '/^Uid:/ { print \$2 }' /proc/$CPID/status"
 	fi
 	i=0; while ! curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
-	check "the image's attestd serves /healthz ($RUNNER)" curl -sf "http://127.0.0.1:$PORT/healthz"
+	check "the image's attestd serves /healthz ($RUNNER)" curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz"
 	check "the image's health check command passes" sh -c "$HC"
 	check "it runs as uid 10001, not root" test "$(sh -c "$UIDOF")" = 10001
 	check "the state goes to /var/lib/itl-reg (database, Enrollment CA)" sh -c \

@@ -49,6 +49,8 @@ check "backup into an existing directory: exit 1, the backup untouched" \
 R_CA=$TMP/no-such-ca run backup "$TMP/backup-noca"
 check "backup without an Enrollment CA: exit 1, nothing left behind" \
 	sh -c "[ $RC = 1 ] && grep -q 'Enrollment CA' $TMP/out && [ ! -e '$TMP/backup-noca' ] && [ ! -e '$TMP/backup-noca.partial' ]"
+run backup "$TMP/backup-2/"
+check "DIR/ with a trailing slash names DIR" sh -c "[ $RC = 0 ] && [ -s '$TMP/backup-2/manifest.json' ] && [ ! -e '$TMP/backup-2/.partial' ]"
 run backup
 check "backup without DIR: usage, exit 2" sh -c "[ $RC = 2 ] && grep -q 'usage: attestd backup DIR' $TMP/out"
 
