@@ -24,6 +24,7 @@ static const struct att_route_set *const core[] = {
 	&att_routes_extensions,
 	&att_routes_fleet,
 	&att_routes_ui,
+	&att_routes_agents,
 };
 
 static struct att_route *table;

@@ -68,6 +68,9 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 /* cmd.c */
 int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+/* cmd_agents.c */
+int cmd_config(struct cli *c, int argc, char **argv);
+int cmd_agents(struct cli *c, int argc, char **argv);
 
 /* output */
 struct col {

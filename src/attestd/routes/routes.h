@@ -30,6 +30,7 @@ extern const struct att_route_set att_routes_audit;
 extern const struct att_route_set att_routes_extensions;
 extern const struct att_route_set att_routes_fleet;
 extern const struct att_route_set att_routes_ui;
+extern const struct att_route_set att_routes_agents;
 
 /* ---- common.c ------------------------------------------------------------ */
 

@@ -83,6 +83,10 @@ struct att_config {
 	char *ui_oidc_scope;
 	char *ui_oidc_resource;
 	int64_t ui_poll_seconds;
+	/* agent attestation policies (docs/attestation-policies.md) */
+	char *agent_trust_domain;
+	int64_t agent_token_ttl_seconds;
+	bool agent_allow_private;	/* http_dns/extension may reach loopback/private addresses */
 	/* extensions */
 	char *pulumi_token;
 	char *pulumi_org;

@@ -162,6 +162,30 @@
 	"CREATE INDEX machines_hostname_ci ON machines(lower(hostname) text_pattern_ops);" \
 	"CREATE INDEX machines_machine_id_ci ON machines(lower(machine_id) text_pattern_ops);"
 
+/* Agent attestation policies (docs/attestation-policies.md): every
+ * version of each cluster's AgentAttestation document (yaml NULL: the
+ * document was deleted) and the sessions agents were issued. */
+#define V9_AGENT_POLICIES \
+	"CREATE TABLE agent_policies (" \
+	" cluster_id TEXT NOT NULL," \
+	" version BIGINT NOT NULL," \
+	" yaml TEXT," \
+	" document TEXT," \
+	" created_at TEXT NOT NULL," \
+	" created_by TEXT NOT NULL," \
+	" PRIMARY KEY (cluster_id, version));" \
+	"CREATE TABLE agent_sessions (" \
+	" session_id TEXT PRIMARY KEY," \
+	" cluster_id TEXT NOT NULL," \
+	" policy TEXT NOT NULL," \
+	" spiffe_id TEXT NOT NULL," \
+	" attributes TEXT NOT NULL," \
+	" source_ip TEXT," \
+	" issued_at TEXT NOT NULL," \
+	" expires_at TEXT NOT NULL);" \
+	"CREATE INDEX agent_sessions_cluster ON agent_sessions(cluster_id, issued_at);" \
+	"CREATE INDEX agent_sessions_issued ON agent_sessions(issued_at);"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -192,6 +216,12 @@ const struct att_migration att_migrations[] = {
 		"TPM proof of possession: bound AKs, activations, PCR policies, EK intermediates",
 		V5_TPM,
 		V5_TPM,
+	},
+	{
+		9,
+		"agent attestation policies and sessions",
+		V9_AGENT_POLICIES,
+		V9_AGENT_POLICIES,
 	},
 	{
 		10,
