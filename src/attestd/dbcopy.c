@@ -45,6 +45,8 @@ struct copy_table {
 	"activation_id, machine_id, ak_public, ak_name, ek_public, secret_hash, created_at, expires_at, consumed_at"
 #define POLICY_COLS "role, policy, updated_at, updated_by"
 #define INTERMEDIATE_COLS "cert_sha256, subject, pem, first_seen"
+#define AGENT_POLICY_COLS "cluster_id, version, yaml, document, created_at, created_by"
+#define AGENT_SESSION_COLS "session_id, cluster_id, policy, spiffe_id, attributes, source_ip, issued_at, expires_at"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -77,6 +79,12 @@ static const struct copy_table tables[] = {
 	{ "ek_intermediates", 4, false, "SELECT " INTERMEDIATE_COLS " FROM ek_intermediates ORDER BY cert_sha256",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)" },
+	{ "agent_policies", 6, false, "SELECT " AGENT_POLICY_COLS " FROM agent_policies ORDER BY cluster_id, version",
+	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)" },
+	{ "agent_sessions", 8, false, "SELECT " AGENT_SESSION_COLS " FROM agent_sessions ORDER BY session_id",
+	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)" },
 };
 
 static const char *const reset_identity[] = {

@@ -17,6 +17,9 @@ api POST /api/v1/attest "$E1_BODY"
 expect 200 "a machine attested before the backup" '.status == "attested" and .action == "apply-config"'
 admin POST "/api/v1/machines/$MID/lock" '{"reason":"x"}'
 admin POST "/api/v1/machines/$MID/unlock"
+printf 'section: AgentAttestation\nschema: v1\nspec:\n  policies:\n    - {name: p, requiredAttestors: [{type: http_dns, config: {allowedDomains: [a.example]}}]}\n' > "$TMP/policy.yaml"
+admin PUT /api/v1/clusters/c1/config/AgentAttestation "" -H 'Content-Type: application/yaml' --data-binary @"$TMP/policy.yaml"
+expect 200 "an agent attestation policy is set"
 admin GET /api/v1/audit/verify
 expect 200 "the chain verifies before the backup" '.valid == true and .entries >= 3'
 ROOT=$(jget .root_hash); ENTRIES=$(jget .entries)
@@ -125,6 +128,8 @@ check "attestd on the restored data loads the same Enrollment CA" \
 admin GET /api/v1/audit/verify
 expect 200 "the restored chain verifies and ends where it did at backup time" \
 	".valid == true and .entries == $ENTRIES and .root_hash == \"$ROOT\""
+admin GET /api/v1/clusters/c1/config/AgentAttestation
+expect 200 "the agent attestation policy is restored" '(tostring | contains("a.example"))'
 admin GET /api/v1/machines
 expect 200 "the machine is there, the one registered after the backup is not" \
 	"(map(.machine_id) == [\"$MID\"]) and .[0].status == \"attested\" and .[0].hostname == \"cp-01\""
