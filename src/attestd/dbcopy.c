@@ -53,6 +53,8 @@ struct copy_table {
 #define AUTO_COLS "machine_id, rule, decision, detail, attempts, next_at, decided_at"
 #define CHECKPOINT_COLS "id, issued_at, entries, head_id, head_hash, issuer, payload, signature, timestamp_token"
 #define KEY_COLS "name, secret, created_at"
+#define AGENT_POLICY_COLS "cluster_id, version, yaml, document, created_at, created_by"
+#define AGENT_SESSION_COLS "session_id, cluster_id, policy, spiffe_id, attributes, source_ip, issued_at, expires_at"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -100,6 +102,12 @@ static const struct copy_table tables[] = {
 	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
 	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
 	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at" },
+	{ "agent_policies", 6, false, "SELECT " AGENT_POLICY_COLS " FROM agent_policies ORDER BY cluster_id, version",
+	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)" },
+	{ "agent_sessions", 8, false, "SELECT " AGENT_SESSION_COLS " FROM agent_sessions ORDER BY session_id",
+	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)" },
 };
 
 static const char *const reset_identity[] = {
@@ -113,33 +121,42 @@ static const char *const reset_identity[] = {
 
 int att_dbcopy_run(const char *from, const char *to)
 {
+	struct att_dbcopy_result res;
+
+	return att_dbcopy("attestd db copy", from, to, true, &res) == 0 ? 0 : 1;
+}
+
+int att_dbcopy(const char *what, const char *from, const char *to, bool verbose, struct att_dbcopy_result *ret)
+{
 	struct att_db *src = NULL, *dst = NULL;
 	struct att_dbc *sc = NULL, *dc = NULL;
 	char err[1024];
 	int64_t n = 0;
-	int r, applied = 0, rc = 1;
+	int r, applied = 0, rc = -1;
 
-	if (att_db_open(from, 1, &src, err, sizeof(err)) < 0 || att_db_migrate(src, &applied, err, sizeof(err)) < 0) {
-		fprintf(stderr, "attestd db copy: source: %s\n", err);
+	memset(ret, 0, sizeof(*ret));
+	if (att_db_open(from, 1, &src, err, sizeof(err)) < 0 || att_db_migrate(src, &applied, err, sizeof(err)) < 0 ||
+	    att_db_schema_version(src, &ret->schema_version) < 0) {
+		fprintf(stderr, "%s: source: %s\n", what, err);
 		goto out;
 	}
 	if (att_db_open(to, 1, &dst, err, sizeof(err)) < 0 || att_db_migrate(dst, &applied, err, sizeof(err)) < 0) {
-		fprintf(stderr, "attestd db copy: target: %s\n", err);
+		fprintf(stderr, "%s: target: %s\n", what, err);
 		goto out;
 	}
 	sc = att_db_acquire(src);
 	dc = att_db_acquire(dst);
 	if (!sc || !dc) {
-		fprintf(stderr, "attestd db copy: cannot connect\n");
+		fprintf(stderr, "%s: cannot connect\n", what);
 		goto out;
 	}
 	if (att_dbc_begin(dc) < 0 || att_dbc_begin_read(sc) < 0) {
-		fprintf(stderr, "attestd db copy: cannot start transactions\n");
+		fprintf(stderr, "%s: cannot start transactions\n", what);
 		goto out;
 	}
 	if (att_dbc_query_int(dc, "SELECT COUNT(*) FROM machines", &n) < 0 || n != 0 ||
 	    att_dbc_query_int(dc, "SELECT COUNT(*) FROM audit_log", &n) < 0 || n != 0) {
-		fprintf(stderr, "attestd db copy: the target database is not empty; copy into a new database\n");
+		fprintf(stderr, "%s: the target database is not empty; copy into a new database\n", what);
 		goto out;
 	}
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
@@ -150,7 +167,7 @@ int att_dbcopy_run(const char *from, const char *to)
 
 		r = att_dbc_query(sc, &s, ct->select_sql, "");
 		if (r < 0) {
-			fprintf(stderr, "attestd db copy: cannot read %s: %s\n", ct->name, att_dbc_errmsg(sc));
+			fprintf(stderr, "%s: cannot read %s: %s\n", what, ct->name, att_dbc_errmsg(sc));
 			goto out;
 		}
 		while ((r = att_stmt_next(s)) == 1) {
@@ -166,7 +183,7 @@ int att_dbcopy_run(const char *from, const char *to)
 				att_stmt_done(w);
 			}
 			if (r < 0) {
-				fprintf(stderr, "attestd db copy: cannot write %s row: %s\n", ct->name, att_dbc_errmsg(dc));
+				fprintf(stderr, "%s: cannot write %s row: %s\n", what, ct->name, att_dbc_errmsg(dc));
 				att_stmt_done(s);
 				goto out;
 			}
@@ -174,16 +191,19 @@ int att_dbcopy_run(const char *from, const char *to)
 		}
 		att_stmt_done(s);
 		if (r < 0) {
-			fprintf(stderr, "attestd db copy: cannot read %s\n", ct->name);
+			fprintf(stderr, "%s: cannot read %s\n", what, ct->name);
 			goto out;
 		}
-		printf("%-20s %lld rows\n", ct->name, (long long)rows);
+		if (verbose)
+			printf("%-20s %lld rows\n", ct->name, (long long)rows);
+		if (strcmp(ct->name, "machines") == 0)
+			ret->machines = rows;
 	}
 	if (att_dbc_is_postgresql(dc)) {
 		for (size_t i = 0; i < sizeof(reset_identity) / sizeof(reset_identity[0]); i++) {
 			r = att_dbc_exec(dc, reset_identity[i], "");
 			if (r < 0) {
-				fprintf(stderr, "attestd db copy: cannot reset identity: %s\n", att_dbc_errmsg(dc));
+				fprintf(stderr, "%s: cannot reset identity: %s\n", what, att_dbc_errmsg(dc));
 				goto out;
 			}
 		}
@@ -195,24 +215,27 @@ int att_dbcopy_run(const char *from, const char *to)
 		int g = att_checkpoint_get(dc, 0, &cp);
 
 		if ((g < 0 && g != ATT_E_NOTFOUND) || att_audit_verify_probe(dc, cp.entries, hash_at, &v) < 0 || !v.valid) {
-			fprintf(stderr, "attestd db copy: the copied audit chain does not verify (%s); nothing committed\n",
+			fprintf(stderr, "%s: the copied audit chain does not verify (%s); nothing committed\n", what,
 				v.error[0] ? v.error : "cannot read it");
 			att_checkpoint_release(&cp);
 			goto out;
 		}
 		if (g == 0 && cp.entries > 0 && strcmp(hash_at, cp.head_hash) != 0) {
-			fprintf(stderr, "attestd db copy: the copied log does not extend its newest checkpoint (%lld entries);"
-				" nothing committed\n", (long long)cp.entries);
+			fprintf(stderr, "%s: the copied log does not extend its newest checkpoint (%lld entries);"
+				" nothing committed\n", what, (long long)cp.entries);
 			att_checkpoint_release(&cp);
 			goto out;
 		}
 		att_checkpoint_release(&cp);
 		if (att_dbc_commit(dc) < 0) {
-			fprintf(stderr, "attestd db copy: commit failed: %s\n", att_dbc_errmsg(dc));
+			fprintf(stderr, "%s: commit failed: %s\n", what, att_dbc_errmsg(dc));
 			goto out;
 		}
-		printf("audit chain verified: %lld entries, root %s\n", (long long)v.entries,
-		       v.root_hash[0] ? v.root_hash : "(empty)");
+		if (verbose)
+			printf("audit chain verified: %lld entries, root %s\n", (long long)v.entries,
+			       v.root_hash[0] ? v.root_hash : "(empty)");
+		ret->audit_entries = v.entries;
+		snprintf(ret->root_hash, sizeof(ret->root_hash), "%s", v.root_hash);
 	}
 	rc = 0;
 out:

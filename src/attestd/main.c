@@ -4,6 +4,8 @@
  *   attestd --check-config                             validate ITL_* and exit 0/1
  *   attestd migrate                                    apply database migrations
  *   attestd db copy --from URL --to URL                copy between databases
+ *   attestd backup DIR | restore DIR                   back up / restore an installation
+ *   attestd import-reference [--dry-run] machines.db   take over the reference service's database
  *
  * main reads the command line and the configuration and starts the parts
  * the configuration names (service.c). */
@@ -16,11 +18,13 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "backup.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "dbcopy.h"
+#include "importref.h"
 #include "obs/log.h"
 #include "service.h"
 
@@ -38,6 +42,9 @@ static void usage(FILE *f)
 		"       attestd --check-config\n"
 		"       attestd migrate\n"
 		"       attestd db copy --from URL --to URL\n"
+		"       attestd backup DIR\n"
+		"       attestd restore DIR\n"
+		"       attestd import-reference [--dry-run] machines.db\n"
 		"       attestd --version\n"
 		"\n"
 		"Configuration comes from ITL_* environment variables (docs/configuration.md).\n"
@@ -61,6 +68,49 @@ static int cmd_db_copy(int argc, char **argv)
 	}
 	att_log_setup(ATT_LOG_WARNING, ATT_LOG_TEXT, 2);
 	return att_dbcopy_run(from, to);
+}
+
+/* attestd backup DIR / attestd restore DIR (backup.c), with the
+ * database, CA and config locations from the ITL_* configuration. */
+static int cmd_backup(int argc, char **argv)
+{
+	struct att_config cfg;
+	char err[1024] = "";
+	int r;
+
+	if (argc != 3 || argv[2][0] == '\0') {
+		fprintf(stderr, "usage: attestd %s DIR\n", argv[1]);
+		return 2;
+	}
+	if (att_config_load(&cfg, NULL, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "attestd: invalid configuration: %s\n", err);
+		return 2;
+	}
+	att_log_setup(ATT_LOG_WARNING, ATT_LOG_TEXT, 2);
+	r = strcmp(argv[1], "backup") == 0 ? att_backup_run(&cfg, argv[2]) : att_restore_run(&cfg, argv[2]);
+	att_config_release(&cfg);
+	return r;
+}
+
+static int cmd_import_reference(int argc, char **argv)
+{
+	struct att_config cfg;
+	char err[1024] = "";
+	bool dry = argc == 4 && strcmp(argv[2], "--dry-run") == 0;
+	int r;
+
+	if (!(argc == 3 || dry) || argv[argc - 1][0] == '\0' || argv[argc - 1][0] == '-') {
+		fprintf(stderr, "usage: attestd import-reference [--dry-run] machines.db\n");
+		return 2;
+	}
+	if (att_config_load(&cfg, NULL, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "attestd: invalid configuration: %s\n", err);
+		return 2;
+	}
+	att_log_setup(ATT_LOG_WARNING, ATT_LOG_TEXT, 2);
+	r = att_importref_run(&cfg, argv[argc - 1], dry);
+	att_config_release(&cfg);
+	return r;
 }
 
 /* -1: go on; otherwise the exit code. */
@@ -152,6 +202,10 @@ int main(int argc, char **argv)
 
 	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "copy") == 0)
 		return cmd_db_copy(argc, argv);
+	if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0))
+		return cmd_backup(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "import-reference") == 0)
+		return cmd_import_reference(argc, argv);
 	r = parse_args(argc, argv, &a);
 	if (r >= 0)
 		return r;

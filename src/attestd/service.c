@@ -14,6 +14,7 @@
 #include "db/db.h"
 #include "ext/ext.h"
 #include "http.h"
+#include "notify.h"
 #include "machine/sweep.h"
 #include "obs/log.h"
 #include "oidc/oidc.h"
@@ -245,6 +246,28 @@ static int write_ready_file(const char *path, const char *addr)
 	return rename(tmp, path);
 }
 
+/* systemd (Type=notify): READY=1 once connections are accepted, and the
+ * watchdog when WatchdogSec= is set. */
+static int notify_ready(struct att_service *s)
+{
+	char msg[256];
+	uint64_t usec = att_notify_watchdog_usec();
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=listening on %s\nMAINPID=%ld", att_server_address(s->srv),
+		 (long)getpid());
+	if (att_notify(msg) < 0) {
+		att_log_error(LOG, "cannot send READY=1 to $NOTIFY_SOCKET (%s)", getenv("NOTIFY_SOCKET"));
+		return -1;
+	}
+	if (att_notify_watchdog_start(att_server_address(s->srv), usec, &s->watchdog) < 0) {
+		att_log_error(LOG, "cannot start the systemd watchdog thread");
+		return -1;
+	}
+	if (s->watchdog)
+		att_log_info(LOG, "systemd watchdog: every %llu ms", (unsigned long long)(usec / 2000));
+	return 0;
+}
+
 static int sweep_fn(void *ctx, const char *holder)
 {
 	struct att_service *s = ctx;
@@ -409,11 +432,14 @@ int att_service_start(struct att_service *s, const char *ready_file)
 		att_log_error(LOG, "cannot write --ready-file %s: %s", ready_file, strerror(errno));
 		return -1;
 	}
-	return 0;
+	return notify_ready(s);
 }
 
 void att_service_close(struct att_service *s)
 {
+	if (s->srv)
+		(void)att_notify("STOPPING=1");
+	att_notify_watchdog_stop(s->watchdog);
 	att_server_stop(s->srv);
 	att_worker_stop(s->auto_approve);
 	att_worker_stop(s->checkpointer);

@@ -11,6 +11,7 @@
 struct att_server;
 struct att_worker;
 struct att_ext_partition;
+struct att_notify_watchdog;
 
 struct att_service {
 	struct att_config *cfg;
@@ -27,6 +28,7 @@ struct att_service {
 	size_t nparts;
 	struct att_worker *sweeper, *events, *checkpointer, *auto_approve;
 	struct att_server *srv;
+	struct att_notify_watchdog *watchdog;
 	int migrations_applied;
 	bool extensions_loaded, routes_built;
 };
@@ -34,7 +36,8 @@ struct att_service {
 /* Database (with core and extension migrations when migrate_only, else
  * everything up to the route table).  Logs what fails; 0 or -1. */
 int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate_only);
-/* Start the extensions, workers and the HTTP server; write ready_file. */
+/* Start the extensions, workers and the HTTP server; write ready_file,
+ * tell systemd we are ready (READY=1) and start its watchdog (notify.c). */
 int att_service_start(struct att_service *s, const char *ready_file);
 /* Stop and free everything (safe on a partly opened service). */
 void att_service_close(struct att_service *s);

@@ -12,10 +12,6 @@
 #include "base/util.h"
 #include "cli.h"
 
-#ifndef VERSION
-#define VERSION "0.0.0"
-#endif
-
 static const char usage_text[] =
 	"Usage: attestation [--output table|json] [--api-url URL] [--verbose] COMMAND ...\n"
 	"\n"
@@ -134,7 +130,7 @@ int cli_http(const struct cli *c, const char *method, const char *url, const cha
 		hl = curl_slist_append(hl, ct);
 	}
 	hl = curl_slist_append(hl, "Accept: application/json");
-	hl = curl_slist_append(hl, "User-Agent: attestation-cli/" VERSION);
+	hl = curl_slist_append(hl, "User-Agent: attestation-cli/" ATT_VERSION);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -585,7 +581,7 @@ int main(int argc, char **argv)
 		return argc == 0 ? EX_USAGE : EX_OK;
 	}
 	if (strcmp(argv[0], "--version") == 0 || strcmp(argv[0], "version") == 0) {
-		printf("attestation %s\n", VERSION);
+		printf("attestation %s\n", ATT_VERSION);
 		return EX_OK;
 	}
 	if (strcmp(argv[0], "completion") == 0) {

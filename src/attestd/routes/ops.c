@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "ext/ext.h"
 #include "obs/metrics.h"
 #include "oidc/oidc.h"
 #include "routes/routes.h"
@@ -82,17 +83,80 @@ static void oidc_metrics(const struct att_svc *svc, struct att_buf *b)
 			     (unsigned long long)st.tokens_ok, (unsigned long long)st.tokens_rejected, st.nkeys);
 }
 
+/* Seconds since the oldest value of a timestamp column (0 when none). */
+static int64_t oldest_age(struct att_dbc *c, const char *sql)
+{
+	struct att_stmt *s;
+	struct att_time t, now = att_now();
+	int64_t age = 0;
+
+	if (att_dbc_query(c, &s, sql, "") < 0)
+		return 0;
+	if (att_stmt_next(s) == 1 && att_stmt_text(s, 0) && att_time_parse(att_stmt_text(s, 0), &t) == 0 &&
+	    now.sec > t.sec)
+		age = now.sec - t.sec;
+	att_stmt_done(s);
+	return age;
+}
+
+/* What the alerting rules need (packaging/prometheus/): database up,
+ * approvals waiting, attested machines gone silent, undelivered events. */
+static void ops_metrics(const struct att_svc *svc, struct att_dbc *c, bool up, struct att_buf *b)
+{
+	struct att_time cut = att_now();
+	char cutoff[32];
+	int64_t silent = 0, undelivered = 0;
+	bool events;
+	struct att_stmt *s;
+
+	cut.sec -= svc->cfg->contact_silent_seconds;
+	att_time_iso(cut, cutoff);
+	if (up && att_dbc_query(c, &s,
+				"SELECT COUNT(*) FROM machines WHERE status = 'attested' AND"
+				" COALESCE(last_contact_at, attested_at, registered_at) < ?",
+				"s", cutoff) == 0) {
+		if (att_stmt_next(s) == 1)
+			silent = att_stmt_int(s, 0);
+		att_stmt_done(s);
+	}
+	/* events wait in the outbox only for extension hooks; without any
+	 * nothing delivers them and nothing is missed */
+	events = up && att_ext_have_hooks();
+	if (events)
+		(void)att_dbc_query_int(c, "SELECT COUNT(*) FROM outbox_events WHERE delivered_at IS NULL", &undelivered);
+	(void)att_buf_printf(
+		b,
+		"# HELP attestd_build_info The running attestd's version.\n# TYPE attestd_build_info gauge\n"
+		"attestd_build_info{version=\"%s\"} 1\n"
+		"# HELP attestd_db_up 1 when the database answered at this scrape.\n# TYPE attestd_db_up gauge\n"
+		"attestd_db_up %d\n"
+		"# HELP attestd_machines_pending_oldest_seconds Age of the oldest machine waiting for approval (0: none).\n"
+		"# TYPE attestd_machines_pending_oldest_seconds gauge\nattestd_machines_pending_oldest_seconds %lld\n"
+		"# HELP attestd_machines_silent Attested machines without contact for ITL_CONTACT_SILENT_SECONDS.\n"
+		"# TYPE attestd_machines_silent gauge\nattestd_machines_silent %lld\n"
+		"# HELP attestd_events_undelivered Lifecycle events not yet delivered to extension hooks (0: no hooks).\n"
+		"# TYPE attestd_events_undelivered gauge\nattestd_events_undelivered %lld\n"
+		"# HELP attestd_events_oldest_undelivered_seconds Age of the oldest undelivered event (0: none).\n"
+		"# TYPE attestd_events_oldest_undelivered_seconds gauge\nattestd_events_oldest_undelivered_seconds %lld\n",
+		ATT_VERSION, up ? 1 : 0,
+		(long long)(up ? oldest_age(c, "SELECT MIN(registered_at) FROM machines WHERE status = 'pending_approval'") : 0),
+		(long long)silent, (long long)undelivered,
+		(long long)(events ? oldest_age(c, "SELECT MIN(created_at) FROM outbox_events WHERE delivered_at IS NULL") : 0));
+}
+
 static void h_metrics(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	struct att_buf b;
 	struct att_dbc *c;
 	char *body;
 	size_t len;
+	bool up;
 
 	(void)rq;
 	att_buf_init(&b, 4 * 1024 * 1024);
 	(void)att_metrics_render(&b);
 	oidc_metrics(svc, &b);
+	up = att_db_ping(svc->db) == 0;	/* before borrowing a connection: the pool may hold one */
 	c = att_db_acquire(svc->db);
 	if (c) {
 		static const char *st[] = { "pending_approval", "registered", "attested", "locked", "revoked" };
@@ -106,10 +170,13 @@ static void h_metrics(const struct att_svc *svc, struct att_req *rq, struct att_
 						counts[i] = att_stmt_int(s, 1);
 			att_stmt_done(s);
 		}
-		att_db_release(svc->db, c);
 		(void)att_buf_puts(&b, "# HELP attestd_machines Machines by lifecycle status.\n# TYPE attestd_machines gauge\n");
 		for (int i = 0; i < 5; i++)
 			(void)att_buf_printf(&b, "attestd_machines{status=\"%s\"} %lld\n", st[i], (long long)counts[i]);
+		ops_metrics(svc, c, up, &b);
+		att_db_release(svc->db, c);
+	} else {
+		ops_metrics(svc, NULL, false, &b);
 	}
 	body = att_buf_steal(&b, &len);
 	att_resp_text(rs, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);

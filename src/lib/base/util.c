@@ -226,6 +226,34 @@ void att_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
 		memset(out, 0, 32);
 }
 
+struct att_sha256_stream *att_sha256_begin(void)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
+	}
+	return (struct att_sha256_stream *)c;
+}
+
+void att_sha256_update(struct att_sha256_stream *h, const void *p, size_t len)
+{
+	EVP_DigestUpdate((EVP_MD_CTX *)h, p, len);
+}
+
+void att_sha256_end(struct att_sha256_stream *h, uint8_t out[32])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+
+	if (!h)
+		return;
+	if (out && EVP_DigestFinal_ex((EVP_MD_CTX *)h, md, &n) == 1 && n == 32)
+		memcpy(out, md, 32);
+	EVP_MD_CTX_free((EVP_MD_CTX *)h);
+}
+
 int att_random(void *buf, size_t len)
 {
 	if (len > (size_t)INT32_MAX || RAND_bytes(buf, (int)len) != 1)

@@ -48,6 +48,12 @@ bool att_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 /* SHA-256 of len bytes. */
 void att_sha256(const void *p, size_t len, uint8_t out[32]);
+/* SHA-256 of a stream: begin (NULL when out of memory), update, end
+ * (writes the digest and frees; out may be NULL to only free). */
+struct att_sha256_stream;
+struct att_sha256_stream *att_sha256_begin(void);
+void att_sha256_update(struct att_sha256_stream *h, const void *p, size_t len);
+void att_sha256_end(struct att_sha256_stream *h, uint8_t out[32]);
 
 /* HMAC-SHA256 of msg under key. */
 void att_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32]);
