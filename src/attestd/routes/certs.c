@@ -1,0 +1,386 @@
+/* certs.c - machine certificates: CSR enrollment proven by a quote of
+ * the bound AK (and, for TPM-resident keys, a TPM2_Certify by that AK),
+ * the machine's certificates for operators, revoking one, and a
+ * machine revoking its own certificate (docs/certificates.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "crypto/ca.h"
+#include "crypto/csr.h"
+#include "db/db.h"
+#include "obs/log.h"
+#include "routes/routes.h"
+#include "tpm/tpm.h"
+
+static const struct att_jfield enroll_fields[] = {
+	{ "csr_pem", ATT_J_STRING, true, ATT_CSR_MAX_PEM },
+	{ "nonce_id", ATT_J_STRING, true, 64 },
+	{ "pcr_quote", ATT_J_STRING, true, 16384 },
+	{ "pcr_signature", ATT_J_STRING, true, 16384 },
+	{ "pcr_values", ATT_J_OBJECT, true, 0 },
+	{ "tpm_key_public", ATT_J_STRING, false, 4096 },
+	{ "certify_info", ATT_J_STRING, false, 8192 },
+	{ "certify_signature", ATT_J_STRING, false, 16384 },
+};
+
+/* Decoded evidence of one enroll request. */
+struct enroll_ev {
+	uint8_t *quote, *qsig, *kpub, *cinfo, *csig;
+	size_t quote_len, qsig_len, kpub_len, cinfo_len, csig_len;
+	struct att_tpm_pcrs pcrs;
+	struct att_tpm_pub key;	/* the TPM key (tpm path) */
+	bool tpm;
+	struct att_csr csr;
+};
+
+static void enroll_ev_release(struct enroll_ev *e)
+{
+	free(e->quote);
+	free(e->qsig);
+	free(e->kpub);
+	free(e->cinfo);
+	free(e->csig);
+	att_tpm_pub_release(&e->key);
+	att_csr_release(&e->csr);
+}
+
+static bool b64_field(json_t *b, const char *name, uint8_t **out, size_t *len, struct att_resp *rs)
+{
+	const char *v = att_json_str(b, name);
+
+	if (!v)
+		return true;
+	if (att_b64_decode(v, strlen(v), out, len) < 0 || *len == 0) {
+		att_resp_error(rs, 422, "%s: not valid base64", name);
+		return false;
+	}
+	return true;
+}
+
+/* Everything that can be judged from the bytes alone, before a nonce is
+ * consumed or a row read. */
+static bool enroll_parse(json_t *b, struct enroll_ev *e, struct att_resp *rs)
+{
+	struct att_tpm_quote probe;
+	struct att_tpm_certify cprobe;
+	const char *key;
+	json_t *v;
+	char err[512];
+	int ntpm = !!att_json_str(b, "tpm_key_public") + !!att_json_str(b, "certify_info") +
+		   !!att_json_str(b, "certify_signature");
+
+	if (!b64_field(b, "pcr_quote", &e->quote, &e->quote_len, rs) ||
+	    !b64_field(b, "pcr_signature", &e->qsig, &e->qsig_len, rs) ||
+	    !b64_field(b, "tpm_key_public", &e->kpub, &e->kpub_len, rs) ||
+	    !b64_field(b, "certify_info", &e->cinfo, &e->cinfo_len, rs) ||
+	    !b64_field(b, "certify_signature", &e->csig, &e->csig_len, rs))
+		return false;
+	if (att_tpm_quote_parse(e->quote, e->quote_len, &probe, err, sizeof(err)) < 0) {
+		att_resp_error(rs, 422, "pcr_quote: %s", err);
+		return false;
+	}
+	json_object_foreach(json_object_get(b, "pcr_values"), key, v) {
+		if (!json_is_string(v)) {
+			att_resp_error(rs, 422, "pcr_values: '%.32s' must be a hex string", key);
+			return false;
+		}
+		if (att_tpm_pcrs_add(&e->pcrs, key, json_string_value(v), err, sizeof(err)) < 0) {
+			att_resp_error(rs, 422, "%s", err);
+			return false;
+		}
+	}
+	if (ntpm != 0 && ntpm != 3) {
+		att_resp_error(rs, 422, "tpm_key_public: tpm_key_public, certify_info and certify_signature go together");
+		return false;
+	}
+	e->tpm = ntpm == 3;
+	if (e->tpm) {
+		if (att_tpm_pub_parse(e->kpub, e->kpub_len, &e->key, err, sizeof(err)) < 0) {
+			att_resp_error(rs, 422, "tpm_key_public: %s", err);
+			return false;
+		}
+		if (att_tpm_pub_check_client_key(&e->key, err, sizeof(err)) < 0 ||
+		    att_tpm_certify_parse(e->cinfo, e->cinfo_len, &cprobe, err, sizeof(err)) < 0) {
+			att_resp_error(rs, 422, "%s", err);
+			return false;
+		}
+	}
+	{
+		const char *pem = att_json_str(b, "csr_pem");
+
+		if (att_csr_parse(pem, strlen(pem), e->tpm, &e->csr, err, sizeof(err)) < 0) {
+			att_resp_error(rs, 422, "%s", err);
+			return false;
+		}
+	}
+	if (e->tpm && !att_tpm_pub_same_key(&e->key, e->csr.key)) {
+		att_resp_error(rs, 422, "csr_pem: the CSR's key is not the TPM key in tpm_key_public");
+		return false;
+	}
+	return true;
+}
+
+/* The machine as it is now: 404, 403 (locked/revoked), 409 (not
+ * attested, no AK), before the nonce is spent. */
+static bool enroll_machine(const struct att_svc *svc, const char *id, struct att_machine *m, struct att_resp *rs)
+{
+	struct att_dbc *c = att_db_acquire(svc->db);
+	const char *st;
+	int r;
+
+	if (!c) {
+		att_api_db_unavailable(rs);
+		return false;
+	}
+	r = att_machine_get(c, id, m);
+	att_db_release(svc->db, c);
+	if (r == ATT_E_NOTFOUND) {
+		att_resp_error(rs, 404, "Machine %s not found", id);
+		return false;
+	}
+	if (r < 0) {
+		att_api_db_unavailable(rs);
+		return false;
+	}
+	st = M(m, STATUS);
+	if (strcmp(st, "locked") == 0 || strcmp(st, "revoked") == 0 || strcmp(st, "rejected") == 0) {
+		att_resp_error(rs, 403, "Machine %s status=%s — cert issuance denied", id, st);
+		return false;
+	}
+	if (strcmp(st, "attested") != 0) {
+		att_resp_error(rs, 409, "Machine %s is %s — only an attested machine can enroll", id, st);
+		return false;
+	}
+	if (!M(m, AK_PUBLIC)) {
+		att_resp_error(rs, 409, "Machine %s has no bound attestation key — bind one with POST /api/v1/machines/%s/ak-activate",
+			       id, id);
+		return false;
+	}
+	return true;
+}
+
+/* Quote (and certification) by the bound AK over the nonce; the role's
+ * PCR policy. */
+static bool enroll_verify(const struct att_svc *svc, const struct att_machine *m, struct enroll_ev *e,
+			  const uint8_t nonce[32], struct att_resp *rs)
+{
+	struct att_tpm_pub ak = { 0 };
+	struct att_tpm_quote tq;
+	json_t *policy = NULL;
+	char err[512];
+	int r;
+
+	r = att_machine_ak_pub(m, &ak, err, sizeof(err));
+	if (r == 0)
+		r = att_tpm_quote_check(&ak, e->quote, e->quote_len, e->qsig, e->qsig_len, nonce, 32, &e->pcrs, &tq, err,
+					sizeof(err));
+	if (r < 0) {
+		att_log_warning("attestd.pki", "Enrollment of machine %s refused: quote: %s", M(m, MACHINE_ID), err);
+		att_resp_error(rs, 422, "pcr_quote: PCR quote verification failed: %s", err);
+		goto out;
+	}
+	if (e->tpm) {
+		r = att_tpm_certify_check(&ak, e->cinfo, e->cinfo_len, e->csig, e->csig_len, nonce, 32, &e->key, err,
+					  sizeof(err));
+		if (r < 0) {
+			att_log_warning("attestd.pki", "Enrollment of machine %s refused: %s", M(m, MACHINE_ID), err);
+			att_resp_error(rs, 422, "%s", err);
+			goto out;
+		}
+	}
+	r = att_pcr_policy_get(svc, M(m, ROLE), &policy, err, sizeof(err));
+	if (r == ATT_E_NOTFOUND) {
+		r = 0;
+	} else if (r == 0) {
+		r = att_pcr_policy_check(json_object_get(policy, "pcrs"), M(m, ROLE), &e->pcrs, err, sizeof(err));
+		if (r < 0)
+			att_resp_error(rs, 422, "%s", err);
+	} else {
+		att_resp_from_err(rs, r, err);
+	}
+out:
+	json_decref(policy);
+	att_tpm_pub_release(&ak);
+	return r == 0;
+}
+
+static void enroll_reply(const struct att_svc *svc, struct att_resp *rs, const struct att_machine *m,
+			 const struct att_ca_leaf *l, bool tpm)
+{
+	char *ca = att_ca_bundle_pem(svc->ca);
+	int64_t secs = att_config_cert_seconds(svc->cfg, M(m, ROLE));
+
+	att_resp_json(rs, 200, json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:s?}", "machine_id",
+					 M(m, MACHINE_ID), "role", M(m, ROLE), "serial", l->serial, "certificate_pem",
+					 l->cert_pem, "not_after", l->not_after, "key_type", l->key_type, "ca_serial",
+					 l->ca_serial, "valid_days", (json_int_t)(secs / 86400), "valid_hours",
+					 (json_int_t)(secs / 3600), "tpm_resident", tpm, "enrollment_ca_pem", ca));
+	att_resp_header(rs, "Cache-Control", "no-store");
+	free(ca);
+}
+
+/* POST /api/v1/machines/{id}/enroll */
+static void h_enroll(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	struct enroll_ev *e = NULL;
+	struct att_machine m = { 0 }, done = { 0 };
+	struct att_ca_leaf leaf = { 0 };
+	uint8_t nonce[32];
+	char err[512];
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, enroll_fields, ATT_ARRAY_SIZE(enroll_fields));
+	if (!b)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		att_resp_error(rs, 503, "out of memory");
+		goto out;
+	}
+	if (!enroll_parse(b, e, rs) || !enroll_machine(svc, rq->params[0], &m, rs))
+		goto out;
+	r = att_nonce_consume(svc, att_json_str(b, "nonce_id"), nonce, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	if (!enroll_verify(svc, &m, e, nonce, rs))
+		goto out;
+	{
+		struct att_cert_enroll ce = { e->csr.key, e->tpm, M(&m, AK_NAME) };
+
+		r = att_machine_enroll(svc, rq->params[0], &ce, &rq->actor, &leaf, &done, err, sizeof(err));
+	}
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	enroll_reply(svc, rs, &done, &leaf, e->tpm);
+	att_ca_leaf_release(&leaf);
+	att_machine_release(&done);
+out:
+	if (e) {
+		enroll_ev_release(e);
+		free(e);
+	}
+	att_machine_release(&m);
+	json_decref(b);
+}
+
+/* GET /api/v1/machines/{id}/certificates */
+static void h_machine_certs(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *arr = NULL;
+	struct att_machine m = { 0 };
+	struct att_dbc *c;
+	char err[256];
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	c = att_db_acquire(svc->db);
+	if (!c) {
+		att_api_db_unavailable(rs);
+		return;
+	}
+	r = att_machine_get(c, rq->params[0], &m);
+	att_db_release(svc->db, c);
+	att_machine_release(&m);
+	if (r == ATT_E_NOTFOUND) {
+		att_resp_error(rs, 404, "Machine %s not found", rq->params[0]);
+		return;
+	}
+	r = r < 0 ? r : att_cert_list(svc, rq->params[0], &arr, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_resp_json(rs, 200, arr);
+}
+
+static bool serial_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 && att_is_hex(s, n);
+}
+
+/* GET /api/v1/certificates/{serial} */
+static void h_cert_get(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *o = NULL;
+	char err[256];
+	int r;
+
+	if (!serial_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Certificate %.64s not found", rq->params[0]);
+		return;
+	}
+	r = att_cert_get(svc, rq->params[0], &o, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return;
+	}
+	att_resp_json(rs, 200, o);
+}
+
+static const struct att_jfield revoke_fields[] = {
+	{ "reason", ATT_J_STRING, false, 32 },
+	{ "detail", ATT_J_STRING, false, 1024 },
+};
+
+/* POST /api/v1/certificates/{serial}/revoke */
+static void h_cert_revoke(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b, *o = NULL;
+	const char *reason;
+	char err[512], mid[80];
+	int r;
+
+	if (!serial_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Certificate %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, revoke_fields, ATT_ARRAY_SIZE(revoke_fields));
+	if (!b)
+		return;
+	reason = att_json_str(b, "reason") ? att_json_str(b, "reason") : "unspecified";
+	if (!att_cert_reason_valid(reason) || strcmp(reason, "certificateHold") == 0) {
+		att_resp_error(rs, 422, "reason: must be one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn");
+		goto out;
+	}
+	r = att_cert_owner(svc, rq->params[0], mid, err, sizeof(err));
+	if (r == 0)
+		r = att_cert_revoke(svc, mid, rq->params[0], reason, att_json_str(b, "detail"), &rq->actor, &o, err,
+				    sizeof(err));
+	if (r < 0)
+		att_resp_from_err(rs, r, err);
+	else
+		att_resp_json(rs, 200, o);
+out:
+	json_decref(b);
+}
+
+static const struct att_route routes[] = {
+	{ "POST", "/api/v1/machines/{id}/enroll", AUTH_NONE, h_enroll, 0, 0, NULL },
+	{ "GET", "/api/v1/machines/{id}/certificates", AUTH_OPERATOR, h_machine_certs, 0, 0, NULL },
+	{ "GET", "/api/v1/certificates/{serial}", AUTH_OPERATOR, h_cert_get, 0, 0, NULL },
+	{ "POST", "/api/v1/certificates/{serial}/revoke", AUTH_OPERATOR, h_cert_revoke, 0, 0, NULL },
+};
+
+const struct att_route_set att_routes_certs = { routes, ATT_ARRAY_SIZE(routes) };
