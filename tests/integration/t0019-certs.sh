@@ -13,11 +13,12 @@ done
 
 tpm_manufacture A
 tpm_manufacture B
+tpm_manufacture C
 if [ "$ATTEST_DB" = postgresql ]; then new_db; SHARED_DB_URL=$DB_URL; else SHARED_DB_URL="sqlite:///$TMP/shared.db"; fi
 CADIR="$TMP/ca"
 run_attestd() {
 	start_attestd ITL_ENROLLMENT_CA_DIR="$CADIR" ITL_SPIFFE_TRUST_DOMAIN=fleet.example \
-		ITL_ENROLLMENT_CERT_HOURS=worker-infra=8 "$@"
+		ITL_ENROLLMENT_CERT_HOURS=worker-infra=8 ITL_REQUIRE_TPM_KEY_ROLES=controlplane "$@"
 	DB="$TMP/shared.db"
 }
 run_attestd
@@ -234,5 +235,98 @@ newcsr b1 -newkey rsa:3072
 api POST "/api/v1/machines/$MID/enroll" "$(enroll_body "$TMP/b1.csr")"
 expect 200 "RSA-3072 CSR accepted; ITL_ENROLLMENT_CERT_HOURS=worker-infra=8" '.valid_hours == 8 and .key_type == "rsa-3072"'
 check "log line with fractional days" grep -q "Enrollment cert issued: machine_id=$MID role=worker-infra serial=$(jget .serial) valid_days=0.33" "$DATA/attestd.log"
+SB=$(jget .serial); jget .certificate_pem > "$TMP/b1.crt"
+
+say "--- a machine revokes its own certificate (CI runner shutting down)"
+# self_revoke CERT KEY [sha256|sha384]: sign the server nonce (its base64 text) with KEY
+self_revoke() {
+	api GET /api/v1/attest/challenge; SNID=$(jget .nonce_id)
+	sig=$(printf '%s' "$(jget .nonce)" | openssl dgst -"${3:-sha256}" -sign "$2" | base64 -w0)
+	SRBODY=$(jq -nc --rawfile c "$1" --arg n "$SNID" --arg s "$sig" '{certificate_pem: $c, nonce_id: $n, signature: $s}')
+	api POST /api/v1/certificates/self-revoke "$SRBODY"
+}
+self_revoke "$TMP/b1.crt" "$TMP/m1.key" sha384
+expect 422 "a signature by another key" '.detail | startswith("signature:")'
+openssl req -x509 -newkey rsa:3072 -nodes -keyout "$TMP/own.key" -out "$TMP/own.crt" -subj "/CN=$MID" -days 1 >/dev/null 2>&1
+self_revoke "$TMP/own.crt" "$TMP/own.key"
+expect 403 "a certificate this service did not issue" '.detail | test("not a certificate this service issued")'
+check "nothing revoked so far" test "$(sql "SELECT COUNT(*) FROM issued_certs WHERE serial = '$SB' AND revoked_at IS NULL")" = 1
+self_revoke "$TMP/b1.crt" "$TMP/b1.key"
+expect 200 "proof of possession over a server nonce revokes it, no operator token" \
+	".serial == \"$SB\" and .status == \"revoked\" and .revocation_reason == \"cessationOfOperation\""
+check "audited as the machine" test "$(sql "SELECT operator_cn FROM audit_log WHERE action = 'cert_revoked' ORDER BY id DESC LIMIT 1")" = "machine:$MID"
+api POST /api/v1/certificates/self-revoke "$SRBODY"
+expect 409 "the nonce cannot be replayed" '.detail | test("replay")'
+self_revoke "$TMP/b1.crt" "$TMP/b1.key"
+expect 409 "revoking twice"
+check "openssl ocsp: revoked by the machine" sh -c "openssl ocsp -issuer '$TMP/bundle.pem' -cert '$TMP/b1.crt' -url '$BASE/api/v1/ca/ocsp' -CAfile '$TMP/bundle.pem' 2>&1 | grep -q ': revoked'"
+say "--- TPM-resident key: attest-agent enroll (TPM2_Certify by the AK, CSR signed by the TPM)"
+tpm_use C
+AST=$TMP/agent-C
+agent() { "$ATTEST_AGENT" "$@" --server "$BASE" --tcti "$TPM2TOOLS_TCTI" --state-dir "$AST" --apply-cmd cat \
+	--timeout 10 >"$TMP/agent.out" 2>"$TMP/agent.err"; RC=$?; }
+agent run --once
+MID_C=$(jq -r .machine_id "$AST/state.json" 2>/dev/null)
+[ -n "$MID_C" ] && [ "$MID_C" != null ] || MID_C=$(sql "SELECT machine_id FROM machines WHERE status = 'pending_approval' LIMIT 1")
+admin POST "/api/v1/machines/$MID_C/approve" '{"role":"controlplane","hostname":"cp-1"}'
+expect 200 "the agent's machine approved as controlplane"
+agent run --once
+check "attest-agent run: AK bound and attested" test "$(sql "SELECT status FROM machines WHERE machine_id = '$MID_C'")" = attested
+mkdir -p "$TMP/agent-certs"
+agent enroll --file "$TMP/agent-certs/node.crt"
+check "attest-agent enroll exits 0" test "$RC" = 0
+X=$(openssl x509 -in "$TMP/agent-certs/node.crt" -noout -text 2>/dev/null)
+check "openssl verify: the TPM key's certificate chains to the CA bundle it wrote" \
+	ov -CAfile "$TMP/agent-certs/enrollment-ca.crt" "$TMP/agent-certs/node.crt"
+check "the certificate carries the TPM-key policy OID" has "Policy: 2.25.200473119380427306342371569386417166433"
+check "... and is a P-256 key (what every TPM has)" has "ASN1 OID: prime256v1"
+check "... for the controlplane role" has "OU = controlplane, CN = $MID_C"
+check "recorded as kind tpm" test "$(sql "SELECT COUNT(*) FROM issued_certs WHERE machine_id = '$MID_C' AND kind = 'tpm'")" = 1
+check "the same TPM derives the same key: a second enroll certifies the same public key" sh -c "
+	'$ATTEST_AGENT' enroll --server '$BASE' --tcti '$TPM2TOOLS_TCTI' --state-dir '$AST' --file '$TMP/agent-certs/again.crt' >/dev/null 2>&1 &&
+	[ \"\$(openssl x509 -in '$TMP/agent-certs/node.crt' -pubkey -noout)\" = \"\$(openssl x509 -in '$TMP/agent-certs/again.crt' -pubkey -noout)\" ]"
+newcsr cp -newkey ec -pkeyopt ec_paramgen_curve:P-384
+before="$(ncerts):$(counts)"
+agent enroll --dump-request "$TMP/req.json"
+check "--dump-request writes the request" jq -e '.tpm_key_public and .certify_info and .certify_signature' "$TMP/req.json"
+api POST "/api/v1/machines/$MID_C/enroll" "$(jq -c --rawfile c "$TMP/cp.csr" 'del(.tpm_key_public, .certify_info, .certify_signature) | .csr_pem = $c' "$TMP/req.json")"
+expect 422 "ITL_REQUIRE_TPM_KEY_ROLES: a software key for controlplane" '.detail | test("requires a TPM-resident key")'
+agent enroll --dump-request "$TMP/req.json"
+api POST "/api/v1/machines/$MID_C/enroll" "$(jq -c 'del(.certify_signature)' "$TMP/req.json")"
+expect 422 "a TPM key without its certification" '.detail | test("go together")'
+api POST "/api/v1/machines/$MID_C/enroll" "$(jq -c --rawfile c "$TMP/cp.csr" '.csr_pem = $c' "$TMP/req.json")"
+expect 422 "a CSR whose key differs from the certified TPM key" '.detail | test("not the TPM key")'
+agent enroll --dump-request "$TMP/req.json"
+# another TPM's AK certifies one of its own keys
+tpm_use B
+tpm2_createprimary -C o -c "$TW/o.ctx" >/dev/null 2>&1; tpm_flush
+tpm2_create -C "$TW/o.ctx" -G ecc256:ecdsa-sha256 -u "$TW/k.pub" -r "$TW/k.priv" \
+	-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign' >/dev/null 2>&1; tpm_flush
+tpm2_load -C "$TW/o.ctx" -u "$TW/k.pub" -r "$TW/k.priv" -c "$TW/k.ctx" >/dev/null 2>&1; tpm_flush
+tpm2_certify -c "$TW/k.ctx" -C "$TW/ak.ctx" -g sha256 -o "$TW/cert.att" -s "$TW/cert.sig" -f tss >/dev/null 2>"$TW/certify.log"
+tpm_flush
+check "tpm2_certify by TPM B's AK" test -s "$TW/cert.att"
+api POST "/api/v1/machines/$MID_C/enroll" "$(jq -c --arg i "$(b64 "$TW/cert.att")" --arg s "$(b64 "$TW/cert.sig")" \
+	'.certify_info = $i | .certify_signature = $s' "$TMP/req.json")"
+expect 422 "a certification by another TPM's AK" '.detail | startswith("certify_signature:")'
+tpm2_create -C "$TW/o.ctx" -G ecc256:ecdsa-sha256 -u "$TW/m.pub" -r "$TW/m.priv" \
+	-a 'userwithauth|sign|sensitivedataorigin' >/dev/null 2>&1; tpm_flush
+tpm_use C
+agent enroll --dump-request "$TMP/req.json"
+api POST "/api/v1/machines/$MID_C/enroll" "$(jq -c --arg k "$(b64 "$TMP/tpm-B/m.pub")" '.tpm_key_public = $k' "$TMP/req.json")"
+expect 422 "a key that is not fixedTPM" '.detail | test("lack .fixedTPM.")'
+check "nothing written by the refused TPM-key requests" test "$(ncerts):$(counts)" = "$before"
+agent enroll --dump-request "$TMP/req.json"
+api POST "/api/v1/machines/$MID_C/enroll" "$(cat "$TMP/req.json")"
+expect 200 "the dumped request itself is accepted" '.tpm_resident == true and .key_type == "ecdsa-p256"'
+api POST "/api/v1/machines/$MID_C/enroll" "$(cat "$TMP/req.json")"
+expect 409 "... once (the nonce is spent)" '.detail | test("replay")'
+
+say "--- configuration"
+for bad in "ITL_ENROLLMENT_CERT_HOURS=worker-app" "ITL_ENROLLMENT_CERT_HOURS=nosuch=8" "ITL_ENROLLMENT_CERT_HOURS=worker-app=0" \
+	"ITL_REQUIRE_TPM_KEY_ROLES=admin" "ITL_SPIFFE_TRUST_DOMAIN=Bad/Domain"; do
+	out=$(env "$bad" ITL_DB_URL="sqlite:///$TMP/x.db" "$ATTESTD" --check-config 2>&1); rc=$?
+	check "$bad is refused at start-up" sh -c "[ $rc -ne 0 ] && printf '%s' \"\$1\" | grep -q '${bad%%=*}'" _ "$out"
+done
 stop_attestd
 done_testing

@@ -376,10 +376,110 @@ out:
 	json_decref(b);
 }
 
+static const struct att_jfield self_revoke_fields[] = {
+	{ "certificate_pem", ATT_J_STRING, true, ATT_CSR_MAX_PEM },
+	{ "nonce_id", ATT_J_STRING, true, 64 },
+	{ "signature", ATT_J_STRING, true, 2048 },
+	{ "reason", ATT_J_STRING, false, 32 },
+};
+
+/* The certificate (proven by signature over the nonce) is one this
+ * instance issued and recorded: its machine id. */
+static bool self_revoke_owner(const struct att_svc *svc, json_t *b, const uint8_t *sig, size_t sl,
+			      const uint8_t nonce[32], char serial[80], char mid[80], struct att_resp *rs)
+{
+	const char *pem = att_json_str(b, "certificate_pem");
+	char *msg = att_b64_encode(nonce, 32), sha[65], stored_sha[65], err[512];
+	json_t *rec = NULL;
+	const char *st;
+	int r;
+
+	if (!msg) {
+		att_resp_error(rs, 503, "out of memory");
+		return false;
+	}
+	r = att_cert_pop_check(pem, strlen(pem), msg, strlen(msg), sig, sl, serial, sha, err, sizeof(err));
+	free(msg);
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return false;
+	}
+	r = att_cert_get(svc, serial, &rec, err, sizeof(err));
+	if (r == ATT_E_NOTFOUND || (r == 0 && (att_cert_pem_sha256(json_string_value(json_object_get(rec, "certificate_pem")),
+								  stored_sha) < 0 || strcmp(sha, stored_sha) != 0))) {
+		json_decref(rec);
+		att_resp_error(rs, 403, "certificate_pem: not a certificate this service issued");
+		return false;
+	}
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return false;
+	}
+	st = json_string_value(json_object_get(rec, "status"));
+	snprintf(mid, 80, "%s", json_string_value(json_object_get(rec, "machine_id")));
+	r = strcmp(st, "revoked") == 0;
+	json_decref(rec);
+	if (r) {
+		att_resp_error(rs, 409, "Certificate %s is already revoked", serial);
+		return false;
+	}
+	return true;
+}
+
+/* POST /api/v1/certificates/self-revoke: a machine (a CI runner shutting
+ * down) revokes its own certificate with proof of possession of its key
+ * over a server nonce; no operator credential. */
+static void h_cert_self_revoke(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b = att_req_json(rq, rs, self_revoke_fields, ATT_ARRAY_SIZE(self_revoke_fields)), *o = NULL;
+	const char *reason, *sig_b64;
+	uint8_t *sig = NULL, nonce[32];
+	size_t sl = 0;
+	char serial[80], mid[80], err[512], who[100], sha[65];
+	struct att_actor actor;
+	int r;
+
+	if (!b)
+		return;
+	reason = att_json_str(b, "reason") ? att_json_str(b, "reason") : "cessationOfOperation";
+	sig_b64 = att_json_str(b, "signature");
+	if (!att_cert_reason_valid(reason) || strcmp(reason, "certificateHold") == 0) {
+		att_resp_error(rs, 422, "reason: must be one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn");
+		goto out;
+	}
+	if (att_b64_decode(sig_b64, strlen(sig_b64), &sig, &sl) < 0 || sl == 0) {
+		att_resp_error(rs, 422, "signature: not valid base64");
+		goto out;
+	}
+	if (att_cert_pem_sha256(att_json_str(b, "certificate_pem"), sha) < 0) {
+		att_resp_error(rs, 422, "certificate_pem: not a PEM certificate");
+		goto out;
+	}
+	r = att_nonce_consume(svc, att_json_str(b, "nonce_id"), nonce, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	if (!self_revoke_owner(svc, b, sig, sl, nonce, serial, mid, rs))
+		goto out;
+	snprintf(who, sizeof(who), "machine:%s", mid);
+	actor = (struct att_actor){ .name = who, .source_ip = rq->actor.source_ip };
+	r = att_cert_revoke(svc, mid, serial, reason, "revoked by the machine itself (proof of possession)", &actor, &o,
+			    err, sizeof(err));
+	if (r < 0)
+		att_resp_from_err(rs, r, err);
+	else
+		att_resp_json(rs, 200, o);
+out:
+	free(sig);
+	json_decref(b);
+}
+
 static const struct att_route routes[] = {
 	{ "POST", "/api/v1/machines/{id}/enroll", AUTH_NONE, h_enroll, 0, 0, NULL },
 	{ "GET", "/api/v1/machines/{id}/certificates", AUTH_OPERATOR, h_machine_certs, 0, 0, NULL },
 	{ "GET", "/api/v1/certificates/{serial}", AUTH_OPERATOR, h_cert_get, 0, 0, NULL },
+	{ "POST", "/api/v1/certificates/self-revoke", AUTH_NONE, h_cert_self_revoke, 0, 0, NULL },
 	{ "POST", "/api/v1/certificates/{serial}/revoke", AUTH_OPERATOR, h_cert_revoke, 0, 0, NULL },
 };
 

@@ -17,6 +17,9 @@ enum att_poll att_agent_act(struct att_agent *a, const struct att_answer_attest 
 enum att_poll att_agent_call(struct att_agent *a, const char *method, const char *url, const char *const *headers,
 			     const char *body, size_t max, struct att_http_resp *r, const char *what);
 int att_agent_save(struct att_agent *a);
+/* Open the TPM, select the EK, derive the AK and check them against the
+ * state (once per process). */
+enum att_poll att_agent_ensure_tpm(struct att_agent *a);
 /* Log "<what> refused, nothing applied: <why>", note it; ATT_POLL_REFUSED. */
 enum att_poll att_agent_refuse(struct att_agent *a, const char *what, const char *why);
 void att_agent_note(struct att_agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

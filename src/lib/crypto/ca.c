@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <openssl/bn.h>
+#include <openssl/conf.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -398,11 +399,12 @@ static X509 *issue_leaf(const struct att_ca *ca, EVP_PKEY *key, const char *ou, 
 {
 	X509 *x = X509_new();
 	BIGNUM *sn = BN_new();
+	CONF *conf = NCONF_new(NULL);
 	X509_NAME *name;
 	X509V3_CTX v3;
 	bool ok;
 
-	ok = key && x && sn && BN_rand(sn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
+	ok = key && x && sn && conf && BN_rand(sn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) &&
 	     BN_to_ASN1_INTEGER(sn, X509_get_serialNumber(x)) && X509_set_version(x, 2) &&
 	     X509_gmtime_adj(X509_getm_notBefore(x), -300) && X509_gmtime_adj(X509_getm_notAfter(x), seconds) &&
 	     X509_set_pubkey(x, key) && X509_set_issuer_name(x, X509_get_subject_name(ca->cert));
@@ -413,6 +415,7 @@ static X509 *issue_leaf(const struct att_ca *ca, EVP_PKEY *key, const char *ou, 
 	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
 	if (ok) {
 		X509V3_set_ctx(&v3, ca->cert, x, NULL, NULL, 0);
+		X509V3_set_nconf(&v3, conf);	/* certificatePolicies wants a (here empty) config */
 		for (size_t i = 0; i < next && ok; i++) {
 			X509_EXTENSION *e;
 
@@ -425,6 +428,7 @@ static X509 *issue_leaf(const struct att_ca *ca, EVP_PKEY *key, const char *ou, 
 	}
 	ok = ok && X509_sign(x, ca->key, strcmp(ca->algorithm, "rsa-4096") == 0 ? EVP_sha256() : EVP_sha384());
 	BN_free(sn);
+	NCONF_free(conf);
 	if (!ok) {
 		X509_free(x);
 		return NULL;

@@ -1,9 +1,11 @@
-/* csr.c - PKCS#10 parsing and checks (csr.h). */
+/* csr.c - PKCS#10 parsing and checks, proof of possession of a
+ * certificate's key (csr.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -148,4 +150,83 @@ void att_csr_release(struct att_csr *c)
 {
 	EVP_PKEY_free(c->key);
 	c->key = NULL;
+}
+
+static X509 *one_cert(const char *pem, size_t len)
+{
+	BIO *b = len <= ATT_CSR_MAX_PEM ? BIO_new_mem_buf(pem, (int)len) : NULL;
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	return x;
+}
+
+static int der_sha256(X509 *x, char ret[65])
+{
+	unsigned char *der = NULL, md[32];
+	unsigned int ml = 0;
+	int n = i2d_X509(x, &der);
+	static const char hx[] = "0123456789abcdef";
+
+	if (n <= 0 || !EVP_Digest(der, (size_t)n, md, &ml, EVP_sha256(), NULL)) {
+		OPENSSL_free(der);
+		return ATT_E_CRYPTO;
+	}
+	OPENSSL_free(der);
+	for (int i = 0; i < 32; i++) {
+		ret[2 * i] = hx[md[i] >> 4];
+		ret[2 * i + 1] = hx[md[i] & 15];
+	}
+	ret[64] = '\0';
+	return 0;
+}
+
+int att_cert_pem_sha256(const char *pem, char ret[65])
+{
+	X509 *x = one_cert(pem, strlen(pem));
+	int r = x ? der_sha256(x, ret) : ATT_E_PARSE;
+
+	X509_free(x);
+	return r;
+}
+
+int att_cert_pop_check(const char *cert_pem, size_t len, const char *msg, size_t msglen, const uint8_t *sig,
+		       size_t siglen, char ret_serial[80], char ret_sha256[65], char *reterr, size_t errlen)
+{
+	X509 *x = one_cert(cert_pem, len);
+	EVP_PKEY *key = x ? X509_get0_pubkey(x) : NULL;
+	EVP_MD_CTX *mc = NULL;
+	const EVP_MD *md;
+	char type[24];
+	BIGNUM *bn = NULL;
+	char *h = NULL;
+	int r = ATT_E_INVAL;
+
+	if (!key) {
+		snprintf(reterr, errlen, "certificate_pem: not a PEM certificate");
+		goto out;
+	}
+	att_csr_key_type(key, type);
+	md = strcmp(type, "ecdsa-p384") == 0 ? EVP_sha384()
+	     : strcmp(type, "ecdsa-p256") == 0 || strncmp(type, "rsa-", 4) == 0 ? EVP_sha256() : NULL;
+	mc = EVP_MD_CTX_new();
+	if (!md || !mc || EVP_DigestVerifyInit(mc, NULL, md, NULL, key) != 1 ||
+	    EVP_DigestVerify(mc, sig, siglen, (const unsigned char *)msg, msglen) != 1) {
+		snprintf(reterr, errlen, "signature: does not verify with the certificate's key over the nonce");
+		goto out;
+	}
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	h = bn ? BN_bn2hex(bn) : NULL;
+	if (!h || strlen(h) >= 80 || der_sha256(x, ret_sha256) < 0) {
+		r = ATT_E_CRYPTO;
+		goto out;
+	}
+	snprintf(ret_serial, 80, "%s", h);
+	r = 0;
+out:
+	OPENSSL_free(h);
+	BN_free(bn);
+	EVP_MD_CTX_free(mc);
+	X509_free(x);
+	return r;
 }

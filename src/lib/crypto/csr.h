@@ -31,4 +31,16 @@ void att_csr_release(struct att_csr *c);
 /* The key type name of any public key (as above), "" if unsupported. */
 void att_csr_key_type(EVP_PKEY *key, char out[24]);
 
+/* ---- certificates presented by machines -------------------------------- */
+
+/* Proof of possession: cert_pem is one PEM certificate (<= 16 KiB) and
+ * sig a signature by its key over msg — ECDSA-SHA384 for P-384 keys,
+ * ECDSA-SHA256 for P-256, RSA PKCS#1 v1.5 SHA-256 for RSA (the
+ * reference's enrollment signature).  Returns the serial (hex, as the CA
+ * writes it) and the SHA-256 of the certificate's DER (hex). */
+int att_cert_pop_check(const char *cert_pem, size_t len, const char *msg, size_t msglen, const uint8_t *sig,
+		       size_t siglen, char ret_serial[80], char ret_sha256[65], char *reterr, size_t errlen);
+/* SHA-256 of the DER of a PEM certificate (hex). */
+int att_cert_pem_sha256(const char *pem, char ret[65]);
+
 #endif
