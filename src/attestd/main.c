@@ -84,6 +84,10 @@ static int cmd_ca_rotate(int argc, char **argv, const struct att_config *cfg)
 		fprintf(stderr, "usage: attestd ca rotate [--algorithm ecdsa-p384|rsa-4096]\n");
 		return 2;
 	}
+	if (cfg->enrollment_ca_key[0]) {
+		fprintf(stderr, "attestd: ca rotate manages CA keys in ITL_ENROLLMENT_CA_DIR; a PKCS#11 CA key is rotated in the token (docs/certificates.md)\n");
+		return 2;
+	}
 	if (att_db_open(cfg->db_url, 1, &db, err, sizeof(err)) < 0 || att_db_migrate(db, &applied, err, sizeof(err)) < 0) {
 		fprintf(stderr, "attestd: cannot open the database: %s\n", err);
 		att_db_close(db);

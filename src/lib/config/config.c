@@ -73,6 +73,8 @@ static const struct cfg_var vars[] = {
 	{ "ITL_ENROLLMENT_CA_DIR", CFG_STR, O(enrollment_ca_dir), "/var/lib/itl-reg/ca", 0, 0, NULL },
 	{ "ITL_ENROLLMENT_CERT_DAYS", CFG_INT, O(enrollment_cert_days), "30", 1, 3650, NULL },
 	{ "ITL_ENROLLMENT_CA_ALGORITHM", CFG_ENUM, O(enrollment_ca_algorithm), "ecdsa-p384", 0, 0, "ecdsa-p384|rsa-4096" },
+	{ "ITL_ENROLLMENT_CA_KEY", CFG_SECRET, O(enrollment_ca_key), "", 0, 0, NULL },
+	{ "ITL_PKCS11_MODULE", CFG_STR, O(pkcs11_module), "", 0, 0, NULL },
 	{ "ITL_ENROLLMENT_CERT_HOURS", CFG_LIST, O(enrollment_cert_hours), "", 0, 0, NULL },
 	{ "ITL_SPIFFE_TRUST_DOMAIN", CFG_STR, O(spiffe_trust_domain), "", 0, 0, NULL },
 	{ "ITL_REQUIRE_TPM_KEY_ROLES", CFG_LIST, O(require_tpm_key_roles), "", 0, 0, NULL },
@@ -271,6 +273,10 @@ static int cert_config_check(const struct att_config *c, char *reterr, size_t er
 				 c->require_tpm_key_roles.items[i]);
 			return ATT_E_INVAL;
 		}
+	}
+	if (c->enrollment_ca_key[0] && strncmp(c->enrollment_ca_key, "pkcs11:", 7) != 0) {
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: expected a pkcs11: URI (RFC 7512) or nothing (the key file in ITL_ENROLLMENT_CA_DIR)");
+		return ATT_E_INVAL;
 	}
 	for (const char *p = c->spiffe_trust_domain; *p; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_') ||

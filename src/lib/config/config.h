@@ -61,6 +61,8 @@ struct att_config {
 	char *enrollment_ca_dir;
 	int64_t enrollment_cert_days;
 	char *enrollment_ca_algorithm;
+	char *enrollment_ca_key;			/* "" or a pkcs11: URI (may hold a PIN) */
+	char *pkcs11_module;
 	struct att_strlist enrollment_cert_hours;	/* role=hours overrides */
 	char *spiffe_trust_domain;			/* "" = no SPIFFE URI SAN */
 	struct att_strlist require_tpm_key_roles;

@@ -26,6 +26,7 @@
 
 
 static int make_signer(struct att_ca *ca);
+static int finish_init(const char *dir, struct att_ca *ca, char *reterr, size_t errlen);
 
 const EVP_MD *att_ca_md(EVP_PKEY *key)
 {
@@ -84,9 +85,11 @@ static int write_file(const char *path, const char *tmpl_suffix, mode_t mode, bo
 	return 0;
 }
 
-static int generate(const char *algorithm, struct att_ca *ca)
+/* A self-signed CA certificate for a new key of algorithm, or for given
+ * (an HSM key; ca->key takes it over on success). */
+static int generate(const char *algorithm, EVP_PKEY *given, struct att_ca *ca)
 {
-	EVP_PKEY *key = NULL;
+	EVP_PKEY *key = given;
 	X509 *x = NULL;
 	X509_NAME *name;
 	X509V3_CTX v3;
@@ -94,13 +97,9 @@ static int generate(const char *algorithm, struct att_ca *ca)
 	const EVP_MD *md;
 	int r = ATT_E_CRYPTO;
 
-	if (strcmp(algorithm, "rsa-4096") == 0) {
-		key = EVP_RSA_gen(4096);
-		md = EVP_sha256();
-	} else {
-		key = EVP_EC_gen("P-384");
-		md = EVP_sha384();
-	}
+	if (!key)
+		key = strcmp(algorithm, "rsa-4096") == 0 ? EVP_RSA_gen(4096) : EVP_EC_gen("P-384");
+	md = key ? att_ca_md(key) : NULL;
 	x = X509_new();
 	sn = BN_new();
 	if (!key || !x || !sn || !BN_rand(sn, 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) ||
@@ -145,7 +144,8 @@ static int generate(const char *algorithm, struct att_ca *ca)
 	r = 0;
 out:
 	BN_free(sn);
-	EVP_PKEY_free(key);
+	if (key != given)
+		EVP_PKEY_free(key);
 	X509_free(x);
 	return r;
 }
@@ -234,7 +234,7 @@ int att_ca_rotate(const char *dir, const char *algorithm, char ret_old[80], char
 		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: cannot keep the current CA in %s: %s", pdir, strerror(errno));
 		goto out;
 	}
-	r = generate(algorithm, next);
+	r = generate(algorithm, NULL, next);
 	if (r == 0)
 		r = write_file(kpath, "new", 0600, true, next->key, NULL);
 	if (r == 0)
@@ -276,6 +276,67 @@ json_t *att_ca_previous_serials(const struct att_ca *ca)
 	return a;
 }
 
+/* The CA key in a PKCS#11 token, its certificate in dir (made with the
+ * token's key on first start). */
+static int init_hsm(const char *dir, const struct att_ca_key *k, struct att_ca *ca, bool *ret_created, char *reterr,
+		    size_t errlen)
+{
+	char cpath[4096];
+	EVP_PKEY *key = NULL;
+	struct stat st;
+	int r;
+
+	r = att_ca_hsm_load(k->uri, k->module, &key, &ca->hsm, reterr, errlen);
+	if (r < 0)
+		return r;
+	snprintf(cpath, sizeof(cpath), "%s/enrollment-ca.crt", dir);
+	if (stat(cpath, &st) == 0) {
+		FILE *f = fopen(cpath, "re");
+
+		ca->cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+		if (f)
+			fclose(f);
+		ca->key = key;
+		if (!ca->cert || X509_check_private_key(ca->cert, key) != 1) {
+			snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: %s is not the certificate of the PKCS#11 key", cpath);
+			return ATT_E_INVAL;
+		}
+		*ret_created = false;
+		return 0;
+	}
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || generate(NULL, key, ca) < 0 ||
+	    write_file(cpath, "tmp", 0644, false, NULL, ca->cert) < 0) {
+		if (!ca->key)
+			EVP_PKEY_free(key);
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: cannot create the CA certificate for the PKCS#11 key in %s", dir);
+		return ATT_E_IO;
+	}
+	*ret_created = true;
+	return 0;
+}
+
+int att_ca_init_key(const char *dir, const char *algorithm, const struct att_ca_key *key, struct att_ca **ret,
+		    bool *ret_created, char *reterr, size_t errlen)
+{
+	struct att_ca *ca;
+	int r;
+
+	if (!key || !key->uri || !key->uri[0])
+		return att_ca_init(dir, algorithm, ret, ret_created, reterr, errlen);
+	ca = calloc(1, sizeof(*ca));
+	if (!ca)
+		return ATT_E_NOMEM;
+	r = init_hsm(dir, key, ca, ret_created, reterr, errlen);
+	if (r == 0)
+		r = finish_init(dir, ca, reterr, errlen);
+	if (r < 0) {
+		att_ca_free(ca);
+		return r;
+	}
+	*ret = ca;
+	return 0;
+}
+
 int att_ca_init(const char *dir, const char *algorithm, struct att_ca **ret, bool *ret_created,
 		char *reterr, size_t errlen)
 {
@@ -310,7 +371,7 @@ int att_ca_init(const char *dir, const char *algorithm, struct att_ca **ret, boo
 			free(ca);
 			return ATT_E_IO;
 		}
-		r = generate(algorithm, ca);
+		r = generate(algorithm, NULL, ca);
 		if (r == 0)
 			r = write_file(kpath, "tmp", 0600, true, ca->key, NULL);
 		if (r == 0)
@@ -323,17 +384,31 @@ int att_ca_init(const char *dir, const char *algorithm, struct att_ca **ret, boo
 		}
 		*ret_created = true;
 	}
+	r = finish_init(dir, ca, reterr, errlen);
+	if (r < 0) {
+		att_ca_free(ca);
+		return r;
+	}
+	*ret = ca;
+	return 0;
+}
+
+static int finish_init(const char *dir, struct att_ca *ca, char *reterr, size_t errlen)
+{
 	serial_hex(ca->cert, ca->serial);
 	load_previous(dir, ca);
 	snprintf(ca->algorithm, sizeof(ca->algorithm), "%s",
 		 EVP_PKEY_get_base_id(ca->key) == EVP_PKEY_RSA ? "rsa-4096" : "ecdsa-p384");
 	if (make_signer(ca) < 0) {
 		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: cannot issue the audit report signing certificate");
-		att_ca_free(ca);
 		return ATT_E_CRYPTO;
 	}
-	*ret = ca;
 	return 0;
+}
+
+bool att_ca_in_hsm(const struct att_ca *ca)
+{
+	return ca->hsm != NULL;
 }
 
 const char *att_ca_serial(const struct att_ca *ca)
@@ -358,6 +433,7 @@ void att_ca_free(struct att_ca *ca)
 		EVP_PKEY_free(ca->prev[i].key);
 		X509_free(ca->prev[i].cert);
 	}
+	att_ca_hsm_free(ca->hsm);	/* after the keys: they use its session */
 	free(ca);
 }
 

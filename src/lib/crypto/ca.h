@@ -15,6 +15,16 @@ struct att_ca;
 /* Load or create.  *ret_created tells which; serial is hex. */
 int att_ca_init(const char *dir, const char *algorithm, struct att_ca **ret, bool *ret_created,
 		char *reterr, size_t errlen);
+/* The same with the CA key in a PKCS#11 token (key->uri "pkcs11:...";
+ * NULL or "" uri: the key file in dir).  The certificate stays in dir. */
+struct att_ca_key {
+	const char *uri;	/* ITL_ENROLLMENT_CA_KEY */
+	const char *module;	/* ITL_PKCS11_MODULE */
+};
+int att_ca_init_key(const char *dir, const char *algorithm, const struct att_ca_key *key, struct att_ca **ret,
+		    bool *ret_created, char *reterr, size_t errlen);
+/* True when the CA key is in a PKCS#11 token. */
+bool att_ca_in_hsm(const struct att_ca *ca);
 const char *att_ca_serial(const struct att_ca *ca);
 const char *att_ca_algorithm(const struct att_ca *ca);
 void att_ca_free(struct att_ca *ca);
