@@ -68,6 +68,9 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 /* cmd.c */
 int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+/* cmd_cert.c */
+int cmd_cert(struct cli *c, int argc, char **argv);
+int cmd_cert_list(struct cli *c, int argc, char **argv);
 
 /* output */
 struct col {

@@ -224,6 +224,26 @@ api POST /api/v1/certificates/self-revoke "$SRBODY"
 expect 409 "the nonce cannot be replayed" '.detail | test("replay")'
 self_revoke "$TMP/b1.crt" "$TMP/b1.key"
 expect 409 "revoking twice"
+say "--- the operator CLI"
+cli() { ATTESTATION_API_URL=$BASE ATTESTATION_TOKEN=$ADMIN "$ATTESTATION_CLI" "$@" >"$TMP/cli.out" 2>"$TMP/cli.err"; CRC=$?; }
+cli cert list "$MID_A"
+check "attestation cert list: a table of the machine's certificates" sh -c "[ $CRC = 0 ] && grep -q '^SERIAL' '$TMP/cli.out' && grep -q '$S1 .*revoked' '$TMP/cli.out'"
+cli machine certs "$MID" --output json
+check "attestation machine certs ID --output json" sh -c "[ $CRC = 0 ] && jq -e '.[0].serial == \"$SB\"' '$TMP/cli.out' >/dev/null"
+cli cert get "$SB"
+check "attestation cert get" sh -c "[ $CRC = 0 ] && grep -q 'revocation_reason *cessationOfOperation' '$TMP/cli.out'"
+api POST "/api/v1/machines/$MID/enroll" "$(enroll_body "$TMP/b1.csr")"
+SB2=$(jget .serial)
+cli cert revoke "$SB2" --reason superseded --detail "rotated by the operator"
+check "attestation cert revoke" sh -c "[ $CRC = 0 ] && grep -q 'revoked (superseded)' '$TMP/cli.out'"
+cli cert revoke "$SB2"
+check "attestation cert revoke twice: exit 6 (conflict)" test "$CRC" = 6
+cli cert revoke "$SB2" --reason bogus
+check "attestation cert revoke --reason bogus: exit 7 (rejected)" test "$CRC" = 7
+cli cert get ABCDEF
+check "attestation cert get of an unknown serial: exit 5" test "$CRC" = 5
+cli cert
+check "attestation cert without a command: usage (exit 2)" sh -c "[ $CRC = 2 ] && grep -q 'attestation cert COMMAND' '$TMP/cli.err'"
 check "openssl ocsp: revoked by the machine" sh -c "openssl ocsp -issuer '$TMP/bundle.pem' -cert '$TMP/b1.crt' -url '$BASE/api/v1/ca/ocsp' -CAfile '$TMP/bundle.pem' 2>&1 | grep -q ': revoked'"
 say "--- TPM-resident key: attest-agent enroll (TPM2_Certify by the AK, CSR signed by the TPM)"
 tpm_use C
