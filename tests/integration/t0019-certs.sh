@@ -245,6 +245,40 @@ check "attestation cert get of an unknown serial: exit 5" test "$CRC" = 5
 cli cert
 check "attestation cert without a command: usage (exit 2)" sh -c "[ $CRC = 2 ] && grep -q 'attestation cert COMMAND' '$TMP/cli.err'"
 check "openssl ocsp: revoked by the machine" sh -c "openssl ocsp -issuer '$TMP/bundle.pem' -cert '$TMP/b1.crt' -url '$BASE/api/v1/ca/ocsp' -CAfile '$TMP/bundle.pem' 2>&1 | grep -q ': revoked'"
+say "--- request-cert (reference compatibility: the CA makes the key), with the TPM proof"
+rc_body() { # rc_body [extra jq filter]
+	enroll_body "$TMP/b1.csr" | jq -c --arg fp "$EK_FP" "del(.csr_pem) | .ek_fingerprint = \$fp ${1:+| $1}"
+}
+tpm_use B; tpm_ek ecc
+before="$(ncerts):$(counts)"
+api POST "/api/v1/machines/$MID/request-cert" "$(rc_body 'del(.pcr_quote)')"
+expect 422 "request-cert without a quote" '.detail | startswith("pcr_quote")'
+api POST "/api/v1/machines/$MID/request-cert" "$(rc_body '.ek_fingerprint = ("0" * 96)')"
+expect 403 "request-cert with another EK fingerprint" '.detail == "EK fingerprint does not match registered machine"'
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkey -pubout > "$TMP/ecwrap.pub"
+api POST "/api/v1/machines/$MID/request-cert" "$(enroll_body "$TMP/b1.csr" | jq -c --arg fp "$EK_FP" --rawfile w "$TMP/ecwrap.pub" 'del(.csr_pem) | .ek_fingerprint = $fp | .wrapping_key_pem = $w')"
+expect 422 "a wrapping key that is not RSA" '.detail | test("Wrapping key encryption failed")'
+api POST "/api/v1/machines/00000000-0000-4000-8000-000000000000/request-cert" "$(rc_body)"
+expect 404 "request-cert for an unknown machine"
+check "nothing written by refused request-cert calls" test "$(ncerts):$(counts)" = "$before"
+api POST "/api/v1/machines/$MID/request-cert" "$(rc_body)"
+expect 200 "request-cert: certificate and a fresh P-384 key" '(.enrollment_key_pem | startswith("-----BEGIN PRIVATE KEY")) and .enrollment_key_encrypted_b64 == ""'
+jget .enrollment_cert_pem > "$TMP/rc.crt"; jget .enrollment_key_pem > "$TMP/rc.key"
+check "the key is the certificate's" sh -c "[ \"\$(openssl x509 -in '$TMP/rc.crt' -pubkey -noout)\" = \"\$(openssl pkey -in '$TMP/rc.key' -pubout)\" ]"
+check "... with the EK SAN" sh -c "openssl x509 -in '$TMP/rc.crt' -noout -text | grep -q 'URI:urn:itl:ek:$EK_FP'"
+check "recorded as kind request-cert" test "$(sql "SELECT COUNT(*) FROM issued_certs WHERE machine_id = '$MID' AND kind = 'request-cert'")" = 1
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/wrap.key" 2>/dev/null
+openssl pkey -in "$TMP/wrap.key" -pubout > "$TMP/wrap.pub"
+api POST "/api/v1/machines/$MID/request-cert" "$(enroll_body "$TMP/b1.csr" | jq -c --arg fp "$EK_FP" --rawfile w "$TMP/wrap.pub" 'del(.csr_pem) | .ek_fingerprint = $fp | .wrapping_key_pem = $w')"
+expect 200 "request-cert with an RSA-2048 wrapping key" '.enrollment_key_pem == "" and (.enrollment_key_encrypted_b64 | length) > 300'
+jget .enrollment_cert_pem > "$TMP/rcw.crt"
+jget .enrollment_key_encrypted_b64 | base64 -d > "$TMP/rcw.enc"
+openssl pkeyutl -decrypt -inkey "$TMP/wrap.key" -in "$TMP/rcw.enc" -out "$TMP/rcw.der" -pkeyopt rsa_padding_mode:oaep \
+	-pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 2>/dev/null
+check "RSA-OAEP-SHA256 unwraps the PKCS#8 key of the certificate" sh -c "[ \"\$(openssl x509 -in '$TMP/rcw.crt' -pubkey -noout)\" = \"\$(openssl pkey -inform der -in '$TMP/rcw.der' -pubout)\" ]"
+api POST "/api/v1/machines/$MID_A/request-cert" "$(rc_body)"
+expect 403 "request-cert for a revoked machine" '.detail | test("cert issuance denied")'
+
 say "--- TPM-resident key: attest-agent enroll (TPM2_Certify by the AK, CSR signed by the TPM)"
 tpm_use C
 AST=$TMP/agent-C

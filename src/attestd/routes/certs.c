@@ -65,24 +65,14 @@ static bool b64_field(json_t *b, const char *name, uint8_t **out, size_t *len, s
 	return true;
 }
 
-/* Everything that can be judged from the bytes alone, before a nonce is
- * consumed or a row read. */
-static bool enroll_parse(json_t *b, struct enroll_ev *e, struct att_resp *rs)
+/* The quote's structure and the reported PCR values. */
+static bool enroll_pcrs(json_t *b, struct enroll_ev *e, struct att_resp *rs)
 {
 	struct att_tpm_quote probe;
-	struct att_tpm_certify cprobe;
 	const char *key;
 	json_t *v;
 	char err[512];
-	int ntpm = !!att_json_str(b, "tpm_key_public") + !!att_json_str(b, "certify_info") +
-		   !!att_json_str(b, "certify_signature");
 
-	if (!b64_field(b, "pcr_quote", &e->quote, &e->quote_len, rs) ||
-	    !b64_field(b, "pcr_signature", &e->qsig, &e->qsig_len, rs) ||
-	    !b64_field(b, "tpm_key_public", &e->kpub, &e->kpub_len, rs) ||
-	    !b64_field(b, "certify_info", &e->cinfo, &e->cinfo_len, rs) ||
-	    !b64_field(b, "certify_signature", &e->csig, &e->csig_len, rs))
-		return false;
 	if (att_tpm_quote_parse(e->quote, e->quote_len, &probe, err, sizeof(err)) < 0) {
 		att_resp_error(rs, 422, "pcr_quote: %s", err);
 		return false;
@@ -97,6 +87,26 @@ static bool enroll_parse(json_t *b, struct enroll_ev *e, struct att_resp *rs)
 			return false;
 		}
 	}
+	return true;
+}
+
+/* Everything that can be judged from the bytes alone, before a nonce is
+ * consumed or a row read. */
+static bool enroll_parse(json_t *b, struct enroll_ev *e, struct att_resp *rs)
+{
+	struct att_tpm_certify cprobe;
+	char err[512];
+	int ntpm = !!att_json_str(b, "tpm_key_public") + !!att_json_str(b, "certify_info") +
+		   !!att_json_str(b, "certify_signature");
+
+	if (!b64_field(b, "pcr_quote", &e->quote, &e->quote_len, rs) ||
+	    !b64_field(b, "pcr_signature", &e->qsig, &e->qsig_len, rs) ||
+	    !b64_field(b, "tpm_key_public", &e->kpub, &e->kpub_len, rs) ||
+	    !b64_field(b, "certify_info", &e->cinfo, &e->cinfo_len, rs) ||
+	    !b64_field(b, "certify_signature", &e->csig, &e->csig_len, rs))
+		return false;
+	if (!enroll_pcrs(b, e, rs))
+		return false;
 	if (ntpm != 0 && ntpm != 3) {
 		att_resp_error(rs, 422, "tpm_key_public: tpm_key_public, certify_info and certify_signature go together");
 		return false;
@@ -260,7 +270,7 @@ static void h_enroll(const struct att_svc *svc, struct att_req *rq, struct att_r
 	if (!enroll_verify(svc, &m, e, nonce, rs))
 		goto out;
 	{
-		struct att_cert_enroll ce = { e->csr.key, e->tpm, M(&m, AK_NAME) };
+		struct att_cert_enroll ce = { e->csr.key, e->tpm, e->tpm ? "tpm" : "csr", M(&m, AK_NAME) };
 
 		r = att_machine_enroll(svc, rq->params[0], &ce, &rq->actor, &leaf, &done, err, sizeof(err));
 	}
@@ -269,6 +279,134 @@ static void h_enroll(const struct att_svc *svc, struct att_req *rq, struct att_r
 		goto out;
 	}
 	enroll_reply(svc, rs, &done, &leaf, e->tpm);
+	att_ca_leaf_release(&leaf);
+	att_machine_release(&done);
+out:
+	if (e) {
+		enroll_ev_release(e);
+		free(e);
+	}
+	att_machine_release(&m);
+	json_decref(b);
+}
+
+static const struct att_jfield request_cert_fields[] = {
+	{ "ek_fingerprint", ATT_J_STRING, true, 128 },
+	{ "ek_cert_pem", ATT_J_STRING, false, 16384 },
+	{ "ek_source", ATT_J_STRING, false, 32 },
+	{ "wrapping_key_pem", ATT_J_STRING, false, 8192 },
+	{ "nonce_id", ATT_J_STRING, true, 64 },
+	{ "pcr_quote", ATT_J_STRING, true, 16384 },
+	{ "pcr_signature", ATT_J_STRING, true, 16384 },
+	{ "pcr_values", ATT_J_OBJECT, true, 0 },
+};
+
+static bool fp_matches(const struct att_machine *m, const char *fp)
+{
+	const char *k[] = { M(m, EK_FINGERPRINT), M(m, EK_FINGERPRINT_LEGACY), M(m, EK_FINGERPRINT_AGENT) };
+
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(k); i++)
+		if (k[i] && strlen(k[i]) == strlen(fp) && att_ct_equal(k[i], strlen(k[i]), fp, strlen(fp)))
+			return true;
+	return false;
+}
+
+/* The reference's CertResponse, the key wrapped when asked. */
+static void request_cert_reply(const struct att_svc *svc, json_t *b, struct att_resp *rs, const struct att_machine *m,
+			       const struct att_ca_leaf *l)
+{
+	const char *wrap = att_json_str(b, "wrapping_key_pem");
+	char *wrapped = NULL, *ca = att_ca_bundle_pem(svc->ca), err[256];
+	int64_t secs = att_config_cert_seconds(svc->cfg, M(m, ROLE));
+
+	if (wrap) {
+		uint8_t *der = NULL;
+		size_t dl = 0;
+		int r = att_crypto_key_pem_der(l->key_pem, &der, &dl);
+
+		if (r == 0)
+			r = att_crypto_oaep_wrap_b64(wrap, der, dl, &wrapped, err, sizeof(err));
+		if (der) {
+			att_wipe(der, dl);
+			free(der);
+		}
+		if (r < 0) {	/* checked before issuing; a failure here is internal */
+			free(ca);
+			att_resp_error(rs, 500, "Internal Server Error");
+			return;
+		}
+	}
+	att_resp_json(rs, 200, json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s?,s:s,s:I,s:s,s:s}", "machine_id", M(m, MACHINE_ID),
+					 "role", M(m, ROLE), "enrollment_cert_pem", l->cert_pem, "enrollment_key_pem",
+					 wrapped ? "" : l->key_pem, "enrollment_key_encrypted_b64", wrapped ? wrapped : "",
+					 "enrollment_key_encrypted_format", wrapped ? "rsa-oaep-sha256:pkcs8-der" : NULL,
+					 "enrollment_ca_pem", ca ? ca : "", "valid_days", (json_int_t)(secs / 86400),
+					 "serial", l->serial, "message", "Enrollment certificate issued"));
+	att_resp_header(rs, "Cache-Control", "no-store");
+	free(wrapped);
+	free(ca);
+}
+
+/* POST /api/v1/machines/{id}/request-cert: the reference's server-made
+ * key, but only for an attested machine proving its TPM as on enroll. */
+static void h_request_cert(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	struct enroll_ev *e = NULL;
+	struct att_machine m = { 0 }, done = { 0 };
+	struct att_ca_leaf leaf = { 0 };
+	uint8_t nonce[32];
+	char err[512];
+	int r;
+
+	if (!att_api_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
+		return;
+	}
+	b = att_req_json(rq, rs, request_cert_fields, ATT_ARRAY_SIZE(request_cert_fields));
+	if (!b)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		att_resp_error(rs, 503, "out of memory");
+		goto out;
+	}
+	if (att_json_str(b, "wrapping_key_pem")) {	/* usable at all? (a 2-byte probe) */
+		char *probe = NULL;
+
+		r = att_crypto_oaep_wrap_b64(att_json_str(b, "wrapping_key_pem"), (const uint8_t *)"ok", 2, &probe, err,
+					     sizeof(err));
+		free(probe);
+		if (r < 0) {
+			att_resp_error(rs, 422, "%s", err);
+			goto out;
+		}
+	}
+	if (!b64_field(b, "pcr_quote", &e->quote, &e->quote_len, rs) ||
+	    !b64_field(b, "pcr_signature", &e->qsig, &e->qsig_len, rs) || !enroll_pcrs(b, e, rs) ||
+	    !enroll_machine(svc, rq->params[0], &m, rs))
+		goto out;
+	if (!fp_matches(&m, att_json_str(b, "ek_fingerprint"))) {
+		att_resp_error(rs, 403, "EK fingerprint does not match registered machine");
+		goto out;
+	}
+	r = att_nonce_consume(svc, att_json_str(b, "nonce_id"), nonce, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	if (!enroll_verify(svc, &m, e, nonce, rs))
+		goto out;
+	{
+		struct att_cert_enroll ce = { NULL, false, "request-cert", M(&m, AK_NAME) };
+
+		r = att_machine_enroll(svc, rq->params[0], &ce, &rq->actor, &leaf, &done, err, sizeof(err));
+	}
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		goto out;
+	}
+	request_cert_reply(svc, b, rs, &done, &leaf);
 	att_ca_leaf_release(&leaf);
 	att_machine_release(&done);
 out:
@@ -477,6 +615,7 @@ out:
 
 static const struct att_route routes[] = {
 	{ "POST", "/api/v1/machines/{id}/enroll", AUTH_NONE, h_enroll, 0, 0, NULL },
+	{ "POST", "/api/v1/machines/{id}/request-cert", AUTH_NONE, h_request_cert, 0, 0, NULL },
 	{ "GET", "/api/v1/machines/{id}/certificates", AUTH_OPERATOR, h_machine_certs, 0, 0, NULL },
 	{ "GET", "/api/v1/certificates/{serial}", AUTH_OPERATOR, h_cert_get, 0, 0, NULL },
 	{ "POST", "/api/v1/certificates/self-revoke", AUTH_NONE, h_cert_self_revoke, 0, 0, NULL },

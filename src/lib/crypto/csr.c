@@ -9,9 +9,11 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "base/err.h"
+#include "base/util.h"
 #include "crypto/csr.h"
 
 void att_csr_key_type(EVP_PKEY *key, char out[24])
@@ -228,5 +230,62 @@ out:
 	BN_free(bn);
 	EVP_MD_CTX_free(mc);
 	X509_free(x);
+	return r;
+}
+
+int att_crypto_oaep_wrap_b64(const char *pub_pem, const uint8_t *data, size_t len, char **ret, char *reterr,
+			     size_t errlen)
+{
+	BIO *b = BIO_new_mem_buf(pub_pem, -1);
+	EVP_PKEY *key = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+	EVP_PKEY_CTX *pc = NULL;
+	unsigned char *out = NULL;
+	size_t ol = 0;
+	int r = ATT_E_INVAL;
+
+	if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key) < 2048) {
+		snprintf(reterr, errlen, "wrapping_key_pem: Wrapping key encryption failed: not an RSA public key of 2048 bits or more");
+		goto out;
+	}
+	pc = EVP_PKEY_CTX_new(key, NULL);
+	if (!pc || EVP_PKEY_encrypt_init(pc) != 1 || EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) != 1 ||
+	    EVP_PKEY_encrypt(pc, NULL, &ol, data, len) != 1 || !(out = OPENSSL_malloc(ol)) ||
+	    EVP_PKEY_encrypt(pc, out, &ol, data, len) != 1) {
+		snprintf(reterr, errlen, "wrapping_key_pem: Wrapping key encryption failed: the key is too small for %zu bytes",
+			 len);
+		goto out;
+	}
+	*ret = att_b64_encode(out, ol);
+	r = *ret ? 0 : ATT_E_NOMEM;
+out:
+	OPENSSL_free(out);
+	EVP_PKEY_CTX_free(pc);
+	EVP_PKEY_free(key);
+	BIO_free(b);
+	return r;
+}
+
+int att_crypto_key_pem_der(const char *pem, uint8_t **ret, size_t *ret_len)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	PKCS8_PRIV_KEY_INFO *p8 = key ? EVP_PKEY2PKCS8(key) : NULL;
+	unsigned char *der = NULL;
+	int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
+	int r = ATT_E_CRYPTO;
+
+	if (n > 0 && (*ret = malloc((size_t)n)) != NULL) {
+		memcpy(*ret, der, (size_t)n);
+		*ret_len = (size_t)n;
+		r = 0;
+	}
+	if (der) {
+		OPENSSL_cleanse(der, n > 0 ? (size_t)n : 0);
+		OPENSSL_free(der);
+	}
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	EVP_PKEY_free(key);
+	BIO_free(b);
 	return r;
 }

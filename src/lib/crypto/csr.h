@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define ATT_CSR_MAX_PEM 16384
 
@@ -40,6 +41,13 @@ void att_csr_key_type(EVP_PKEY *key, char out[24]);
  * writes it) and the SHA-256 of the certificate's DER (hex). */
 int att_cert_pop_check(const char *cert_pem, size_t len, const char *msg, size_t msglen, const uint8_t *sig,
 		       size_t siglen, char ret_serial[80], char ret_sha256[65], char *reterr, size_t errlen);
+/* RSA-OAEP (SHA-256, MGF1-SHA-256, no label) of data to an RSA public
+ * key in PEM (>= 2048 bits), base64 (malloc'd) — the reference's
+ * request-cert key wrapping.  ATT_E_INVAL with a reason. */
+int att_crypto_oaep_wrap_b64(const char *pub_pem, const uint8_t *data, size_t len, char **ret, char *reterr,
+			     size_t errlen);
+/* The PKCS#8 DER of a PEM private key (malloc'd; wipe after use). */
+int att_crypto_key_pem_der(const char *pem, uint8_t **ret, size_t *ret_len);
 /* SHA-256 of the DER of a PEM certificate (hex). */
 int att_cert_pem_sha256(const char *pem, char ret[65]);
 

@@ -147,12 +147,12 @@ static int do_enroll(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 				    M(m, ROLE));
 		return ATT_E_INVAL;
 	}
-	r = att_cert_issue_for(svc, c, m, e->key, e->tpm_resident ? "tpm" : "csr", actor, a->leaf);
+	r = att_cert_issue_for(svc, c, m, e->key, e->kind, actor, a->leaf);
 	if (r < 0) {
 		att_machine_set_err(reterr, errlen, "Cannot issue the enrollment certificate");
 		return r;
 	}
-	detail = att_asprintf("enrollment certificate issued from a CSR; serial=%s key=%s%s; valid until %s",
+	detail = att_asprintf("enrollment certificate issued (%s); serial=%s key=%s%s; valid until %s", e->kind,
 			      a->leaf->serial, a->leaf->key_type, e->tpm_resident ? " (TPM-resident, certified by the AK)" : "",
 			      a->leaf->not_after);
 	if (!detail)

@@ -280,8 +280,9 @@ typedef struct evp_pkey_st EVP_PKEY;
 /* A CSR enrollment whose quote the caller verified with the AK named
  * ak_name (which must still be the machine's bound AK). */
 struct att_cert_enroll {
-	EVP_PKEY *key;		/* the CSR's (checked) public key */
+	EVP_PKEY *key;		/* the CSR's (checked) public key; NULL: the CA makes a P-384 key */
 	bool tpm_resident;	/* TPM2_Certify verified for that key */
+	const char *kind;	/* csr, tpm, request-cert */
 	const char *ak_name;	/* hex */
 };
 
