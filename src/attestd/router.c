@@ -19,6 +19,7 @@ static const struct att_route_set *const core[] = {
 	&att_routes_config,
 	&att_routes_machines,
 	&att_routes_certs,
+	&att_routes_selfenroll,
 	&att_routes_ca,
 	&att_routes_tpm,
 	&att_routes_pcr_policies,

@@ -341,6 +341,53 @@ expect 200 "the dumped request itself is accepted" '.tpm_resident == true and .k
 api POST "/api/v1/machines/$MID_C/enroll" "$(cat "$TMP/req.json")"
 expect 409 "... once (the nonce is spent)" '.detail | test("replay")'
 
+say "--- offline self-enrollment with a bundled certificate (POST /api/v1/machines/enroll)"
+make_ek offline ec384
+api POST /api/v1/register "$(node_body)"
+MID_D=$(jget .machine_id)
+admin POST "/api/v1/machines/$MID_D/approve" '{"role":"worker-app","hostname":"offline-1"}' >/dev/null
+admin GET "/api/v1/machines/$MID_D/offline-bundle"
+expect 200 "offline bundle for a registered machine"
+jget .enrollment_cert_pem > "$TMP/d.crt"; jget .enrollment_key_pem > "$TMP/d.key"; SD=$(jget .enrollment_cert_serial)
+check "the bundle's certificate is recorded (kind bundle)" test "$(sql "SELECT kind FROM issued_certs WHERE serial = '$SD'")" = bundle
+check "... and carries the EK SAN" sh -c "openssl x509 -in '$TMP/d.crt' -noout -text | grep -q 'URI:urn:itl:ek:$EK_FP'"
+# self_enroll CERT KEY [nonce override]: challenge, sign its nonce text with KEY (SHA-384)
+self_enroll() {
+	api GET /api/v1/attest/challenge
+	n=${3:-$(jget .nonce)}
+	sig=$(printf '%s' "$n" | openssl dgst -sha384 -sign "$2" | base64 -w0)
+	SEBODY=$(jq -nc --rawfile c "$1" --arg n "$n" --arg i "$(jget .nonce_id)" --arg s "$sig" \
+		'{cert_pem: $c, nonce: $n, nonce_signature: $s, nonce_id: $i}')
+	api POST /api/v1/machines/enroll "$SEBODY"
+}
+before="$(counts)"
+api POST /api/v1/machines/enroll "$(jq -nc --rawfile c "$TMP/d.crt" '{cert_pem: $c, nonce: ("a" * 40), nonce_signature: "AAAA"}')"
+expect 422 "a client-chosen nonce without nonce_id (the reference's replayable form)" '.detail | startswith("nonce_id:")'
+api POST /api/v1/machines/enroll "$(jq -nc --rawfile c "$TMP/d.crt" '{cert_pem: $c, nonce: "short", nonce_signature: "AAAA", nonce_id: "x"}')"
+expect 422 "a nonce under 32 characters" '.detail == "nonce must be at least 32 characters"'
+self_enroll "$TMP/d.crt" "$TMP/d.key" "$(head -c 32 /dev/urandom | base64 -w0)"
+expect 403 "a nonce that is not the server's challenge" '.detail | test("not the challenge")'
+self_enroll "$TMP/d.crt" "$TMP/m1.key"
+expect 403 "a signature by another key" '.detail | startswith("Nonce signature rejected")'
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout "$TMP/f.key" -out "$TMP/f.crt" \
+	-subj "/OU=worker-app/CN=$MID_D" -addext "subjectAltName=URI:urn:itl:ek:$EK_FP" -days 1 >/dev/null 2>&1
+self_enroll "$TMP/f.crt" "$TMP/f.key"
+expect 403 "a certificate from another CA" '.detail | startswith("Enrollment cert rejected")'
+check "nothing written by the refused self-enrollments" test "$(counts)" = "$before"
+self_enroll "$TMP/d.crt" "$TMP/d.key"
+expect 200 "the bundled certificate, signed server nonce: attested with a config token" \
+	".machine_id == \"$MID_D\" and .status == \"attested\" and (.config_token | length) > 20"
+check "audited as enroll, machine attested" test "$(sql "SELECT status FROM machines WHERE machine_id = '$MID_D'"):$(sql "SELECT COUNT(*) FROM audit_log WHERE action = 'enroll' AND machine_id = '$MID_D'")" = "attested:1"
+api POST /api/v1/machines/enroll "$SEBODY"
+expect 409 "the nonce is single use" '.detail | test("replay")'
+admin POST "/api/v1/machines/$MID_D/lock" '{}' >/dev/null
+self_enroll "$TMP/d.crt" "$TMP/d.key"
+expect 403 "a locked machine (its certificate on hold)" '.detail | test("Enrollment cert rejected: certificate .* is on_hold")'
+admin POST "/api/v1/machines/$MID_D/unlock" '{}' >/dev/null
+admin POST "/api/v1/certificates/$SD/revoke" '{"reason":"superseded"}' >/dev/null
+self_enroll "$TMP/d.crt" "$TMP/d.key"
+expect 403 "a revoked certificate" '.detail | test("is revoked")'
+
 say "--- configuration"
 for bad in "ITL_ENROLLMENT_CERT_HOURS=worker-app" "ITL_ENROLLMENT_CERT_HOURS=nosuch=8" "ITL_ENROLLMENT_CERT_HOURS=worker-app=0" \
 	"ITL_REQUIRE_TPM_KEY_ROLES=admin" "ITL_SPIFFE_TRUST_DOMAIN=Bad/Domain"; do

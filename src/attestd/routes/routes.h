@@ -25,6 +25,7 @@ extern const struct att_route_set att_routes_attest;
 extern const struct att_route_set att_routes_config;
 extern const struct att_route_set att_routes_machines;
 extern const struct att_route_set att_routes_certs;
+extern const struct att_route_set att_routes_selfenroll;
 extern const struct att_route_set att_routes_ca;
 extern const struct att_route_set att_routes_tpm;
 extern const struct att_route_set att_routes_pcr_policies;

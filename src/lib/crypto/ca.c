@@ -252,6 +252,77 @@ out:
 	return r;
 }
 
+static void name_entry(X509_NAME *n, int nid, char *out, size_t outlen)
+{
+	int i = X509_NAME_get_index_by_NID(n, nid, -1);
+	ASN1_STRING *d = i >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)) : NULL;
+	unsigned char *u = NULL;
+	int l = d ? ASN1_STRING_to_UTF8(&u, d) : -1;
+
+	snprintf(out, outlen, "%.*s", l > 0 ? l : 0, l > 0 ? (const char *)u : "");
+	OPENSSL_free(u);
+}
+
+/* The text after urn:itl:ek: in a URI SAN, or "". */
+static void ek_san(X509 *x, char *out, size_t outlen)
+{
+	GENERAL_NAMES *g = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+
+	out[0] = '\0';
+	for (int i = 0; g && i < sk_GENERAL_NAME_num(g); i++) {
+		GENERAL_NAME *n = sk_GENERAL_NAME_value(g, i);
+		const char *v;
+		int l;
+
+		if (n->type != GEN_URI)
+			continue;
+		v = (const char *)ASN1_STRING_get0_data(n->d.uniformResourceIdentifier);
+		l = ASN1_STRING_length(n->d.uniformResourceIdentifier);
+		if (l > 11 && l - 11 < (int)outlen && strncmp(v, "urn:itl:ek:", 11) == 0)
+			snprintf(out, outlen, "%.*s", l - 11, v + 11);
+	}
+	GENERAL_NAMES_free(g);
+}
+
+int att_ca_verify_leaf(const struct att_ca *ca, const char *pem, size_t len, struct att_ca_leaf_info *ret,
+		       char *reterr, size_t errlen)
+{
+	BIO *b = len <= 16384 ? BIO_new_mem_buf(pem, (int)len) : NULL;
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int r = ATT_E_FORBIDDEN;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!x) {
+		snprintf(reterr, errlen, "cert_pem: not a PEM certificate");
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	if (!st || !ctx || !X509_STORE_add_cert(st, ca->cert)) {
+		r = ATT_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ca->nprev; i++)
+		X509_STORE_add_cert(st, ca->prev[i].cert);
+	if (!X509_STORE_CTX_init(ctx, st, x, NULL) || X509_verify_cert(ctx) != 1) {
+		snprintf(reterr, errlen, "Enrollment cert rejected: %s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	name_entry(X509_get_subject_name(x), NID_commonName, ret->cn, sizeof(ret->cn));
+	name_entry(X509_get_subject_name(x), NID_organizationalUnitName, ret->ou, sizeof(ret->ou));
+	ek_san(x, ret->ek_fp, sizeof(ret->ek_fp));
+	serial_hex(x, ret->serial);
+	r = 0;
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(x);
+	BIO_free(b);
+	return r;
+}
+
 char *att_ca_bundle_pem(const struct att_ca *ca)
 {
 	BIO *b = BIO_new(BIO_s_mem());

@@ -84,6 +84,15 @@ json_t *att_ca_previous_serials(const struct att_ca *ca);
 int att_ca_rotate(const char *dir, const char *algorithm, char ret_old[80], char ret_new[80], char *reterr,
 		  size_t errlen);
 
+/* A client certificate presented back to the service: it must chain to
+ * the current or a previous CA and be within its validity (403 detail
+ * "Enrollment cert rejected: <reason>"; ATT_E_INVAL when unparsable). */
+struct att_ca_leaf_info {
+	char cn[80], ou[64], ek_fp[100], serial[80];
+};
+int att_ca_verify_leaf(const struct att_ca *ca, const char *pem, size_t len, struct att_ca_leaf_info *ret,
+		       char *reterr, size_t errlen);
+
 /* ---- revocation (carevoke.c) ------------------------------------------ */
 
 /* A revoked certificate: serial in hex, when, RFC 5280 reason name

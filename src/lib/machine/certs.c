@@ -272,3 +272,60 @@ int att_cert_release_hold(struct att_dbc *c, const struct att_machine *m)
 		r = att_machine_outbox(c, "node.cert_reinstated", m, M(m, STATUS), json_pack("{s:i}", "count", r));
 	return r < 0 ? r : 0;
 }
+
+/* ---- offline self-enrollment (POST /machines/enroll) ---------------------------- */
+
+struct cert_attest_arg {
+	const char *ek_fp, *serial;
+	char *token;	/* 64 */
+};
+
+static int do_cert_attest(const struct att_svc *svc, struct att_dbc *c, struct att_machine *m, const void *arg,
+			  const struct att_actor *actor, char *reterr, size_t errlen)
+{
+	const struct cert_attest_arg *a = arg;
+	const char *st = M(m, STATUS), *fp = M(m, EK_FINGERPRINT);
+	char ts[32], *detail;
+	int r;
+
+	if (strcmp(st, "locked") == 0 || strcmp(st, "revoked") == 0 || strcmp(st, "rejected") == 0) {
+		att_machine_set_err(reterr, errlen, "Machine %s status=%s — enrollment denied", M(m, MACHINE_ID), st);
+		return ATT_E_FORBIDDEN;
+	}
+	if (!fp || strcmp(fp, a->ek_fp) != 0) {
+		att_machine_set_err(reterr, errlen, "Enrollment cert EK fingerprint does not match registered machine hardware identity");
+		return ATT_E_FORBIDDEN;
+	}
+	if (strcmp(st, "registered") != 0 && strcmp(st, "attested") != 0) {
+		att_machine_set_err(reterr, errlen, "Machine %s is %s — it needs an operator's approval first", M(m, MACHINE_ID), st);
+		return ATT_E_CONFLICT;
+	}
+	att_time_iso(att_now(), ts);
+	if (strcmp(st, "registered") == 0) {
+		r = att_dbc_exec(c, "UPDATE machines SET status = 'attested', attested_at = ?, updated_at = ?,"
+				    " config_delivered_at = NULL WHERE id = ?", "ssi", ts, ts, m->id);
+		if (r >= 0)
+			r = att_machine_outbox(c, "node.online", m, "attested", json_pack("{s:s}", "attested_at", ts));
+		if (r < 0)
+			return r;
+	}
+	r = att_machine_token_issue(svc, c, M(m, MACHINE_ID), "attested", a->token);
+	if (r < 0)
+		return r;
+	detail = att_asprintf("offline self-enrollment with enrollment certificate serial=%s (signature over a server nonce); config token issued",
+			      a->serial);
+	if (!detail)
+		return ATT_E_NOMEM;
+	r = att_audit_append(c, actor->name, "enroll", M(m, MACHINE_ID), st, "attested", detail, actor->source_ip);
+	free(detail);
+	return r;
+}
+
+int att_machine_cert_attest(const struct att_svc *svc, const char *machine_id, const char *ek_fp, const char *serial,
+			    const struct att_actor *actor, struct att_machine *ret, char token[64], char *reterr,
+			    size_t errlen)
+{
+	struct cert_attest_arg a = { ek_fp, serial, token };
+
+	return att_machine_transition_run(svc, machine_id, do_cert_attest, &a, actor, ret, reterr, errlen);
+}

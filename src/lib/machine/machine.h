@@ -315,6 +315,12 @@ int att_cert_revoke(const struct att_svc *svc, const char *machine_id, const cha
 /* The current DER CRL of CA generation ca_serial (NULL: the current CA). */
 int att_cert_crl(const struct att_svc *svc, const char *ca_serial, uint8_t **ret, size_t *ret_len, char *reterr,
 		 size_t errlen);
+/* Offline self-enrollment with a certificate whose chain, signature and
+ * record the caller checked: registered|attested -> attested with a new
+ * config token (locked/revoked/rejected or another EK: ATT_E_FORBIDDEN). */
+int att_machine_cert_attest(const struct att_svc *svc, const char *machine_id, const char *ek_fp, const char *serial,
+			    const struct att_actor *actor, struct att_machine *ret, char token[64], char *reterr,
+			    size_t errlen);
 /* att_ocsp_lookup_fn with ud = the svc. */
 int att_cert_ocsp_lookup(void *ud, const char *ca_serial, const char *serial, struct att_ocsp_answer *ret);
 
