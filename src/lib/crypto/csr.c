@@ -11,9 +11,12 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "base/err.h"
 #include "base/util.h"
+#include "crypto/ca-internal.h"
+#include "crypto/ca.h"
 #include "crypto/csr.h"
 
 void att_csr_key_type(EVP_PKEY *key, char out[24])
@@ -286,6 +289,86 @@ int att_crypto_key_pem_der(const char *pem, uint8_t **ret, size_t *ret_len)
 	}
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	EVP_PKEY_free(key);
+	BIO_free(b);
+	return r;
+}
+
+/* ---- a certificate of this CA presented back (ca.h) ------------------------- */
+
+static void name_entry(X509_NAME *n, int nid, char *out, size_t outlen)
+{
+	int i = X509_NAME_get_index_by_NID(n, nid, -1);
+	ASN1_STRING *d = i >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)) : NULL;
+	unsigned char *u = NULL;
+	int l = d ? ASN1_STRING_to_UTF8(&u, d) : -1;
+
+	snprintf(out, outlen, "%.*s", l > 0 ? l : 0, l > 0 ? (const char *)u : "");
+	OPENSSL_free(u);
+}
+
+/* The text after urn:itl:ek: in a URI SAN, or "". */
+static void ek_san(X509 *x, char *out, size_t outlen)
+{
+	GENERAL_NAMES *g = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+
+	out[0] = '\0';
+	for (int i = 0; g && i < sk_GENERAL_NAME_num(g); i++) {
+		GENERAL_NAME *n = sk_GENERAL_NAME_value(g, i);
+		const char *v;
+		int l;
+
+		if (n->type != GEN_URI)
+			continue;
+		v = (const char *)ASN1_STRING_get0_data(n->d.uniformResourceIdentifier);
+		l = ASN1_STRING_length(n->d.uniformResourceIdentifier);
+		if (l > 11 && l - 11 < (int)outlen && strncmp(v, "urn:itl:ek:", 11) == 0)
+			snprintf(out, outlen, "%.*s", l - 11, v + 11);
+	}
+	GENERAL_NAMES_free(g);
+}
+
+int att_ca_verify_leaf(const struct att_ca *ca, const char *pem, size_t len, struct att_ca_leaf_info *ret,
+		       char *reterr, size_t errlen)
+{
+	BIO *b = len <= 16384 ? BIO_new_mem_buf(pem, (int)len) : NULL;
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int r = ATT_E_FORBIDDEN;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!x) {
+		snprintf(reterr, errlen, "cert_pem: not a PEM certificate");
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	if (!st || !ctx || !X509_STORE_add_cert(st, ca->cert)) {
+		r = ATT_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ca->nprev; i++)
+		X509_STORE_add_cert(st, ca->prev[i].cert);
+	if (!X509_STORE_CTX_init(ctx, st, x, NULL) || X509_verify_cert(ctx) != 1) {
+		snprintf(reterr, errlen, "Enrollment cert rejected: %s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	name_entry(X509_get_subject_name(x), NID_commonName, ret->cn, sizeof(ret->cn));
+	name_entry(X509_get_subject_name(x), NID_organizationalUnitName, ret->ou, sizeof(ret->ou));
+	ek_san(x, ret->ek_fp, sizeof(ret->ek_fp));
+	{
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+		char *h = bn ? BN_bn2hex(bn) : NULL;
+
+		snprintf(ret->serial, sizeof(ret->serial), "%s", h ? h : "");
+		OPENSSL_free(h);
+		BN_free(bn);
+	}
+	r = 0;
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(x);
 	BIO_free(b);
 	return r;
 }
