@@ -2,7 +2,11 @@
  *   0: a CSR in PEM (accepting TPM key sizes when the next byte is odd)
  *   1: a TPMS_ATTEST of a TPM2_Certify
  *   2: a DER OCSP request, answered by a throwaway CA (every known
- *      serial "good") */
+ *      serial "good")
+ *   3: BE16 length | a PEM certificate | a signature over "nonce"
+ *      (proof of possession, self-revoke)
+ *   4: a PEM certificate presented back to the throwaway CA
+ *      (POST /machines/enroll) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 5) {
 	case 0: {
 		struct att_csr c = { 0 };
 
@@ -74,6 +78,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (att_ca_ocsp_respond(ca, data + 1, size - 1, lookup, NULL, 3600, &der, &len) < 0 || !der || !len)
 			abort();
 		free(der);
+		break;
+	}
+	case 3: {
+		char serial[80], sha[65];
+		size_t cl = (size_t)data[1] << 8 | (size_t)(size > 2 ? data[2] : 0);
+
+		if (size < 3 || cl > size - 3)
+			break;
+		(void)att_cert_pop_check((const char *)data + 3, cl, "nonce", 5, data + 3 + cl, size - 3 - cl, serial, sha,
+					 err, sizeof(err));
+		break;
+	}
+	case 4: {
+		struct att_ca_leaf_info li;
+
+		init_ca();
+		if (att_ca_verify_leaf(ca, (const char *)data + 1, size - 1, &li, err, sizeof(err)) == 0)
+			abort();	/* nothing but this process's CA could have signed it */
 		break;
 	}
 	}
