@@ -28,6 +28,7 @@ struct agent_cli {
 	bool json;			/* --output json */
 	const char *file;		/* receipt: where to write it */
 	const char *machine_id;		/* receipt */
+	const char *dump_request;	/* enroll: write the request instead of sending it */
 	struct att_agent_loop loop;
 };
 
@@ -38,5 +39,6 @@ int cmd_register(struct agent_cli *c);
 int cmd_receipt(struct agent_cli *c);
 int cmd_run(struct agent_cli *c);
 int cmd_status(struct agent_cli *c);
+int cmd_enroll(struct agent_cli *c);
 
 #endif

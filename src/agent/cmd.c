@@ -1,4 +1,4 @@
-/* cmd.c - attest-agent's commands: register, receipt, run, status. */
+/* cmd.c - attest-agent's commands: register, receipt, run, status, enroll. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "agent-cli.h"
 #include "agent/act.h"
 #include "agent/answer.h"
+#include "agent/enroll.h"
 #include "agent/node.h"
 #include "base/err.h"
 #include "base/util.h"
@@ -244,4 +245,50 @@ int cmd_status(struct agent_cli *c)
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)st.polls);
 	kv("polls", buf);
 	return st.revoked ? AX_REVOKED : AX_OK;
+}
+
+/* Write the certificate and the CA bundle (dir/base, dir/enrollment-ca.crt). */
+static int write_cert(const struct agent_cli *c, const struct att_agent_cert *ct)
+{
+	char dir[4096], base[256], err[512];
+	const char *file = c->file, *slash;
+
+	if (!file) {
+		snprintf(dir, sizeof(dir), "%s", c->o.state_dir);
+		snprintf(base, sizeof(base), "enrollment.crt");
+	} else {
+		slash = strrchr(file, '/');
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file) : 1, slash ? (slash == file ? "/" : file) : ".");
+		snprintf(base, sizeof(base), "%s", slash ? slash + 1 : file);
+	}
+	if (att_agent_file_write(dir, base, ct->cert_pem, strlen(ct->cert_pem), 0644, err, sizeof(err)) < 0 ||
+	    att_agent_file_write(dir, "enrollment-ca.crt", ct->ca_pem, strlen(ct->ca_pem), 0644, err, sizeof(err)) < 0) {
+		att_log_error(LOGR, "enroll: %s", err);
+		return -1;
+	}
+	printf("%s/%s\n", dir, base);
+	return 0;
+}
+
+int cmd_enroll(struct agent_cli *c)
+{
+	struct att_agent a = { .o = &c->o };
+	struct att_agent_cert ct;
+	char err[512];
+	enum att_poll p;
+	int rc;
+
+	if (need_server(c) < 0)
+		return AX_USAGE;
+	if (att_agent_state_load(c->o.state_dir, &a.st, err, sizeof(err)) < 0) {
+		att_log_error(LOGR, "%s", err);
+		return AX_FAILED;
+	}
+	p = att_agent_enroll(&a, c->dump_request, &ct);
+	rc = agent_exit_for(p);
+	if (p == ATT_POLL_OK && !c->dump_request && write_cert(c, &ct) < 0)
+		rc = AX_FAILED;
+	att_agent_cert_release(&ct);
+	att_agent_release(&a);
+	return rc;
 }

@@ -25,6 +25,8 @@ static const char usage[] =
 	"  run        the on-node loop (itl-tpm-register): register, bind an AK, attest with\n"
 	"             a quote every --interval, apply the config, obey lock and wipe\n"
 	"  status     what the agent knows (from the state directory)\n"
+	"  enroll     a client certificate for a key in the TPM, certified by the bound AK\n"
+	"             (after `run` attested the machine); written to --file\n"
 	"  version    print the version\n"
 	"\n"
 	"options:\n"
@@ -55,7 +57,10 @@ static const char usage[] =
 	"  --timeout S         seconds per HTTP request (default 30)\n"
 	"  --cmd-timeout S     seconds the apply/reset command may take (default 300)\n"
 	"  --output text|json  register/status output (default text)\n"
-	"  --file PATH         receipt: output file (default tpm-receipt.json)\n"
+	"  --file PATH         receipt: output file (default tpm-receipt.json); enroll: the\n"
+	"                      certificate (default STATE-DIR/enrollment.crt, the CA bundle\n"
+	"                      next to it as enrollment-ca.crt)\n"
+	"  --dump-request FILE enroll: write the request body to FILE instead of sending it\n"
 	"  --machine-id ID     receipt: machine id (default: a new UUID)\n"
 	"  --cmdline FILE      kernel command line to read (default /proc/cmdline)\n"
 	"  --sysfs-root DIR    read DMI and NICs under DIR/sys (default /)\n"
@@ -124,6 +129,7 @@ static int set_opt(struct agent_cli *c, struct raw *w, const char *name, const c
 		{ "cluster", offsetof(struct agent_cli, cluster), true },
 		{ "file", offsetof(struct agent_cli, file), true },
 		{ "machine-id", offsetof(struct agent_cli, machine_id), true },
+		{ "dump-request", offsetof(struct agent_cli, dump_request), true },
 	};
 
 	for (size_t i = 0; i < ATT_ARRAY_SIZE(opts); i++)
@@ -334,6 +340,8 @@ int main(int argc, char **argv)
 		rc = cmd_run(&c);
 	else if (strcmp(cmd, "status") == 0)
 		rc = cmd_status(&c);
+	else if (strcmp(cmd, "enroll") == 0)
+		rc = cmd_enroll(&c);
 	else {
 		fprintf(stderr, "attest-agent: unknown command '%s' (attest-agent --help)\n", cmd);
 		rc = AX_USAGE;

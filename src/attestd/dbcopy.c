@@ -53,6 +53,13 @@ struct copy_table {
 #define AUTO_COLS "machine_id, rule, decision, detail, attempts, next_at, decided_at"
 #define CHECKPOINT_COLS "id, issued_at, entries, head_id, head_hash, issuer, payload, signature, timestamp_token"
 #define KEY_COLS "name, secret, created_at"
+#define CERT_COLS                                                                                   \
+	"serial, machine_id, role, ca_serial, kind, key_type, ek_fingerprint, issued_at, issued_by, not_after," \
+	" not_after_epoch, pem, revoked_at, revoked_epoch, revocation_reason, revocation_detail"
+#define DELIVERY_COLS                                                                               \
+	"id, event_id, consumer, machine_id, part, status, attempts, next_attempt_at, held_until, holder," \
+	" last_error, created_at, updated_at, delivered_at"
+#define Q14 Q10 ", ?, ?, ?, ?"
 #define AGENT_POLICY_COLS "cluster_id, version, yaml, document, created_at, created_by"
 #define AGENT_SESSION_COLS "session_id, cluster_id, policy, spiffe_id, attributes, source_ip, issued_at, expires_at"
 
@@ -102,6 +109,14 @@ static const struct copy_table tables[] = {
 	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
 	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
 	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at" },
+	/* issued certificates and their revocations (CRL and OCSP answers come from them) */
+	{ "issued_certs", 16, false, "SELECT " CERT_COLS " FROM issued_certs ORDER BY serial",
+	  "INSERT INTO issued_certs (" CERT_COLS ") VALUES (" Q16 ")",
+	  "INSERT INTO issued_certs (" CERT_COLS ") VALUES (" Q16 ")" },
+	/* where each event's delivery to each consumer stands (nothing redelivered or lost) */
+	{ "event_deliveries", 14, true, "SELECT " DELIVERY_COLS " FROM event_deliveries ORDER BY id",
+	  "INSERT INTO event_deliveries (" DELIVERY_COLS ") VALUES (" Q14 ")",
+	  "INSERT INTO event_deliveries (" DELIVERY_COLS ") OVERRIDING SYSTEM VALUE VALUES (" Q14 ")" },
 	{ "agent_policies", 6, false, "SELECT " AGENT_POLICY_COLS " FROM agent_policies ORDER BY cluster_id, version",
 	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)" },
@@ -117,6 +132,7 @@ static const char *const reset_identity[] = {
 	"SELECT setval(pg_get_serial_sequence('approval_votes', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM approval_votes",
 	"SELECT setval(pg_get_serial_sequence('machine_secrets', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM machine_secrets",
 	"SELECT setval(pg_get_serial_sequence('audit_checkpoints', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM audit_checkpoints",
+	"SELECT setval(pg_get_serial_sequence('event_deliveries', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM event_deliveries",
 };
 
 int att_dbcopy_run(const char *from, const char *to)

@@ -19,9 +19,11 @@
 #include <jansson.h>
 
 #include "backup.h"
+#include "audit/audit.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "config/config.h"
+#include "crypto/ca.h"
 #include "db/db.h"
 #include "dbcopy.h"
 #include "importref.h"
@@ -45,6 +47,7 @@ static void usage(FILE *f)
 		"       attestd backup DIR\n"
 		"       attestd restore DIR\n"
 		"       attestd import-reference [--dry-run] machines.db\n"
+		"       attestd ca rotate [--algorithm ecdsa-p384|rsa-4096]\n"
 		"       attestd --version\n"
 		"\n"
 		"Configuration comes from ITL_* environment variables (docs/configuration.md).\n"
@@ -111,6 +114,62 @@ static int cmd_import_reference(int argc, char **argv)
 	r = att_importref_run(&cfg, argv[argc - 1], dry);
 	att_config_release(&cfg);
 	return r;
+}
+
+/* attestd ca rotate: a new issuing CA in ITL_ENROLLMENT_CA_DIR, the old
+ * one kept for verification, CRLs and OCSP (docs/certificates.md);
+ * audited as ca_rotate. */
+static int cmd_ca_rotate(int argc, char **argv, const struct att_config *cfg)
+{
+	const char *alg = cfg->enrollment_ca_algorithm;
+	char old[80], neu[80], err[1024] = "", *detail;
+	struct att_db *db = NULL;
+	struct att_dbc *c;
+	int r, applied;
+
+	if (argc == 5 && strcmp(argv[3], "--algorithm") == 0 &&
+	    (strcmp(argv[4], "ecdsa-p384") == 0 || strcmp(argv[4], "rsa-4096") == 0))
+		alg = argv[4];
+	else if (argc != 3) {
+		fprintf(stderr, "usage: attestd ca rotate [--algorithm ecdsa-p384|rsa-4096]\n");
+		return 2;
+	}
+	if (cfg->enrollment_ca_key[0]) {
+		fprintf(stderr, "attestd: ca rotate manages CA keys in ITL_ENROLLMENT_CA_DIR; a PKCS#11 CA key is rotated in the token (docs/certificates.md)\n");
+		return 2;
+	}
+	if (att_db_open(cfg->db_url, 1, &db, err, sizeof(err)) < 0 || att_db_migrate(db, &applied, err, sizeof(err)) < 0) {
+		fprintf(stderr, "attestd: cannot open the database: %s\n", err);
+		att_db_close(db);
+		return 1;
+	}
+	r = att_ca_rotate(cfg->enrollment_ca_dir, alg, old, neu, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "attestd: CA rotation failed: %s\n", err);
+		att_db_close(db);
+		return 1;
+	}
+	detail = att_asprintf("Enrollment CA rotated: previous serial=%s kept for verification; new serial=%s (%s)", old,
+			      neu, alg);
+	c = att_db_acquire(db);
+	r = c && detail ? att_dbc_begin(c) : ATT_E_DB;
+	if (r >= 0)
+		r = att_audit_append(c, "SYSTEM", "ca_rotate", NULL, NULL, NULL, detail, NULL);
+	if (r >= 0)
+		r = att_dbc_commit(c);
+	else if (c)
+		att_dbc_rollback(c);
+	if (c)
+		att_db_release(db, c);
+	att_db_close(db);
+	printf("%s\n", detail ? detail : "Enrollment CA rotated");
+	att_log_info("attestd.pki", "%s", detail ? detail : "Enrollment CA rotated");
+	free(detail);
+	if (r < 0) {
+		fprintf(stderr, "attestd: the rotation is done but its audit entry could not be written\n");
+		return 1;
+	}
+	return 0;
 }
 
 /* -1: go on; otherwise the exit code. */
@@ -198,6 +257,7 @@ int main(int argc, char **argv)
 	struct att_config cfg;
 	struct att_service s = { 0 };
 	char err[1024] = "";
+	bool is_rotate;
 	int r;
 
 	if (argc >= 3 && strcmp(argv[1], "db") == 0 && strcmp(argv[2], "copy") == 0)
@@ -207,11 +267,19 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "import-reference") == 0)
 		return cmd_import_reference(argc, argv);
 	r = parse_args(argc, argv, &a);
+	is_rotate = argc >= 3 && strcmp(argv[1], "ca") == 0 && strcmp(argv[2], "rotate") == 0;
+	r = is_rotate ? -1 : parse_args(argc, argv, &a);
 	if (r >= 0)
 		return r;
 	if (att_config_load(&cfg, NULL, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "attestd: invalid configuration: %s\n", err);
 		return a.check ? 1 : 2;
+	}
+	if (is_rotate) {
+		setup_logging(&cfg);
+		r = cmd_ca_rotate(argc, argv, &cfg);
+		att_config_release(&cfg);
+		return r;
 	}
 	if (a.listen) {
 		free(cfg.listen);

@@ -18,6 +18,9 @@ static const struct att_route_set *const core[] = {
 	&att_routes_attest,
 	&att_routes_config,
 	&att_routes_machines,
+	&att_routes_certs,
+	&att_routes_selfenroll,
+	&att_routes_ca,
 	&att_routes_tpm,
 	&att_routes_pcr_policies,
 	&att_routes_audit,
@@ -45,10 +48,10 @@ static bool path_match(const char *tpl, const char *path, struct att_req *rq)
 	while (*t && *p) {
 		if (*t == '{') {
 			const char *te = strchr(t, '}');
-			const char *pe = strchr(p, '/');
+			const char *pe = t[1] == '*' ? NULL : strchr(p, '/');	/* {*x}: the rest, slashes too */
 			size_t len = pe ? (size_t)(pe - p) : strlen(p);
 
-			if (!te || len == 0 || len > 256 || n >= ATT_ROUTE_MAX_PARAMS)
+			if (!te || len == 0 || len > (t[1] == '*' ? 8192 : 256) || n >= ATT_ROUTE_MAX_PARAMS)
 				goto no;
 			if (rq) {
 				caps[n] = att_strndup(p, len);

@@ -58,15 +58,20 @@ static int open_ca(struct att_service *s)
 	char err[1024] = "";
 	bool created = false;
 
-	if (att_ca_init(cfg->enrollment_ca_dir, cfg->enrollment_ca_algorithm, &s->ca, &created, err, sizeof(err)) < 0) {
+	const struct att_ca_key key = { cfg->enrollment_ca_key, cfg->pkcs11_module };
+
+	if (att_ca_init_key(cfg->enrollment_ca_dir, cfg->enrollment_ca_algorithm, &key, &s->ca, &created, err,
+			    sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
 	}
+	if (att_ca_in_hsm(s->ca))
+		att_log_info(PKI, "Enrollment CA key held by a PKCS#11 token (ITL_ENROLLMENT_CA_KEY)");
 	if (created)
 		att_log_info(PKI, "Enrollment CA generated (serial=%s)", att_ca_serial(s->ca));
 	else
 		att_log_info(PKI, "Enrollment CA loaded from %s (serial=%s)", cfg->enrollment_ca_dir, att_ca_serial(s->ca));
-	if (strcmp(att_ca_algorithm(s->ca), cfg->enrollment_ca_algorithm) != 0)
+	if (!att_ca_in_hsm(s->ca) && strcmp(att_ca_algorithm(s->ca), cfg->enrollment_ca_algorithm) != 0)
 		att_log_warning(PKI, "Enrollment CA in %s is %s but ITL_ENROLLMENT_CA_ALGORITHM=%s: remove the CA files to rotate",
 				cfg->enrollment_ca_dir, att_ca_algorithm(s->ca), cfg->enrollment_ca_algorithm);
 	s->svc.ca = s->ca;

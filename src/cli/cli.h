@@ -82,6 +82,9 @@ int cli_checkpoint_check(const char *file, const char *ca_file, const char *tsa_
 void cli_checkpoint_print(const json_t *verdict);
 /* cmd_events.c */
 int cmd_events(struct cli *c, int argc, char **argv);
+/* cmd_cert.c */
+int cmd_cert(struct cli *c, int argc, char **argv);
+int cmd_cert_list(struct cli *c, int argc, char **argv);
 
 /* output */
 struct col {

@@ -28,6 +28,7 @@ static const char machine_usage[] =
 	"  approvals ID                          Dual-control votes for the machine\n"
 	"  bundle ID [--file PATH]               Offline bundle (JSON; written to PATH or stdout)\n"
 	"  import FILE                           Import a TPM receipt (JSON; '-' reads stdin)\n"
+	"  certs ID                              The machine's certificates (attestation cert list)\n"
 	"\n"
 	"Every command takes --output table|json.\n";
 
@@ -396,6 +397,8 @@ int cmd_machine(struct cli *c, int argc, char **argv)
 		return m_bundle(c, argc, argv);
 	if (strcmp(sub, "import") == 0)
 		return m_import(c, argc, argv);
+	if (strcmp(sub, "certs") == 0)
+		return cmd_cert_list(c, argc, argv);
 	fprintf(stderr, "attestation machine: unknown command '%s'\n\n%s", sub, machine_usage);
 	return EX_USAGE;
 }

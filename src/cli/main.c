@@ -30,6 +30,7 @@ static const char usage_text[] =
 	"  audit ...         list, verify (recomputes the hash chain locally), report (signed PDF), checkpoint\n"
 	"  events ...        list, get, replay (lifecycle events and their deliveries)\n"
 	"  secret ...        list, get, put, create, delete (the secret vault; values never shown)\n"
+	"  cert ...          list (a machine's certificates), get, revoke\n"
 	"  completion bash   Print the bash completion script\n"
 	"\n"
 	"Environment:\n"
@@ -65,7 +66,7 @@ static const char completion_bash[] =
 	"\t\tcase ${words[i]} in -*) continue ;; esac\n"
 	"\t\tif [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi\n"
 	"\tdone\n"
-	"\tif [[ -z $cmd ]]; then COMPREPLY=($(compgen -W 'auth machine audit config agents events secret completion --output --api-url --help --version' -- \"$cur\")); return; fi\n"
+	"\tif [[ -z $cmd ]]; then COMPREPLY=($(compgen -W 'auth machine audit config agents events secret cert completion --output --api-url --help --version' -- \"$cur\")); return; fi\n"
 	"\tif [[ -z $sub ]]; then\n"
 	"\t\tcase $cmd in\n"
 	"\t\tauth) COMPREPLY=($(compgen -W 'login whoami token logout cache-list clear-cache' -- \"$cur\")) ;;\n"
@@ -635,6 +636,8 @@ int main(int argc, char **argv)
 		ex = cmd_agents(&c, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "events") == 0)
 		ex = cmd_events(&c, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "cert") == 0 || strcmp(argv[0], "certs") == 0)
+		ex = cmd_cert(&c, argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "attestation: unknown command '%s'\n\n%s", argv[0], usage_text);
 		ex = EX_USAGE;

@@ -22,6 +22,9 @@ int att_agent_save(struct att_agent *a);
  * does not parse, is for another machine or does not open. */
 enum att_poll att_agent_open_envelope(struct att_agent *a, const struct att_http_resp *r, const char *what, uint8_t **ret,
 				      size_t *ret_len);
+/* Open the TPM, select the EK, derive the AK and check them against the
+ * state (once per process). */
+enum att_poll att_agent_ensure_tpm(struct att_agent *a);
 /* Log "<what> refused, nothing applied: <why>", note it; ATT_POLL_REFUSED. */
 enum att_poll att_agent_refuse(struct att_agent *a, const char *what, const char *why);
 void att_agent_note(struct att_agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

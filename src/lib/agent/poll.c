@@ -102,7 +102,7 @@ static int api_url(struct att_agent *a, const char *path, char *out)
 
 /* Open the TPM, select the EK and derive the AK (once per process, again
  * after a TPM failure). */
-static enum att_poll ensure_tpm(struct att_agent *a)
+enum att_poll att_agent_ensure_tpm(struct att_agent *a)
 {
 	char err[512];
 
@@ -349,7 +349,7 @@ enum att_poll att_agent_poll(struct att_agent *a)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		bool kept = a->have_node;	/* a TPM context from an earlier poll */
 
-		p = ensure_tpm(a);
+		p = att_agent_ensure_tpm(a);
 		if (p == ATT_POLL_OK && !a->st.machine_id[0])
 			p = self_register(a);
 		if (p == ATT_POLL_OK && a->st.machine_id[0] && !a->st.ak_bound &&

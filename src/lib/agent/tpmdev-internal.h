@@ -17,6 +17,7 @@ struct att_tpmdev {
 	bool ek_policy;		/* no userWithAuth: PolicySecret(endorsement) */
 	TPMI_ALG_HASH ek_name_alg;
 	ESYS_TR ak;
+	ESYS_TR ckey;		/* the client-certificate key (tpmkey.c) */
 	struct att_tpm_pub ak_pub;	/* parsed, for the local quote check */
 };
 

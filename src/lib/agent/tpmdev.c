@@ -45,6 +45,7 @@ int att_tpmdev_open(const char *tcti, struct att_tpmdev **ret, char *reterr, siz
 		return ATT_E_NOMEM;
 	d->ek = ESYS_TR_NONE;
 	d->ak = ESYS_TR_NONE;
+	d->ckey = ESYS_TR_NONE;
 	if (tcti) {
 		r = try_open(tcti, d, reterr, errlen);
 	} else {
@@ -66,6 +67,8 @@ void att_tpmdev_close(struct att_tpmdev *d)
 		return;
 	if (d->ak != ESYS_TR_NONE)
 		Esys_FlushContext(d->ctx, d->ak);
+	if (d->ckey != ESYS_TR_NONE)
+		Esys_FlushContext(d->ctx, d->ckey);
 	if (d->ek != ESYS_TR_NONE) {
 		if (d->ek_transient)
 			Esys_FlushContext(d->ctx, d->ek);

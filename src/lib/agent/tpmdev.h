@@ -102,6 +102,21 @@ void att_tpm_quote_out_release(struct att_tpm_quote_out *q);
 int att_tpmdev_quote(struct att_tpmdev *d, const uint8_t *nonce, size_t nonce_len, const struct att_pcrsel *sel,
 		     struct att_tpm_quote_out *ret, char *reterr, size_t errlen);
 
+/* The client-certificate key (docs/certificates.md, TPM-resident keys):
+ * an unrestricted ECC P-256 ECDSA-SHA256 signing key with fixedTPM,
+ * fixedParent, sensitiveDataOrigin, derived with TPM2_CreatePrimary in
+ * the owner hierarchy from a labelled template, so the same TPM always
+ * derives the same key (until TPM2_Clear) and no key blob is stored.
+ * ret->pub is its TPM2B_PUBLIC.  Kept loaded until close. */
+int att_tpmdev_client_key(struct att_tpmdev *d, struct att_tpm_ak *ret, char *reterr, size_t errlen);
+/* TPM2_Certify of the client key by the AK with the nonce as qualifying
+ * data: raw TPMS_ATTEST and marshalled TPMT_SIGNATURE (malloc'd). */
+int att_tpmdev_certify(struct att_tpmdev *d, const uint8_t *nonce, size_t nonce_len, uint8_t **ret_attest,
+		       size_t *ret_alen, uint8_t **ret_sig, size_t *ret_slen, char *reterr, size_t errlen);
+/* TPM2_Sign of a SHA-256 digest with the client key: DER ECDSA-Sig-Value. */
+int att_tpmdev_client_sign(struct att_tpmdev *d, const uint8_t digest[32], uint8_t **ret_der, size_t *ret_len,
+			   char *reterr, size_t errlen);
+
 /* The loaded AK's Name, lowercase hex (2 * ATT_TPM_MAX_NAME + 1). */
 int att_tpmdev_ak_name(struct att_tpmdev *d, char *out, char *reterr, size_t errlen);
 

@@ -73,6 +73,12 @@ static const struct cfg_var vars[] = {
 	{ "ITL_ENROLLMENT_CA_DIR", CFG_STR, O(enrollment_ca_dir), "/var/lib/itl-reg/ca", 0, 0, NULL },
 	{ "ITL_ENROLLMENT_CERT_DAYS", CFG_INT, O(enrollment_cert_days), "30", 1, 3650, NULL },
 	{ "ITL_ENROLLMENT_CA_ALGORITHM", CFG_ENUM, O(enrollment_ca_algorithm), "ecdsa-p384", 0, 0, "ecdsa-p384|rsa-4096" },
+	{ "ITL_ENROLLMENT_CA_KEY", CFG_SECRET, O(enrollment_ca_key), "", 0, 0, NULL },
+	{ "ITL_PKCS11_MODULE", CFG_STR, O(pkcs11_module), "", 0, 0, NULL },
+	{ "ITL_ENROLLMENT_CERT_HOURS", CFG_LIST, O(enrollment_cert_hours), "", 0, 0, NULL },
+	{ "ITL_SPIFFE_TRUST_DOMAIN", CFG_STR, O(spiffe_trust_domain), "", 0, 0, NULL },
+	{ "ITL_REQUIRE_TPM_KEY_ROLES", CFG_LIST, O(require_tpm_key_roles), "", 0, 0, NULL },
+	{ "ITL_CRL_VALIDITY_HOURS", CFG_INT, O(crl_validity_hours), "24", 1, 8760, NULL },
 	{ "ITL_TPM_VERIFY_CA", CFG_BOOL, O(tpm_verify_ca), "false", 0, 0, NULL },
 	{ "ITL_TPM_VERIFY_CA_STRICT", CFG_BOOL, O(tpm_verify_ca_strict), "false", 0, 0, NULL },
 	{ "ITL_TPM_CA_BUNDLE_DIR", CFG_STR, O(tpm_ca_bundle_dir), "/var/lib/itl-reg/ca-bundles", 0, 0, NULL },
@@ -307,6 +313,49 @@ static int apply_strict(struct att_config *c, att_config_getenv_fn getenv_fn, vo
 	return 0;
 }
 
+/* ITL_ENROLLMENT_CERT_HOURS items are role=hours (1..87600);
+ * ITL_REQUIRE_TPM_KEY_ROLES holds roles; the SPIFFE trust domain is a
+ * DNS-like name. */
+static int cert_config_check(const struct att_config *c, char *reterr, size_t errlen)
+{
+	for (size_t i = 0; i < c->enrollment_cert_hours.n; i++) {
+		const char *it = c->enrollment_cert_hours.items[i], *eq = strchr(it, '=');
+		char role[32];
+		int64_t h;
+
+		if (!eq || (size_t)(eq - it) >= sizeof(role) ||
+		    (snprintf(role, sizeof(role), "%.*s", (int)(eq - it), it), !att_role_valid(role)) ||
+		    parse_int(eq + 1, 1, 87600, &h) < 0) {
+			snprintf(reterr, errlen,
+				 "ITL_ENROLLMENT_CERT_HOURS: expected role=hours items (roles controlplane, worker-infra, worker-app; 1-87600 hours), got '%s'",
+				 it);
+			return ATT_E_INVAL;
+		}
+	}
+	for (size_t i = 0; i < c->require_tpm_key_roles.n; i++) {
+		if (!att_role_valid(c->require_tpm_key_roles.items[i])) {
+			snprintf(reterr, errlen,
+				 "ITL_REQUIRE_TPM_KEY_ROLES: unknown role '%s' (expected controlplane, worker-infra or worker-app)",
+				 c->require_tpm_key_roles.items[i]);
+			return ATT_E_INVAL;
+		}
+	}
+	if (c->enrollment_ca_key[0] && strncmp(c->enrollment_ca_key, "pkcs11:", 7) != 0) {
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: expected a pkcs11: URI (RFC 7512) or nothing (the key file in ITL_ENROLLMENT_CA_DIR)");
+		return ATT_E_INVAL;
+	}
+	for (const char *p = c->spiffe_trust_domain; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_') ||
+		    p - c->spiffe_trust_domain >= 255) {
+			snprintf(reterr, errlen,
+				 "ITL_SPIFFE_TRUST_DOMAIN: expected a trust domain name of lowercase letters, digits, '.', '-', '_', got '%s'",
+				 c->spiffe_trust_domain);
+			return ATT_E_INVAL;
+		}
+	}
+	return 0;
+}
+
 int att_config_weaknesses(const struct att_config *c, const char *out[], int max)
 {
 	int n = 0;
@@ -320,6 +369,20 @@ int att_config_weaknesses(const struct att_config *c, const char *out[], int max
 	if (!c->require_encrypted_delivery && n < max)
 		out[n++] = "configs may be delivered in plaintext to the holder of a config token (ITL_REQUIRE_ENCRYPTED_DELIVERY=true refuses that)";
 	return n;
+}
+
+int64_t att_config_cert_seconds(const struct att_config *c, const char *role)
+{
+	size_t rl = role ? strlen(role) : 0;
+
+	for (size_t i = 0; i < c->enrollment_cert_hours.n; i++) {
+		const char *it = c->enrollment_cert_hours.items[i];
+		int64_t h;
+
+		if (rl && strncmp(it, role, rl) == 0 && it[rl] == '=' && parse_int(it + rl + 1, 1, 87600, &h) == 0)
+			return h * 3600;
+	}
+	return c->enrollment_cert_days * 86400;
 }
 
 static const char *env_lookup(const char *name, void *ud)
@@ -426,6 +489,9 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 		r = ATT_E_INVAL;
 		goto out;
 	}
+	r = cert_config_check(&c, reterr, errlen);
+	if (r < 0)
+		goto out;
 	if (c.contact_silent_seconds <= c.contact_resolution_seconds) {
 		snprintf(reterr, errlen,
 			 "ITL_CONTACT_SILENT_SECONDS: must be larger than ITL_CONTACT_RESOLUTION_SECONDS (%lld), got %lld",

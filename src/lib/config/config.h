@@ -61,6 +61,12 @@ struct att_config {
 	char *enrollment_ca_dir;
 	int64_t enrollment_cert_days;
 	char *enrollment_ca_algorithm;
+	char *enrollment_ca_key;			/* "" or a pkcs11: URI (may hold a PIN) */
+	char *pkcs11_module;
+	struct att_strlist enrollment_cert_hours;	/* role=hours overrides */
+	char *spiffe_trust_domain;			/* "" = no SPIFFE URI SAN */
+	struct att_strlist require_tpm_key_roles;
+	int64_t crl_validity_hours;
 	/* TPM trust */
 	bool tpm_verify_ca;
 	bool tpm_verify_ca_strict;
@@ -142,6 +148,9 @@ typedef const char *(*att_config_getenv_fn)(const char *name, void *ud);
 int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void *ud,
 		    char *reterr, size_t errlen);
 void att_config_release(struct att_config *c);
+/* Lifetime of an enrollment certificate for role, in seconds:
+ * ITL_ENROLLMENT_CERT_HOURS for the role, else ITL_ENROLLMENT_CERT_DAYS. */
+int64_t att_config_cert_seconds(const struct att_config *c, const char *role);
 
 /* Parse "a,b" or ["a","b"] into list (exposed for tests). */
 int att_config_parse_list(const char *s, struct att_strlist *ret);

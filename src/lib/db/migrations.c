@@ -185,6 +185,37 @@
 	" hits BIGINT NOT NULL," \
 	" PRIMARY KEY (source, window_start));" \
 	"CREATE INDEX rate_limits_window ON rate_limits(window_start);"
+/* Machine certificates (docs/certificates.md): every certificate the
+ * Enrollment CA issued to a machine, its revocation, and per issuing CA
+ * the current CRL (shared by the replicas; regenerated after a
+ * revocation and before nextUpdate). */
+#define V7_CERTS \
+	"CREATE TABLE issued_certs (" \
+	" serial TEXT PRIMARY KEY," \
+	" machine_id TEXT NOT NULL," \
+	" role TEXT," \
+	" ca_serial TEXT NOT NULL," \
+	" kind TEXT NOT NULL," \
+	" key_type TEXT NOT NULL," \
+	" ek_fingerprint TEXT," \
+	" issued_at TEXT NOT NULL," \
+	" issued_by TEXT NOT NULL," \
+	" not_after TEXT NOT NULL," \
+	" not_after_epoch BIGINT NOT NULL," \
+	" pem TEXT NOT NULL," \
+	" revoked_at TEXT," \
+	" revoked_epoch BIGINT," \
+	" revocation_reason TEXT," \
+	" revocation_detail TEXT);" \
+	"CREATE INDEX issued_certs_machine ON issued_certs(machine_id);" \
+	"CREATE INDEX issued_certs_revoked ON issued_certs(ca_serial, revoked_epoch);" \
+	"CREATE TABLE ca_crls (" \
+	" ca_serial TEXT PRIMARY KEY," \
+	" crl_number BIGINT NOT NULL," \
+	" this_update BIGINT NOT NULL," \
+	" next_update BIGINT NOT NULL," \
+	" stale INTEGER NOT NULL DEFAULT 1," \
+	" der_b64 TEXT);"
 
 /* Dashboard (docs/dashboard.md): the last time a machine was heard from,
  * and the indexes that keep the fleet list, its counts and the summary
@@ -315,6 +346,12 @@ const struct att_migration att_migrations[] = {
 		"hardening: service keys, per-source limits of unauthenticated writes",
 		V6_HARDENING,
 		V6_HARDENING,
+	},
+	{
+		7,
+		"machine certificates: issued certificates, revocations, CRLs",
+		V7_CERTS,
+		V7_CERTS,
 	},
 	{
 		8,

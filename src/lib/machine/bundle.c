@@ -50,7 +50,7 @@ static int do_bundle(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 		att_machine_set_err(reterr, errlen, "Enrollment CA not loaded");
 		return ATT_E_UNAVAILABLE;
 	}
-	r = att_ca_issue(svc->ca, M(m, MACHINE_ID), M(m, ROLE), fp, (int)svc->cfg->enrollment_cert_days, &b->leaf);
+	r = att_cert_issue_for(svc, c, m, NULL, "bundle", actor, &b->leaf);
 	if (r < 0) {
 		att_machine_set_err(reterr, errlen, "Cannot issue the enrollment certificate");
 		return r;

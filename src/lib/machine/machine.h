@@ -286,6 +286,59 @@ int att_pcr_policy_delete(const struct att_svc *svc, const char *role, const cha
 int att_pcr_policy_check(const json_t *pcrs, const char *role, const struct att_tpm_pcrs *quoted,
 			 char *reterr, size_t errlen);
 
+/* ---- machine certificates (certs.c, certrev.c; docs/certificates.md) ---- */
+
+struct att_ca_leaf;
+struct att_ocsp_answer;
+typedef struct evp_pkey_st EVP_PKEY;
+
+/* A CSR enrollment whose quote the caller verified with the AK named
+ * ak_name (which must still be the machine's bound AK). */
+struct att_cert_enroll {
+	EVP_PKEY *key;		/* the CSR's (checked) public key; NULL: the CA makes a P-384 key */
+	bool tpm_resident;	/* TPM2_Certify verified for that key */
+	const char *kind;	/* csr, tpm, request-cert */
+	const char *ak_name;	/* hex */
+};
+
+/* attested only (locked/revoked/rejected: ATT_E_FORBIDDEN, others
+ * ATT_E_CONFLICT); issues, records, audits (cert_issued), queues
+ * node.cert_issued and logs "Enrollment cert issued: ...". */
+int att_machine_enroll(const struct att_svc *svc, const char *machine_id, const struct att_cert_enroll *e,
+		       const struct att_actor *actor, struct att_ca_leaf *ret, struct att_machine *ret_m,
+		       char *reterr, size_t errlen);
+/* In an open transaction: issue for key (NULL: a fresh P-384 key made
+ * by the CA) with kind csr|tpm|bundle|request-cert, record it, queue
+ * node.cert_issued. */
+int att_cert_issue_for(const struct att_svc *svc, struct att_dbc *c, const struct att_machine *m,
+		       EVP_PKEY *key, const char *kind, const struct att_actor *actor, struct att_ca_leaf *ret);
+void att_cert_log_issued(const struct att_ca_leaf *l, const char *machine_id, const char *role, int64_t seconds);
+/* RFC 5280 reason names (unspecified, keyCompromise, ...). */
+bool att_cert_reason_valid(const char *reason);
+/* In an open transaction: revoke every valid or held certificate of m
+ * (node.cert_revoked each); put valid ones on hold / release the hold. */
+int att_cert_revoke_machine(struct att_dbc *c, const struct att_machine *m, const char *reason, const char *detail);
+int att_cert_release_hold(struct att_dbc *c, const struct att_machine *m);
+int att_cert_list(const struct att_svc *svc, const char *machine_id, json_t **ret, char *reterr, size_t errlen);
+int att_cert_get(const struct att_svc *svc, const char *serial, json_t **ret, char *reterr, size_t errlen);
+int att_cert_owner(const struct att_svc *svc, const char *serial, char ret_machine_id[80], char *reterr,
+		   size_t errlen);
+/* Revoke one certificate of machine_id (ATT_E_NOTFOUND if it is not
+ * that machine's); *ret is the updated record. */
+int att_cert_revoke(const struct att_svc *svc, const char *machine_id, const char *serial, const char *reason,
+		    const char *detail, const struct att_actor *actor, json_t **ret, char *reterr, size_t errlen);
+/* The current DER CRL of CA generation ca_serial (NULL: the current CA). */
+int att_cert_crl(const struct att_svc *svc, const char *ca_serial, uint8_t **ret, size_t *ret_len, char *reterr,
+		 size_t errlen);
+/* Offline self-enrollment with a certificate whose chain, signature and
+ * record the caller checked: registered|attested -> attested with a new
+ * config token (locked/revoked/rejected or another EK: ATT_E_FORBIDDEN). */
+int att_machine_cert_attest(const struct att_svc *svc, const char *machine_id, const char *ek_fp, const char *serial,
+			    const struct att_actor *actor, struct att_machine *ret, char token[64], char *reterr,
+			    size_t errlen);
+/* att_ocsp_lookup_fn with ud = the svc. */
+int att_cert_ocsp_lookup(void *ud, const char *ca_serial, const char *serial, struct att_ocsp_answer *ret);
+
 /* Input validation shared by the HTTP layer and import. */
 bool att_valid_fingerprint(const char *fp);
 bool att_valid_hostname(const char *h);

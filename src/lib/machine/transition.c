@@ -95,6 +95,8 @@ static int do_lock(const struct att_svc *svc, struct att_dbc *c, struct att_mach
 	if (r < 0)
 		return r;
 	r = att_machine_tokens_drop(c, M(m, MACHINE_ID));
+	if (r == 0)
+		r = att_cert_revoke_machine(c, m, "certificateHold", reason ? reason : "machine locked");
 	if (r < 0)
 		return r;
 	detail = reason_detail("locked", reason);
@@ -137,6 +139,8 @@ static int do_unlock(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 			 "UPDATE machines SET status = ?, locked_from = NULL, locked_at = NULL, updated_at = ?"
 			 " WHERE id = ?",
 			 "ssi", back, ts, m->id);
+	if (r >= 0)
+		r = att_cert_release_hold(c, m);
 	if (r < 0)
 		return r;
 	detail = reason_detail("unlocked", reason);
@@ -188,6 +192,8 @@ static int do_revoke(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 	if (r < 0)
 		return r;
 	r = att_machine_tokens_drop(c, M(m, MACHINE_ID));
+	if (r == 0)
+		r = att_cert_revoke_machine(c, m, "cessationOfOperation", a->reason ? a->reason : "machine revoked");
 	if (r < 0)
 		return r;
 	detail = att_asprintf("%s; reason='%s'",

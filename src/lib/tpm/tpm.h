@@ -190,4 +190,25 @@ int att_tpm_quote_check(const struct att_tpm_pub *ak, const uint8_t *attest, siz
 			const struct att_tpm_pcrs *pcrs, struct att_tpm_quote *ret, char *reterr,
 			size_t errlen);
 
+/* ---- TPM2_Certify (certify.c) --------------------------------------------- */
+
+struct att_tpm_certify {
+	uint8_t extra[64];
+	size_t extra_len;
+	uint8_t name[ATT_TPM_MAX_NAME];	/* the certified object's Name */
+	size_t name_len;
+};
+
+/* Parse a raw TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY. */
+int att_tpm_certify_parse(const uint8_t *attest, size_t len, struct att_tpm_certify *ret, char *reterr,
+			  size_t errlen);
+/* A key fit for a client certificate: sign, fixedTPM, fixedParent,
+ * sensitiveDataOrigin, not decrypt. */
+int att_tpm_pub_check_client_key(const struct att_tpm_pub *p, char *reterr, size_t errlen);
+/* Signature by the AK over the raw bytes, extraData = nonce, certified
+ * Name = key's Name. */
+int att_tpm_certify_check(const struct att_tpm_pub *ak, const uint8_t *attest, size_t alen, const uint8_t *sig,
+			  size_t slen, const uint8_t *nonce, size_t nonce_len, const struct att_tpm_pub *key,
+			  char *reterr, size_t errlen);
+
 #endif
