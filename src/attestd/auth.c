@@ -97,6 +97,11 @@ static int auth_operator(const struct att_svc *svc, struct att_req *rq, struct a
 	bool any = cfg->admin_token[0] || cfg->break_glass_token[0] || oidc;
 
 	if (bg) {
+		if (!any) {
+			/* nothing could verify it: the same 503 as any operator call */
+			att_resp_error(rs, 503, "Operator authentication is not configured — set ITL_OIDC_ISSUER or ITL_ADMIN_TOKEN");
+			return 503;
+		}
 		if (secret_eq(cfg->break_glass_token, bg)) {
 			snprintf(rq->actor_name, sizeof(rq->actor_name), "BREAK_GLASS");
 			snprintf(rq->auth_method, sizeof(rq->auth_method), "break-glass");

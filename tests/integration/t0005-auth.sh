@@ -8,6 +8,8 @@ api GET /api/v1/machines
 expect 503 "no operator auth configured: 503" '.detail | test("not configured")'
 api GET /api/v1/machines "" -H "Authorization: Bearer anything"
 expect 503 "no operator auth configured, bearer given: still 503"
+api GET /api/v1/machines "" -H "X-Break-Glass: anything"
+expect 503 "no operator auth configured, X-Break-Glass given: 503, not 401" '.detail | test("not configured")'
 api GET /api/v1/attest/challenge
 expect 200 "machine endpoints still work without operator auth"
 check "start-up warns that operator auth is missing" grep -q "No operator authentication configured" "$DATA/attestd.log"

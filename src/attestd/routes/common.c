@@ -27,6 +27,9 @@ bool att_api_id_ok(const char *id)
 
 	if (n == 0 || n > 64)
 		return false;
+	/* a letter or digit first: ".", ".." and "-x" are never ids */
+	if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= 'A' && id[0] <= 'Z') || (id[0] >= '0' && id[0] <= '9')))
+		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = id[i];
 

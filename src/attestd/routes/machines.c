@@ -274,7 +274,7 @@ static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_r
 		src = "cert";
 	rc.ek_source = src;
 	if (rc.machine_id && !att_api_id_ok(rc.machine_id)) {
-		att_resp_error(rs, 422, "machine_id: 1-64 characters of letters, digits, '-', '_' or '.'");
+		att_resp_error(rs, 422, "machine_id: 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit");
 		goto out;
 	}
 	if (rc.role && !att_role_valid(rc.role)) {

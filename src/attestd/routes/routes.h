@@ -34,7 +34,7 @@ extern const struct att_route_set att_routes_ui;
 /* ---- common.c ------------------------------------------------------------ */
 
 json_t *att_api_str_or_null(const char *s);
-/* A machine id as clients may send it: 1-64 of [A-Za-z0-9._-]. */
+/* A machine id as clients may send it: 1-64 of [A-Za-z0-9._-], a letter or digit first. */
 bool att_api_id_ok(const char *id);
 /* ?page=&per_page= (per_page 1..200); answers 422 itself. */
 bool att_api_paging(struct att_req *rq, struct att_resp *rs, int64_t *page, int64_t *per_page,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "json/jsonv.h"
 
@@ -260,7 +261,7 @@ int att_json_parse_body(const char *body, size_t len, const struct att_jfield *f
 			}
 		}
 		if (!f) {
-			snprintf(reterr, errlen, "%.64s: unknown field", key);
+			snprintf(reterr, errlen, "%.*s: unknown field", (int)att_utf8_cut(key, 64), key);
 			goto bad;
 		}
 		if (json_is_null(val)) {

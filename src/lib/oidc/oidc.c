@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,22 +186,43 @@ int att_oidc_new(const struct att_oidc_conf *c, struct att_oidc **ret, char *ret
 
 /* ---- fetching ------------------------------------------------------------------ */
 
-static bool loopback_url(const char *u)
+/* An http:// URL whose host (parsed, not a prefix: "http://127.0.0.1@evil/"
+ * is evil's) is localhost, 127.0.0.0/8 or ::1. */
+bool att_oidc_loopback_url(const char *u)
 {
-	static const char *const hosts[] = { "http://127.", "http://localhost:", "http://localhost/",
-					     "http://[::1]" };
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
 
-	for (size_t i = 0; i < ATT_ARRAY_SIZE(hosts); i++)
-		if (strncasecmp(u, hosts[i], strlen(hosts[i])) == 0)
-			return true;
-	return false;
+	if (!h)
+		return false;
+	if (curl_url_set(h, CURLUPART_URL, u, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && strcasecmp(scheme, "http") == 0) {
+		struct in_addr a4;
+		struct in6_addr a6;
+		size_t n = strlen(host);
+
+		if (strcasecmp(host, "localhost") == 0)
+			ok = true;
+		else if (inet_pton(AF_INET, host, &a4) == 1)
+			ok = (ntohl(a4.s_addr) >> 24) == 127;
+		else if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+			host[n - 1] = '\0';
+			ok = inet_pton(AF_INET6, host + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(h);
+	return ok;
 }
 
 static int url_allowed(const struct att_oidc *o, const char *u, char *reterr, size_t errlen)
 {
 	if (strncmp(u, "https://", 8) == 0)
 		return 0;
-	if (strncmp(u, "http://", 7) == 0 && (o->allow_http || loopback_url(u)))
+	if (strncmp(u, "http://", 7) == 0 && (o->allow_http || att_oidc_loopback_url(u)))
 		return 0;
 	snprintf(reterr, errlen, "refusing non-https OIDC URL %s (set ITL_OIDC_ALLOW_HTTP=true to allow)", u);
 	return ATT_E_INVAL;
