@@ -12,6 +12,7 @@
 #include "crypto/ekchain.h"
 #include "db/db.h"
 #include "ext/ext.h"
+#include "factory.h"
 #include "http.h"
 #include "machine/sweep.h"
 #include "obs/log.h"
@@ -232,6 +233,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 		att_log_warning(LOG, "cannot start the sweep worker");
 	if (att_ext_have_hooks() && att_worker_start(s->db, &events, &s->events) < 0)
 		att_log_warning(LOG, "cannot start the event worker");
+	if (att_factory_start(&s->svc) < 0)
+		att_log_warning(LOG, "cannot start the Image Factory worker");
 	if (att_server_start(&s->svc, cfg->listen, threads ? threads : 2, &s->srv, err, sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
@@ -248,6 +251,7 @@ int att_service_start(struct att_service *s, const char *ready_file)
 void att_service_close(struct att_service *s)
 {
 	att_server_stop(s->srv);
+	att_factory_stop();
 	att_worker_stop(s->events);
 	att_worker_stop(s->sweeper);
 	if (s->extensions_loaded)

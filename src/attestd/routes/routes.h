@@ -34,6 +34,8 @@ extern const struct att_route_set att_routes_ui;
 /* ---- common.c ------------------------------------------------------------ */
 
 json_t *att_api_str_or_null(const char *s);
+/* The one schematic every machine boots (YAML, malloc'd) and its ID. */
+int att_api_schematic(const struct att_config *cfg, char **ret_yaml, char ret_id[65]);
 /* A machine id as clients may send it: 1-64 of [A-Za-z0-9._-], a letter or digit first. */
 bool att_api_id_ok(const char *id);
 /* ?page=&per_page= (per_page 1..200); answers 422 itself. */
