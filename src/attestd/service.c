@@ -183,6 +183,8 @@ int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate
 		return -1;
 	if (!cfg->admin_token[0] && !cfg->break_glass_token[0] && !(cfg->oidc_enabled && cfg->oidc_issuer[0]))
 		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
+	if (cfg->high_assurance && cfg->trusted_proxies.n == 0)
+		att_log_warning(LOG, "ITL_HIGH_ASSURANCE=true but ITL_TRUSTED_PROXIES is empty: X-Forwarded-Proto is trusted from nobody and every request but /healthz is refused");
 	if (open_ek_trust(s) < 0 || open_oidc(s) < 0)
 		return -1;
 	return open_extensions(s, false);

@@ -41,4 +41,51 @@ check "refused imports wrote nothing" test "$(counts)" = "$before"
 admin GET /api/v1/machines/..
 case $STATUS in 404|400) pass "'..' as a path id: $STATUS" ;; *) fail "'..' as a path id" ;; esac
 
+# ---- hole 18: HTTP framing ----
+H=${BASE#http://}
+raw() { printf "$1" | "$HTTP_FUZZ" raw "$H" "${2:-3}"; }
+check "two different Content-Length headers: 400" test "$(raw 'POST /api/v1/register HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}')" = 400
+check "Content-Length with Transfer-Encoding: 400" test "$(raw 'POST /api/v1/register HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}')" = 400
+t0=$(date +%s)
+st=$(raw 'POST /api/v1/register HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n{"a":' 5)
+check "chunk size FFFF...: refused at once ($st in $(( $(date +%s) - t0 )) s), not waited for" test "$st" = 411
+check "two equal Content-Length headers are one length" test "$(raw 'POST /api/v1/register HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}')" = 422
+stop_attestd
+
+# ---- hole 14: X-Forwarded-Proto only from ITL_TRUSTED_PROXIES ----
+start_attestd ITL_HIGH_ASSURANCE=true ITL_TRUSTED_PROXIES=192.0.2.10
+check "high assurance without this client as a trusted proxy: start-up still works" test -n "$BASE"
+api GET /api/v1/attest/challenge "" -H "X-Forwarded-Proto: https"
+expect 403 "X-Forwarded-Proto: https from an untrusted client: 403" '.detail | test("ITL_TRUSTED_PROXIES")'
+stop_attestd
+start_attestd ITL_HIGH_ASSURANCE=true ITL_TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.0/8"
+H=${BASE#http://}
+api GET /api/v1/attest/challenge "" -H "X-Forwarded-Proto: https"
+expect 200 "X-Forwarded-Proto: https from a trusted proxy (CIDR): accepted"
+check "duplicate X-Forwarded-Proto: 400" test "$(raw 'GET /api/v1/attest/challenge HTTP/1.1\r\nHost: t\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Proto: http\r\n\r\n')" = 400
+check "duplicate X-Forwarded-Proto, both https: 400" test "$(raw 'GET /api/v1/attest/challenge HTTP/1.1\r\nHost: t\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n\r\n')" = 400
+api GET /api/v1/attest/challenge "" -H "X-Forwarded-Proto: https, http"
+expect 400 "a list in X-Forwarded-Proto: 400"
+stop_attestd
+out=$(ITL_TRUSTED_PROXIES=not-an-ip ITL_DB_URL="sqlite:///$TMP/x.db" ITL_ENROLLMENT_CA_DIR="$TMP/xca" "$ATTESTD" --listen 127.0.0.1:0 2>&1); rc=$?
+check "an invalid ITL_TRUSTED_PROXIES entry stops start-up" sh -c "[ $rc -ne 0 ] && printf '%s' \"\$1\" | grep -q 'ITL_TRUSTED_PROXIES'" _ "$out"
+
+# ---- hole 7: connection exhaustion ----
+start_attestd ITL_CONNECTION_LIMIT_PER_CLIENT=20 ITL_HEADER_TIMEOUT_SECONDS=2
+H=${BASE#http://}
+mkfifo "$TMP/hold"
+"$HTTP_FUZZ" hold "$H" 200 < "$TMP/hold" > "$TMP/hold.out" &
+HOLD=$!
+exec 7>"$TMP/hold"
+i=0; while [ ! -s "$TMP/hold.out" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "one client holds at most ITL_CONNECTION_LIMIT_PER_CLIENT connections ($(cat "$TMP/hold.out") of 200)" test "$(cat "$TMP/hold.out")" -le 20
+st=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --interface 127.0.0.2 --max-time 5 "$BASE/healthz")
+check "another client is served meanwhile ($st)" awk -v h="$st" 'BEGIN { split(h, a, " "); exit !(a[1] == 200 && a[2] < 1) }'
+exec 7>&-
+wait "$HOLD"
+d=$("$HTTP_FUZZ" drip "$H" 8)
+check "headers dripped one byte every 0.5 s are cut off by the header deadline (closed after $d s)" \
+	awk -v d="$d" 'BEGIN { exit !(d != "open" && d + 0 >= 1.5 && d + 0 < 5) }'
+api GET /healthz
+expect 200 "a normal request afterwards"
 done_testing
