@@ -41,6 +41,43 @@ check "refused imports wrote nothing" test "$(counts)" = "$before"
 admin GET /api/v1/machines/..
 case $STATUS in 404|400) pass "'..' as a path id: $STATUS" ;; *) fail "'..' as a path id" ;; esac
 
+# ---- hole 9: control characters refused on input, escaped on output ----
+make_ek t9 rsa
+before=$(counts)
+api POST /api/v1/register "$(node_body ',"hw_product":"R650\u001b]52;c;ZXZpbA==\u0007"')"
+expect 422 "ESC]52 (clipboard write) in hw_product: 422" '.detail == "hw_product: must not contain control characters"'
+api POST /api/v1/register "$(node_body ',"hw_serial":"\u001b[2J"')"
+expect 422 "ESC[2J in hw_serial: 422" '.detail | startswith("hw_serial:")'
+api POST /api/v1/register "$(node_body ',"hw_uuid":"a\u009b2J"')"
+expect 422 "C1 CSI in hw_uuid: 422" '.detail | startswith("hw_uuid:")'
+api POST /api/v1/register "$(node_body ',"hw_uuid":"a\u007f"')"
+expect 422 "DEL in hw_uuid: 422" '.detail | startswith("hw_uuid:")'
+admin POST /api/v1/machines/import "{\"ek_fingerprint\":\"$EK_FP\",\"hw_product\":\"x\\ny\"}"
+expect 422 "newline in an imported hw_product: 422" '.detail | startswith("hw_product:")'
+check "refused hardware fields wrote nothing" test "$(counts)" = "$before"
+api POST /api/v1/register "$(node_body ',"hw_product":"PowerEdge R650 — Ü"')"
+expect 200 "printable non-ASCII text is still accepted"
+T9=$(jget .machine_id)
+# a row written before this check existed (or by hand) is still shown safely
+ESC=$(printf '\033')
+sql "UPDATE machines SET hw_product = 'R650${ESC}]52;c;ZXZpbA==$(printf '\007')', hw_serial = '${ESC}[2J' WHERE machine_id = '$T9'"
+ATTESTATION_API_URL=$BASE ATTESTATION_TOKEN=$ADMIN HOME=$TMP "$ATTESTATION_CLI" machine get "$T9" > "$TMP/get.out" 2>&1
+check "CLI machine get prints no raw ESC or BEL" sh -c "! grep -q \"\$(printf '[\\033\\007]')\" \"\$1\"" _ "$TMP/get.out"
+check "CLI machine get shows them escaped" grep -q 'R650\\x1b\]52;c;ZXZpbA==\\x07' "$TMP/get.out"
+ATTESTATION_API_URL=$BASE ATTESTATION_TOKEN=$ADMIN HOME=$TMP "$ATTESTATION_CLI" machine list > "$TMP/list.out" 2>&1
+check "CLI machine list prints no raw ESC" sh -c "! grep -q \"\$(printf '\\033')\" \"\$1\"" _ "$TMP/list.out"
+stop_attestd
+start_attestd BREAK_GLASS_TOKEN=glass
+api GET "/api/v1/machines/x%1b%5d52%3bc%3bZXZpbA%3d%3d%07" "" -H "X-Break-Glass: glass"
+check "text log: a path with ESC/BEL is logged escaped" grep -q 'Break-glass credential used for GET /api/v1/machines/x\\x1b\]52;c;ZXZpbA==\\x07' "$DATA/attestd.log"
+check "text log: no raw ESC" sh -c "! grep -q \"\$(printf '\\033')\" \"\$1\"" _ "$DATA/attestd.log"
+stop_attestd
+start_attestd BREAK_GLASS_TOKEN=glass ITL_LOG_FORMAT=json
+api GET "/api/v1/machines/x%1b%c2%9b%ff" "" -H "X-Break-Glass: glass"
+check "JSON log: every line is JSON, C1 escaped" sh -c "jq -e . \"\$1\" >/dev/null && grep -q 'x\\\\u001b\\\\u009b?' \"\$1\"" _ "$DATA/attestd.log"
+stop_attestd
+start_attestd
+
 # ---- hole 18: HTTP framing ----
 H=${BASE#http://}
 raw() { printf "$1" | "$HTTP_FUZZ" raw "$H" "${2:-3}"; }

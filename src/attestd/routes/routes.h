@@ -62,10 +62,10 @@ bool att_api_fleet_query(struct att_req *rq, struct att_resp *rs, struct att_fle
 	{ "ek_fingerprint", ATT_J_STRING, true, 128 },                 \
 	{ "ek_cert_pem", ATT_J_STRING, true, ATT_EK_MAX_B64 },         \
 	{ "ek_source", ATT_J_STRING, false, 32 },                      \
-	{ "hw_uuid", ATT_J_STRING, false, 256 },                       \
+	{ "hw_uuid", ATT_J_TEXT, false, 256 },                         \
 	{ "hw_mac", ATT_J_STRING, false, 64 },                         \
-	{ "hw_serial", ATT_J_STRING, false, 256 },                     \
-	{ "hw_product", ATT_J_STRING, false, 256 },                    \
+	{ "hw_serial", ATT_J_TEXT, false, 256 },                       \
+	{ "hw_product", ATT_J_TEXT, false, 256 },                      \
 	{ "desired_role", ATT_J_STRING, false, 64 },                   \
 	{ "cluster_id", ATT_J_STRING, false, 64 },                     \
 	{ "ek_chain_pem", ATT_J_STRING, false, ATT_EK_MAX_B64 },       \

@@ -125,6 +125,9 @@ char *att_text_escape(const char *s)
 		if (n == 0) {
 			o += snprintf(o, cap - (size_t)(o - out), "\\x%02x", *u);
 			n = 1;
+		} else if (cp == '\n' || cp == '\r' || cp == '\t') {
+			*o++ = '\\';
+			*o++ = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
 		} else if (cp < 0x20 || cp == 0x7F) {
 			o += snprintf(o, cap - (size_t)(o - out), "\\x%02x", (unsigned)cp);
 		} else if (cp >= 0x80 && cp <= 0x9F) {

@@ -22,8 +22,8 @@ bool att_utf8_valid(const char *s);
 /* Does s hold a C0 control (U+0000-U+001F), DEL, or a C1 control
  * (U+0080-U+009F)?  Also true when s is not UTF-8. */
 bool att_text_has_control(const char *s);
-/* A malloc'd copy of s in which controls are written as \xNN (C0, DEL),
- * \u00NN (C1) and bytes that are not UTF-8 as \xNN.
+/* A malloc'd copy of s in which controls are written as \n, \r, \t,
+ * \xNN (other C0, DEL), \u00NN (C1) and bytes that are not UTF-8 as \xNN.
  * NULL only when out of memory. */
 char *att_text_escape(const char *s);
 
