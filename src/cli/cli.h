@@ -68,6 +68,9 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 /* cmd.c */
 int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+/* dotenv.c: ./.env (or $ATTESTATION_ENV_FILE) into the environment;
+ * variables already set win.  0, or -1 when a named file is unreadable. */
+int cli_load_dotenv(void);
 
 /* output */
 struct col {

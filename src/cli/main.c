@@ -569,6 +569,8 @@ int main(int argc, char **argv)
 
 	argc--;
 	argv++;
+	if (cli_load_dotenv() < 0)
+		return EX_USAGE;
 	c.api_url = env_or("ATTESTATION_API_URL", "http://localhost:9000");
 	c.timeout = 30;
 	if (take_globals(&c, &argc, argv) < 0)

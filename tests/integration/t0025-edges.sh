@@ -78,6 +78,25 @@ check "JSON log: every line is JSON, C1 escaped" sh -c "jq -e . \"\$1\" >/dev/nu
 stop_attestd
 start_attestd
 
+# ---- hole 16: the CLI reads a .env file ----
+isarray() { jq -e 'type == "array"' "$1" >/dev/null; }
+mkdir -p "$TMP/envdir"
+cat > "$TMP/envdir/.env" <<EOT
+# seed 002: "Create a .env file or export environment variables"
+export ATTESTATION_API_URL=$BASE
+ATTESTATION_TOKEN="$ADMIN"
+BROWSER=/bin/false
+EOT
+(cd "$TMP/envdir" && env -u ATTESTATION_API_URL -u ATTESTATION_TOKEN HOME="$TMP" "$ATTESTATION_CLI" machine list -o json) > "$TMP/env.out" 2>"$TMP/env.err"
+check "CLI takes ATTESTATION_API_URL and ATTESTATION_TOKEN from ./.env" isarray "$TMP/env.out"
+(cd "$TMP/envdir" && env ATTESTATION_API_URL=http://127.0.0.1:9 -u ATTESTATION_TOKEN HOME="$TMP" "$ATTESTATION_CLI" machine list -o json) > /dev/null 2>&1
+check "an exported variable wins over .env" test $? -ne 0
+cp "$TMP/envdir/.env" "$TMP/other.env"
+(cd "$TMP" && env -u ATTESTATION_API_URL -u ATTESTATION_TOKEN ATTESTATION_ENV_FILE="$TMP/other.env" HOME="$TMP" "$ATTESTATION_CLI" machine list -o json) > "$TMP/env2.out" 2>&1
+check "ATTESTATION_ENV_FILE names another file" isarray "$TMP/env2.out"
+(cd "$TMP" && env ATTESTATION_ENV_FILE="$TMP/missing.env" "$ATTESTATION_CLI" machine list) > /dev/null 2>&1
+check "a named .env that cannot be read: exit 2" test $? -eq 2
+
 # ---- hole 18: HTTP framing ----
 H=${BASE#http://}
 raw() { printf "$1" | "$HTTP_FUZZ" raw "$H" "${2:-3}"; }
