@@ -22,7 +22,7 @@
 struct kset {
 	struct att_jwks *ks;
 	int refs;		/* under o->mu */
-	int64_t loaded_at;
+	int64_t loaded_at;	/* mono_ms() */
 };
 
 struct att_oidc {
@@ -45,13 +45,24 @@ struct att_oidc {
 	pthread_mutex_t fetch_mu;	/* single flight */
 	struct kset *cur;
 	uint64_t generation;
-	int64_t last_attempt;
+	int64_t last_attempt;	/* mono_ms(), 0: never */
 	struct att_oidc_stats st;
 };
 
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
+}
+
+/* Milliseconds on the monotonic clock: cache age and the refetch rate
+ * limit (whole wall-clock seconds let two fetches come 1.01 s apart
+ * under a 2 s limit, and a clock step would stop or unleash refetches). */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static char **dup_list(const char *const *in, size_t n)
@@ -341,18 +352,18 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 	struct kset *k, *old = NULL;
 	struct att_jwks *ks = NULL;
 	uint64_t gen;
-	int64_t now = now_s();
+	int64_t now = mono_ms();
 	int r;
 
 	pthread_mutex_lock(&o->mu);
 	k = o->cur;
 	gen = o->generation;
-	if (k && !force && now - k->loaded_at < o->ttl) {
+	if (k && !force && now - k->loaded_at < o->ttl * 1000) {
 		k->refs++;
 		pthread_mutex_unlock(&o->mu);
 		return k;
 	}
-	if (o->last_attempt && now - o->last_attempt < (k ? o->min_refresh : 1)) {
+	if (o->last_attempt && now - o->last_attempt < (k ? o->min_refresh : 1) * 1000) {
 		/* rate limited: without keys at all, retry at most once a second */
 		if (k)
 			k->refs++;
@@ -365,7 +376,7 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 
 	pthread_mutex_lock(&o->fetch_mu);
 	pthread_mutex_lock(&o->mu);
-	if (o->generation != gen || (o->last_attempt && now_s() - o->last_attempt < 1)) {
+	if (o->generation != gen || (o->last_attempt && mono_ms() - o->last_attempt < 1000)) {
 		/* someone fetched while we waited */
 		k = o->cur;
 		if (k)
@@ -376,7 +387,7 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 		pthread_mutex_unlock(&o->fetch_mu);
 		return k;
 	}
-	o->last_attempt = now_s();
+	o->last_attempt = mono_ms();
 	pthread_mutex_unlock(&o->mu);
 
 	r = fetch_keys(o, &ks, reterr, errlen);
@@ -388,7 +399,7 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 		if (n) {
 			n->ks = ks;
 			n->refs = 1;
-			n->loaded_at = now_s();
+			n->loaded_at = mono_ms();
 			old = o->cur;
 			o->cur = n;
 			o->generation++;
