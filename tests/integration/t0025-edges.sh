@@ -38,6 +38,10 @@ for id in .. . -x ../etc "a/b" "$(printf 'a%.0s' $(seq 65))"; do
 	expect 422 "import machine_id '$id' refused" '.detail | startswith("machine_id:")'
 done
 check "refused imports wrote nothing" test "$(counts)" = "$before"
+for aid in ../../etc "$(printf 'a%.0s' $(seq 31))" "$(printf 'g%.0s' $(seq 32))"; do
+	api POST /api/v1/machines/00000000-0000-4000-8000-000000000000/ak-activate/complete "{\"activation_id\":\"$aid\",\"secret\":\"AAAA\"}"
+	expect 422 "activation_id '$aid' refused for its shape" '.detail | test("32 hex")'
+done
 admin GET /api/v1/machines/..
 case $STATUS in 404|400) pass "'..' as a path id: $STATUS" ;; *) fail "'..' as a path id" ;; esac
 
