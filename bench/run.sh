@@ -104,5 +104,7 @@ printf '%-12s %14s %8s %24s\n' "alg" "tokens/s" "ratio" "openssl speed verify/s"
 join "$OUT/jwt.txt" "$OUT/speed.txt" | while read -r alg j o; do
 	printf '%-12s %14s %8s %24.0f\n' "$alg" "$j" "$(awk -v q="$j" -v o="$o" 'BEGIN { printf "%.2f", q / o }')" "$o"
 done
+sh bench/unauth.sh "$BUILD"
 sh bench/agent.sh "$BUILD"
+sh bench/events.sh "$BUILD"
 sh bench/pg.sh "$BUILD"

@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config meson ninja-build git ca-certificates \
  libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev \
  libcurl4-openssl-dev libcmocka-dev libpq-dev libtss2-dev libcjose-dev postgresql glewlwyd \
  swtpm swtpm-tools tpm2-tools \
- curl jq openssl sqlite3 wrk poppler-utils python3 util-linux chromium time procps nginx"
+ curl jq openssl openssh-client sqlite3 wrk poppler-utils python3 util-linux chromium time procps nginx"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -95,6 +95,49 @@ typedef void (*att_ext_handler_fn)(struct att_ext *ext, struct att_ext_req *rq, 
 				   void *ud);
 typedef int (*att_ext_hook_fn)(struct att_ext *ext, const struct att_ext_event *ev, void *ud);
 
+/* A hook whose work splits into independent targets (the webhooks
+ * module: one per subscribed URL) names them for each event; every
+ * target then has its own delivery, retried, dead-lettered and replayed
+ * on its own, so one failing target never holds up another. */
+struct att_ext_targets;
+typedef int (*att_ext_targets_fn)(struct att_ext *ext, const struct att_ext_event *ev,
+				  struct att_ext_targets *out, void *ud);
+
+/* The typed context of an event (docs/events.md), as the seeds'
+ * decorators give it: the members every event carries, then the ones of
+ * each event (NULL / 0 where the event has none).  Strings live as long
+ * as the hook call. */
+struct att_ext_hardware {
+	const char *hw_uuid, *hw_serial, *hw_product, *hw_mac;
+};
+
+struct att_ext_context {
+	size_t size;			/* sizeof(struct att_ext_context) in the running attestd */
+	const struct att_ext_event *ev;	/* for event_json, event_target, event_error */
+	const char *event;		/* "node.registered" ... */
+	int64_t id;
+	const char *ek_fingerprint, *machine_id, *timestamp;
+	const char *raw;		/* JSON text of the event's raw member: {node, meta} */
+	const char *hostname, *role;
+	/* node.registered (on_registered) */
+	const char *mac_address, *ip_address;
+	int tpm_available;
+	struct att_ext_hardware hardware;
+	/* node.provisioned (on_provisioning) */
+	const char *config_url, *schematic_id, *iso_url;
+	/* node.online */
+	const char *first_seen_at;
+	/* node.role_changed */
+	const char *previous_role, *new_role;
+	/* node.decommissioned, node.locked, node.unlocked, node.cert_revoked */
+	const char *reason;
+	/* node.heartbeat_missed */
+	const char *last_seen_at;
+	int64_t missed_count;
+};
+
+typedef int (*att_ext_context_fn)(struct att_ext *ext, const struct att_ext_context *ctx, void *ud);
+
 struct att_ext_route {
 	const char *method;	/* GET, POST, PUT, PATCH, DELETE, HEAD */
 	const char *path;	/* absolute; "{name}" captures one segment */
@@ -197,7 +240,38 @@ struct att_ext_host {
 	const char *(*event_field)(const struct att_ext_event *ev, const char *name);
 	/* The whole event as JSON text (docs/events.md). */
 	const char *(*event_json)(const struct att_ext_event *ev, size_t *ret_len);
+
+	/* ---- appended: delivery targets, typed hooks, delivery details --- */
+	/* Only inside init(): a hook with independent targets (see
+	 * att_ext_targets_fn); targets() calls add_target once per target
+	 * ([A-Za-z0-9._-]{1,64}), fn is called once per target. */
+	int (*add_target_hook)(struct att_ext *ext, const char *event, att_ext_targets_fn targets,
+			       att_ext_hook_fn fn, void *ud);
+	int (*add_target)(struct att_ext_targets *out, const char *target);
+	/* Only inside init(): a hook that gets the typed context
+	 * (att_ext_on_registered() ... below). */
+	int (*add_context_hook)(struct att_ext *ext, const char *event, att_ext_context_fn fn, void *ud);
+	/* During a hook: the target being delivered to (NULL for plain
+	 * hooks), the attempt number (1, 2, ...), and why it failed — recorded
+	 * against the delivery (GET /api/v1/events/{id}). */
+	const char *(*event_target)(const struct att_ext_event *ev);
+	int (*event_attempt)(const struct att_ext_event *ev);
+	void (*event_error)(const struct att_ext_event *ev, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
 };
+
+/* Typed hooks, one per event (the seeds' @on_registered ... @on_any_event). */
+#define att_ext_on_registered(h, ext, fn, ud) (h)->add_context_hook((ext), "node.registered", (fn), (ud))
+#define att_ext_on_provisioning(h, ext, fn, ud) (h)->add_context_hook((ext), "node.provisioned", (fn), (ud))
+#define att_ext_on_online(h, ext, fn, ud) (h)->add_context_hook((ext), "node.online", (fn), (ud))
+#define att_ext_on_role_changed(h, ext, fn, ud) (h)->add_context_hook((ext), "node.role_changed", (fn), (ud))
+#define att_ext_on_decommissioned(h, ext, fn, ud) (h)->add_context_hook((ext), "node.decommissioned", (fn), (ud))
+#define att_ext_on_locked(h, ext, fn, ud) (h)->add_context_hook((ext), "node.locked", (fn), (ud))
+#define att_ext_on_unlocked(h, ext, fn, ud) (h)->add_context_hook((ext), "node.unlocked", (fn), (ud))
+#define att_ext_on_heartbeat_missed(h, ext, fn, ud) (h)->add_context_hook((ext), "node.heartbeat_missed", (fn), (ud))
+#define att_ext_on_cert_issued(h, ext, fn, ud) (h)->add_context_hook((ext), "node.cert_issued", (fn), (ud))
+#define att_ext_on_cert_revoked(h, ext, fn, ud) (h)->add_context_hook((ext), "node.cert_revoked", (fn), (ud))
+#define att_ext_on_any_event(h, ext, fn, ud) (h)->add_context_hook((ext), "*", (fn), (ud))
 
 /* Is host field f provided by the running attestd? */
 #define ATT_EXT_HOST_HAS(host, f) \

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit/checkpoint.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "db/db.h"
@@ -45,6 +46,8 @@ struct copy_table {
 	"activation_id, machine_id, ak_public, ak_name, ek_public, secret_hash, created_at, expires_at, consumed_at"
 #define POLICY_COLS "role, policy, updated_at, updated_by"
 #define INTERMEDIATE_COLS "cert_sha256, subject, pem, first_seen"
+#define CHECKPOINT_COLS "id, issued_at, entries, head_id, head_hash, issuer, payload, signature, timestamp_token"
+#define KEY_COLS "name, secret, created_at"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -77,6 +80,15 @@ static const struct copy_table tables[] = {
 	{ "ek_intermediates", 4, false, "SELECT " INTERMEDIATE_COLS " FROM ek_intermediates ORDER BY cert_sha256",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)",
 	  "INSERT INTO ek_intermediates (" INTERMEDIATE_COLS ") VALUES (?, ?, ?, ?)" },
+	{ "audit_checkpoints", 9, true, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id",
+	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") OVERRIDING SYSTEM VALUE VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" },
+	/* the challenge key: outstanding challenges stay valid across the copy */
+	{ "service_keys", 3, false, "SELECT " KEY_COLS " FROM service_keys ORDER BY name",
+	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
+	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
+	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
+	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at" },
 };
 
 static const char *const reset_identity[] = {
@@ -84,6 +96,7 @@ static const char *const reset_identity[] = {
 	"SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM audit_log",
 	"SELECT setval(pg_get_serial_sequence('outbox_events', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM outbox_events",
 	"SELECT setval(pg_get_serial_sequence('approval_votes', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM approval_votes",
+	"SELECT setval(pg_get_serial_sequence('audit_checkpoints', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), COALESCE(MAX(id), 0) > 0) FROM audit_checkpoints",
 };
 
 int att_dbcopy_run(const char *from, const char *to)
@@ -164,13 +177,24 @@ int att_dbcopy_run(const char *from, const char *to)
 		}
 	}
 	{
-		struct att_audit_verify v;
+		struct att_audit_verify v = { 0 };
+		struct att_checkpoint cp = { 0 };
+		char hash_at[65] = "";
+		int g = att_checkpoint_get(dc, 0, &cp);
 
-		if (att_audit_verify(dc, &v) < 0 || !v.valid) {
+		if ((g < 0 && g != ATT_E_NOTFOUND) || att_audit_verify_probe(dc, cp.entries, hash_at, &v) < 0 || !v.valid) {
 			fprintf(stderr, "attestd db copy: the copied audit chain does not verify (%s); nothing committed\n",
-				v.error);
+				v.error[0] ? v.error : "cannot read it");
+			att_checkpoint_release(&cp);
 			goto out;
 		}
+		if (g == 0 && cp.entries > 0 && strcmp(hash_at, cp.head_hash) != 0) {
+			fprintf(stderr, "attestd db copy: the copied log does not extend its newest checkpoint (%lld entries);"
+				" nothing committed\n", (long long)cp.entries);
+			att_checkpoint_release(&cp);
+			goto out;
+		}
+		att_checkpoint_release(&cp);
 		if (att_dbc_commit(dc) < 0) {
 			fprintf(stderr, "attestd db copy: commit failed: %s\n", att_dbc_errmsg(dc));
 			goto out;

@@ -113,6 +113,13 @@ static int check_config(struct att_config *cfg)
 		return 1;
 	}
 	att_config_dump(cfg, 1);
+	{
+		const char *w[8];
+		int n = att_config_weaknesses(cfg, w, 8);
+
+		for (int i = 0; i < n; i++)
+			printf("WARNING: %s\n", w[i]);
+	}
 	printf("configuration OK\n");
 	return 0;
 }

@@ -96,6 +96,8 @@ void att_resp_from_err(struct att_resp *rs, int err, const char *detail)
 		att_resp_error(rs, 500, "Internal Server Error");
 	else
 		att_resp_error(rs, status, "%s", detail && *detail ? detail : att_strerror(err));
+	if (status == 503)
+		att_resp_header(rs, "Retry-After", "5");
 }
 
 const char *att_req_header(struct att_req *rq, const char *name)

@@ -21,9 +21,12 @@ static const struct att_route_set *const core[] = {
 	&att_routes_tpm,
 	&att_routes_pcr_policies,
 	&att_routes_audit,
+	&att_routes_checkpoints,
 	&att_routes_extensions,
 	&att_routes_fleet,
+	&att_routes_events,
 	&att_routes_ui,
+	&att_routes_agents,
 };
 
 static struct att_route *table;

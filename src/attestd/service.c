@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit/checkpoint.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "crypto/ca.h"
@@ -17,12 +18,12 @@
 #include "machine/sweep.h"
 #include "obs/log.h"
 #include "oidc/oidc.h"
+#include "routes/routes.h"
 #include "service.h"
 #include "worker.h"
 
 #define LOG "attestd"
 #define PKI "attestd.pki"
-#define EVENT_POLL_MS 500
 
 static int open_db(struct att_service *s, unsigned pool)
 {
@@ -42,6 +43,10 @@ static int open_db(struct att_service *s, unsigned pool)
 		att_log_info(LOG, "Applied %d database migration(s); schema version %d", applied,
 			     att_db_latest_version());
 	s->svc.db = s->db;
+	if (att_service_key_load(s->db, "nonce-hmac", s->svc.nonce_key) < 0) {
+		att_log_error(LOG, "cannot load the challenge key from the database");
+		return -1;
+	}
 	return 0;
 }
 
@@ -175,7 +180,8 @@ int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate
 	s->svc.cfg = cfg;
 	if (threads == 0)
 		threads = 2;
-	if (open_db(s, cfg->db_pool_size ? (unsigned)cfg->db_pool_size : threads + 2) < 0)
+	if (open_db(s, cfg->db_pool_size ? (unsigned)cfg->db_pool_size
+						: threads + 3 + (unsigned)cfg->event_partitions) < 0)
 		return -1;
 	if (migrate_only)
 		return open_extensions(s, true);
@@ -209,34 +215,150 @@ static int write_ready_file(const char *path, const char *addr)
 
 static int sweep_fn(void *ctx, const char *holder)
 {
-	return att_sweep_run(ctx, holder);
+	struct att_service *s = ctx;
+	int r = att_sweep_run(s->db, holder), h;
+
+	if (r >= 0 && (h = att_heartbeat_sweep(s->db, s->cfg->heartbeat_missed_seconds)) > 0) {
+		att_log_info(LOG, "%d machine(s) missed their heartbeat", h);
+		att_worker_kick(s->events);
+	}
+	return r;
 }
 
+/* Periodic checkpoint: only when the log grew since the newest one. */
+static int checkpoint_fn(void *ctx, const char *holder)
+{
+	const struct att_svc *svc = ctx;
+	struct att_checkpoint_signer sg;
+	struct att_dbc *c;
+	char issuer[160], why[200];
+	bool issued = false;
+	int r = att_api_checkpoint_signer(svc, &sg);
+
+	if (r < 0)
+		return r;
+	c = att_db_acquire(svc->db);
+	if (!c)
+		return ATT_E_DB;
+	snprintf(issuer, sizeof(issuer), "attestd:%s", holder);
+	r = att_checkpoint_issue(c, &sg, issuer, true, NULL, &issued, why, sizeof(why));
+	if (r == ATT_E_CONFLICT) {
+		static char said[200];	/* only this worker's thread runs here */
+
+		if (strcmp(said, why) != 0)
+			att_log_error("attestd.audit", "Not signing an audit checkpoint: %s", why);
+		snprintf(said, sizeof(said), "%s", why);
+	}
+	if (r == 0 && svc->cfg->audit_tsa_url[0]) {
+		static bool tsa_failing;	/* only this worker's thread runs here */
+		char err[300] = "";
+		int n = att_checkpoint_timestamp_pending(c, svc->cfg->audit_tsa_url, 10, 8, err, sizeof(err));
+
+		if (n < 0 && !tsa_failing)
+			att_log_warning("attestd.audit", "checkpoint timestamp: %s", err);
+		else if (n > 0)
+			att_log_info("attestd.audit", "%d audit checkpoint(s) timestamped by %s", n, svc->cfg->audit_tsa_url);
+		tsa_failing = n < 0;
+	}
+	att_db_release(svc->db, c);
+	return r < 0 ? r : issued;
+}
+
+/* The fan-out worker: new outbox events become deliveries, then the
+ * partition workers are woken. */
 static int events_fn(void *ctx, const char *holder)
 {
+	struct att_service *s = ctx;
+	int r;
+
+	int total = 0;
+
 	(void)holder;
-	return att_ext_dispatch(ctx);
+	/* while there is a backlog: fan out and wake the deliverers, batch after batch */
+	for (int round = 0; round < 20; round++) {
+		r = att_ext_fanout(&s->svc);
+		if (r <= 0)
+			break;
+		total += r;
+		for (size_t i = 0; i < s->nparts; i++)
+			att_worker_kick(s->part_workers[i]);
+		if (r < ATT_EXT_FANOUT_BATCH)
+			break;
+	}
+	return total > 0 ? total : r;
+}
+
+static int deliver_fn(void *ctx, const char *holder)
+{
+	return att_ext_deliver(ctx, holder);
+}
+
+static void start_event_workers(struct att_service *s)
+{
+	const struct att_config *cfg = s->cfg;
+	struct att_worker_conf events = { "events", cfg->event_poll_ms, events_fn, s, NULL };
+	size_t n = (size_t)cfg->event_partitions;
+
+	if (!att_ext_have_hooks())
+		return;
+	s->parts = calloc(n, sizeof(*s->parts));
+	s->part_workers = calloc(n, sizeof(*s->part_workers));
+	if (!s->parts || !s->part_workers) {
+		att_log_warning(LOG, "cannot start the event workers: out of memory");
+		return;
+	}
+	s->nparts = n;
+	for (size_t i = 0; i < n; i++) {
+		struct att_ext_partition *p = &s->parts[i];
+		struct att_worker_conf w = { p->lease, cfg->event_poll_ms, deliver_fn, p, NULL };
+
+		p->svc = &s->svc;
+		p->lo = (unsigned)(i * ATT_EVENT_SLOTS / n);
+		p->hi = (unsigned)((i + 1) * ATT_EVENT_SLOTS / n);
+		snprintf(p->lease, sizeof(p->lease), "events.%zu", i);
+		if (att_worker_start(s->db, &w, &s->part_workers[i]) < 0)
+			att_log_warning(LOG, "cannot start the event worker %s", p->lease);
+	}
+	if (att_worker_start(s->db, &events, &s->events) < 0)
+		att_log_warning(LOG, "cannot start the event fan-out worker");
+}
+
+static void stop_event_workers(struct att_service *s)
+{
+	att_worker_stop(s->events);
+	s->events = NULL;
+	for (size_t i = 0; i < s->nparts; i++) {
+		att_worker_stop(s->part_workers[i]);
+		att_ext_partition_release(&s->parts[i]);
+	}
+	free(s->parts);
+	free(s->part_workers);
+	s->parts = NULL;
+	s->part_workers = NULL;
+	s->nparts = 0;
 }
 
 int att_service_start(struct att_service *s, const char *ready_file)
 {
 	const struct att_config *cfg = s->cfg;
 	unsigned threads = cfg->threads ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s->db,
+	struct att_worker_conf sweep = { "sweep", cfg->sweep_interval_seconds * 1000, sweep_fn, s,
 					 "Removed %d expired nonces and config tokens" };
-	struct att_worker_conf events = { "events", EVENT_POLL_MS, events_fn, &s->svc, NULL };
+	struct att_worker_conf checkpoints = { "audit-checkpoint", cfg->audit_checkpoint_interval_seconds * 1000,
+					       checkpoint_fn, &s->svc, "Signed audit checkpoint issued (%d)" };
 	char err[1024] = "";
 
 	if (att_ext_start_all(err, sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
 	}
+	start_event_workers(s);
 	if (att_worker_start(s->db, &sweep, &s->sweeper) < 0)
 		att_log_warning(LOG, "cannot start the sweep worker");
-	if (att_ext_have_hooks() && att_worker_start(s->db, &events, &s->events) < 0)
-		att_log_warning(LOG, "cannot start the event worker");
 	if (att_factory_start(&s->svc) < 0)
 		att_log_warning(LOG, "cannot start the Image Factory worker");
+	if (cfg->audit_checkpoint_interval_seconds > 0 && att_worker_start(s->db, &checkpoints, &s->checkpointer) < 0)
+		att_log_warning(LOG, "cannot start the audit checkpoint worker");
 	if (att_server_start(&s->svc, cfg->listen, threads ? threads : 2, &s->srv, err, sizeof(err)) < 0) {
 		att_log_error(LOG, "%s", err);
 		return -1;
@@ -254,8 +376,10 @@ void att_service_close(struct att_service *s)
 {
 	att_server_stop(s->srv);
 	att_factory_stop();
-	att_worker_stop(s->events);
+	att_worker_stop(s->checkpointer);
 	att_worker_stop(s->sweeper);
+	s->sweeper = NULL;
+	stop_event_workers(s);
 	if (s->extensions_loaded)
 		att_ext_unload_all();
 	if (s->routes_built)

@@ -10,6 +10,7 @@
 
 struct att_server;
 struct att_worker;
+struct att_ext_partition;
 
 struct att_service {
 	struct att_config *cfg;
@@ -19,7 +20,10 @@ struct att_service {
 	struct att_ek_trust *trust;
 	struct att_oidc *oidc;
 	struct att_strlist oidc_aud;
-	struct att_worker *sweeper, *events;
+	struct att_worker *sweeper, *events, *checkpointer;
+	struct att_ext_partition *parts;	/* event delivery: one worker per partition */
+	struct att_worker **part_workers;
+	size_t nparts;
 	struct att_server *srv;
 	int migrations_applied;
 	bool extensions_loaded, routes_built;

@@ -71,9 +71,21 @@ static void *worker_main(void *arg)
 
 	if (ttl < 3)
 		ttl = 3;
+	struct timespec renewed = { 0, 0 };
+
 	while (wait_turn(w)) {
-		bool claimed = false;
-		int r = att_lease_claim(w->db, w->conf.name, me, ttl, &claimed);
+		bool claimed = held;
+		struct timespec now;
+		int r = 0;
+
+		/* renew a held lease once a third of its lifetime has passed, not
+		 * on every run: a renewal is a durable write */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!held || now.tv_sec - renewed.tv_sec >= ttl / 3) {
+			r = att_lease_claim(w->db, w->conf.name, me, ttl, &claimed);
+			if (r == 0 && claimed)
+				renewed = now;
+		}
 
 		if (r == 0 && claimed != held) {
 			att_log_info(w->topic, "%s the %s lease (holder %s)", claimed ? "Acquired" : "Lost", w->conf.name,

@@ -71,6 +71,19 @@ int cmd_audit(struct cli *c, int argc, char **argv);
 /* dotenv.c: ./.env (or $ATTESTATION_ENV_FILE) into the environment;
  * variables already set win.  0, or -1 when a named file is unreadable. */
 int cli_load_dotenv(void);
+/* cmd_agents.c */
+int cmd_config(struct cli *c, int argc, char **argv);
+int cmd_agents(struct cli *c, int argc, char **argv);
+/* checkpoint.c: `audit checkpoint ...`; the --checkpoint FILE check of
+ * `audit verify` against the fetched chain (ascending), adding
+ * res.checkpoint (and its RFC 3161 timestamp, checked against tsa_ca_file
+ * when given); EX_OK, EX_ERR (mismatch, bad signature) or EX_USAGE. */
+int cmd_audit_checkpoint(struct cli *c, int argc, char **argv);
+int cli_checkpoint_check(const char *file, const char *ca_file, const char *tsa_ca_file, const json_t *chain,
+			 json_t *res);
+void cli_checkpoint_print(const json_t *verdict);
+/* cmd_events.c */
+int cmd_events(struct cli *c, int argc, char **argv);
 
 /* output */
 struct col {

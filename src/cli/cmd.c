@@ -37,8 +37,13 @@ static const char audit_usage[] =
 	"\n"
 	"  list [--machine-id ID] [--action A] [--page N] [--per-page N] [--all]\n"
 	"                 Audit entries, newest first (--all fetches every page)\n"
-	"  verify         Fetch the whole log and recompute the hash chain locally;\n"
-	"                 exit 1 when any entry does not link or recompute\n"
+	"  verify [--checkpoint FILE --enrollment-ca CA.crt [--tsa-ca TSA-CA.pem]]\n"
+	"                 Fetch the whole log and recompute the hash chain locally;\n"
+	"                 exit 1 when any entry does not link or recompute, or when\n"
+	"                 the log does not extend the signed checkpoint FILE\n"
+	"                 (cut back to an earlier state, or rewritten)\n"
+	"  checkpoint create|get|list\n"
+	"                 Signed checkpoints of the log (see 'audit checkpoint --help')\n"
 	"  report ID [--file PATH]\n"
 	"                 The machine's signed PDF audit report (default file\n"
 	"                 machine-audit-ID-YYYYMMDD.pdf; '-' writes to stdout)\n"
@@ -540,6 +545,11 @@ static const char *str_or_null(const json_t *e, const char *k)
 
 static int a_verify(struct cli *c, int argc, char **argv)
 {
+	const char *cpfile = NULL, *cafile = NULL, *tsaca = NULL;
+	const struct opt o[] = { { "checkpoint", 0, true, &cpfile, NULL },
+				 { "enrollment-ca", 0, true, &cafile, NULL },
+				 { "tsa-ca", 0, true, &tsaca, NULL } };
+	int cpex = EX_OK;
 	char *pos[1];
 	json_t *all = NULL, *res;
 	const char *prev = ATT_AUDIT_GENESIS, *error = NULL;
@@ -549,8 +559,12 @@ static int a_verify(struct cli *c, int argc, char **argv)
 	char why[160] = "";
 	int ex;
 
-	if (parse_opts("audit verify", argc, argv, NULL, 0, pos, 0) < 0)
+	if (parse_opts("audit verify", argc, argv, o, 3, pos, 0) < 0)
 		return EX_USAGE;
+	if (cpfile && !cafile) {
+		fprintf(stderr, "attestation audit verify: --checkpoint needs --enrollment-ca (your copy of enrollment-ca.crt)\n");
+		return EX_USAGE;
+	}
 	ex = fetch_all(c, NULL, &all);
 	if (ex)
 		return ex;
@@ -590,15 +604,24 @@ static int a_verify(struct cli *c, int argc, char **argv)
 			"head_hash", n ? prev : NULL, "error", error, "verified_by", "client");
 	if (bad_id)
 		json_object_set_new(res, "first_invalid_id", json_integer(bad_id));
+	if (cpfile && (cpex = cli_checkpoint_check(cpfile, cafile, tsaca, all, res)) == EX_USAGE) {
+		json_decref(res);
+		json_decref(all);
+		return cpex;
+	}
+	if (cpex != EX_OK)
+		json_object_set_new(res, "valid", json_false());
 	if (c->json)
 		out_json(res);
 	else if (!error)
 		printf("Audit chain valid: %zu entries verified locally, head %s\n", n, n ? prev : "(empty)");
 	else
 		printf("AUDIT CHAIN BROKEN: %s (%zu entries fetched)\n", error, n);
+	if (cpfile && !c->json)
+		cli_checkpoint_print(json_object_get(res, "checkpoint"));
 	json_decref(res);
 	json_decref(all);
-	return error ? EX_ERR : EX_OK;
+	return error || cpex != EX_OK ? EX_ERR : EX_OK;
 }
 
 static int a_report(struct cli *c, int argc, char **argv)
@@ -675,6 +698,8 @@ int cmd_audit(struct cli *c, int argc, char **argv)
 		return a_verify(c, argc - 1, argv + 1);
 	if (strcmp(sub, "report") == 0)
 		return a_report(c, argc - 1, argv + 1);
+	if (strcmp(sub, "checkpoint") == 0)
+		return cmd_audit_checkpoint(c, argc - 1, argv + 1);
 	fprintf(stderr, "attestation audit: unknown command '%s'\n\n%s", sub, audit_usage);
 	return EX_USAGE;
 }

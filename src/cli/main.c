@@ -30,7 +30,10 @@ static const char usage_text[] =
 	"  auth cache-list   List cached logins\n"
 	"  auth clear-cache  Remove every cached login\n"
 	"  machine ...       list, get, approve, lock, unlock, revoke, approvals, bundle, import\n"
-	"  audit ...         list, verify (recomputes the hash chain locally), report (signed PDF)\n"
+	"  config ...        set, get, history, delete a cluster's AgentAttestation policies\n"
+	"  agents list       recent agent sessions (matched policy, attributes)\n"
+	"  audit ...         list, verify (recomputes the hash chain locally), report (signed PDF), checkpoint\n"
+	"  events ...        list, get, replay (lifecycle events and their deliveries)\n"
 	"  completion bash   Print the bash completion script\n"
 	"\n"
 	"Environment:\n"
@@ -66,12 +69,15 @@ static const char completion_bash[] =
 	"\t\tcase ${words[i]} in -*) continue ;; esac\n"
 	"\t\tif [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi\n"
 	"\tdone\n"
-	"\tif [[ -z $cmd ]]; then COMPREPLY=($(compgen -W 'auth machine audit completion --output --api-url --help --version' -- \"$cur\")); return; fi\n"
+	"\tif [[ -z $cmd ]]; then COMPREPLY=($(compgen -W 'auth machine audit config agents events completion --output --api-url --help --version' -- \"$cur\")); return; fi\n"
 	"\tif [[ -z $sub ]]; then\n"
 	"\t\tcase $cmd in\n"
 	"\t\tauth) COMPREPLY=($(compgen -W 'login whoami token logout cache-list clear-cache' -- \"$cur\")) ;;\n"
 	"\t\tmachine) COMPREPLY=($(compgen -W 'list get approve lock unlock revoke approvals bundle import' -- \"$cur\")) ;;\n"
-	"\t\taudit) COMPREPLY=($(compgen -W 'list verify report' -- \"$cur\")) ;;\n"
+	"\t\tconfig) COMPREPLY=($(compgen -W 'set get history delete' -- \"$cur\")) ;;\n"
+	"\t\tagents) COMPREPLY=($(compgen -W 'list' -- \"$cur\")) ;;\n"
+	"\t\taudit) COMPREPLY=($(compgen -W 'list verify report checkpoint' -- \"$cur\")) ;;\n"
+	"\t\tevents) COMPREPLY=($(compgen -W 'list get replay' -- \"$cur\")) ;;\n"
 	"\t\tcompletion) COMPREPLY=($(compgen -W 'bash' -- \"$cur\")) ;;\n"
 	"\t\tesac\n"
 	"\t\treturn\n"
@@ -88,6 +94,9 @@ static const char completion_bash[] =
 	"\tmachine/import) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
 	"\taudit/list) o=\"$o --machine-id --action --page --per-page --all\" ;;\n"
 	"\taudit/report) o=\"$o --file\" ;;\n"
+	"\taudit/verify) o=\"$o --checkpoint --enrollment-ca --tsa-ca\" ;;\n"
+	"\tevents/list) o=\"$o --event --machine-id --status --after-id --page --per-page\" ;;\n"
+	"\tevents/replay) o=\"$o --consumer\" ;;\n"
 	"\tesac\n"
 	"\tCOMPREPLY=($(compgen -W \"$o\" -- \"$cur\"))\n"
 	"}\n"
@@ -627,6 +636,12 @@ int main(int argc, char **argv)
 		ex = cmd_machine(&c, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "audit") == 0)
 		ex = cmd_audit(&c, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "config") == 0)
+		ex = cmd_config(&c, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "agents") == 0)
+		ex = cmd_agents(&c, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "events") == 0)
+		ex = cmd_events(&c, argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "attestation: unknown command '%s'\n\n%s", argv[0], usage_text);
 		ex = EX_USAGE;

@@ -18,6 +18,9 @@ for t in tests/fuzz/fuzz-*.c; do
 	name=$(basename "$t" .c); corpus=tests/fuzz/corpus/${name#fuzz-}
 	echo "== $name"
 	# shellcheck disable=SC2086
-	clang $CFLAGS -o "$OUT/$name" "$t" $LIBSRC $LIBS
+	extra=""
+	[ "$name" = fuzz-webhook-target ] && extra="-Iinclude src/attestd/ext/builtin/webhooks_util.c"
+	# shellcheck disable=SC2086
+	clang $CFLAGS -o "$OUT/$name" "$t" $LIBSRC $extra $LIBS
 	"$OUT/$name" -max_total_time="$SECONDS_EACH" -artifact_prefix="$corpus/crash-" "$corpus" 2>&1 | tail -3
 done

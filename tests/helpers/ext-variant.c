@@ -72,7 +72,7 @@ static int v_init(struct att_ext *ext, const struct att_ext_host *h, char *err, 
 	{
 		const struct att_ext_migration m = { 1, "seen", "CREATE TABLE extension_flaky_seen (event_id BIGINT PRIMARY KEY, event TEXT, n BIGINT)", NULL };
 
-		if (h->add_migration(ext, &m) != ATT_EXT_OK || h->add_hook(ext, "node.registered", flaky_hook, NULL) != ATT_EXT_OK) {
+		if (h->add_migration(ext, &m) != ATT_EXT_OK || h->add_hook(ext, "*", flaky_hook, NULL) != ATT_EXT_OK) {
 			snprintf(err, errlen, "registration refused");
 			return ATT_EXT_ERROR;
 		}

@@ -64,10 +64,10 @@ api POST /api/v1/register '[1,2]'
 expect 422 "non-object body" '.detail == "body: expected a JSON object"'
 api POST /api/v1/register "{\"ek_fingerprint\":\"$EK_FP\",\"ek_cert_pem\":42}"
 expect 422 "wrong type names the field" '.detail == "ek_cert_pem: expected a string"'
-api POST /api/v1/register "{\"ek_cert_pem\":\"$EK_B64\"}"
-expect 422 "missing field names the field" '.detail == "ek_fingerprint: field required"'
-api POST /api/v1/register "{\"ek_fingerprint\":null,\"ek_cert_pem\":\"$EK_B64\"}"
-expect 422 "null for a required field" '.detail | startswith("ek_fingerprint: field required")'
+api POST /api/v1/register "{\"ek_fingerprint\":\"$EK_FP\"}"
+expect 422 "missing field names the field" '.detail == "ek_cert_pem: field required"'
+api POST /api/v1/register "{\"ek_fingerprint\":\"$EK_FP\",\"ek_cert_pem\":null}"
+expect 422 "null for a required field" '.detail | startswith("ek_cert_pem: field required")'
 api POST /api/v1/register "$(node_body ',"surprise":1')"
 expect 422 "unknown field" '.detail == "surprise: unknown field"'
 api POST /api/v1/register "{\"ek_fingerprint\":\"zz$(printf '%094d' 0)\",\"ek_cert_pem\":\"$EK_B64\"}"

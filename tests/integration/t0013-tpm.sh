@@ -18,7 +18,7 @@ CAINT="$TMP/tpmca-ca/issuercert.pem"
 mkdir -p "$TMP/bundle"
 cp "$CAROOT" "$TMP/bundle/root.pem"
 
-start_attestd ITL_TPM_VERIFY_CA=true ITL_TPM_CA_BUNDLE_DIR="$TMP/bundle"
+start_attestd ITL_TPM_VERIFY_CA=true ITL_TPM_CA_BUNDLE_DIR="$TMP/bundle" ITL_NONCE_TTL_SECONDS=10
 
 b64() { base64 -w0 "$1"; }
 
@@ -161,6 +161,19 @@ tpm2_sign -c "$TW/k.ctx" -g sha256 -s rsassa -o "$TW/forged.sig" "$TW/quote.msg"
 check "an unrestricted key signed the forged quote with TPM2_Sign" test -s "$TW/forged.sig"
 api POST /api/v1/attest "$(quote_body "" "" "$TW/forged.sig")"
 expect 422 "a TPM2_Sign signature by another key is not a quote" '.detail | test("does not verify with the machine.s attestation key")'
+# TPM2_Sign by the bound AK itself over a TPMS_ATTEST without the magic: TPM2_Hash gives a
+# ticket for data not starting with TPM_GENERATED_VALUE, so the restricted AK signs it; with
+# the right nonce and PCR digest only the magic check tells it from a quote (issue 19)
+challenge
+tpm_quote ak "$NHEX" "$SEL"
+{ printf '\000\000\000\000'; tail -c +5 "$TW/quote.msg"; } > "$TW/nomagic.msg"
+tpm2_sign -c "$TW/ak.ctx" -g sha256 -o "$TW/nomagic.sig" "$TW/nomagic.msg" >/dev/null 2>"$TW/sign2.log"; tpm_flush
+check "the restricted AK signs a magic-less TPMS_ATTEST (TPM2_Hash ticket)" test -s "$TW/nomagic.sig"
+check "... and the signature verifies with the AK" \
+	sh -c "tpm2_verifysignature -c '$TW/ak.ctx' -g sha256 -m '$TW/nomagic.msg' -s '$TW/nomagic.sig' >/dev/null 2>&1"
+tpm_flush
+api POST /api/v1/attest "$(quote_body "" "$TW/nomagic.msg" "$TW/nomagic.sig")"
+expect 422 "a magic-less TPMS_ATTEST signed by the AK is refused: not a quote" '.detail | test("magic is not TPM_GENERATED_VALUE")'
 # another TPM's quote for this machine's EK
 tpm_use B
 tpm_ek rsa
@@ -182,7 +195,7 @@ expect 422 "a quote over another nonce" '.detail | test("extraData is not the ch
 # expired nonce
 challenge
 tpm_quote ak "$NHEX" "$SEL"
-sql "UPDATE nonces SET expires_at = 1 WHERE nonce_id = '$NID'"
+sleep 11	# the expiry is part of the HMAC-authenticated challenge
 api POST /api/v1/attest "$(quote_body)"
 expect 410 "an expired nonce" '.detail | test("expired")'
 check "no failed attempt attested the machine" test "$(sql "SELECT status FROM machines WHERE machine_id='$MID'")" = registered

@@ -50,9 +50,9 @@ for spec in "m-0001:worker-app:aa" "m-0002:controlplane:bb" "m-0003:worker-infra
 done
 adm machine import "$TMP/receipt1.json"
 golden cli-import.txt "machine import FILE: table"
-adm machine import - < "$TMP/receipt2.json" --output json
+adm machine import - < "$TMP/receipt2.json" --output json	# controlplane is under dual control: pending
 rc_is 0 "machine import - reads stdin"
-printf '%s' "$OUT" | jq -e '.machine_id == "m-0002" and .status == "registered"' >/dev/null && pass "import json output" || fail "import json output" "$OUT"
+printf '%s' "$OUT" | jq -e '.machine_id == "m-0002" and .status == "pending_approval"' >/dev/null && pass "import json output" || fail "import json output" "$OUT"
 adm --output json machine import "$TMP/receipt3.json"
 rc_is 0 "global --output before the command"
 adm machine import "$TMP/receipt1.json"

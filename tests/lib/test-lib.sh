@@ -180,7 +180,7 @@ check() { # check DESC COMMAND...
 
 sql() {
 	if [ "$ATTEST_DB" = postgresql ]; then "$PG_BIN/psql" -h "$PG_DIR" -U postgres -d "$PG_DB" -qAt -c "$1"
-	else sqlite3 "$DB" "$1"; fi
+	else sqlite3 -cmd ".timeout 10000" "$DB" "$1"; fi
 }
 
 # make_ek NAME [rsa|ec|ec384|rsa3072] [extra openssl req args]: writes

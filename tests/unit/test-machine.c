@@ -266,25 +266,55 @@ static void test_import_binds_ek_on_first_contact(void **state)
 static void test_nonces_single_use(void **state)
 {
 	struct fx *f = *state;
-	char id[33], nonce[48], err[256];
-	uint8_t raw[32];
+	char id[65], id2[65], nonce[48], err[256];
+	uint8_t raw[32], raw2[32], *want = NULL;
+	size_t wantlen = 0;
 	int64_t exp;
 
 	assert_int_equal(att_nonce_issue(&f->svc, id, nonce, &exp, err, sizeof(err)), 0);
-	assert_int_equal(strlen(id), 32);
-	assert_int_equal(att_nonce_consume(&f->svc, id, raw, err, sizeof(err)), 0);
-	assert_int_equal(att_nonce_consume(&f->svc, id, raw, err, sizeof(err)), ATT_E_CONFLICT);
+	assert_int_equal(strlen(id), 64);
+	assert_int_equal(att_b64_decode(nonce, strlen(nonce), &want, &wantlen), 0);
+	assert_int_equal(wantlen, 32);
+	assert_int_equal(att_nonce_consume(&f->svc, id, NULL, raw, err, sizeof(err)), 0);
+	assert_memory_equal(raw, want, 32);	/* the nonce is derived from the id */
+	free(want);
+	assert_int_equal(att_nonce_consume(&f->svc, id, NULL, raw, err, sizeof(err)), ATT_E_CONFLICT);
 	assert_string_equal(err, "Attestation nonce has already been used — replay detected");
-	assert_int_equal(att_nonce_consume(&f->svc, "00000000000000000000000000000000", raw, err, sizeof(err)), ATT_E_INVAL);
-	assert_int_equal(att_nonce_consume(&f->svc, "zz", raw, err, sizeof(err)), ATT_E_INVAL);
-	assert_int_equal(att_nonce_issue(&f->svc, id, nonce, &exp, err, sizeof(err)), 0);
+	assert_int_equal(att_nonce_consume(&f->svc, "00000000000000000000000000000000", NULL, raw, err, sizeof(err)), ATT_E_INVAL);
+	assert_int_equal(att_nonce_consume(&f->svc, "zz", NULL, raw, err, sizeof(err)), ATT_E_INVAL);
+	/* the same challenge spelled in uppercase is not a second one */
+	for (size_t i = 0; i < 64; i++)
+		id2[i] = (char)(id[i] >= 'a' ? id[i] - 'a' + 'A' : id[i]);
+	id2[64] = '\0';
+	assert_int_equal(att_nonce_consume(&f->svc, id2, NULL, raw2, err, sizeof(err)), ATT_E_INVAL);
+	/* a forged tag or an altered expiry is unknown */
+	assert_int_equal(att_nonce_issue(&f->svc, id2, nonce, &exp, err, sizeof(err)), 0);
+	id2[63] = id2[63] == '0' ? '1' : '0';
+	assert_int_equal(att_nonce_consume(&f->svc, id2, NULL, raw2, err, sizeof(err)), ATT_E_INVAL);
+	id2[63] = id2[63] == '0' ? '1' : '0';
+	id2[15] = id2[15] == 'f' ? 'e' : 'f';
+	assert_int_equal(att_nonce_consume(&f->svc, id2, NULL, raw2, err, sizeof(err)), ATT_E_INVAL);
+	/* another key does not accept this service's challenges */
+	f->svc.nonce_key[0] ^= 1;
+	assert_int_equal(att_nonce_issue(&f->svc, id2, nonce, &exp, err, sizeof(err)), 0);
+	f->svc.nonce_key[0] ^= 1;
+	assert_int_equal(att_nonce_consume(&f->svc, id2, NULL, raw2, err, sizeof(err)), ATT_E_INVAL);
+	/* an expired challenge: 410 */
+	f->cfg.nonce_ttl_seconds = -5;
+	assert_int_equal(att_nonce_issue(&f->svc, id2, nonce, &exp, err, sizeof(err)), 0);
+	f->cfg.nonce_ttl_seconds = 60;
+	assert_int_equal(att_nonce_consume(&f->svc, id2, NULL, raw2, err, sizeof(err)), ATT_E_GONE);
+	/* issuing stores nothing */
 	{
 		struct att_dbc *c = att_db_acquire(f->db);
+		struct att_stmt *s;
 
-		assert_int_equal(att_dbc_exec(c, "UPDATE nonces SET expires_at = 1 WHERE nonce_id = ?", "s", id), 1);
+		assert_int_equal(att_dbc_query(c, &s, "SELECT COUNT(*) FROM nonces", ""), 0);
+		assert_int_equal(att_stmt_next(s), 1);
+		assert_int_equal(att_stmt_int(s, 0), 1);
+		att_stmt_done(s);
 		att_db_release(f->db, c);
 	}
-	assert_int_equal(att_nonce_consume(&f->svc, id, raw, err, sizeof(err)), ATT_E_GONE);
 }
 
 static void test_validators(void **state)
@@ -304,6 +334,12 @@ static void test_validators(void **state)
 	assert_string_equal(out, "10.0.1.13/32");
 	assert_true(att_normalize_cidr("2001:DB8::1/64", out));
 	assert_string_equal(out, "2001:db8::1/64");
+	assert_true(att_normalize_cidr("::ffff:10.0.0.5", out));	/* IPv4-mapped: the IPv4 address */
+	assert_string_equal(out, "10.0.0.5/32");
+	assert_true(att_normalize_cidr("::FFFF:10.0.0.5/120", out));
+	assert_string_equal(out, "10.0.0.5/24");
+	assert_true(att_normalize_cidr("::ffff:10.0.0.5/64", out));	/* wider than the mapped range: stays IPv6 */
+	assert_string_equal(out, "::ffff:10.0.0.5/64");
 	assert_false(att_normalize_cidr("10.0.1.300/24", out));
 	assert_false(att_normalize_cidr("10.0.1.1/33", out));
 	assert_false(att_normalize_cidr("10.0.1.1/", out));

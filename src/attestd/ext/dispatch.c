@@ -1,133 +1,431 @@
-/* dispatch.c - delivering lifecycle events from the outbox to the
- * extensions' hooks.
+/* dispatch.c - delivering events to their consumers (docs/events.md).
  *
- * Events are written to outbox_events in the transaction of the state
- * change.  This runs under the "events" lease (one replica at a time):
- * it reads undelivered events in id order, calls every hook registered
- * for the event's name or "*", and marks the event delivered once every
- * hook returned OK or PERMANENT.  A hook returning ERROR stops the batch
- * (order is kept) and the event is offered again on the next run, so a
- * hook sees an event at least once. */
+ * Each partition worker (lease "events.<n>", one replica at a time) owns
+ * a range of machine slots.  A run claims the due deliveries of its slots
+ * in event order — on PostgreSQL with FOR UPDATE SKIP LOCKED, and always
+ * with a hold (holder, held_until) so a replica that lost the lease
+ * mid-batch and one that took it over never run the same attempt — and
+ * counts the attempt before the hook runs: an attestd killed inside a
+ * hook has used that attempt, and a hook that keeps killing attestd
+ * ends in the dead letter instead of a crash loop.
+ *
+ * A delivery is skipped while an earlier delivery of the same consumer
+ * for the same machine is pending, so each consumer sees one machine's
+ * events in order; other consumers and other machines go on.  Outcomes:
+ * OK -> delivered; PERMANENT -> dead; ERROR or timeout -> retried after
+ * ITL_EVENT_RETRY_BASE_MS * 2^(attempt-1) (capped), dead after
+ * ITL_EVENT_MAX_ATTEMPTS.  An event is settled (delivered_at) when none
+ * of its deliveries is pending. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "base/err.h"
 #include "base/util.h"
+#include "config/config.h"
 #include "db/db.h"
 #include "ext/ext.h"
+#include "ext/runner.h"
 #include "obs/log.h"
+#include "routes/routes.h"
 
 #define LOG "attestd.events"
-#define BATCH 200
+#define BATCH 256
 
-struct pending {
-	int64_t id;
-	char *event;
-	char *json;
-	json_t *doc;
-};
+static int64_t now_ms(void)
+{
+	struct att_time t = att_now();
 
-/* The event as hooks see it: the stored payload plus id and machine_id. */
-static int load_event(struct att_stmt *s, struct pending *p)
+	return t.sec * 1000 + t.usec / 1000;
+}
+
+/* ---- the event document ------------------------------------------------------------- */
+
+static pthread_mutex_t boot_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *boot_urls;	/* iso_url, schematic_id: the same for every machine */
+
+static void add_boot_urls(const struct att_svc *svc, json_t *doc)
+{
+	const char *k;
+	json_t *v;
+	const char *mac = NULL;
+	const json_t *raw = json_object_get(json_object_get(doc, "raw"), "node");
+
+	pthread_mutex_lock(&boot_mu);
+	if (!boot_urls && (boot_urls = json_object()))
+		att_api_boot_urls(svc, boot_urls);
+	json_object_foreach(boot_urls, k, v)
+		if (!json_object_get(doc, k) && strcmp(k, "installer_image") != 0)
+			json_object_set(doc, k, v);
+	pthread_mutex_unlock(&boot_mu);
+	if (json_is_string(json_object_get(raw, "hw_mac")))
+		mac = json_string_value(json_object_get(raw, "hw_mac"));
+	if (!json_object_get(doc, "config_url")) {
+		char *u = att_asprintf("%s/api/v1/config?mac=%s", svc->cfg->service_url, mac ? mac : "");
+
+		json_object_set_new(doc, "config_url", u ? json_string(u) : json_null());
+		free(u);
+	}
+	if (!json_object_get(doc, "schematic_id"))
+		json_object_set_new(doc, "schematic_id", json_null());
+}
+
+int att_ext_event_doc(const struct att_svc *svc, int64_t id, const char *machine_id, const char *payload,
+		      json_t **ret_doc, char **ret_json)
 {
 	json_error_t jerr;
-	const char *mid = att_stmt_text(s, 2);
+	json_t *doc = payload ? json_loads(payload, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	const char *name;
+	char *js;
 
-	p->id = att_stmt_int(s, 0);
-	p->event = att_strdup(att_stmt_text(s, 1));
-	p->doc = json_loads(att_stmt_text(s, 3), JSON_REJECT_DUPLICATES, &jerr);
-	if (!p->event || !json_is_object(p->doc))
+	if (!json_is_object(doc)) {
+		json_decref(doc);
 		return ATT_E_PARSE;
-	json_object_set_new(p->doc, "id", json_integer(p->id));
-	json_object_set_new(p->doc, "machine_id", mid ? json_string(mid) : json_null());
-	p->json = json_dumps(p->doc, JSON_COMPACT | JSON_SORT_KEYS);
-	return p->json ? 0 : ATT_E_NOMEM;
+	}
+	json_object_set_new(doc, "id", json_integer(id));
+	json_object_set_new(doc, "machine_id", machine_id ? json_string(machine_id) : json_null());
+	name = json_string_value(json_object_get(doc, "event"));
+	if (name && strcmp(name, "node.provisioned") == 0)
+		add_boot_urls(svc, doc);
+	js = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!js) {
+		json_decref(doc);
+		return ATT_E_NOMEM;
+	}
+	*ret_doc = doc;
+	*ret_json = js;
+	return 0;
 }
 
-static void pending_release(struct pending *p)
+/* ---- one claimed delivery ----------------------------------------------------------- */
+
+enum outcome { O_RELEASE, O_DELIVERED, O_RETRY, O_DEAD };
+
+struct claimed {
+	int64_t id, event_id, attempts;
+	char *consumer, *machine_id, *event, *payload;
+	enum outcome out;
+	int64_t next_at;
+	char error[512];
+};
+
+static void claimed_release(struct claimed *d)
 {
-	free(p->event);
-	free(p->json);
-	json_decref(p->doc);
-	memset(p, 0, sizeof(*p));
+	free(d->consumer);
+	free(d->machine_id);
+	free(d->event);
+	free(d->payload);
 }
 
-/* Every matching hook; false when one asks to be retried. */
-static bool deliver(const struct pending *p)
+/* The hook a consumer names: "<ext>/<event>[#n][:target]". */
+static const struct att_ext_hook *find_consumer(const char *consumer, struct att_ext **ret_ext, const char **ret_target)
 {
-	size_t n;
+	const char *colon = strchr(consumer, ':');
+	size_t len = colon ? (size_t)(colon - consumer) : strlen(consumer), n;
 	struct att_ext *const *exts = att_ext_list(&n);
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < exts[i]->nhooks; j++) {
 			const struct att_ext_hook *h = &exts[i]->hooks[j];
-			int r;
 
-			if (strcmp(h->event, "*") != 0 && strcmp(h->event, p->event) != 0)
-				continue;
-			r = att_ext_event_deliver(h, exts[i], p->id, p->event, p->json, strlen(p->json), p->doc);
-			if (r == ATT_EXT_PERMANENT) {
-				att_log_warning(LOG, "Extension %s gave up on event %lld (%s)", exts[i]->info->name,
-						(long long)p->id, p->event);
-			} else if (r != ATT_EXT_OK) {
-				att_log_warning(LOG, "Extension %s failed on event %lld (%s); retried later",
-						exts[i]->info->name, (long long)p->id, p->event);
-				return false;
+			if (strlen(h->consumer) == len && memcmp(h->consumer, consumer, len) == 0 &&
+			    (colon != NULL) == (h->targets != NULL)) {
+				*ret_ext = exts[i];
+				*ret_target = colon ? colon + 1 : NULL;
+				return h;
 			}
 		}
-	}
-	return true;
+	return NULL;
 }
 
-int att_ext_dispatch(const struct att_svc *svc)
+static int64_t backoff_ms(const struct att_config *cfg, int64_t attempt)
 {
-	struct pending batch[BATCH];
-	struct att_dbc *c = att_db_acquire(svc->db);
+	int64_t ms = cfg->event_retry_base_ms, cap = cfg->event_retry_max_seconds * 1000;
+
+	for (int64_t i = 1; i < attempt && ms < cap; i++)
+		ms *= 2;
+	return ms < cap ? ms : cap;
+}
+
+static void fail(struct att_ext_partition *p, struct claimed *d, const char *why)
+{
+	const struct att_config *cfg = p->svc->cfg;
+
+	if (why && why != d->error)
+		snprintf(d->error, sizeof(d->error), "%s", why);
+	if (d->attempts >= cfg->event_max_attempts) {
+		d->out = O_DEAD;
+		att_log_warning(LOG, "Event %lld (%s) to %s: attempt %lld failed (%s); dead-lettered after %lld attempts",
+				(long long)d->event_id, d->event, d->consumer, (long long)d->attempts, d->error,
+				(long long)d->attempts);
+		return;
+	}
+	d->out = O_RETRY;
+	d->next_at = now_ms() + backoff_ms(cfg, d->attempts);
+	att_log_warning(LOG, "Event %lld (%s) to %s: attempt %lld failed (%s); retried in %lld ms", (long long)d->event_id,
+			d->event, d->consumer, (long long)d->attempts, d->error,
+			(long long)(d->next_at - now_ms()));
+}
+
+static void deliver_one(struct att_ext_partition *p, struct claimed *d)
+{
+	const struct att_config *cfg = p->svc->cfg;
+	struct att_ext *ext = NULL;
+	const char *target = NULL;
+	const struct att_ext_hook *h = find_consumer(d->consumer, &ext, &target);
+	struct att_ext_job *j;
+	int r;
+
+	if (d->attempts > cfg->event_max_attempts) {
+		/* the attempts before did not finish: attestd died inside them */
+		snprintf(d->error, sizeof(d->error), "attempt %lld did not finish (attestd stopped during the hook)",
+			 (long long)(d->attempts - 1));
+		d->attempts--;
+		fail(p, d, d->error);
+		return;
+	}
+	if (!h) {
+		fail(p, d, "no such consumer is loaded");
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || att_ext_event_doc(p->svc, d->event_id, d->machine_id, d->payload, &j->doc, &j->json) < 0 ||
+	    !(j->name = att_strdup(d->event)) || (target && !(j->target = att_strdup(target)))) {
+		att_ext_job_free(j);
+		fail(p, d, "the event could not be prepared (invalid JSON or out of memory)");
+		return;
+	}
+	j->ext = ext;
+	j->hook = h;
+	j->id = d->event_id;
+	j->len = strlen(j->json);
+	j->attempt = (int)d->attempts;
+	r = att_ext_run(&p->runner, j, cfg->event_hook_timeout_seconds * 1000);
+	if (r == ATT_EXT_RUN_TIMEOUT) {
+		snprintf(d->error, sizeof(d->error), "timed out after %lld s", (long long)cfg->event_hook_timeout_seconds);
+		fail(p, d, d->error);
+		return;
+	}
+	if (r == ATT_EXT_OK) {
+		d->out = O_DELIVERED;
+	} else if (r == ATT_EXT_PERMANENT) {
+		snprintf(d->error, sizeof(d->error), "%s", j->error[0] ? j->error : "the consumer gave up on the event");
+		d->out = O_DEAD;
+		att_log_warning(LOG, "Extension %s gave up on event %lld (%s): %s", ext->info->name, (long long)d->event_id,
+				d->event, d->error);
+	} else {
+		snprintf(d->error, sizeof(d->error), "%s", j->error[0] ? j->error : "the hook returned an error");
+		fail(p, d, d->error);
+	}
+	att_ext_job_free(j);
+}
+
+/* ---- claiming and recording ----------------------------------------------------------- */
+
+static int tx_begin(struct att_dbc *c)
+{
+	/* PostgreSQL: row locks only, not the global write lock */
+	return att_dbc_is_postgresql(c) ? att_dbc_exec(c, "BEGIN", "") : att_dbc_begin(c);
+}
+
+#define CLAIM_WHERE \
+	" WHERE id IN (SELECT d.id FROM event_deliveries d WHERE d.status = 'pending' AND d.part >= ? AND d.part < ?" \
+	" AND d.next_attempt_at <= ? AND d.held_until < ?" \
+	" AND NOT EXISTS (SELECT 1 FROM event_deliveries e WHERE e.consumer = d.consumer AND e.machine_id = d.machine_id" \
+	" AND e.status = 'pending' AND e.event_id < d.event_id AND (e.next_attempt_at > ? OR e.held_until >= ?))" \
+	" ORDER BY d.event_id, d.id LIMIT ?"
+
+static int claim(struct att_dbc *c, struct att_ext_partition *p, const char *hold, int64_t now, int64_t until,
+		 struct claimed *out, size_t *ret_n)
+{
 	struct att_stmt *s;
 	size_t n = 0;
-	int r, done = 0;
+	int64_t due = 0;
+	int r;
+
+	/* a read first: an idle partition never takes the write lock */
+	*ret_n = 0;
+	r = att_dbc_query(c, &s,
+			  "SELECT 1 FROM event_deliveries WHERE status = 'pending' AND part >= ? AND part < ?"
+			  " AND next_attempt_at <= ? AND held_until < ? LIMIT 1",
+			  "iiii", (int64_t)p->lo, (int64_t)p->hi, now, now);
+	if (r < 0)
+		return r;
+	r = att_stmt_next(s);
+	due = r == 1;
+	att_stmt_done(s);
+	if (r < 0 || !due)
+		return r < 0 ? r : 0;
+	r = tx_begin(c);
+	if (r < 0)
+		return r;
+	r = att_dbc_exec(c,
+			 att_dbc_is_postgresql(c)
+				 ? "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE
+				   " FOR UPDATE OF d SKIP LOCKED)"
+				 : "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE ")",
+			 "siiiiiiii", hold, until, (int64_t)p->lo, (int64_t)p->hi, now, now, now, now, (int64_t)BATCH);
+	if (r > 0)
+		r = att_dbc_query(c, &s,
+				  "SELECT d.id, d.event_id, d.consumer, d.machine_id, d.attempts, o.event, o.payload"
+				  " FROM event_deliveries d JOIN outbox_events o ON o.id = d.event_id"
+				  " WHERE d.holder = ? AND d.status = 'pending' ORDER BY d.event_id, d.id",
+				  "s", hold);
+	else if (r == 0) {
+		att_dbc_rollback(c);
+		*ret_n = 0;
+		return 0;
+	}
+	while (r == 0 && n < BATCH && (r = att_stmt_next(s)) == 1) {
+		struct claimed *d = &out[n++];
+
+		memset(d, 0, sizeof(*d));
+		d->id = att_stmt_int(s, 0);
+		d->event_id = att_stmt_int(s, 1);
+		d->consumer = att_strdup(att_stmt_text(s, 2));
+		d->machine_id = att_stmt_text(s, 3) ? att_strdup(att_stmt_text(s, 3)) : NULL;
+		d->attempts = att_stmt_int(s, 4);
+		d->event = att_strdup(att_stmt_text(s, 5));
+		d->payload = att_strdup(att_stmt_text(s, 6));
+		r = d->consumer && d->event && d->payload ? 0 : ATT_E_NOMEM;
+	}
+	if (r >= 0)
+		att_stmt_done(s);
+	if (r >= 0)
+		r = att_dbc_commit(c);
+	else
+		att_dbc_rollback(c);
+	*ret_n = n;
+	return r < 0 ? r : 0;
+}
+
+static int record(struct att_dbc *c, const char *hold, struct claimed *d, size_t n)
+{
+	char ts[32];
+	int r = tx_begin(c);
+
+	att_time_iso(att_now(), ts);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		switch (d[i].out) {
+		case O_RELEASE:
+			r = att_dbc_exec(c, "UPDATE event_deliveries SET attempts = attempts - 1, holder = NULL, held_until = 0"
+					    " WHERE id = ? AND holder = ?", "is", d[i].id, hold);
+			break;
+		case O_DELIVERED:
+			r = att_dbc_exec(c, "UPDATE event_deliveries SET status = 'delivered', delivered_at = ?, updated_at = ?,"
+					    " last_error = NULL, holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
+					 "ssis", ts, ts, d[i].id, hold);
+			break;
+		case O_RETRY:
+			r = att_dbc_exec(c, "UPDATE event_deliveries SET next_attempt_at = ?, last_error = ?, updated_at = ?,"
+					    " holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
+					 "issis", d[i].next_at, d[i].error, ts, d[i].id, hold);
+			break;
+		case O_DEAD:
+			r = att_dbc_exec(c, "UPDATE event_deliveries SET status = 'dead', last_error = ?, updated_at = ?,"
+					    " attempts = ?, holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
+					 "ssiis", d[i].error, ts, d[i].attempts, d[i].id, hold);
+			break;
+		}
+		if (r >= 0 && d[i].out != O_RELEASE && d[i].out != O_RETRY &&
+		    (i + 1 == n || d[i + 1].event_id != d[i].event_id))
+			r = att_dbc_exec(c, "UPDATE outbox_events SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL"
+					    " AND fanned_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_deliveries e"
+					    " WHERE e.event_id = ? AND e.status = 'pending')",
+					 "sii", ts, d[i].event_id, d[i].event_id);
+	}
+	if (r >= 0)
+		r = att_dbc_commit(c);
+	else
+		att_dbc_rollback(c);
+	return r < 0 ? r : 0;
+}
+
+/* Is (consumer, machine) held up by a failure earlier in this batch? */
+static bool blocked(const struct claimed *d, size_t upto, const struct claimed *me)
+{
+	if (!me->machine_id)
+		return false;
+	for (size_t i = 0; i < upto; i++)
+		if ((d[i].out == O_RETRY || d[i].out == O_RELEASE) && d[i].machine_id &&
+		    strcmp(d[i].machine_id, me->machine_id) == 0 && strcmp(d[i].consumer, me->consumer) == 0)
+			return true;
+	return false;
+}
+
+static int deliver_batch(struct att_ext_partition *p, const char *holder, bool *ret_full);
+
+/* Batches until the partition has nothing due (or a second passed: the
+ * lease is renewed between runs). */
+int att_ext_deliver(struct att_ext_partition *p, const char *holder)
+{
+	int64_t until = now_ms() + 1000;
+	int total = 0, r;
+	bool full;
+
+	do {
+		r = deliver_batch(p, holder, &full);
+		if (r > 0)
+			total += r;
+	} while (r >= 0 && full && now_ms() < until);
+	return r < 0 && total == 0 ? r : total;
+}
+
+static int deliver_batch(struct att_ext_partition *p, const char *holder, bool *ret_full)
+{
+	const struct att_config *cfg = p->svc->cfg;
+	struct claimed d[BATCH];
+	char hold[192];
+	int64_t now = now_ms();
+	size_t n = 0, settled = 0;
+	struct att_dbc *c = att_db_acquire(p->svc->db);
+	int r;
 
 	if (!c)
 		return ATT_E_DB;
-	r = att_dbc_query(c, &s,
-			  "SELECT id, event, machine_id, payload FROM outbox_events WHERE delivered_at IS NULL"
-			  " ORDER BY id LIMIT ?",
-			  "i", (int64_t)BATCH);
-	if (r == 0) {
-		while (n < BATCH && (r = att_stmt_next(s)) == 1) {
-			memset(&batch[n], 0, sizeof(batch[n]));
-			if (load_event(s, &batch[n]) < 0)
-				att_log_error(LOG, "outbox event %lld is not valid JSON; skipped",
-					      (long long)batch[n].id);
-			n++;
-		}
-		att_stmt_done(s);
-	}
-	att_db_release(svc->db, c);
-	if (r < 0)
+	snprintf(hold, sizeof(hold), "%s#%s#%llu", holder, p->lease, (unsigned long long)++p->claims);
+	r = claim(c, p, hold, now, now + 2 * cfg->event_hook_timeout_seconds * 1000 + 5000, d, &n);
+	att_db_release(p->svc->db, c);	/* no connection held while hooks run */
+	*ret_full = r == 0 && n == BATCH;
+	if (r < 0 || n == 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		char ts[32];
-
-		if (batch[i].json && !deliver(&batch[i]))
-			break;
-		c = att_db_acquire(svc->db);
-		if (!c) {
-			r = ATT_E_DB;
-			break;
+		/* past half the hold: give the rest back rather than outlive it */
+		if (now_ms() > now + cfg->event_hook_timeout_seconds * 1000) {
+			d[i].out = O_RELEASE;
+			continue;
 		}
-		att_time_iso(att_now(), ts);
-		r = att_dbc_exec(c, "UPDATE outbox_events SET delivered_at = ? WHERE id = ?", "si", ts, batch[i].id);
-		att_db_release(svc->db, c);
-		if (r < 0)
+		if (blocked(d, i, &d[i])) {
+			d[i].out = O_RELEASE;
+			continue;
+		}
+		deliver_one(p, &d[i]);
+		settled += d[i].out == O_DELIVERED || d[i].out == O_DEAD;
+	}
+	/* the outcomes are known: keep trying to write them down (busy database),
+	 * else the held rows come back after their hold and are delivered twice */
+	for (int k = 0; k < 5; k++) {
+		c = att_db_acquire(p->svc->db);
+		r = c ? record(c, hold, d, n) : ATT_E_DB;
+		if (c)
+			att_db_release(p->svc->db, c);
+		if (r == 0)
 			break;
-		done++;
+		usleep(100000u << k);
 	}
 out:
 	for (size_t i = 0; i < n; i++)
-		pending_release(&batch[i]);
-	return r < 0 ? r : done;
+		claimed_release(&d[i]);
+	return r < 0 ? r : (int)settled;
+}
+
+void att_ext_partition_release(struct att_ext_partition *p)
+{
+	att_ext_runner_free(p->runner);
+	p->runner = NULL;
 }

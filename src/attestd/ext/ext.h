@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -30,8 +31,29 @@ struct att_ext_binding {		/* an extension route's att_route.ud */
 
 struct att_ext_hook {
 	char event[64];			/* name or "*" */
-	att_ext_hook_fn fn;
+	char consumer[112];		/* "<ext>/<event>" (+ "#n" for a second hook on it): deliveries' consumer */
+	att_ext_hook_fn fn;		/* plain and target hooks */
+	att_ext_context_fn ctx_fn;	/* typed hooks */
+	att_ext_targets_fn targets;	/* target hooks */
 	void *ud;
+};
+
+/* The host-side event handed to hooks (dispatch.c fills it). */
+struct att_ext_event {
+	int64_t id;
+	const char *name;
+	const char *json;
+	size_t len;
+	json_t *doc;
+	const char *target;		/* NULL for plain hooks */
+	int attempt;
+	char *error;			/* event_error() writes here (may be NULL) */
+	size_t errlen;
+};
+
+struct att_ext_targets {		/* what a targets function names */
+	char **items;
+	size_t n, cap;
 };
 
 struct att_ext {
@@ -65,10 +87,12 @@ bool att_ext_owns_table(const struct att_ext *ext, const char *name, size_t len)
  * with why naming the offending name). */
 bool att_ext_sql_confined(const struct att_ext *ext, const char *sql, char *why, size_t whylen);
 
-/* Call one hook with an event (doc: the parsed JSON, for event_field). */
-
-int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, int64_t id, const char *name,
-			  const char *json, size_t len, json_t *doc);
+/* Call one hook with an event (plain, typed or target hook). */
+int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, const struct att_ext_event *ev);
+/* A target hook's targets for an event (release with att_ext_targets_release). */
+int att_ext_event_targets(const struct att_ext_hook *h, struct att_ext *ext, const struct att_ext_event *ev,
+			  struct att_ext_targets *out);
+void att_ext_targets_release(struct att_ext_targets *t);
 
 /* loader.c: load every configured extension (built-ins first, then
  * the shared objects of ITL_EXTENSIONS_DIR sorted, then ITL_EXTENSIONS), call init(). */
@@ -85,8 +109,38 @@ struct att_ext *const *att_ext_list(size_t *ret_n);
 /* Any hook registered for any event? */
 bool att_ext_have_hooks(void);
 
-/* dispatch.c: deliver undelivered outbox events to the hooks, in order;
- * returns the number delivered or a negative att_err. */
-int att_ext_dispatch(const struct att_svc *svc);
+/* ---- event delivery (docs/events.md) ----------------------------------------- */
+
+/* Deliveries are spread over ATT_EVENT_SLOTS slots by machine id; a
+ * delivery worker owns a range of slots (so ITL_EVENT_PARTITIONS may
+ * change between restarts without stranding rows). */
+#define ATT_EVENT_SLOTS 1024
+unsigned att_ext_event_slot(const char *machine_id);
+
+/* The event as consumers see it: the stored payload plus id and
+ * machine_id (and, for node.provisioned, the boot URLs). */
+int att_ext_event_doc(const struct att_svc *svc, int64_t id, const char *machine_id, const char *payload,
+		      json_t **ret_doc, char **ret_json);
+
+#define ATT_EXT_FANOUT_BATCH 256
+/* fanout.c: one delivery row per consumer for events not fanned out yet,
+ * in id order; returns the number of events fanned out or a negative att_err. */
+int att_ext_fanout(const struct att_svc *svc);
+
+/* dispatch.c: one partition's delivery worker. */
+struct att_ext_runner;
+struct att_ext_partition {
+	const struct att_svc *svc;
+	unsigned lo, hi;		/* slots [lo, hi) */
+	char lease[32];			/* "events.<n>" */
+	struct att_ext_runner *runner;	/* the thread hooks run on (timeout boundary) */
+	uint64_t claims;
+};
+/* Deliver due deliveries of the partition; returns the number settled
+ * or a negative att_err. */
+int att_ext_deliver(struct att_ext_partition *p, const char *holder);
+void att_ext_partition_release(struct att_ext_partition *p);
+/* Hook threads abandoned after a timeout and still running extension code. */
+unsigned att_ext_abandoned_runners(void);
 
 #endif

@@ -20,14 +20,6 @@
 #include "oidc/jwt.h"
 #include "worker.h"
 
-/* The host-side event handed to hooks (dispatch.c fills it). */
-struct att_ext_event {
-	int64_t id;
-	const char *name;
-	const char *json;
-	size_t len;
-	json_t *doc;
-};
 
 static int from_err(int r)
 {
@@ -175,16 +167,50 @@ static bool event_name_ok(const char *e)
 	return true;
 }
 
-static int h_add_hook(struct att_ext *ext, const char *event, att_ext_hook_fn fn, void *ud)
+static int add_any_hook(struct att_ext *ext, const char *what, const char *event, const struct att_ext_hook *tpl)
 {
-	if (!ext->in_init || !event || !fn || !event_name_ok(event) || ext->nhooks >= ATT_EXT_MAX_HOOKS)
-		return refuse(ext, "add_hook: called outside init(), without handler, bad event name '%.64s' or more than %d hooks",
-			      event ? event : "", ATT_EXT_MAX_HOOKS);
-	snprintf(ext->hooks[ext->nhooks].event, sizeof(ext->hooks[0].event), "%s", event);
-	ext->hooks[ext->nhooks].fn = fn;
-	ext->hooks[ext->nhooks].ud = ud;
+	struct att_ext_hook *h;
+	unsigned same = 0;
+
+	if (!ext->in_init || !event || !(tpl->fn || tpl->ctx_fn) || !event_name_ok(event) ||
+	    ext->nhooks >= ATT_EXT_MAX_HOOKS)
+		return refuse(ext, "%s: called outside init(), without handler, bad event name '%.64s' or more than %d hooks",
+			      what, event ? event : "", ATT_EXT_MAX_HOOKS);
+	for (size_t i = 0; i < ext->nhooks; i++)
+		same += strcmp(ext->hooks[i].event, event) == 0;
+	h = &ext->hooks[ext->nhooks];
+	*h = *tpl;
+	snprintf(h->event, sizeof(h->event), "%s", event);
+	if (same)
+		snprintf(h->consumer, sizeof(h->consumer), "%s/%s#%u", ext->info->name, event, same + 1);
+	else
+		snprintf(h->consumer, sizeof(h->consumer), "%s/%s", ext->info->name, event);
 	ext->nhooks++;
 	return ATT_EXT_OK;
+}
+
+static int h_add_hook(struct att_ext *ext, const char *event, att_ext_hook_fn fn, void *ud)
+{
+	struct att_ext_hook t = { .fn = fn, .ud = ud };
+
+	return add_any_hook(ext, "add_hook", event, &t);
+}
+
+static int h_add_target_hook(struct att_ext *ext, const char *event, att_ext_targets_fn targets, att_ext_hook_fn fn,
+			     void *ud)
+{
+	struct att_ext_hook t = { .fn = fn, .targets = targets, .ud = ud };
+
+	if (!targets)
+		return refuse(ext, "add_target_hook: no targets function");
+	return add_any_hook(ext, "add_target_hook", event, &t);
+}
+
+static int h_add_context_hook(struct att_ext *ext, const char *event, att_ext_context_fn fn, void *ud)
+{
+	struct att_ext_hook t = { .ctx_fn = fn, .ud = ud };
+
+	return add_any_hook(ext, "add_context_hook", event, &t);
 }
 
 /* ---- confinement of migrations ---------------------------------------------------- */
@@ -549,12 +575,123 @@ static const char *h_event_json(const struct att_ext_event *ev, size_t *ret_len)
 	return ev->json;
 }
 
-int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, int64_t id, const char *name,
-			  const char *json, size_t len, json_t *doc)
+static const char *h_event_target(const struct att_ext_event *ev)
 {
-	struct att_ext_event ev = { .id = id, .name = name, .json = json, .len = len, .doc = doc };
+	return ev->target;
+}
 
-	return h->fn(ext, &ev, h->ud);
+static int h_event_attempt(const struct att_ext_event *ev)
+{
+	return ev->attempt;
+}
+
+static void h_event_error(const struct att_ext_event *ev, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ev->error || !ev->errlen || !fmt)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ev->error, ev->errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool target_ok(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)t[i]) && t[i] != '.' && t[i] != '_' && t[i] != '-')
+			return false;
+	return true;
+}
+
+static int h_add_target(struct att_ext_targets *out, const char *target)
+{
+	char *dup;
+
+	if (!out || !target_ok(target))
+		return ATT_EXT_INVALID;
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? out->cap * 2 : 8;
+		char **items = cap <= 4096 ? realloc(out->items, cap * sizeof(*items)) : NULL;
+
+		if (!items)
+			return ATT_EXT_ERROR;
+		out->items = items;
+		out->cap = cap;
+	}
+	dup = att_strdup(target);
+	if (!dup)
+		return ATT_EXT_ERROR;
+	out->items[out->n++] = dup;
+	return ATT_EXT_OK;
+}
+
+void att_ext_targets_release(struct att_ext_targets *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->items[i]);
+	free(t->items);
+	memset(t, 0, sizeof(*t));
+}
+
+int att_ext_event_targets(const struct att_ext_hook *h, struct att_ext *ext, const struct att_ext_event *ev,
+			  struct att_ext_targets *out)
+{
+	memset(out, 0, sizeof(*out));
+	return h->targets(ext, ev, out, h->ud);
+}
+
+static const char *ctx_str(const json_t *doc, const char *k)
+{
+	const json_t *v = json_object_get(doc, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The typed context from the event document (docs/events.md). */
+static int call_context(const struct att_ext_hook *h, struct att_ext *ext, const struct att_ext_event *ev)
+{
+	struct att_ext_context c = { .size = sizeof(c), .ev = ev, .event = ev->name, .id = ev->id };
+	const json_t *d = ev->doc, *hw = json_object_get(d, "hardware");
+	char *raw = json_dumps(json_object_get(d, "raw"), JSON_COMPACT | JSON_ENCODE_ANY);
+	int r;
+
+	c.ek_fingerprint = ctx_str(d, "ek_fingerprint");
+	c.machine_id = ctx_str(d, "machine_id");
+	c.timestamp = ctx_str(d, "timestamp");
+	c.raw = raw ? raw : "null";
+	c.hostname = ctx_str(d, "hostname");
+	c.role = ctx_str(d, "role");
+	c.mac_address = ctx_str(d, "mac_address");
+	c.ip_address = ctx_str(d, "ip_address");
+	c.tpm_available = json_is_true(json_object_get(d, "tpm_available"));
+	c.hardware.hw_uuid = ctx_str(hw, "hw_uuid");
+	c.hardware.hw_serial = ctx_str(hw, "hw_serial");
+	c.hardware.hw_product = ctx_str(hw, "hw_product");
+	c.hardware.hw_mac = ctx_str(hw, "hw_mac");
+	c.config_url = ctx_str(d, "config_url");
+	c.schematic_id = ctx_str(d, "schematic_id");
+	c.iso_url = ctx_str(d, "iso_url");
+	c.first_seen_at = ctx_str(d, "first_seen_at");
+	c.previous_role = ctx_str(d, "previous_role");
+	c.new_role = ctx_str(d, "new_role");
+	c.reason = ctx_str(d, "reason");
+	c.last_seen_at = ctx_str(d, "last_seen_at");
+	c.missed_count = json_integer_value(json_object_get(d, "missed_count"));
+	r = h->ctx_fn(ext, &c, h->ud);
+	free(raw);
+	return r;
+}
+
+int att_ext_event_deliver(const struct att_ext_hook *h, struct att_ext *ext, const struct att_ext_event *ev)
+{
+	if (h->ctx_fn)
+		return call_context(h, ext, ev);
+	return h->fn(ext, ev, h->ud);
 }
 
 static const struct att_ext_host host = {
@@ -600,6 +737,12 @@ static const struct att_ext_host host = {
 	.event_id = h_event_id,
 	.event_field = h_event_field,
 	.event_json = h_event_json,
+	.add_target_hook = h_add_target_hook,
+	.add_target = h_add_target,
+	.add_context_hook = h_add_context_hook,
+	.event_target = h_event_target,
+	.event_attempt = h_event_attempt,
+	.event_error = h_event_error,
 };
 
 const struct att_ext_host *att_ext_host_table(void)

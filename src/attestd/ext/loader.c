@@ -22,8 +22,11 @@
 #define MAX_EXTENSIONS 64
 
 /* Built-in modules written against the ABI. */
-const struct att_ext_info *const att_ext_builtins[] = { NULL };
-const size_t att_ext_nbuiltins = 0;
+/* Built-in modules: written against include/attest/extension.h like any
+ * shared object (src/attestd/ext/builtin/). */
+extern const struct att_ext_info att_ext_webhooks, att_ext_exec;
+const struct att_ext_info *const att_ext_builtins[] = { &att_ext_webhooks, &att_ext_exec, NULL };
+const size_t att_ext_nbuiltins = 2;
 
 static struct att_ext *exts[MAX_EXTENSIONS];
 static size_t nexts;
@@ -356,7 +359,15 @@ void att_ext_stop_all(void)
 
 void att_ext_unload_all(void)
 {
+	unsigned hung = att_ext_abandoned_runners();
+
 	att_ext_stop_all();
+	if (hung) {
+		/* a hook that overran its timeout still runs extension code:
+		 * unloading it now would pull the code from under it */
+		att_log_warning(LOG, "%u hook(s) still running after their timeout; extensions stay loaded until exit", hung);
+		return;
+	}
 	for (size_t i = 0; i < nexts; i++)
 		ext_free(exts[i]);
 	nexts = 0;

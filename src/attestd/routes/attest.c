@@ -29,7 +29,7 @@ static const struct att_jfield attest_fields[] = {
 
 static void h_challenge(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
-	char id[33], nonce[48], err[256], exp[40];
+	char id[65], nonce[48], err[256], exp[40];
 	int64_t expires;
 	int r;
 
@@ -173,6 +173,12 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_error(rs, 422, "nonce_id: ITL_REQUIRE_NONCE is enabled — include nonce_id from GET /api/v1/attest/challenge");
 		goto out;
 	}
+	/* a nonce proves freshness only when a quote by the bound AK signs it:
+	 * ITL_REQUIRE_NONCE without a quote would be a ritual, not a proof */
+	if (svc->cfg->require_nonce && !(quote && *quote && sig && *sig)) {
+		att_resp_error(rs, 422, "pcr_quote: ITL_REQUIRE_NONCE is enabled — a nonce proves freshness only with a TPM quote over it: include pcr_quote and pcr_signature (bind an AK with POST /api/v1/machines/{id}/ak-activate first)");
+		goto out;
+	}
 	if (svc->cfg->require_quote && !(quote && *quote && sig && *sig)) {
 		att_resp_error(rs, 422, "pcr_quote: ITL_REQUIRE_QUOTE is enabled — include pcr_quote and pcr_signature");
 		goto out;
@@ -190,7 +196,7 @@ static void h_attest(const struct att_svc *svc, struct att_req *rq, struct att_r
 		goto out;
 	}
 	if (nonce_id) {
-		r = att_nonce_consume(svc, nonce_id, nonce, err, sizeof(err));
+		r = att_nonce_consume(svc, nonce_id, &rq->actor, nonce, err, sizeof(err));
 		if (r < 0) {
 			att_resp_from_err(rs, r, err);
 			goto out;

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "audit/audit.h"
+#include "audit/checkpoint.h"
 #include "audit/report.h"
 #include "base/err.h"
 #include "base/util.h"
@@ -105,10 +106,32 @@ static void h_audit_list(const struct att_svc *svc, struct att_req *rq, struct a
 	att_resp_json(rs, 200, arr);
 }
 
+/* The newest stored checkpoint against the chain: catches a log cut back
+ * while the checkpoints table survived (the operator's exported copies
+ * catch the rest: `attestation audit verify --checkpoint`). */
+static json_t *checkpoint_verdict(const struct att_checkpoint *cp, const struct att_audit_verify *v,
+				  const char *hash_at)
+{
+	struct att_checkpoint_claim cl = { .entries = cp->entries, .head_id = cp->head_id };
+	char err[200] = "";
+	bool ok;
+
+	memcpy(cl.head_hash, cp->head_hash, 65);
+	snprintf(cl.issued_at, sizeof(cl.issued_at), "%s", cp->issued_at);
+	ok = att_checkpoint_matches(&cl, v->entries, hash_at[0] ? hash_at : NULL, err, sizeof(err));
+	return json_pack("{s:I,s:s,s:I,s:s,s:b,s:o}", "id", (json_int_t)cp->id, "issued_at", cp->issued_at, "entries",
+			 (json_int_t)cp->entries, "head_hash", cp->head_hash, "matches", ok, "error",
+			 ok ? json_null() : json_string(err));
+}
+
 static void h_audit_verify(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	struct att_audit_verify v;
+	struct att_checkpoint cp = { 0 };
 	struct att_dbc *c = att_db_acquire(svc->db);
+	char hash_at[65] = "";
+	bool have_cp;
+	json_t *out;
 	int r;
 
 	(void)rq;
@@ -116,28 +139,39 @@ static void h_audit_verify(const struct att_svc *svc, struct att_req *rq, struct
 		att_api_db_unavailable(rs);
 		return;
 	}
-	r = att_audit_verify(c, &v);
+	r = att_checkpoint_get(c, 0, &cp);
+	have_cp = r == 0;
+	if (r == 0 || r == ATT_E_NOTFOUND)
+		r = att_audit_verify_probe(c, cp.entries, hash_at, &v);
 	att_db_release(svc->db, c);
 	if (r < 0) {
+		att_checkpoint_release(&cp);
 		att_api_db_unavailable(rs);
 		return;
 	}
-	att_resp_json(rs, 200,
-		      json_pack("{s:b,s:I,s:o,s:o,s:o}", "valid", v.valid, "entries", (json_int_t)v.entries, "root_hash",
-				v.root_hash[0] ? json_string(v.root_hash) : json_null(), "first_invalid_id",
-				v.first_invalid_id ? json_integer(v.first_invalid_id) : json_null(), "error",
-				v.error[0] ? json_string(v.error) : json_null()));
+	out = json_pack("{s:b,s:I,s:o,s:o,s:o,s:o}", "valid", v.valid, "entries", (json_int_t)v.entries, "root_hash",
+			v.root_hash[0] ? json_string(v.root_hash) : json_null(), "first_invalid_id",
+			v.first_invalid_id ? json_integer(v.first_invalid_id) : json_null(), "error",
+			v.error[0] ? json_string(v.error) : json_null(), "checkpoint",
+			have_cp ? checkpoint_verdict(&cp, &v, hash_at) : json_null());
+	if (have_cp && v.valid && !json_is_true(json_object_get(json_object_get(out, "checkpoint"), "matches"))) {
+		json_object_set_new(out, "valid", json_false());
+		json_object_set(out, "error", json_object_get(json_object_get(out, "checkpoint"), "error"));
+	}
+	att_checkpoint_release(&cp);
+	att_resp_json(rs, 200, out);
 }
 
 /* GET /api/v1/machines/{id}/audit-report: signed PDF */
-#define REPORT_MAX_ENTRIES 20000
+#define REPORT_MAX_ENTRIES 20000	/* beyond: a selection (report_select.c) */
+#define REPORT_NEWEST_ENTRIES 2000
 
 static void h_audit_report(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	struct att_audit_verify v;
+	struct att_report_selection sel = { 0 };
 	struct att_machine m = { 0 };
 	struct att_dbc *c;
-	struct att_stmt *s;
 	json_t *entries = NULL, *detail = NULL;
 	EVP_PKEY *key;
 	X509 *cert, *ca;
@@ -165,38 +199,30 @@ static void h_audit_report(const struct att_svc *svc, struct att_req *rq, struct
 		return;
 	}
 	if (r == 0)
-		r = att_dbc_query(c, &s,
-				  "SELECT " AUDIT_COLS " FROM audit_log WHERE machine_id = ? ORDER BY id LIMIT ?",
-				  "si", rq->params[0], (int64_t)REPORT_MAX_ENTRIES + 1);
-	if (r == 0) {
-		entries = json_array();
-		while ((r = att_stmt_next(s)) == 1)
-			json_array_append_new(entries, audit_row_json(s));
-		att_stmt_done(s);
-	}
+		r = att_audit_report_select(c, rq->params[0], REPORT_MAX_ENTRIES, REPORT_NEWEST_ENTRIES, &sel);
+	entries = sel.entries;
 	if (r == 0)
 		r = att_audit_verify(c, &v);
 	att_db_release(svc->db, c);
 	if (r < 0) {
 		json_decref(entries);
+		json_decref(sel.omitted);
 		att_machine_release(&m);
 		att_api_db_unavailable(rs);
 		return;
 	}
 	detail = att_machine_detail(&m);
 	{
-		bool truncated = json_array_size(entries) > REPORT_MAX_ENTRIES;
 		struct att_report_input in = {
-			.machine = detail, .entries = entries, .truncated = truncated, .chain = &v,
+			.machine = detail, .entries = entries, .sel = &sel, .chain = &v,
 			.generated_by = rq->actor.name, .service_url = svc->cfg->service_url,
 		};
 
-		if (truncated)
-			json_array_remove(entries, REPORT_MAX_ENTRIES);
 		r = att_audit_report_pdf(&in, key, cert, ca, &pdf, &len);
 	}
 	json_decref(detail);
 	json_decref(entries);
+	json_decref(sel.omitted);
 	if (r < 0) {
 		att_log_error("attestd.api", "audit report for %s failed: %s", rq->params[0], att_strerror(r));
 		att_resp_error(rs, 500, "Cannot build the audit report");

@@ -75,7 +75,8 @@ void att_api_reply_machine(struct att_resp *rs, int r, struct att_machine *m, co
 
 void att_api_db_unavailable(struct att_resp *rs)
 {
-	att_resp_error(rs, 503, "Database unavailable — try again");
+	att_resp_error(rs, 503, "%s", att_db_unavailable_detail());
+	att_resp_header(rs, "Retry-After", "5");
 }
 
 /* ---- Image Factory -------------------------------------------------------- */

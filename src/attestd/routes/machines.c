@@ -1,5 +1,6 @@
 /* machines.c - the operator's machine resource: list, get, approve
  * (dual control), approvals, lock, unlock, revoke, import, offline bundle. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,7 @@ static void h_approve(const struct att_svc *svc, struct att_req *rq, struct att_
 	json_t *b;
 	struct att_approval a = { 0 };
 	struct att_machine m = { 0 };
-	char cidr[64], err[512];
+	char cidr[64], err[512], host[256];
 	int r;
 
 	if (!att_api_id_ok(rq->params[0])) {
@@ -110,6 +111,14 @@ static void h_approve(const struct att_svc *svc, struct att_req *rq, struct att_
 	if (a.hostname && !att_valid_hostname(a.hostname)) {
 		att_resp_error(rs, 422, "hostname: must be an RFC 1123 host name (letters, digits, '-', dot-separated labels of at most 63)");
 		goto out;
+	}
+	if (a.hostname) {	/* stored in lowercase: DNS names are case-insensitive */
+		size_t i;
+
+		for (i = 0; a.hostname[i] && i < sizeof(host) - 1; i++)
+			host[i] = (char)tolower((unsigned char)a.hostname[i]);
+		host[i] = '\0';
+		a.hostname = host;
 	}
 	if (att_json_str(b, "assigned_ip")) {
 		if (!att_normalize_cidr(att_json_str(b, "assigned_ip"), cidr)) {
@@ -270,6 +279,10 @@ static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_error(rs, 422, "ek_source: must be 'cert', 'pub' or 'offline-import'");
 		goto out;
 	}
+	if (src && strcmp(src, "pub") == 0 && svc->cfg->strict) {
+		att_resp_error(rs, 422, "ek_source: 'pub' is refused under ITL_STRICT — a bare public key is not an EK certificate");
+		goto out;
+	}
 	if (rc.ek_b64 && src && strcmp(src, "offline-import") == 0)
 		src = "cert";
 	rc.ek_source = src;
@@ -299,7 +312,9 @@ static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_r
 	}
 	att_resp_json(rs, 200, json_pack("{s:s,s:s,s:s,s:n,s:s}", "machine_id", M(&m, MACHINE_ID), "role",
 					  M(&m, ROLE), "status", M(&m, STATUS), "config_url", "message",
-					  "Machine imported from offline receipt — ready for attestation"));
+					  strcmp(M(&m, STATUS), "registered") == 0
+						  ? "Machine imported from offline receipt — ready for attestation"
+						  : "Machine imported from offline receipt — its role is under dual control: awaiting approval by a quorum of operators"));
 	att_machine_release(&m);
 out:
 	json_decref(b);

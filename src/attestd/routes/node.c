@@ -29,14 +29,19 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 	char why[512];
 	size_t i;
 
-	(void)svc;
 	memset(nr, 0, sizeof(*nr));
-	if (!att_valid_fingerprint(fp)) {
+	/* optional: computed from the EK material when absent (the seed's
+	 * own register example sends only ek_cert_pem) */
+	if (fp && !att_valid_fingerprint(fp)) {
 		att_resp_error(rs, 422, "ek_fingerprint: must be a 64-char (SHA-256) or 96-char (SHA-384) hex digest");
 		return false;
 	}
 	if (src && strcmp(src, "cert") != 0 && strcmp(src, "pub") != 0) {
 		att_resp_error(rs, 422, "ek_source: must be 'cert' or 'pub'");
+		return false;
+	}
+	if (src && strcmp(src, "pub") == 0 && svc->cfg->strict) {
+		att_resp_error(rs, 422, "ek_source: 'pub' is refused under ITL_STRICT — a bare public key is not an EK certificate");
 		return false;
 	}
 	for (i = 0; pem[i] == ' ' || pem[i] == '\n' || pem[i] == '\r' || pem[i] == '\t'; i++)
@@ -50,7 +55,7 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 		att_resp_error(rs, 422, "ek_cert_pem: Invalid EK material: %s", why);
 		return false;
 	}
-	if (!att_ek_fingerprint_matches(&nr->ek, fp)) {
+	if (fp && !att_ek_fingerprint_matches(&nr->ek, fp)) {
 		att_resp_error(rs, 422, "ek_fingerprint: EK fingerprint mismatch: agent reported %.12s... but computed %.12s...",
 			       fp, nr->ek.fp);
 		return false;

@@ -28,7 +28,17 @@ static void h_readyz(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_error(rs, 503, "Database unreachable");
 		return;
 	}
-	att_resp_json(rs, 200, json_pack("{s:s}", "status", "ready"));
+	{
+		const char *w[8];
+		int n = att_config_weaknesses(svc->cfg, w, 8);
+		json_t *o = json_pack("{s:s,s:b}", "status", "ready", "strict", svc->cfg->strict);
+		json_t *arr = json_array();
+
+		for (int i = 0; i < n; i++)
+			json_array_append_new(arr, json_string(w[i]));
+		json_object_set_new(o, "warnings", arr);
+		att_resp_json(rs, 200, o);
+	}
 }
 
 /* GET /api/v1/auth/whoami: who the service thinks the caller is. */

@@ -27,9 +27,12 @@ extern const struct att_route_set att_routes_machines;
 extern const struct att_route_set att_routes_tpm;
 extern const struct att_route_set att_routes_pcr_policies;
 extern const struct att_route_set att_routes_audit;
+extern const struct att_route_set att_routes_checkpoints;
 extern const struct att_route_set att_routes_extensions;
 extern const struct att_route_set att_routes_fleet;
+extern const struct att_route_set att_routes_events;
 extern const struct att_route_set att_routes_ui;
+extern const struct att_route_set att_routes_agents;
 
 /* ---- common.c ------------------------------------------------------------ */
 
@@ -48,6 +51,12 @@ void att_api_db_unavailable(struct att_resp *rs);
  * machine boots (told to the Image Factory once). */
 void att_api_boot_urls(const struct att_svc *svc, json_t *o);
 
+/* ---- checkpoints.c ------------------------------------------------------ */
+
+struct att_checkpoint_signer;
+/* The CA's document-signing key for checkpoints; ATT_E_UNAVAILABLE when none. */
+int att_api_checkpoint_signer(const struct att_svc *svc, struct att_checkpoint_signer *sg);
+
 /* ---- fleet.c ------------------------------------------------------------- */
 
 struct att_fleet_filter;
@@ -59,7 +68,7 @@ bool att_api_fleet_query(struct att_req *rq, struct att_resp *rs, struct att_fle
 /* ---- node.c: the claims register, self-register and attest share -------- */
 
 #define ATT_API_NODE_FIELDS                                            \
-	{ "ek_fingerprint", ATT_J_STRING, true, 128 },                 \
+	{ "ek_fingerprint", ATT_J_STRING, false, 128 },                \
 	{ "ek_cert_pem", ATT_J_STRING, true, ATT_EK_MAX_B64 },         \
 	{ "ek_source", ATT_J_STRING, false, 32 },                      \
 	{ "hw_uuid", ATT_J_TEXT, false, 256 },                         \

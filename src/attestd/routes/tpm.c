@@ -66,6 +66,10 @@ static void h_ak_activate(const struct att_svc *svc, struct att_req *rq, struct 
 		att_resp_error(rs, 422, "ek_source: must be 'cert' or 'pub'");
 		goto out;
 	}
+	if (src && strcmp(src, "pub") == 0 && svc->cfg->strict) {
+		att_resp_error(rs, 422, "ek_source: 'pub' is refused under ITL_STRICT — a bare public key is not an EK certificate");
+		goto out;
+	}
 	if (att_ek_parse(pem, strlen(pem), src ? src : "cert", (time_t)att_now().sec, &ek, err, sizeof(err)) < 0) {
 		att_resp_error(rs, 422, "ek_cert_pem: Invalid EK material: %s", err);
 		goto out;
@@ -80,7 +84,7 @@ static void h_ak_activate(const struct att_svc *svc, struct att_req *rq, struct 
 	}
 	if (!decode_field(b, "ak_public", rs, &akp, &akl) || !decode_field(b, "ek_public", rs, &ekp, &ekl))
 		goto out;
-	r = att_ak_activation_start(svc, rq->params[0], &ek, akp, akl, ekp, ekl, &ch, err, sizeof(err));
+	r = att_ak_activation_start(svc, rq->params[0], &ek, akp, akl, ekp, ekl, &rq->actor, &ch, err, sizeof(err));
 	if (r < 0) {
 		att_resp_from_err(rs, r, err);
 		goto out;

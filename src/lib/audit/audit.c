@@ -170,6 +170,11 @@ int att_audit_append(struct att_dbc *c, const char *operator_cn, const char *act
 
 int att_audit_verify(struct att_dbc *c, struct att_audit_verify *ret)
 {
+	return att_audit_verify_probe(c, 0, NULL, ret);
+}
+
+int att_audit_verify_probe(struct att_dbc *c, int64_t pos, char hash_at[65], struct att_audit_verify *ret)
+{
 	struct att_audit_verify v;
 	struct att_stmt *s;
 	char expected_prev[65] = ATT_AUDIT_GENESIS;
@@ -177,6 +182,8 @@ int att_audit_verify(struct att_dbc *c, struct att_audit_verify *ret)
 
 	memset(&v, 0, sizeof(v));
 	v.valid = true;
+	if (hash_at)
+		hash_at[0] = 0;
 	r = att_dbc_query(c, &s,
 			  "SELECT id, timestamp, operator_cn, action, machine_id, prev_state, new_state,"
 			  " detail, prev_hash, entry_hash FROM audit_log ORDER BY id ASC",
@@ -215,6 +222,8 @@ int att_audit_verify(struct att_dbc *c, struct att_audit_verify *ret)
 			break;
 		}
 		memcpy(expected_prev, e.entry_hash, 65);
+		if (hash_at && v.entries == pos)
+			memcpy(hash_at, e.entry_hash, 65);
 	}
 	att_stmt_done(s);
 	if (r < 0)

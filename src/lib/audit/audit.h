@@ -54,5 +54,8 @@ struct att_audit_verify {
 };
 
 int att_audit_verify(struct att_dbc *c, struct att_audit_verify *ret);
+/* The same, also copying the entry_hash of the pos-th entry (1-based, in
+ * chain order) into hash_at ("" when the chain is shorter or breaks first). */
+int att_audit_verify_probe(struct att_dbc *c, int64_t pos, char hash_at[65], struct att_audit_verify *ret);
 
 #endif

@@ -49,6 +49,39 @@ static int wrapped(struct att_pdf *p, const char *indent, const char *text, size
 	return r;
 }
 
+/* The heading of the events, and when they are a selection, exactly what
+ * is omitted (never an operator action, never the newest). */
+static int report_selection(struct att_pdf *p, const struct att_report_input *in, size_t cols)
+{
+	const struct att_report_selection *sel = in->sel;
+	char line[1024];
+	size_t i;
+	json_t *o;
+	int r;
+
+	if (!sel || !sel->selected) {
+		snprintf(line, sizeof(line), "Events (%zu, all of them)", json_array_size(in->entries));
+		return att_pdf_line(p, ATT_PDF_SANS_BOLD, 11, line);
+	}
+	snprintf(line, sizeof(line), "Events (%zu of %lld listed)", json_array_size(in->entries), (long long)sel->total);
+	r = att_pdf_line(p, ATT_PDF_SANS_BOLD, 11, line);
+	snprintf(line, sizeof(line),
+		 "Listed: every operator action (%lld) and the newest %lld entries. Omitted: %lld older entries by unauthenticated callers (machine, registration token), none of them an operator action:",
+		 (long long)sel->n_operator, (long long)sel->n_newest,
+		 (long long)(sel->total - (int64_t)json_array_size(in->entries)));
+	r |= wrapped(p, "", line, cols);
+	json_array_foreach(sel->omitted, i, o) {
+		snprintf(line, sizeof(line), "  omitted %-20s %lld entries, ids #%lld to #%lld",
+			 json_string_value(json_object_get(o, "action")),
+			 (long long)json_integer_value(json_object_get(o, "count")),
+			 (long long)json_integer_value(json_object_get(o, "first_id")),
+			 (long long)json_integer_value(json_object_get(o, "last_id")));
+		r |= wrapped(p, "", line, cols);
+	}
+	r |= wrapped(p, "", "The omitted entries are in the audit log and its chain verification above; list them with GET /api/v1/audit?machine_id=...", cols);
+	return r;
+}
+
 int att_audit_report_pdf(const struct att_report_input *in, EVP_PKEY *key, X509 *cert, X509 *ca, char **ret,
 			 size_t *retlen)
 {
@@ -105,8 +138,7 @@ int att_audit_report_pdf(const struct att_report_input *in, EVP_PKEY *key, X509 
 		     "Each entry_hash = SHA-256 of the canonical JSON of the entry (docs/audit.md); prev_hash links it to the entry before it in the global chain.",
 		     cols);
 	att_pdf_gap(p, 8);
-	snprintf(line, sizeof(line), "Events (%zu%s)", json_array_size(in->entries), in->truncated ? ", truncated: the oldest are listed" : "");
-	r |= att_pdf_line(p, ATT_PDF_SANS_BOLD, 11, line);
+	r |= report_selection(p, in, cols);
 	if (json_array_size(in->entries) == 0)
 		r |= att_pdf_line(p, ATT_PDF_SANS, 9, "No audit entries for this machine.");
 	json_array_foreach(in->entries, i, e) {

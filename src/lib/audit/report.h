@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -15,10 +16,26 @@
 
 #include "audit/audit.h"
 
+struct att_dbc;
+
+/* The entries a report lists (report_select.c): all of them up to max;
+ * beyond, every operator action and the newest `newest`, and per action
+ * the count and id range of what is omitted. */
+struct att_report_selection {
+	json_t *entries;	/* ascending id */
+	json_t *omitted;	/* [{action, count, first_id, last_id}] */
+	int64_t total;		/* the machine's entries */
+	bool selected;		/* more than max: a selection */
+	int64_t n_operator, n_newest;
+};
+
+int att_audit_report_select(struct att_dbc *c, const char *machine_id, int64_t max, int64_t newest,
+			    struct att_report_selection *ret);
+
 struct att_report_input {
 	const json_t *machine;			/* machine detail */
 	const json_t *entries;			/* array, ascending id */
-	bool truncated;				/* more entries exist than listed */
+	const struct att_report_selection *sel;	/* what was listed and omitted */
 	const struct att_audit_verify *chain;	/* whole-chain verification */
 	const char *generated_by;
 	const char *service_url;

@@ -6,6 +6,8 @@
 #include <sys/time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -214,6 +216,14 @@ bool att_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 void att_sha256(const void *p, size_t len, uint8_t out[32])
 {
 	SHA256(p, len, out);
+}
+
+void att_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32])
+{
+	unsigned int n = 32;
+
+	if (!HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &n))
+		memset(out, 0, 32);
 }
 
 int att_random(void *buf, size_t len)

@@ -49,6 +49,9 @@ bool att_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* SHA-256 of len bytes. */
 void att_sha256(const void *p, size_t len, uint8_t out[32]);
 
+/* HMAC-SHA256 of msg under key. */
+void att_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32]);
+
 /* Cryptographic randomness; 0 or ATT_E_CRYPTO. */
 int att_random(void *buf, size_t len);
 /* Random RFC 4122 version-4 UUID string (37 bytes incl. NUL). */

@@ -79,11 +79,17 @@ static const struct cfg_var vars[] = {
 	{ "ITL_TPM_VERIFY_CA", CFG_BOOL, O(tpm_verify_ca), "false", 0, 0, NULL },
 	{ "ITL_TPM_VERIFY_CA_STRICT", CFG_BOOL, O(tpm_verify_ca_strict), "false", 0, 0, NULL },
 	{ "ITL_TPM_CA_BUNDLE_DIR", CFG_STR, O(tpm_ca_bundle_dir), "/var/lib/itl-reg/ca-bundles", 0, 0, NULL },
+	{ "ITL_STRICT", CFG_BOOL, O(strict), "false", 0, 0, NULL },
 	{ "ITL_REQUIRE_NONCE", CFG_BOOL, O(require_nonce), "false", 0, 0, NULL },
 	{ "ITL_REQUIRE_QUOTE", CFG_BOOL, O(require_quote), "false", 0, 0, NULL },
 	{ "ITL_NONCE_TTL_SECONDS", CFG_INT, O(nonce_ttl_seconds), "60", 5, 3600, NULL },
 	{ "ITL_NONCE_CAPACITY", CFG_INT, O(nonce_capacity), "10000", 1, 10000000, NULL },
+	{ "ITL_UNAUTH_WRITE_LIMIT", CFG_INT, O(unauth_write_limit), "300", 0, 10000000, NULL },
+	{ "ITL_UNAUTH_WRITE_WINDOW_SECONDS", CFG_INT, O(unauth_write_window_seconds), "60", 1, 86400, NULL },
+	{ "ITL_MAX_PENDING", CFG_INT, O(max_pending), "10000", 0, 100000000, NULL },
 	{ "ITL_SWEEP_INTERVAL_SECONDS", CFG_INT, O(sweep_interval_seconds), "60", 1, 86400, NULL },
+	{ "ITL_AUDIT_TSA_URL", CFG_STR, O(audit_tsa_url), "", 0, 0, NULL },
+	{ "ITL_AUDIT_CHECKPOINT_INTERVAL_SECONDS", CFG_INT, O(audit_checkpoint_interval_seconds), "3600", 0, 604800, NULL },
 	{ "ITL_HIGH_ASSURANCE", CFG_BOOL, O(high_assurance), "false", 0, 0, NULL },
 	{ "ITL_REQUIRE_ENCRYPTED_DELIVERY", CFG_BOOL, O(require_encrypted_delivery), "false", 0, 0, NULL },
 	{ "ITL_TLS_MIN_VERSION", CFG_STR, O(tls_min_version), "TLSv1.3", 0, 0, NULL },
@@ -95,11 +101,21 @@ static const struct cfg_var vars[] = {
 	{ "ITL_UI_OIDC_SCOPE", CFG_STR, O(ui_oidc_scope), "openid", 0, 0, NULL },
 	{ "ITL_UI_OIDC_RESOURCE", CFG_STR, O(ui_oidc_resource), "", 0, 0, NULL },
 	{ "ITL_UI_POLL_SECONDS", CFG_INT, O(ui_poll_seconds), "10", 2, 3600, NULL },
+	{ "ITL_AGENT_TRUST_DOMAIN", CFG_STR, O(agent_trust_domain), "attestation.local", 0, 0, NULL },
+	{ "ITL_AGENT_TOKEN_TTL_SECONDS", CFG_INT, O(agent_token_ttl_seconds), "3600", 60, 86400, NULL },
+	{ "ITL_AGENT_ALLOW_PRIVATE", CFG_BOOL, O(agent_allow_private), "false", 0, 0, NULL },
 	{ "ITL_PULUMI_TOKEN", CFG_SECRET, O(pulumi_token), "", 0, 0, NULL },
 	{ "ITL_PULUMI_ORG", CFG_STR, O(pulumi_org), "itlusions", 0, 0, NULL },
 	{ "ITL_PULUMI_ENABLED", CFG_BOOL, O(pulumi_enabled), "true", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_MASTER_KEY", CFG_SECRET, O(shared_secret_master_key), "", 0, 0, NULL },
 	{ "ITL_SHARED_SECRET_PASSPHRASE", CFG_SECRET, O(shared_secret_passphrase), "", 0, 0, NULL },
+	{ "ITL_EVENT_MAX_ATTEMPTS", CFG_INT, O(event_max_attempts), "10", 1, 1000, NULL },
+	{ "ITL_EVENT_RETRY_BASE_MS", CFG_INT, O(event_retry_base_ms), "1000", 10, 3600000, NULL },
+	{ "ITL_EVENT_RETRY_MAX_SECONDS", CFG_INT, O(event_retry_max_seconds), "3600", 1, 604800, NULL },
+	{ "ITL_EVENT_HOOK_TIMEOUT_SECONDS", CFG_INT, O(event_hook_timeout_seconds), "10", 1, 3600, NULL },
+	{ "ITL_EVENT_PARTITIONS", CFG_INT, O(event_partitions), "4", 1, 64, NULL },
+	{ "ITL_EVENT_POLL_MS", CFG_INT, O(event_poll_ms), "200", 10, 60000, NULL },
+	{ "ITL_HEARTBEAT_MISSED_SECONDS", CFG_INT, O(heartbeat_missed_seconds), "0", 0, 31536000, NULL },
 	{ "ITL_EXTENSIONS_DIR", CFG_STR, O(extensions_dir), "", 0, 0, NULL },
 	{ "ITL_EXTENSIONS", CFG_LIST, O(extensions), "", 0, 0, NULL },
 };
@@ -244,6 +260,53 @@ static bool enum_ok(const char *choices, const char *s)
 	return false;
 }
 
+/* ITL_STRICT=true: quote-required attestation, encrypted config delivery,
+ * strict EK chains (ek_source "pub" is refused where EK material comes
+ * in: routes).  A setting that contradicts it is an error, not silently
+ * overridden. */
+static int apply_strict(struct att_config *c, att_config_getenv_fn getenv_fn, void *ud, char *reterr,
+			size_t errlen)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} forced[] = {
+		{ "ITL_REQUIRE_QUOTE", O(require_quote) },
+		{ "ITL_REQUIRE_ENCRYPTED_DELIVERY", O(require_encrypted_delivery) },
+		{ "ITL_TPM_VERIFY_CA", O(tpm_verify_ca) },
+		{ "ITL_TPM_VERIFY_CA_STRICT", O(tpm_verify_ca_strict) },
+	};
+
+	if (!c->strict)
+		return 0;
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(forced); i++) {
+		bool *b = (bool *)((char *)c + forced[i].off);
+
+		if (getenv_fn(forced[i].name, ud) && !*b) {
+			snprintf(reterr, errlen, "ITL_STRICT: true contradicts %s=false (unset it, or set it to true)",
+				 forced[i].name);
+			return ATT_E_INVAL;
+		}
+		*b = true;
+	}
+	return 0;
+}
+
+int att_config_weaknesses(const struct att_config *c, const char *out[], int max)
+{
+	int n = 0;
+
+	if (!c->require_quote && n < max)
+		out[n++] = "configs are served to machines that proved nothing but an EK certificate (public data): a machine without a bound AK attests with its EK certificate alone (set ITL_REQUIRE_QUOTE=true or ITL_STRICT=true)";
+	if (!c->strict && n < max)
+		out[n++] = "ek_source \"pub\" (a bare public key, no certificate) is accepted (ITL_STRICT=true refuses it)";
+	if (!c->tpm_verify_ca_strict && n < max)
+		out[n++] = "EK certificates that do not chain to a TPM manufacturer root are accepted (ITL_TPM_VERIFY_CA_STRICT=true refuses them)";
+	if (!c->require_encrypted_delivery && n < max)
+		out[n++] = "configs may be delivered in plaintext to the holder of a config token (ITL_REQUIRE_ENCRYPTED_DELIVERY=true refuses that)";
+	return n;
+}
+
 static const char *env_lookup(const char *name, void *ud)
 {
 	(void)ud;
@@ -329,6 +392,9 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 		if (r < 0)
 			goto out;
 	}
+	r = apply_strict(&c, getenv_fn, ud, reterr, errlen);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < c.dual_control_roles.n; i++) {
 		if (!att_role_valid(c.dual_control_roles.items[i])) {
 			snprintf(reterr, errlen,
@@ -337,6 +403,13 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 			r = ATT_E_INVAL;
 			goto out;
 		}
+	}
+	if (c.heartbeat_missed_seconds && c.heartbeat_missed_seconds <= c.contact_resolution_seconds) {
+		snprintf(reterr, errlen,
+			 "ITL_HEARTBEAT_MISSED_SECONDS: must be 0 (off) or larger than ITL_CONTACT_RESOLUTION_SECONDS (%lld), got %lld",
+			 (long long)c.contact_resolution_seconds, (long long)c.heartbeat_missed_seconds);
+		r = ATT_E_INVAL;
+		goto out;
 	}
 	if (c.contact_silent_seconds <= c.contact_resolution_seconds) {
 		snprintf(reterr, errlen,
@@ -356,6 +429,13 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 	    strncmp(c.iso_url, "https://", 8) != 0) {
 		snprintf(reterr, errlen, "ITL_ISO_URL: expected an http:// or https:// URL, got '%s'",
 			 c.iso_url);
+		r = ATT_E_INVAL;
+		goto out;
+	}
+	if (c.audit_tsa_url[0] && strncmp(c.audit_tsa_url, "http://", 7) != 0 &&
+	    strncmp(c.audit_tsa_url, "https://", 8) != 0) {
+		snprintf(reterr, errlen, "ITL_AUDIT_TSA_URL: expected an http:// or https:// URL, got '%s'",
+			 c.audit_tsa_url);
 		r = ATT_E_INVAL;
 		goto out;
 	}

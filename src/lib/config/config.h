@@ -68,11 +68,18 @@ struct att_config {
 	bool tpm_verify_ca;
 	bool tpm_verify_ca_strict;
 	char *tpm_ca_bundle_dir;
+	bool strict;		/* ITL_STRICT: forces the four below (config.c) */
 	bool require_nonce;
 	bool require_quote;
 	int64_t nonce_ttl_seconds;
-	int64_t nonce_capacity;
+	int64_t nonce_capacity;	/* ignored: challenges are stateless (nonce.c) */
+	/* unauthenticated writes (ratelimit.c) */
+	int64_t unauth_write_limit;	/* per source and window; 0: off */
+	int64_t unauth_write_window_seconds;
+	int64_t max_pending;		/* pending_approval machines; 0: no cap */
 	int64_t sweep_interval_seconds;
+	int64_t audit_checkpoint_interval_seconds;	/* 0: no periodic checkpoints */
+	char *audit_tsa_url;				/* RFC 3161 TSA; "" when none */
 	/* transport */
 	bool high_assurance;
 	bool require_encrypted_delivery;
@@ -86,12 +93,24 @@ struct att_config {
 	char *ui_oidc_scope;
 	char *ui_oidc_resource;
 	int64_t ui_poll_seconds;
+	/* agent attestation policies (docs/attestation-policies.md) */
+	char *agent_trust_domain;
+	int64_t agent_token_ttl_seconds;
+	bool agent_allow_private;	/* http_dns/extension may reach loopback/private addresses */
 	/* extensions */
 	char *pulumi_token;
 	char *pulumi_org;
 	bool pulumi_enabled;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
+	/* event delivery (docs/events.md) */
+	int64_t event_max_attempts;
+	int64_t event_retry_base_ms;
+	int64_t event_retry_max_seconds;
+	int64_t event_hook_timeout_seconds;
+	int64_t event_partitions;
+	int64_t event_poll_ms;
+	int64_t heartbeat_missed_seconds;	/* 0: node.heartbeat_missed off */
 	char *extensions_dir;		/* every *.so in it is loaded */
 	struct att_strlist extensions;	/* extension .so paths */
 };
@@ -113,6 +132,9 @@ void att_strlist_release(struct att_strlist *l);
 
 /* Print every variable with its effective value (secrets masked). */
 void att_config_dump(const struct att_config *c, int fd);
+/* What this configuration lets an attacker get away with, one sentence
+ * each (--check-config, /readyz); returns how many were stored. */
+int att_config_weaknesses(const struct att_config *c, const char *out[], int max);
 
 /* Machine roles known to the service. */
 bool att_role_valid(const char *role);

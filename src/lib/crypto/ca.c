@@ -355,6 +355,15 @@ static int make_signer(struct att_ca *ca)
 	return ca->signer_cert ? 0 : ATT_E_CRYPTO;
 }
 
+int att_ca_key(const struct att_ca *ca, EVP_PKEY **key, X509 **cert)
+{
+	if (!ca->key || !ca->cert)
+		return ATT_E_UNAVAILABLE;
+	*key = ca->key;
+	*cert = ca->cert;
+	return 0;
+}
+
 int att_ca_report_signer(const struct att_ca *ca, EVP_PKEY **key, X509 **cert, X509 **ca_cert)
 {
 	if (!ca->signer_key || !ca->signer_cert)

@@ -37,6 +37,9 @@ void att_ca_leaf_release(struct att_ca_leaf *l);
 typedef struct evp_pkey_st EVP_PKEY;
 typedef struct x509_st X509;
 int att_ca_report_signer(const struct att_ca *ca, EVP_PKEY **key, X509 **cert, X509 **ca_cert);
+/* The CA's own key and certificate (borrowed): agent identity tokens
+ * are signed with it (src/lib/policy/identity.c). */
+int att_ca_key(const struct att_ca *ca, EVP_PKEY **key, X509 **cert);
 /* The CA certificate, PEM (malloc'd). */
 char *att_ca_cert_pem(const struct att_ca *ca);
 

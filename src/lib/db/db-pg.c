@@ -238,6 +238,12 @@ static int map_result(struct pg_conn *c, PGresult *res)
 	snprintf(c->err, sizeof(c->err), "%s", PQresultErrorMessage(res));
 	if (state && strncmp(state, "23", 2) == 0)
 		return ATT_E_CONFLICT;
+	if (state && strcmp(state, "53100") == 0)
+		att_db_note_fault(ATT_DB_FAULT_FULL);	/* disk_full */
+	else if (state && strcmp(state, "25006") == 0)
+		att_db_note_fault(ATT_DB_FAULT_READONLY);	/* read_only_sql_transaction (a standby) */
+	else if (!state || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 || PQstatus(c->h) != CONNECTION_OK)
+		att_db_note_fault(ATT_DB_FAULT_UNREACHABLE);	/* connection lost, shutting down */
 	return ATT_E_DB;
 }
 

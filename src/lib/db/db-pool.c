@@ -53,6 +53,16 @@ void att_pool_give(struct att_pool *p, unsigned slot)
 	pthread_mutex_unlock(&p->mu);
 }
 
+void att_pool_drop_conn(struct att_pool *p, const void *conn)
+{
+	for (unsigned i = 0; i < p->size; i++)
+		if (p->conns[i] == conn) {
+			p->conns[i] = NULL;
+			att_pool_give(p, i);
+			return;
+		}
+}
+
 void att_pool_give_conn(struct att_pool *p, const void *conn)
 {
 	for (unsigned i = 0; i < p->size; i++)

@@ -23,5 +23,8 @@ unsigned att_pool_take(struct att_pool *p);
 void att_pool_give(struct att_pool *p, unsigned slot);
 /* Give back the slot holding conn. */
 void att_pool_give_conn(struct att_pool *p, const void *conn);
+/* Give back the slot holding conn, empty: the caller frees conn and the
+ * next taker opens a new connection. */
+void att_pool_drop_conn(struct att_pool *p, const void *conn);
 
 #endif

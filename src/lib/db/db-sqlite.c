@@ -143,12 +143,26 @@ static void sq_release(struct att_db *base, struct att_dbc *cb)
 
 	if (c->in_txn)
 		sq_rollback(cb);
+	/* A connection SQLite opened read-only (the file was not writable
+	 * then) stays read-only: reopen it next time, so a fixed permission
+	 * takes effect without a restart. */
+	if (sqlite3_db_readonly(c->h, "main") == 1) {
+		att_pool_drop_conn(&db->pool, c);
+		conn_free(c);
+		return;
+	}
 	att_pool_give_conn(&db->pool, c);
 }
 
 static int map_rc(int rc)
 {
 	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		att_db_note_fault(ATT_DB_FAULT_FULL);
+		return ATT_E_DB;
+	case SQLITE_READONLY:
+		att_db_note_fault(ATT_DB_FAULT_READONLY);
+		return ATT_E_DB;
 	case SQLITE_OK:
 	case SQLITE_DONE:
 	case SQLITE_ROW:
@@ -165,9 +179,10 @@ static int map_rc(int rc)
 static int sq_begin(struct att_dbc *base)
 {
 	struct sq_conn *c = CONN(base);
+	int rc = sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
-	if (sqlite3_exec(c->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return ATT_E_DB;
+	if (rc != SQLITE_OK)
+		return map_rc(rc) ? map_rc(rc) : ATT_E_DB;
 	c->in_txn = true;
 	return 0;
 }
@@ -185,10 +200,12 @@ static int sq_begin_read(struct att_dbc *base)
 static int sq_commit(struct att_dbc *base)
 {
 	struct sq_conn *c = CONN(base);
+	int rc = sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL);
 
-	if (sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (rc != SQLITE_OK) {
 		sq_rollback(base);
-		return ATT_E_DB;
+		rc = map_rc(rc);	/* notes a full or read-only database */
+		return rc == ATT_E_NOMEM ? rc : ATT_E_DB;
 	}
 	c->in_txn = false;
 	return 0;

@@ -31,9 +31,32 @@ const char *att_db_backend(const struct att_db *db)
 	return db->ops->name;
 }
 
+static _Thread_local enum att_db_fault last_fault;
+
+void att_db_note_fault(enum att_db_fault f)
+{
+	last_fault = f;
+}
+
+const char *att_db_unavailable_detail(void)
+{
+	switch (last_fault) {
+	case ATT_DB_FAULT_FULL: return "Database storage is full — try again later";
+	case ATT_DB_FAULT_READONLY: return "Database is read-only — try again later";
+	case ATT_DB_FAULT_UNREACHABLE: return "Database unreachable — try again";
+	default: return "Database unavailable — try again";
+	}
+}
+
 struct att_dbc *att_db_acquire(struct att_db *db)
 {
-	return db->ops->acquire(db);
+	struct att_dbc *c;
+
+	last_fault = ATT_DB_FAULT_NONE;
+	c = db->ops->acquire(db);
+	if (!c)
+		last_fault = ATT_DB_FAULT_UNREACHABLE;
+	return c;
 }
 
 void att_db_release(struct att_db *db, struct att_dbc *c)

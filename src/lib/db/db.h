@@ -96,6 +96,15 @@ int64_t att_stmt_int(struct att_stmt *s, int col);
 bool att_stmt_is_null(struct att_stmt *s, int col);
 void att_stmt_done(struct att_stmt *s);
 
+/* Why the calling thread's last database call failed, as the client may
+ * hear it: a sentence ending "— try again[ later]" ("Database storage is
+ * full", "Database is read-only", "Database unreachable", else "Database
+ * unavailable").  att_db_acquire starts afresh. */
+const char *att_db_unavailable_detail(void);
+/* Backends: note the cause of a failure (ATT_DB_FAULT_*). */
+enum att_db_fault { ATT_DB_FAULT_NONE, ATT_DB_FAULT_FULL, ATT_DB_FAULT_READONLY, ATT_DB_FAULT_UNREACHABLE };
+void att_db_note_fault(enum att_db_fault f);
+
 /* Last database error message on this connection (for logs). */
 const char *att_dbc_errmsg(struct att_dbc *c);
 

@@ -139,6 +139,53 @@
 	" pem TEXT NOT NULL," \
 	" first_seen TEXT NOT NULL);"
 
+/* Event delivery (docs/events.md): every outbox event fans out to one
+ * delivery per consumer (an extension's hook, one webhook, one exec
+ * hook), each retried with backoff and dead-lettered on its own; the
+ * partition keeps one machine's events on one replica, in order.
+ * outbox_events.fanned_at: the deliveries exist; delivered_at: none is
+ * pending any more.  Times in *_at BIGINT columns are Unix milliseconds. */
+#define V8_EVENTS(IDCOL) \
+	"ALTER TABLE outbox_events ADD COLUMN fanned_at TEXT;" \
+	"UPDATE outbox_events SET fanned_at = delivered_at WHERE delivered_at IS NOT NULL;" \
+	"CREATE INDEX outbox_unfanned ON outbox_events(fanned_at, id);" \
+	"CREATE INDEX outbox_machine ON outbox_events(machine_id, id);" \
+	"CREATE INDEX outbox_event_name ON outbox_events(event, id);" \
+	"CREATE TABLE event_deliveries (" \
+	" id " IDCOL "," \
+	" event_id BIGINT NOT NULL," \
+	" consumer TEXT NOT NULL," \
+	" machine_id TEXT," \
+	" part INTEGER NOT NULL," \
+	" status TEXT NOT NULL DEFAULT 'pending'," \
+	" attempts INTEGER NOT NULL DEFAULT 0," \
+	" next_attempt_at BIGINT NOT NULL DEFAULT 0," \
+	" held_until BIGINT NOT NULL DEFAULT 0," \
+	" holder TEXT," \
+	" last_error TEXT," \
+	" created_at TEXT NOT NULL," \
+	" updated_at TEXT NOT NULL," \
+	" delivered_at TEXT," \
+	" UNIQUE (event_id, consumer));" \
+	"CREATE INDEX event_deliveries_due ON event_deliveries(status, part, event_id);" \
+	"CREATE INDEX event_deliveries_order ON event_deliveries(consumer, machine_id, status, event_id);" \
+	"ALTER TABLE machines ADD COLUMN heartbeat_missed_count INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE machines ADD COLUMN heartbeat_missed_for TEXT;"
+/* Hardening (issue 19): service keys shared by the replicas (the
+ * challenge HMAC key), and the per-source counters of unauthenticated
+ * writes (replicas agree on a source's budget). */
+#define V6_HARDENING \
+	"CREATE TABLE service_keys (" \
+	" name TEXT PRIMARY KEY," \
+	" secret TEXT NOT NULL," \
+	" created_at TEXT NOT NULL);" \
+	"CREATE TABLE rate_limits (" \
+	" source TEXT NOT NULL," \
+	" window_start BIGINT NOT NULL," \
+	" hits BIGINT NOT NULL," \
+	" PRIMARY KEY (source, window_start));" \
+	"CREATE INDEX rate_limits_window ON rate_limits(window_start);"
+
 /* Dashboard (docs/dashboard.md): the last time a machine was heard from,
  * and the indexes that keep the fleet list, its counts and the summary
  * off the wide machine rows at 100,000 machines (in SQLite the table is
@@ -161,6 +208,43 @@
 #define V10_FLEET_PG V10_FLEET_COMMON \
 	"CREATE INDEX machines_hostname_ci ON machines(lower(hostname) text_pattern_ops);" \
 	"CREATE INDEX machines_machine_id_ci ON machines(lower(machine_id) text_pattern_ops);"
+
+/* Agent attestation policies (docs/attestation-policies.md): every
+ * version of each cluster's AgentAttestation document (yaml NULL: the
+ * document was deleted) and the sessions agents were issued. */
+#define V9_AGENT_POLICIES \
+	"CREATE TABLE agent_policies (" \
+	" cluster_id TEXT NOT NULL," \
+	" version BIGINT NOT NULL," \
+	" yaml TEXT," \
+	" document TEXT," \
+	" created_at TEXT NOT NULL," \
+	" created_by TEXT NOT NULL," \
+	" PRIMARY KEY (cluster_id, version));" \
+	"CREATE TABLE agent_sessions (" \
+	" session_id TEXT PRIMARY KEY," \
+	" cluster_id TEXT NOT NULL," \
+	" policy TEXT NOT NULL," \
+	" spiffe_id TEXT NOT NULL," \
+	" attributes TEXT NOT NULL," \
+	" source_ip TEXT," \
+	" issued_at TEXT NOT NULL," \
+	" expires_at TEXT NOT NULL);" \
+	"CREATE INDEX agent_sessions_cluster ON agent_sessions(cluster_id, issued_at);" \
+	"CREATE INDEX agent_sessions_issued ON agent_sessions(issued_at);"
+/* Signed audit checkpoints (docs/audit.md): the log's entry count and head
+ * hash at a time, signed by the Enrollment CA's document-signing key. */
+#define V13_CHECKPOINTS(IDCOL) \
+	"CREATE TABLE audit_checkpoints (" \
+	" id " IDCOL "," \
+	" issued_at TEXT NOT NULL," \
+	" entries BIGINT NOT NULL," \
+	" head_id BIGINT NOT NULL," \
+	" head_hash TEXT NOT NULL," \
+	" issuer TEXT NOT NULL," \
+	" payload TEXT NOT NULL," \
+	" signature TEXT NOT NULL," \
+	" timestamp_token TEXT);"
 
 const struct att_migration att_migrations[] = {
 	{
@@ -194,10 +278,34 @@ const struct att_migration att_migrations[] = {
 		V5_TPM,
 	},
 	{
+		6,
+		"hardening: service keys, per-source limits of unauthenticated writes",
+		V6_HARDENING,
+		V6_HARDENING,
+	},
+	{
+		8,
+		"event delivery: per-consumer deliveries, retries, dead letters; heartbeat tracking",
+		V8_EVENTS("INTEGER PRIMARY KEY"),
+		V8_EVENTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		9,
+		"agent attestation policies and sessions",
+		V9_AGENT_POLICIES,
+		V9_AGENT_POLICIES,
+	},
+	{
 		10,
 		"dashboard: last contact, fleet list and summary indexes",
 		V10_FLEET_SQLITE,
 		V10_FLEET_PG,
+	},
+	{
+		13,
+		"signed audit checkpoints",
+		V13_CHECKPOINTS("INTEGER PRIMARY KEY"),
+		V13_CHECKPOINTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
 	},
 };
 

@@ -36,8 +36,9 @@ static int check_unique_assignment(struct att_dbc *c, const struct att_machine *
 	return r;
 }
 
-/* The hostname and the address (whatever its prefix length) may belong
- * to one machine that is not revoked. */
+/* The hostname (compared case-insensitively: DNS names are) and the
+ * address (canonical form, whatever its prefix length) may belong to one
+ * machine that is not revoked. */
 static int check_assignment(struct att_dbc *c, const struct att_machine *m, const struct att_approval *a,
 			    char *reterr, size_t errlen)
 {
@@ -47,7 +48,7 @@ static int check_assignment(struct att_dbc *c, const struct att_machine *m, cons
 
 	if (a->hostname) {
 		r = check_unique_assignment(c, m,
-					    "SELECT machine_id, status FROM machines WHERE hostname = ?"
+					    "SELECT machine_id, status FROM machines WHERE lower(hostname) = lower(?)"
 					    " AND machine_id <> ? AND status <> 'revoked' LIMIT 1",
 					    "hostname", a->hostname, a->hostname, reterr, errlen);
 		if (r < 0)
@@ -237,7 +238,7 @@ static int do_approve(const struct att_svc *svc, struct att_dbc *c, struct att_m
 	r = check_assignment(c, m, a, reterr, errlen);
 	if (r < 0)
 		return r;
-	role_changed = M(m, APPROVED_AT) && strcmp(M(m, ROLE), a->role) != 0;
+	role_changed = strcmp(M(m, ROLE), a->role) != 0; /* also the first approval: requested -> assigned */
 	att_time_iso(att_now(), ts);
 	r = att_dbc_exec(c,
 			 "UPDATE machines SET status = 'registered', role = ?, hostname = ?, assigned_ip = ?,"

@@ -212,6 +212,9 @@ static int attest_create(struct attest_tx *tx, const struct att_machine_chain *c
 	struct att_machine *m = &tx->res->m;
 	int r;
 
+	r = att_pending_cap_check(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+	if (r < 0)
+		return attest_refused(tx, r);
 	r = att_machine_insert(tx->c, tx->ek, tx->cl, cs, "pending_approval", "worker-app", m);
 	if (r == 0)
 		r = att_machine_announce_new(tx->c, m, "self_register",
@@ -248,6 +251,11 @@ static int attest_load(struct attest_tx *tx, bool ek_bound)
 	r = att_dbc_begin(tx->c);
 	if (r < 0)
 		return attest_failed(tx, r);
+	/* the write path (the read-only poll answered unchanged states): one
+	 * unit of the source's unauthenticated-write budget */
+	r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+	if (r < 0)
+		return attest_refused(tx, r);
 	r = att_machine_find_by_ek(tx->c, tx->ek, m);
 	if (ek_bound && (r == ATT_E_NOTFOUND || (r == 0 && !M(m, EK_FINGERPRINT))))
 		return attest_failed(tx, ATT_E_CONFLICT);	/* cannot happen: bindings are permanent */
@@ -279,6 +287,13 @@ static int attest_check_quote(struct attest_tx *tx)
 		return attest_refused(tx, ATT_E_CONFLICT);
 	}
 	r = record_quote(tx->c, m, q, tx->ts);
+	/* a verified quote proves possession: the machine's own hardware
+	 * details may change with it (otherwise only an operator changes
+	 * those of an approved machine, register.c) */
+	if (r == 0 && att_machine_hw_changed(tx->cl, m) && strcmp(M(m, STATUS), "locked") != 0 &&
+	    strcmp(M(m, STATUS), "revoked") != 0)
+		r = att_machine_hw_update(tx->c, &tx->res->m, tx->cl, "hw_updated", "attestation with a verified quote",
+					  tx->actor);
 	return r < 0 ? attest_failed(tx, r) : 0;
 }
 

@@ -11,6 +11,7 @@
 #include "audit/audit.h"
 #include "base/err.h"
 #include "base/util.h"
+#include "config/config.h"
 #include "crypto/ek.h"
 #include "db/db.h"
 #include "machine/machine-internal.h"
@@ -73,7 +74,7 @@ static int import_find_conflict(struct att_dbc *c, const char *id, const char *f
  * receipt without EK material, whose fingerprint is then stored as the
  * legacy (96 hex) or agent (64 hex) one. */
 static int import_insert(struct att_dbc *c, const struct att_receipt *rc, const char *id, const char *fp,
-			 const struct att_ek *ek, const struct att_actor *actor)
+			 const struct att_ek *ek, const char *status, const struct att_actor *actor)
 {
 	size_t fplen = strlen(rc->ek_fingerprint);
 	struct att_machine_row row = {
@@ -83,7 +84,7 @@ static int import_insert(struct att_dbc *c, const struct att_receipt *rc, const 
 		.ek_source = rc->ek_source ? rc->ek_source : "offline-import", .ek_cert_b64 = ek ? rc->ek_b64 : NULL,
 		.ek_key_type = ek ? ek->key_type : NULL, .ek_issuer = ek && ek->issuer[0] ? ek->issuer : NULL,
 		.hw_uuid = rc->hw_uuid, .hw_mac = rc->hw_mac, .hw_serial = rc->hw_serial, .hw_product = rc->hw_product,
-		.role = rc->role ? rc->role : "worker-app", .status = "registered", .cluster_id = rc->cluster_id,
+		.role = rc->role ? rc->role : "worker-app", .status = status, .cluster_id = rc->cluster_id,
 	};
 	char *detail;
 	int r;
@@ -91,12 +92,14 @@ static int import_insert(struct att_dbc *c, const struct att_receipt *rc, const 
 	r = att_machine_insert_row(c, &row);
 	if (r < 0)
 		return r;
-	detail = att_asprintf("imported from offline receipt; install_mode=%s installed_at=%s ek=%.16s...",
+	detail = att_asprintf("imported from offline receipt; install_mode=%s installed_at=%s ek=%.16s...%s",
 			      rc->install_mode ? rc->install_mode : "unknown",
-			      rc->installed_at ? rc->installed_at : "unknown", ek ? ek->fp : fp);
+			      rc->installed_at ? rc->installed_at : "unknown", ek ? ek->fp : fp,
+			      strcmp(status, "registered") != 0 ? "; role under dual control — awaiting the approval quorum"
+								  : "");
 	if (!detail)
 		return ATT_E_NOMEM;
-	r = att_audit_append(c, actor->name, "import", id, NULL, "registered", detail, actor->source_ip);
+	r = att_audit_append(c, actor->name, "import", id, NULL, status, detail, actor->source_ip);
 	free(detail);
 	return r;
 }
@@ -108,10 +111,16 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 	struct att_dbc *c;
 	struct att_machine m = { 0 };
 	struct att_ek ek, *have_ek = rc->ek_b64 && *rc->ek_b64 ? &ek : NULL;
+	struct att_machine_chain cs;
 	char id[37], fp[97];
-	const char *ekfp;
+	const char *ekfp, *status;
 	int r;
 
+	/* a role under dual control is reached only through the quorum of
+	 * approval votes: the import lands in pending_approval */
+	status = att_strlist_contains(&svc->cfg->dual_control_roles, rc->role ? rc->role : "worker-app")
+			 ? "pending_approval"
+			 : "registered";
 	memset(&ek, 0, sizeof(ek));
 	r = import_check_ek(rc, fp, have_ek, reterr, errlen);
 	if (r < 0)
@@ -124,6 +133,18 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 	c = att_db_acquire(svc->db);
 	if (!c)
 		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
+	/* the same EK chain check as /register (ITL_TPM_VERIFY_CA[_STRICT]);
+	 * a receipt without EK material is checked when its EK is bound */
+	memset(&cs, 0, sizeof(cs));
+	if (have_ek) {
+		struct att_node_claims cl = { .ek_b64 = rc->ek_b64, .ek_source = rc->ek_source };
+
+		r = att_machine_chain_check(svc, c, &cl, &cs, reterr, errlen);
+		if (r < 0) {
+			att_db_release(svc->db, c);
+			return r;
+		}
+	}
 	r = att_dbc_begin(c);
 	if (r == 0)
 		r = import_find_conflict(c, id, fp, ekfp, reterr, errlen);
@@ -132,11 +153,13 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 		goto fail;
 	}
 	if (r == 0)
-		r = import_insert(c, rc, id, fp, have_ek, actor);
+		r = import_insert(c, rc, id, fp, have_ek, status, actor);
+	if (r == 0 && have_ek)
+		r = att_machine_store_chain(c, id, &ek, &cs);
 	if (r == 0)
 		r = att_machine_get(c, id, &m);
 	if (r == 0)
-		r = att_machine_outbox(c, "node.registered", &m, "registered",
+		r = att_machine_outbox(c, "node.registered", &m, status,
 				       json_pack("{s:s,s:s?}", "source", "offline-import", "imported_by", actor->name));
 	if (r == 0)
 		r = att_dbc_commit(c);

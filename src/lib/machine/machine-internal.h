@@ -73,6 +73,25 @@ struct att_machine_chain {
 	char error[160];
 };
 
+/* ---- bounds on unauthenticated writes (ratelimit.c) --------------------- */
+
+/* One unit of the source's budget, inside the write's transaction (0, or
+ * ATT_E_LIMIT with detail); authenticated actors are not limited. */
+int att_unauth_write_take(const struct att_svc *svc, struct att_dbc *c, const struct att_actor *actor,
+			  char *reterr, size_t errlen);
+/* ITL_MAX_PENDING for an unauthenticated new machine (0 or ATT_E_LIMIT). */
+int att_pending_cap_check(const struct att_svc *svc, struct att_dbc *c, const struct att_actor *actor,
+			  char *reterr, size_t errlen);
+
+/* Claimed hardware details that differ from the row (absent claims do
+ * not); and writing them with an audit entry naming the fields (register.c). */
+bool att_machine_hw_changed(const struct att_node_claims *cl, const struct att_machine *m);
+int att_machine_hw_update(struct att_dbc *c, struct att_machine *m, const struct att_node_claims *cl,
+			  const char *action, const char *why, const struct att_actor *actor);
+
+/* Store the verdict and the TPM identity on the machine row. */
+int att_machine_store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
+			   const struct att_machine_chain *cs);
 int att_machine_chain_check(const struct att_svc *svc, struct att_dbc *c,
 			    const struct att_node_claims *cl, struct att_machine_chain *ret,
 			    char *reterr, size_t errlen);

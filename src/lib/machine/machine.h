@@ -36,6 +36,7 @@ struct att_svc {
 	const struct att_ek_trust *ek_trust;	/* TPM manufacturer roots */
 	struct att_oidc *oidc;			/* NULL: OIDC off */
 	const struct att_ca *ca;		/* enrollment CA */
+	uint8_t nonce_key[32];			/* challenge HMAC key (service_keys, nonce.c) */
 };
 
 /* Text columns of a machine row, in SELECT order. */
@@ -217,11 +218,19 @@ int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
 				  const struct att_machine *m, const struct att_actor *actor,
 				  bool *ret_refetch, char *reterr, size_t errlen);
 
-/* Nonces: single use, stored in the database. */
-int att_nonce_issue(const struct att_svc *svc, char ret_id[33], char ret_nonce_b64[48],
+/* Challenges: stateless (HMAC under svc->nonce_key), single use recorded
+ * in the database when consumed (nonce.c). */
+int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b64[48],
 		    int64_t *ret_expires, char *reterr, size_t errlen);
-int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, uint8_t ret_nonce[32],
-		      char *reterr, size_t errlen);
+int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, const struct att_actor *actor,
+		      uint8_t ret_nonce[32], char *reterr, size_t errlen);
+/* Check a challenge id against key at time now: 0 with its expiry and
+ * nonce, ATT_E_INVAL (not one of ours, any other spelling), ATT_E_GONE
+ * (expired).  Pure: parses untrusted bytes (tests/fuzz/fuzz-challenge.c). */
+int att_challenge_open(const uint8_t key[32], const char *nonce_id, int64_t now, int64_t *ret_expires,
+		       uint8_t ret_nonce[32]);
+/* The service key `name` (32 bytes), created by the first replica. */
+int att_service_key_load(struct att_db *db, const char *name, uint8_t ret_key[32]);
 
 /* ---- TPM proof of possession (tpmbind.c) ------------------------------- */
 
@@ -229,6 +238,7 @@ struct att_tpm_pub;
 struct att_tpm_pcrs;
 
 #define ATT_AK_ACTIVATION_TTL 300
+#define ATT_AK_MAX_LIVE 8	/* live activations per machine (tpmbind.c) */
 
 /* The EK of a machine as a TPM public area: the TPM2B_PUBLIC the node
  * sent at activation, else the TCG default template for the key in its
@@ -252,7 +262,8 @@ struct att_ak_challenge {
 void att_ak_challenge_release(struct att_ak_challenge *ch);
 int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, const struct att_ek *ek,
 			    const uint8_t *ak_public, size_t ak_len, const uint8_t *ek_public,
-			    size_t ek_len, struct att_ak_challenge *ret, char *reterr, size_t errlen);
+			    size_t ek_len, const struct att_actor *actor, struct att_ak_challenge *ret,
+			    char *reterr, size_t errlen);
 /* Step 2: the secret recovered by TPM2_ActivateCredential.  One attempt
  * per activation; on success the AK is bound to the machine for good. */
 int att_ak_activation_complete(const struct att_svc *svc, const char *machine_id,

@@ -1,7 +1,16 @@
-/* nonce.c - attestation challenges: single-use nonces stored in the
- * database (shared by every replica), capped by ITL_NONCE_CAPACITY,
- * expiring after ITL_NONCE_TTL_SECONDS; consuming one twice is a replay. */
+/* nonce.c - attestation challenges that cost no storage until used.
+ *
+ * A challenge is nonce_id = hex(expires[8] || random[8] || tag[16]) with
+ * tag = HMAC-SHA256(K, "itl-challenge-v1" || expires || random)[0..16] and
+ * nonce = HMAC-SHA256(K, "itl-nonce-v1" || expires || random).  K is the
+ * service key "nonce-hmac" in the database (service_keys), created once
+ * by whichever replica starts first, so every replica issues and checks
+ * the same challenges.  Issuing writes nothing: the store cannot be
+ * filled from outside.  Consuming one records its id in the nonces table
+ * (primary key: a second use, on any replica, is a replay) until it
+ * expires; the sweeper removes expired records. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,139 +22,147 @@
 #include "machine/machine-internal.h"
 #include "machine/machine.h"
 
-/* Store a new nonce unless ITL_NONCE_CAPACITY nonces are outstanding;
- * drop a bounded batch of expired ones on the way. */
-static int nonce_store(const struct att_svc *svc, struct att_dbc *c, const char *id, const char *nonce_b64,
-		       int64_t now, char *reterr, size_t errlen)
+#define CHALLENGE_RAW 32	/* expires 8 + random 8 + tag 16 */
+
+int att_service_key_load(struct att_db *db, const char *name, uint8_t ret_key[32])
 {
+	struct att_dbc *c = att_db_acquire(db);
 	struct att_stmt *s;
-	int64_t outstanding = 0;
+	uint8_t fresh[32];
+	char hex[65], ts[32];
 	int r;
 
-	r = att_dbc_query(c, &s, "SELECT COUNT(*) FROM nonces WHERE expires_at >= ?", "i", now);
-	if (r < 0)
-		return att_machine_db_fail(r, reterr, errlen);
-	if ((r = att_stmt_next(s)) == 1)
-		outstanding = att_stmt_int(s, 0);
-	att_stmt_done(s);
-	if (r < 0)
-		return att_machine_db_fail(r, reterr, errlen);
-	if (outstanding >= svc->cfg->nonce_capacity) {
-		att_machine_set_err(reterr, errlen,
-				    "Nonce store capacity (%lld) exceeded — too many outstanding challenges",
-				    (long long)svc->cfg->nonce_capacity);
-		return ATT_E_LIMIT;
+	if (!c)
+		return ATT_E_DB;
+	if (att_random(fresh, sizeof(fresh)) < 0) {
+		att_db_release(db, c);
+		return ATT_E_CRYPTO;
 	}
-	/* expired nonces are useless: drop a bounded batch of them */
-	r = att_dbc_exec(c,
-			 "DELETE FROM nonces WHERE nonce_id IN (SELECT nonce_id FROM nonces WHERE expires_at < ? LIMIT 1000)",
-			 "i", now);
+	att_hex_encode(fresh, sizeof(fresh), hex);
+	att_wipe(fresh, sizeof(fresh));
+	att_time_iso(att_now(), ts);
+	/* the first replica's key wins; the others read it */
+	r = att_dbc_exec(c, "INSERT INTO service_keys (name, secret, created_at) VALUES (?, ?, ?)"
+			    " ON CONFLICT (name) DO NOTHING",
+			 "sss", name, hex, ts);
+	att_wipe(hex, sizeof(hex));
 	if (r >= 0)
-		r = att_dbc_exec(c, "INSERT INTO nonces (nonce_id, nonce, created_at, expires_at) VALUES (?, ?, ?, ?)",
-				 "ssii", id, nonce_b64, now, now + svc->cfg->nonce_ttl_seconds);
-	return r < 0 ? att_machine_db_fail(r, reterr, errlen) : 0;
+		r = att_dbc_query(c, &s, "SELECT secret FROM service_keys WHERE name = ?", "s", name);
+	if (r >= 0) {
+		r = att_stmt_next(s);
+		if (r == 1) {
+			const char *k = att_stmt_text(s, 0);
+
+			r = k && strlen(k) == 64 && att_hex_decode(k, 64, ret_key) == 0 ? 0 : ATT_E_INTERNAL;
+		} else if (r == 0) {
+			r = ATT_E_INTERNAL;
+		}
+		att_stmt_done(s);
+	}
+	att_db_release(db, c);
+	return r;
 }
 
-int att_nonce_issue(const struct att_svc *svc, char ret_id[33], char ret_nonce_b64[48],
+/* out = HMAC(K, label || body) */
+static void challenge_mac(const uint8_t key[32], const char *label, const uint8_t body[16], uint8_t out[32])
+{
+	uint8_t msg[32];
+	size_t n = strlen(label);
+
+	memcpy(msg, label, n);
+	memcpy(msg + n, body, 16);
+	att_hmac_sha256(key, 32, msg, n + 16, out);
+}
+
+int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b64[48],
 		    int64_t *ret_expires, char *reterr, size_t errlen)
 {
-	struct att_dbc *c;
-	uint8_t idraw[16], nonce[32];
+	uint8_t raw[CHALLENGE_RAW], mac[32];
+	int64_t expires = att_now().sec + svc->cfg->nonce_ttl_seconds;
 	char *b64;
-	int64_t now = att_now().sec;
-	int r;
 
-	if (att_random(idraw, sizeof(idraw)) < 0 || att_random(nonce, sizeof(nonce)) < 0)
+	(void)reterr;
+	(void)errlen;
+	for (int i = 0; i < 8; i++)
+		raw[i] = (uint8_t)((uint64_t)expires >> (56 - 8 * i));
+	if (att_random(raw + 8, 8) < 0)
 		return ATT_E_CRYPTO;
-	att_hex_encode(idraw, sizeof(idraw), ret_id);
-	b64 = att_b64_encode(nonce, sizeof(nonce));
+	challenge_mac(svc->nonce_key, "itl-challenge-v1", raw, mac);
+	memcpy(raw + 16, mac, 16);
+	att_hex_encode(raw, sizeof(raw), ret_id);
+	challenge_mac(svc->nonce_key, "itl-nonce-v1", raw, mac);
+	b64 = att_b64_encode(mac, sizeof(mac));
+	att_wipe(mac, sizeof(mac));
 	if (!b64)
 		return ATT_E_NOMEM;
 	snprintf(ret_nonce_b64, 48, "%s", b64);
 	free(b64);
-	r = att_machine_tx_begin(svc, &c, reterr, errlen);
-	if (r < 0)
-		return r;
-	r = nonce_store(svc, c, ret_id, ret_nonce_b64, now, reterr, errlen);
-	r = att_machine_tx_end(svc, c, r, reterr, errlen);
-	if (r < 0)
-		return r;
-	*ret_expires = now + svc->cfg->nonce_ttl_seconds;
+	*ret_expires = expires;
 	return 0;
 }
 
-/* Mark the nonce used, once: unknown, used or expired nonces are refused
- * (an expired one is deleted, and that deletion committed). */
-static int nonce_take(struct att_dbc *c, const char *nonce_id, char ret_b64[64], char *reterr, size_t errlen)
+int att_challenge_open(const uint8_t key[32], const char *nonce_id, int64_t now, int64_t *ret_expires,
+		       uint8_t ret_nonce[32])
 {
-	struct att_stmt *s;
-	int64_t expires = 0, now = att_now().sec;
-	bool consumed = false;
-	int r;
+	uint8_t raw[CHALLENGE_RAW], mac[32];
+	uint64_t expires = 0;
+	bool lower = strlen(nonce_id) == 2 * CHALLENGE_RAW;
 
-	r = att_dbc_query(c, &s, "SELECT nonce, expires_at, consumed_at FROM nonces WHERE nonce_id = ?", "s",
-			  nonce_id);
-	if (r < 0)
-		return att_machine_db_fail(r, reterr, errlen);
-	r = att_stmt_next(s);
-	if (r == 1) {
-		snprintf(ret_b64, 64, "%s", att_stmt_text(s, 0));
-		expires = att_stmt_int(s, 1);
-		consumed = !att_stmt_is_null(s, 2);
-	}
-	att_stmt_done(s);
-	if (r < 0)
-		return att_machine_db_fail(r, reterr, errlen);
-	if (r == 0) {
-		att_machine_set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
+	/* lowercase only: one spelling per challenge, so the primary key
+	 * of the used record catches every replay */
+	for (size_t i = 0; lower && nonce_id[i]; i++)
+		lower = (nonce_id[i] >= '0' && nonce_id[i] <= '9') || (nonce_id[i] >= 'a' && nonce_id[i] <= 'f');
+	if (!lower || att_hex_decode(nonce_id, 2 * CHALLENGE_RAW, raw) != 0)
 		return ATT_E_INVAL;
-	}
-	if (consumed) {
-		att_machine_set_err(reterr, errlen, "Attestation nonce has already been used — replay detected");
-		return ATT_E_CONFLICT;
-	}
-	if (expires < now) {
-		(void)att_dbc_exec(c, "DELETE FROM nonces WHERE nonce_id = ?", "s", nonce_id);
-		(void)att_dbc_commit(c);
-		att_machine_set_err(reterr, errlen, "Attestation nonce has expired — request a new challenge");
+	challenge_mac(key, "itl-challenge-v1", raw, mac);
+	if (!att_ct_equal(mac, 16, raw + 16, 16))
+		return ATT_E_INVAL;
+	for (int i = 0; i < 8; i++)
+		expires = expires << 8 | raw[i];
+	if (expires > (uint64_t)INT64_MAX || (int64_t)expires < now)
 		return ATT_E_GONE;
-	}
-	r = att_dbc_exec(c, "UPDATE nonces SET consumed_at = ? WHERE nonce_id = ? AND consumed_at IS NULL", "is",
-			 now, nonce_id);
-	if (r < 0)
-		return att_machine_db_fail(r, reterr, errlen);
-	if (r != 1) {
-		att_machine_set_err(reterr, errlen, "Attestation nonce has already been used — replay detected");
-		return ATT_E_CONFLICT;
-	}
+	challenge_mac(key, "itl-nonce-v1", raw, ret_nonce);
+	*ret_expires = (int64_t)expires;
 	return 0;
 }
 
-int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, uint8_t ret_nonce[32],
-		      char *reterr, size_t errlen)
+int att_nonce_consume(const struct att_svc *svc, const char *nonce_id, const struct att_actor *actor,
+		      uint8_t ret_nonce[32], char *reterr, size_t errlen)
 {
 	struct att_dbc *c;
-	char b64[64] = "";
-	uint8_t *raw = NULL;
-	size_t n = 0;
+	int64_t expires = 0;
 	int r;
 
-	if (strlen(nonce_id) != 32 || !att_is_hex(nonce_id, 32)) {
+	r = att_challenge_open(svc->nonce_key, nonce_id, att_now().sec, &expires, ret_nonce);
+	if (r == ATT_E_GONE) {
+		att_machine_set_err(reterr, errlen, "Attestation nonce has expired — request a new challenge");
+		return r;
+	}
+	if (r < 0) {
 		att_machine_set_err(reterr, errlen, "Unknown nonce_id — request a fresh challenge first");
-		return ATT_E_INVAL;
+		return r;
 	}
 	r = att_machine_tx_begin(svc, &c, reterr, errlen);
 	if (r < 0)
 		return r;
-	r = nonce_take(c, nonce_id, b64, reterr, errlen);
+	r = att_unauth_write_take(svc, c, actor, reterr, errlen);
+	/* single use on every replica: the id is the primary key */
+	if (r == 0) {
+		r = att_dbc_exec(c,
+				 "INSERT INTO nonces (nonce_id, nonce, created_at, expires_at, consumed_at)"
+				 " VALUES (?, '', ?, ?, ?) ON CONFLICT (nonce_id) DO NOTHING",
+				 "siii", nonce_id, att_now().sec, expires, att_now().sec);
+		if (r == 0) {
+			att_machine_set_err(reterr, errlen, "Attestation nonce has already been used — replay detected");
+			r = ATT_E_CONFLICT;
+		} else if (r < 0) {
+			r = att_machine_db_fail(r, reterr, errlen);
+		} else {
+			r = 0;
+		}
+	}
 	r = att_machine_tx_end(svc, c, r, reterr, errlen);
 	if (r < 0)
-		return r;
-	if (att_b64_decode(b64, strlen(b64), &raw, &n) < 0 || n != 32) {
-		free(raw);
-		return ATT_E_INTERNAL;
-	}
-	memcpy(ret_nonce, raw, 32);
-	free(raw);
-	return 0;
+		att_wipe(ret_nonce, 32);
+	return r;
 }

@@ -72,8 +72,8 @@ int att_machine_chain_check(const struct att_svc *svc, struct att_dbc *c,
 	return 0;
 }
 
-static int store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
-		       const struct att_machine_chain *cs)
+int att_machine_store_chain(struct att_dbc *c, const char *machine_id, const struct att_ek *ek,
+			   const struct att_machine_chain *cs)
 {
 	int r = att_dbc_exec(c,
 			     "UPDATE machines SET ek_verified = ?, ek_chain_error = ?, ek_manufacturer = ?, ek_model = ?"
@@ -105,7 +105,7 @@ int att_machine_insert(struct att_dbc *c, const struct att_ek *ek, const struct 
 	r = att_machine_insert_row(c, &row);
 	if (r < 0)
 		return r;
-	r = store_chain(c, id, ek, cs);
+	r = att_machine_store_chain(c, id, ek, cs);
 	if (r < 0)
 		return r;
 	return att_machine_get(c, id, ret);
@@ -143,7 +143,7 @@ int att_machine_bind_ek(struct att_dbc *c, struct att_machine *m, const struct a
 		return r;
 	if (r != 1)
 		return ATT_E_CONFLICT;
-	r = store_chain(c, M(m, MACHINE_ID), ek, cs);
+	r = att_machine_store_chain(c, M(m, MACHINE_ID), ek, cs);
 	if (r < 0)
 		return r;
 	detail = att_asprintf("EK material bound to imported receipt (ek=%.16s...)", ek->fp);
@@ -161,6 +161,7 @@ int att_machine_bind_ek(struct att_dbc *c, struct att_machine *m, const struct a
 
 /* One registration in one write transaction. */
 struct reg_tx {
+	const struct att_svc *svc;
 	struct att_dbc *c;
 	const struct att_ek *ek;
 	const struct att_node_claims *cl;
@@ -184,23 +185,36 @@ static int register_failed(struct reg_tx *tx, int r)
 }
 
 /* An EK seen for the first time: a new machine, pre-approved only for an
- * authenticated /register. */
+ * authenticated /register and a role outside ITL_DUAL_CONTROL_ROLES (a
+ * role under dual control is reached only through the quorum of
+ * approval votes; the registration is not a vote). */
 static int register_new(struct reg_tx *tx)
 {
 	const struct att_node_claims *cl = tx->cl;
 	const char *role = cl->desired_role && *cl->desired_role ? cl->desired_role : "worker-app";
-	bool approved = !tx->self_register && tx->actor->authenticated;
+	bool dual = att_strlist_contains(&tx->svc->cfg->dual_control_roles, role);
+	bool approved = !tx->self_register && tx->actor->authenticated && !dual;
 	const char *status = approved ? "registered" : "pending_approval";
 	struct att_node_result *res = tx->res;
 	char *detail;
 	int r;
 
+	if (!approved) {
+		r = att_pending_cap_check(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r == 0)
+			r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r < 0)
+			return r;
+	}
 	r = att_machine_insert(tx->c, tx->ek, cl, tx->cs, status, role, &res->m);
 	if (r < 0)
 		return register_failed(tx, r);
-	detail = att_asprintf("%s via %s; ek=%.16s... source=%s", status,
+	detail = att_asprintf("%s via %s; ek=%.16s... source=%s%s", status,
 			      tx->self_register ? "self-register" : "register", tx->ek->fp,
-			      cl->ek_source ? cl->ek_source : "cert");
+			      cl->ek_source ? cl->ek_source : "cert",
+			      dual && tx->actor->authenticated && !tx->self_register
+				      ? "; role under dual control — awaiting the approval quorum"
+				      : "");
 	if (!detail)
 		return register_failed(tx, ATT_E_NOMEM);
 	r = att_machine_announce_new(tx->c, &res->m, tx->self_register ? "self_register" : "register", detail,
@@ -214,24 +228,96 @@ static int register_new(struct reg_tx *tx)
 	att_log_info(LOGR, "New machine registered: id=%s role=%s ek=%.16s...", M(&res->m, MACHINE_ID),
 		     M(&res->m, ROLE), tx->ek->fp);
 	res->status = approved ? "registered" : "pending_approval";
-	res->message = approved
-			       ? "Machine registered — download ISO and boot to continue"
-			       : "Machine registered — awaiting operator approval. Poll POST /api/v1/attest every 60 s; when action=apply-config, fetch config_url and run: talosctl apply-config --insecure --file <(curl -sf <config_url>)";
+	res->message = approved ? "Machine registered — download ISO and boot to continue"
+		       : dual	 ? "Machine registered — its role is under dual control: awaiting approval by a quorum of operators"
+				 : "Machine registered — awaiting operator approval. Poll POST /api/v1/attest every 60 s; when action=apply-config, fetch config_url and run: talosctl apply-config --insecure --file <(curl -sf <config_url>)";
 	return 0;
 }
 
-/* A known EK registers again: refresh the hardware details. */
+/* A claimed hardware field that differs from the stored one (an absent
+ * claim changes nothing). */
+static bool hw_differs(const char *claim, const char *stored)
+{
+	return claim && (!stored || strcmp(claim, stored) != 0);
+}
+
+int att_machine_hw_update(struct att_dbc *c, struct att_machine *m, const struct att_node_claims *cl,
+			  const char *action, const char *why, const struct att_actor *actor)
+{
+	char ts[32], *detail;
+	int r;
+
+	detail = att_asprintf("%s; hardware details changed:%s%s%s%s", why,
+			      hw_differs(cl->hw_uuid, M(m, HW_UUID)) ? " hw_uuid" : "",
+			      hw_differs(cl->hw_mac, M(m, HW_MAC)) ? " hw_mac" : "",
+			      hw_differs(cl->hw_serial, M(m, HW_SERIAL)) ? " hw_serial" : "",
+			      hw_differs(cl->hw_product, M(m, HW_PRODUCT)) ? " hw_product" : "");
+	if (!detail)
+		return ATT_E_NOMEM;
+	att_time_iso(att_now(), ts);
+	r = att_dbc_exec(c,
+			 "UPDATE machines SET hw_uuid = ?, hw_mac = ?, hw_serial = ?, hw_product = ?,"
+			 " updated_at = ? WHERE id = ?",
+			 "sssssi", cl->hw_uuid ? cl->hw_uuid : M(m, HW_UUID), cl->hw_mac ? cl->hw_mac : M(m, HW_MAC),
+			 cl->hw_serial ? cl->hw_serial : M(m, HW_SERIAL), cl->hw_product ? cl->hw_product : M(m, HW_PRODUCT),
+			 ts, m->id);
+	if (r >= 0)
+		r = att_audit_append(c, actor->name, action, M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS), detail,
+				     actor->source_ip);
+	free(detail);
+	if (r >= 0)
+		r = att_machine_reload(c, m);
+	return r < 0 ? r : 0;
+}
+
+bool att_machine_hw_changed(const struct att_node_claims *cl, const struct att_machine *m)
+{
+	return hw_differs(cl->hw_uuid, M(m, HW_UUID)) || hw_differs(cl->hw_mac, M(m, HW_MAC)) ||
+	       hw_differs(cl->hw_serial, M(m, HW_SERIAL)) || hw_differs(cl->hw_product, M(m, HW_PRODUCT));
+}
+
+/* An operator credential (not the registration token, not a machine). */
+static bool actor_is_operator(const struct att_actor *a)
+{
+	return a->authenticated && strcmp(a->name, "REGISTRATION_TOKEN") != 0;
+}
+
+/* The answer to a known EK, whatever was (not) written. */
+static void register_again_answer(struct reg_tx *tx, bool hw_kept)
+{
+	const struct att_machine *m = &tx->res->m;
+	const char *st = M(m, STATUS);
+
+	tx->res->status = strcmp(st, "registered") == 0 ? "registered"
+			  : strcmp(st, "attested") == 0 ? "attested"
+							: "pending_approval";
+	if (hw_kept)
+		tx->res->message = "Machine already approved — the reported hardware details differ from the approved record and were NOT changed (only a verified quote or an operator's re-registration changes them)";
+	else
+		tx->res->message = strcmp(st, "attested") == 0
+					   ? "Machine already attested — re-apply config via config_url if needed"
+					   : "Machine already registered — call POST /api/v1/attest to continue";
+}
+
+/* A known EK registers again.  Nothing changed: nothing is written (no
+ * audit row either).  Changed hardware details of a pending machine are
+ * refreshed (one unit of the source's unauthenticated-write budget);
+ * those of an approved machine only by an operator. */
 static int register_again(struct reg_tx *tx)
 {
 	const struct att_node_claims *cl = tx->cl;
 	struct att_machine *m = &tx->res->m;
-	char ts[32];
+	bool wrote = false, changed, hw_kept = false;
 	int r;
 
 	if (!M(m, EK_FINGERPRINT)) {
+		r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r < 0)
+			return r;
 		r = att_machine_bind_ek(tx->c, m, tx->ek, cl, tx->cs, tx->actor);
 		if (r < 0)
 			return register_failed(tx, r);
+		wrote = true;
 	}
 	if (strcmp(M(m, STATUS), "revoked") == 0 || strcmp(M(m, STATUS), "locked") == 0) {
 		att_machine_set_err(tx->reterr, tx->errlen,
@@ -239,30 +325,29 @@ static int register_again(struct reg_tx *tx)
 				    M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS));
 		return ATT_E_CONFLICT;
 	}
-	att_time_iso(att_now(), ts);
-	r = att_dbc_exec(tx->c,
-			 "UPDATE machines SET hw_uuid = ?, hw_mac = ?, hw_serial = ?, hw_product = ?,"
-			 " updated_at = ? WHERE id = ?",
-			 "sssssi", cl->hw_uuid ? cl->hw_uuid : M(m, HW_UUID), cl->hw_mac ? cl->hw_mac : M(m, HW_MAC),
-			 cl->hw_serial ? cl->hw_serial : M(m, HW_SERIAL),
-			 cl->hw_product ? cl->hw_product : M(m, HW_PRODUCT), ts, m->id);
-	if (r >= 0)
-		r = att_audit_append(tx->c, tx->actor->name, tx->self_register ? "self_register" : "re_register",
-				     M(m, MACHINE_ID), M(m, STATUS), M(m, STATUS),
-				     "re-registration of a known EK; hardware details refreshed", tx->actor->source_ip);
-	if (r >= 0)
-		r = att_machine_reload(tx->c, m);
-	if (r >= 0)
-		r = att_dbc_commit(tx->c);
+	changed = att_machine_hw_changed(cl, m);
+	if (changed && strcmp(M(m, STATUS), "pending_approval") != 0 && !actor_is_operator(tx->actor)) {
+		att_log_warning(LOGR, "Re-registration of approved machine %s from %s reported other hardware details: not changed",
+				M(m, MACHINE_ID), tx->actor->source_ip ? tx->actor->source_ip : "-");
+		changed = false;
+		hw_kept = true;
+	}
+	if (changed) {
+		r = att_unauth_write_take(tx->svc, tx->c, tx->actor, tx->reterr, tx->errlen);
+		if (r < 0)
+			return r;
+		r = att_machine_hw_update(tx->c, m, cl, tx->self_register ? "self_register" : "re_register",
+					  "re-registration of a known EK", tx->actor);
+		if (r < 0)
+			return register_failed(tx, r);
+		wrote = true;
+	}
+	r = wrote ? att_dbc_commit(tx->c) : (att_dbc_rollback(tx->c), 0);
 	if (r < 0)
 		return register_failed(tx, r);
-	att_log_info(LOGR, "Re-registration of machine %s (ek=%.16s...)", M(m, MACHINE_ID), tx->ek->fp);
-	tx->res->status = strcmp(M(m, STATUS), "registered") == 0 ? "registered"
-			  : strcmp(M(m, STATUS), "attested") == 0 ? "attested"
-								  : "pending_approval";
-	tx->res->message = strcmp(M(m, STATUS), "attested") == 0
-				   ? "Machine already attested — re-apply config via config_url if needed"
-				   : "Machine already registered — call POST /api/v1/attest to continue";
+	if (wrote)
+		att_log_info(LOGR, "Re-registration of machine %s (ek=%.16s...)", M(m, MACHINE_ID), tx->ek->fp);
+	register_again_answer(tx, hw_kept);
 	return 0;
 }
 
@@ -273,12 +358,15 @@ int att_machine_register(const struct att_svc *svc, const struct att_ek *ek,
 	struct att_dbc *c = att_db_acquire(svc->db);
 	struct att_node_result res;
 	struct att_machine_chain cs;
-	struct reg_tx tx = { c, ek, cl, &cs, actor, self_register, &res, reterr, errlen };
+	struct reg_tx tx = { svc, c, ek, cl, &cs, actor, self_register, &res, reterr, errlen };
 	int r;
 
 	memset(&res, 0, sizeof(res));
-	if (!c)
+	if (!c) {
+		/* no connection to be had (the database is down): said like any other failure */
+		att_log_error(LOGR, "registration failed: %s (no database connection)", att_strerror(ATT_E_DB));
 		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
+	}
 	r = att_machine_chain_check(svc, c, cl, &cs, reterr, errlen);
 	if (r < 0) {
 		att_db_release(svc->db, c);

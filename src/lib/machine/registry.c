@@ -190,7 +190,7 @@ int att_machine_db_fail(int r, char *reterr, size_t errlen)
 	if (r == ATT_E_NOMEM)
 		att_machine_set_err(reterr, errlen, "out of memory");
 	else
-		att_machine_set_err(reterr, errlen, "Database unavailable — try again");
+		att_machine_set_err(reterr, errlen, "%s", att_db_unavailable_detail());
 	return r == ATT_E_NOMEM ? r : ATT_E_DB;
 }
 

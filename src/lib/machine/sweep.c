@@ -89,6 +89,12 @@ int att_sweep_run(struct att_db *db, const char *holder)
 	if (r < 0)
 		goto out;
 	removed += r;
+	/* unauthenticated-write counters of windows long closed (the longest
+	 * ITL_UNAUTH_WRITE_WINDOW_SECONDS is a day) */
+	r = att_dbc_exec(c, "DELETE FROM rate_limits WHERE window_start < ?", "i", now - 86400 - 60);
+	if (r < 0)
+		goto out;
+	removed += r;
 	att_time_iso(att_now(), ts);
 	snprintf(result, sizeof(result), "removed %d expired rows (by %s)", removed, holder);
 	r = att_dbc_exec(c, "UPDATE leases SET last_run_at = ?, last_result = ? WHERE name = 'sweep'", "ss", ts, result);

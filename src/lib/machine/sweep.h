@@ -23,4 +23,8 @@ int att_lease_claim(struct att_db *db, const char *name, const char *holder, int
  * Returns the number of rows removed, or a negative att_err. */
 int att_sweep_run(struct att_db *db, const char *holder);
 
+/* heartbeat.c: node.heartbeat_missed for attested machines silent for
+ * missed_seconds (0: nothing).  Returns the number of events written. */
+int att_heartbeat_sweep(struct att_db *db, int64_t missed_seconds);
+
 #endif

@@ -164,16 +164,61 @@ out:
 	return r;
 }
 
-/* Store the activation (one outstanding per machine; expired ones are
- * garbage). */
-static int activation_store(struct att_dbc *c, const char *machine_id, const struct att_ak_challenge *ch,
-			    const char *ak_b64, const char *ek_b64, const char *secret_hash, int64_t now)
+/* At most ATT_AK_MAX_LIVE live activations per machine (0, or ATT_E_LIMIT
+ * with detail). */
+static int activation_slots(struct att_dbc *c, const char *machine_id, int64_t now, char *reterr, size_t errlen)
+{
+	struct att_stmt *s;
+	int64_t live = 0, first_expiry = 0;
+	int r = att_dbc_query(c, &s,
+			      "SELECT COUNT(*), MIN(expires_at) FROM ak_activations WHERE machine_id = ?"
+			      " AND consumed_at IS NULL AND expires_at >= ?",
+			      "si", machine_id, now);
+
+	if (r < 0)
+		return r;
+	if ((r = att_stmt_next(s)) == 1) {
+		live = att_stmt_int(s, 0);
+		first_expiry = att_stmt_int(s, 1);
+	}
+	att_stmt_done(s);
+	if (r < 0)
+		return r;
+	if (live >= ATT_AK_MAX_LIVE) {
+		att_machine_set_err(reterr, errlen,
+				    "%lld activations are outstanding for machine %s — complete one, or retry in %lld s when the oldest expires",
+				    (long long)live, machine_id, (long long)(first_expiry - now + 1));
+		return ATT_E_LIMIT;
+	}
+	return 0;
+}
+
+/* Store the activation.  A new activation never replaces a live one
+ * (which would let anyone holding the public EK certificate cancel the
+ * machine's own activation): up to ATT_AK_MAX_LIVE coexist, each
+ * completed on its own; expired ones are garbage.  An unauthenticated
+ * write: one unit of the source's budget. */
+static int activation_store(const struct att_svc *svc, struct att_dbc *c, const char *machine_id,
+			    const struct att_ak_challenge *ch, const char *ak_b64, const char *ek_b64,
+			    const char *secret_hash, int64_t now, const struct att_actor *actor, char *reterr,
+			    size_t errlen)
 {
 	int r = att_dbc_begin(c);
 
 	if (r == 0)
-		r = att_dbc_exec(c, "DELETE FROM ak_activations WHERE machine_id = ? OR expires_at < ?", "si",
-				 machine_id, now - ATT_AK_ACTIVATION_TTL);
+		r = att_dbc_exec(c,
+				 "DELETE FROM ak_activations WHERE activation_id IN (SELECT activation_id FROM ak_activations"
+				 " WHERE expires_at < ? LIMIT 1000)",
+				 "i", now - ATT_AK_ACTIVATION_TTL);
+	if (r >= 0) {
+		r = activation_slots(c, machine_id, now, reterr, errlen);
+		if (r == 0)
+			r = att_unauth_write_take(svc, c, actor, reterr, errlen);
+		if (r == ATT_E_LIMIT) {
+			att_dbc_rollback(c);
+			return r;
+		}
+	}
 	if (r >= 0)
 		r = att_dbc_exec(c,
 				 "INSERT INTO ak_activations (activation_id, machine_id, ak_public, ak_name, ek_public,"
@@ -189,7 +234,8 @@ static int activation_store(struct att_dbc *c, const char *machine_id, const str
 
 int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, const struct att_ek *ek,
 			    const uint8_t *ak_public, size_t ak_len, const uint8_t *ek_public,
-			    size_t ek_len, struct att_ak_challenge *ret, char *reterr, size_t errlen)
+			    size_t ek_len, const struct att_actor *actor, struct att_ak_challenge *ret,
+			    char *reterr, size_t errlen)
 {
 	struct att_dbc *c = NULL;
 	struct att_machine m = { 0 };
@@ -235,7 +281,9 @@ int att_ak_activation_start(const struct att_svc *svc, const char *machine_id, c
 		goto out;
 	}
 	att_time_iso_utc((struct att_time){ now + ATT_AK_ACTIVATION_TTL, 0 }, ret->expires_at);
-	r = activation_store(c, machine_id, ret, ak_b64, ek_b64, hash, now);
+	r = activation_store(svc, c, machine_id, ret, ak_b64, ek_b64, hash, now, actor, reterr, errlen);
+	if (r == ATT_E_LIMIT)
+		goto out;
 	if (r < 0) {
 		r = att_machine_db_fail(r, reterr, errlen);
 		goto out;

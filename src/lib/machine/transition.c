@@ -104,6 +104,10 @@ static int do_lock(const struct att_svc *svc, struct att_dbc *c, struct att_mach
 			     actor->source_ip);
 	free(detail);
 	if (r == 0)
+		r = att_machine_outbox(c, "node.locked", m, "locked",
+				       json_pack("{s:s?,s:s,s:s}", "reason", reason, "previous_status", st, "locked_by",
+						 actor->name));
+	if (r == 0)
 		att_log_info(LOGM, "Machine locked: id=%s by=%s", M(m, MACHINE_ID), actor->name);
 	return r;
 }
@@ -141,6 +145,10 @@ static int do_unlock(const struct att_svc *svc, struct att_dbc *c, struct att_ma
 	r = att_audit_append(c, actor->name, "unlock", M(m, MACHINE_ID), "locked", back, detail,
 			     actor->source_ip);
 	free(detail);
+	if (r == 0)
+		r = att_machine_outbox(c, "node.unlocked", m, back,
+				       json_pack("{s:s?,s:s,s:s}", "reason", reason, "new_status", back, "unlocked_by",
+						 actor->name));
 	if (r == 0)
 		att_log_info(LOGM, "Machine unlocked: id=%s status=%s by=%s", M(m, MACHINE_ID), back,
 			     actor->name);

@@ -67,6 +67,13 @@ bool att_normalize_cidr(const char *in, char out[64])
 	} else {
 		prefix = v6 ? 128 : 32;
 	}
+	/* an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is that IPv4 address:
+	 * one canonical form, so uniqueness cannot be dodged by spelling */
+	if (v6 && prefix >= 96 && memcmp(buf, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+		memmove(buf, buf + 12, 4);
+		prefix -= 96;
+		v6 = false;
+	}
 	{
 		char norm[INET6_ADDRSTRLEN];
 

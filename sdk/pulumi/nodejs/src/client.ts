@@ -139,6 +139,21 @@ export function ekMaterialBase64(pemOrBase64: string): string {
     return pemOrBase64.replace(/\s+/g, "");
 }
 
+/** A cluster's AgentAttestation document as stored (docs/attestation-policies.md). */
+export interface ClusterConfig {
+    cluster_id: string;
+    section: string;
+    version: number;
+    updated_at: string;
+    updated_by: string;
+    yaml?: string;
+    document: { spec: { policies: { name: string }[] } };
+}
+
+function clusterConfigPath(clusterId: string): string {
+    return `/api/v1/clusters/${encodeURIComponent(clusterId)}/config/AgentAttestation`;
+}
+
 export class AttestationClient {
     readonly endpoint: string;
     private readonly token: string | undefined;
@@ -184,6 +199,19 @@ export class AttestationClient {
         return this.call("POST", `/api/v1/machines/${encodeURIComponent(machineId)}/unlock`, { reason });
     }
 
+    /** `PUT /api/v1/clusters/{id}/config/AgentAttestation` with the YAML document as it is. */
+    putAgentAttestation(clusterId: string, yaml: string): Promise<ClusterConfig> {
+        return this.call("PUT", clusterConfigPath(clusterId), { yaml });
+    }
+
+    getAgentAttestation(clusterId: string): Promise<ClusterConfig> {
+        return this.call("GET", clusterConfigPath(clusterId));
+    }
+
+    deleteAgentAttestation(clusterId: string): Promise<void> {
+        return this.call("DELETE", clusterConfigPath(clusterId));
+    }
+
     whoami(): Promise<WhoAmI> {
         return this.call("GET", "/api/v1/auth/whoami");
     }
@@ -201,10 +229,14 @@ export class AttestationClient {
             return Promise.reject(attestationError(
                 `attestation service: endpoint ${JSON.stringify(this.endpoint)} is not a URL`, 0, String(e), method, path));
         }
-        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(dropUndefined(body)), "utf8");
+        // A body {yaml: "..."} goes out as the YAML itself (the policy documents).
+        const yaml = body !== undefined && typeof (body as { yaml?: unknown }).yaml === "string" &&
+            Object.keys(body).length === 1 ? (body as { yaml: string }).yaml : undefined;
+        const payload = body === undefined ? undefined
+            : Buffer.from(yaml ?? JSON.stringify(dropUndefined(body)), "utf8");
         const headers: { [h: string]: string } = { Accept: "application/json" };
         if (payload) {
-            headers["Content-Type"] = "application/json";
+            headers["Content-Type"] = yaml !== undefined ? "application/yaml" : "application/json";
             headers["Content-Length"] = String(payload.length);
         }
         if (auth && this.token) {

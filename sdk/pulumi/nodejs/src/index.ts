@@ -6,3 +6,5 @@ export type {
 export { MachineStatus, NodeRole, PENDING_SECOND_APPROVAL } from "./enums";
 export { RegisteredMachine, RegisteredMachineArgs, machineProvider } from "./machine";
 export { MachineApproval, MachineApprovalArgs, approvalProvider } from "./approval";
+export { AttestationPolicy, AttestationPolicyArgs, policyProvider } from "./policy";
+export type { ClusterConfig } from "./client";

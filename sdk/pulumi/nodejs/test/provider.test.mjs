@@ -287,3 +287,51 @@ test("service errors surface with the service's detail: 401, 409, 422, check fai
     assert.match(r.errors.join("\n"), new RegExp(`attestation service at http://127.0.0.1:${dead} is unreachable \\(connect ECONNREFUSED`));
     assert.equal(await svc.stop(), 0);
 });
+
+test("AttestationPolicy: a cluster's agent attestation policies as code (seed 004's spirl_cluster_config)", async () => {
+    const svc = await service();
+    const eng = newEngine("policy");
+    const doc = (names) => ["section: AgentAttestation", "schema: v1", "spec:", "  policies:",
+        ...names.flatMap((n) => [`    - name: ${n}`, "      requiredAttestors:", "        - type: extension",
+            "          config: {url: \"http://127.0.0.1:9/decide\"}"])].join("\n") + "\n";
+    const spec = (document, args = {}) => [{ kind: "policy", name: "p1", args: { cluster_id: "ci", document, ...args } }];
+
+    let r = await eng.up(PROGRAM, cfg(svc.base, svc.admin, spec(doc(["runners"]))));
+    assert.ok(r.ok, explain(r));
+    assert.deepEqual(ops(r), ["create:p1"]);
+    assert.equal(eng.resource("p1").id, "ci");
+    assert.equal(reveal(eng.resource("p1").outputs.version), 1);
+    assert.deepEqual(reveal(eng.resource("p1").outputs.policies), ["runners"]);
+    let live = await api(svc.base, "GET", "/api/v1/clusters/ci/config/AgentAttestation", svc.admin);
+    assert.equal(live.body.yaml, doc(["runners"]), "the YAML is stored as written");
+
+    r = await eng.up(PROGRAM, cfg(svc.base, svc.admin, spec(doc(["runners"]))));
+    assert.deepEqual(ops(r), ["same:p1"], "unchanged: no new version");
+
+    r = await eng.up(PROGRAM, cfg(svc.base, svc.admin, spec(doc(["runners", "vms"]))));
+    assert.ok(r.ok, explain(r));
+    assert.deepEqual(ops(r), ["update:p1"]);
+    assert.equal(reveal(eng.resource("p1").outputs.version), 2, "an update is a new version");
+
+    const oob = await api(svc.base, "PUT", "/api/v1/clusters/ci/config/AgentAttestation", svc.admin,
+        { section: "AgentAttestation", schema: "v1", spec: { policies: [{ name: "other", requiredAttestors: [{ type: "tpm_ek" }] }] } });
+    assert.equal(oob.status, 200, JSON.stringify(oob.body));
+    r = await eng.refresh();
+    assert.deepEqual(ops(r), ["refresh-update:p1"], "refresh sees a change made outside Pulumi");
+    r = await eng.up(PROGRAM, cfg(svc.base, svc.admin, spec(doc(["runners", "vms"]))));
+    assert.deepEqual(ops(r), ["update:p1"], "up puts the declared document back");
+    live = await api(svc.base, "GET", "/api/v1/clusters/ci/config/AgentAttestation", svc.admin);
+    assert.equal(live.body.version, 4);
+
+    r = await eng.up(PROGRAM, cfg(svc.base, svc.admin, spec("section: AgentAttestation\nschema: v1\nspec:\n  policies:\n    - name: p\n      requiredAttestors:\n        - type: gpu_magic\n")));
+    assert.ok(!r.ok, "an unknown attestor type fails the update");
+    assert.match(JSON.stringify(r.errors) + (r.stderr || ""), /unknown attestor type/, "with the service's detail naming the path");
+
+    r = await eng.up(PROGRAM, cfg(svc.base, svc.admin, spec(doc(["runners"]), { cluster_id: "Bad_Id" })));
+    assert.ok(!r.ok && /cluster_id/.test(JSON.stringify(r.errors) + (r.stderr || "")), "check refuses a malformed cluster id");
+
+    r = await eng.destroy();
+    assert.ok(r.ok, explain(r));
+    live = await api(svc.base, "GET", "/api/v1/clusters/ci/config/AgentAttestation", svc.admin);
+    assert.equal(live.status, 404, "destroy deletes the document");
+});

@@ -128,8 +128,14 @@ export class Engine {
     }
 
     /** The dynamic-provider host, started on first use in the program's directory. */
-    async provider(cwd) {
-        if (this.providerClient) return this.providerClient;
+    provider(cwd) {
+        // Memoised as a promise: resources registered concurrently must share
+        // one host, or the second one would never be stopped.
+        if (!this.providerStart) this.providerStart = this.startProvider(cwd);
+        return this.providerStart;
+    }
+
+    async startProvider(cwd) {
         const host = spawn(process.execPath, [join(this.pulumiDir, "cmd/dynamic-provider/index.js"), this.engineAddr],
             { cwd, stdio: ["ignore", "pipe", "pipe"] });
         this.host = host;
@@ -427,12 +433,23 @@ export class Engine {
         return undefined;
     }
 
+    /** Stop the provider host and the gRPC servers; nothing may keep the
+     *  test process alive afterwards (a call still open on the servers, a
+     *  host that ignores SIGTERM). */
     async close() {
+        if (this.providerStart) await this.providerStart.catch(() => {});
+        const grace = (ms) => new Promise((r) => setTimeout(r, ms).unref());
         if (this.providerClient) this.providerClient.close();
-        if (this.host && this.host.exitCode === null) {
+        if (this.host && this.host.exitCode === null && this.host.signalCode === null) {
+            const exited = new Promise((r) => this.host.once("exit", r));
             this.host.kill("SIGTERM");
-            await new Promise((r) => this.host.on("exit", r));
+            await Promise.race([exited, grace(5000)]);
+            if (this.host.exitCode === null && this.host.signalCode === null) this.host.kill("SIGKILL");
         }
-        if (this.server) await new Promise((r) => this.server.tryShutdown(r));
+        if (this.server) {
+            await Promise.race([new Promise((r) => this.server.tryShutdown(r)), grace(5000)]);
+            this.server.forceShutdown();
+            this.server = null;
+        }
     }
 }

@@ -23,12 +23,15 @@ for (const r of spec) {
     const opts = {};
     if (r.dependsOn) opts.dependsOn = r.dependsOn.map((n) => made[n]);
     if (r.retainOnDelete) opts.retainOnDelete = true;
-    const Kind = r.kind === "approval" ? attestation.MachineApproval : attestation.RegisteredMachine;
+    const Kind = r.kind === "approval" ? attestation.MachineApproval
+        : r.kind === "policy" ? attestation.AttestationPolicy : attestation.RegisteredMachine;
     made[r.name] = new Kind(r.name, args, opts);
 }
 
 for (const [name, res] of Object.entries(made)) {
     exports[name] = res instanceof attestation.MachineApproval
         ? { machine_id: res.machine_id, status: res.status, approved: res.approved, message: res.message }
-        : { machine_id: res.machine_id, status: res.status, config_token: res.config_token, iso_url: res.iso_url };
+        : res instanceof attestation.AttestationPolicy
+            ? { cluster_id: res.cluster_id, version: res.version, policies: res.policies }
+            : { machine_id: res.machine_id, status: res.status, config_token: res.config_token, iso_url: res.iso_url };
 }
