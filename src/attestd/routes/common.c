@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "config/config.h"
+#include "db/db.h"
 #include "factory.h"
 #include "routes/routes.h"
 #include "talos/factory.h"
