@@ -37,7 +37,7 @@ PROXY="http://127.0.0.1:$(cat "$TMP/proxy.port")"
 cp examples/configs/*.yaml "$TMP/configs/"
 ITL_DB_URL="sqlite:///$TMP/m.db" ITL_CONFIG_CACHE_DIR="$TMP/configs" ITL_ENROLLMENT_CA_DIR="$TMP/ca" \
 ITL_SERVICE_URL="$PROXY" ITL_REGISTRATION_TOKEN=bench-registration-token ITL_LOG_LEVEL=warning \
-ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 \
+ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 ITL_CONNECTION_LIMIT_PER_CLIENT=0 \
 	"$ATTESTD" --listen 127.0.0.1:0 --ready-file "$TMP/ready" 2>"$TMP/attestd.log" &
 PIDS="$PIDS $!"
 i=0; while [ ! -s "$TMP/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done

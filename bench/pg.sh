@@ -42,7 +42,7 @@ start() { # start N -> READY files $OUT/ready.N
 	rm -f "$OUT/ready.$1"
 	ITL_DB_URL="$URL" ITL_CONFIG_CACHE_DIR="$(pwd)/examples/configs" ITL_ADMIN_TOKEN=bench ITL_THREADS=2 \
 	ITL_ENROLLMENT_CA_DIR="$OUT/ca" ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 \
-	ITL_LOG_LEVEL=warning "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready.$1" 2>>"$OUT/attestd.log" &
+	ITL_CONNECTION_LIMIT_PER_CLIENT=0 ITL_LOG_LEVEL=warning "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready.$1" 2>>"$OUT/attestd.log" &
 	PIDS="$PIDS $!"
 	i=0; while [ ! -s "$OUT/ready.$1" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 	[ -s "$OUT/ready.$1" ] || { echo "bench: attestd did not start" >&2; cat "$OUT/attestd.log" >&2; exit 1; }

@@ -29,7 +29,7 @@ SQL
 ADMIN=bench-admin
 ITL_DB_URL="sqlite:///$OUT/m.db" ITL_CONFIG_CACHE_DIR="$OUT/configs" ITL_ADMIN_TOKEN=$ADMIN \
 ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 ITL_LOG_LEVEL=warning \
-ITL_CONNECTION_LIMIT=4096 ITL_THREADS=${ITL_THREADS:-2} ITL_ENROLLMENT_CA_DIR="$OUT/ca" "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
+ITL_CONNECTION_LIMIT=4096 ITL_CONNECTION_LIMIT_PER_CLIENT=0 ITL_THREADS=${ITL_THREADS:-2} ITL_ENROLLMENT_CA_DIR="$OUT/ca" "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
 PID=$!
 i=0; while [ ! -s "$OUT/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 [ -s "$OUT/ready" ] || { echo "bench: attestd did not start:" >&2; cat "$OUT/log" >&2; exit 1; }

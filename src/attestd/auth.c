@@ -35,10 +35,23 @@ static const char *bearer(struct att_req *rq)
 	return h;
 }
 
+/* Names the service gives its own principals, in any case and with any
+ * surrounding white space ("SYSTEM ", "Machine"): an OIDC identity may not
+ * take them, or the audit log could not tell them apart. */
 static bool reserved_identity(const char *name)
 {
-	return strcasecmp(name, "SYSTEM") == 0 || strcasecmp(name, "BREAK_GLASS") == 0 ||
-	       strcasecmp(name, "REGISTRATION_TOKEN") == 0 || strcasecmp(name, "anonymous") == 0;
+	static const char *const reserved[] = { "SYSTEM", "BREAK_GLASS", "REGISTRATION_TOKEN", "anonymous", "machine" };
+	size_t n;
+
+	while (*name == ' ' || *name == '\t')
+		name++;
+	n = strlen(name);
+	while (n && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+		n--;
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(reserved); i++)
+		if (n == strlen(reserved[i]) && strncasecmp(name, reserved[i], n) == 0)
+			return true;
+	return false;
 }
 
 static int auth_oidc(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs, const char *tok,
@@ -68,6 +81,8 @@ static int auth_oidc(const struct att_svc *svc, struct att_req *rq, struct att_r
 		return 401;
 	}
 	snprintf(rq->actor_name, sizeof(rq->actor_name), "%s", id.name);
+	snprintf(rq->actor_key, sizeof(rq->actor_key), "oidc:%s#%s", svc->cfg->oidc_issuer, id.sub);
+	rq->actor.key = rq->actor_key;
 	rq->oidc_exp = id.exp;
 	rq->is_operator = id.operator;
 	snprintf(rq->auth_method, sizeof(rq->auth_method), "oidc");
@@ -97,6 +112,11 @@ static int auth_operator(const struct att_svc *svc, struct att_req *rq, struct a
 	bool any = cfg->admin_token[0] || cfg->break_glass_token[0] || oidc;
 
 	if (bg) {
+		if (!any) {
+			/* nothing could verify it: the same 503 as any operator call */
+			att_resp_error(rs, 503, "Operator authentication is not configured — set ITL_OIDC_ISSUER or ITL_ADMIN_TOKEN");
+			return 503;
+		}
 		if (secret_eq(cfg->break_glass_token, bg)) {
 			snprintf(rq->actor_name, sizeof(rq->actor_name), "BREAK_GLASS");
 			snprintf(rq->auth_method, sizeof(rq->auth_method), "break-glass");

@@ -18,16 +18,26 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "config/config.h"
+#include "conntrack.h"
 #include "http.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 
+
+struct net {
+	int family;
+	uint8_t a[16];
+	unsigned prefix;
+};
 
 struct att_server {
 	struct MHD_Daemon *d;
 	const struct att_svc *svc;
 	int fd;
 	char addr[128];
+	struct att_conntrack *ct;
+	struct net *proxies;	/* ITL_TRUSTED_PROXIES */
+	size_t nproxies;
 };
 
 static double mono_now(void)
@@ -199,6 +209,145 @@ static enum MHD_Result early_error(const struct att_server *srv, struct MHD_Conn
 	return send_resp(srv, NULL, conn, &rs, route);
 }
 
+/* ---- framing and forwarded headers ---------------------------------------------- */
+
+static int parse_net(const char *in, struct net *n)
+{
+	char addr[64];
+	const char *slash = strchr(in, '/');
+	size_t alen = slash ? (size_t)(slash - in) : strlen(in);
+	uint64_t prefix;
+
+	if (alen == 0 || alen >= sizeof(addr))
+		return ATT_E_INVAL;
+	memcpy(addr, in, alen);
+	addr[alen] = '\0';
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, addr, n->a) == 1)
+		n->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, n->a) == 1)
+		n->family = AF_INET6;
+	else
+		return ATT_E_INVAL;
+	n->prefix = n->family == AF_INET ? 32 : 128;
+	if (slash) {
+		if (att_parse_u64(slash + 1, strlen(slash + 1), 0, n->prefix, &prefix) < 0)
+			return ATT_E_INVAL;
+		n->prefix = (unsigned)prefix;
+	}
+	return 0;
+}
+
+static bool net_has(const struct net *n, int family, const uint8_t *a)
+{
+	unsigned full = n->prefix / 8, rest = n->prefix % 8;
+
+	if (n->family != family || memcmp(n->a, a, full) != 0)
+		return false;
+	return rest == 0 || ((n->a[full] ^ a[full]) & (uint8_t)(0xFF00u >> rest)) == 0;
+}
+
+/* Is the peer of conn one of ITL_TRUSTED_PROXIES?  (IPv4-mapped IPv6
+ * peers are compared as IPv4.) */
+static bool from_trusted_proxy(const struct att_server *srv, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const uint8_t *a;
+	int family;
+
+	if (!ci || !ci->client_addr || srv->nproxies == 0)
+		return false;
+	if (ci->client_addr->sa_family == AF_INET) {
+		family = AF_INET;
+		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr;
+	} else if (ci->client_addr->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr;
+
+		family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		a = family == AF_INET ? a6->s6_addr + 12 : a6->s6_addr;
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < srv->nproxies; i++)
+		if (net_has(&srv->proxies[i], family, a))
+			return true;
+	return false;
+}
+
+struct hdr_count {
+	const char *name;
+	int n;
+	bool differ;
+	const char *first;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct hdr_count *h = cls;
+
+	(void)kind;
+	if (strcasecmp(key, h->name) != 0)
+		return MHD_YES;
+	if (h->n++ == 0)
+		h->first = value;
+	else if (strcmp(h->first ? h->first : "", value ? value : "") != 0)
+		h->differ = true;
+	return MHD_YES;
+}
+
+static struct hdr_count header_count(struct MHD_Connection *conn, const char *name)
+{
+	struct hdr_count h = { name, 0, false, NULL };
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &h);
+	return h;
+}
+
+/* Refusals that depend only on the framing headers: 0 or an HTTP status
+ * with *detail set.  Every body must declare its length, so the cap is
+ * checked before a byte of it is read (a chunk size of FFFF... cannot
+ * make the server wait); conflicting lengths are a smuggling shape. */
+static int framing_check(struct MHD_Connection *conn, const char **detail)
+{
+	struct hdr_count cl = header_count(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	struct hdr_count te = header_count(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	if (cl.differ) {
+		*detail = "Conflicting Content-Length headers";
+		return 400;
+	}
+	if (te.n && cl.n) {
+		*detail = "Both Content-Length and Transfer-Encoding";
+		return 400;
+	}
+	if (te.n) {
+		*detail = "Length Required — send the body with Content-Length (chunked request bodies are not accepted)";
+		return 411;
+	}
+	return 0;
+}
+
+/* High-assurance mode: 0 when the request arrived over HTTPS as a
+ * trusted proxy says; otherwise an HTTP status with *detail set. */
+static int forwarded_https(const struct att_server *srv, struct MHD_Connection *conn, const char **detail)
+{
+	struct hdr_count xfp = header_count(conn, "X-Forwarded-Proto");
+
+	if (xfp.n > 1 || (xfp.first && strchr(xfp.first, ','))) {
+		*detail = "More than one X-Forwarded-Proto: refused as ambiguous";
+		return 400;
+	}
+	if (!xfp.first || strcasecmp(xfp.first, "https") != 0) {
+		*detail = "High-assurance mode is enabled. Requests must arrive over HTTPS (X-Forwarded-Proto: https from the TLS-terminating proxy).";
+		return 403;
+	}
+	if (!from_trusted_proxy(srv, conn)) {
+		*detail = "High-assurance mode is enabled. X-Forwarded-Proto is trusted only from the proxies in ITL_TRUSTED_PROXIES.";
+		return 403;
+	}
+	return 0;
+}
+
 /* First callback of a request: route it, refuse early what can be
  * refused from the headers, and set up the request state. */
 static enum MHD_Result begin_request(const struct att_server *srv, struct MHD_Connection *conn,
@@ -210,22 +359,27 @@ static enum MHD_Result begin_request(const struct att_server *srv, struct MHD_Co
 	char allow[128];
 	bool known;
 	int index = -1;
-	const char *cl;
+	const char *cl, *detail = NULL;
 	uint64_t n;
+	int status;
 
+	att_conntrack_headers_done(srv->ct, conn);
+	status = framing_check(conn, &detail);
+	if (status) {
+		struct att_resp rs = { 0 };
+
+		att_resp_error(&rs, status, "%s", detail);
+		att_resp_header(&rs, "Connection", "close");
+		return send_resp(srv, NULL, conn, &rs, -1);
+	}
 	route = att_router_find(method, url, &known, allow, &index);
 	if (!route && known)
 		return early_error(srv, conn, -1, 405, "Method Not Allowed", allow);
 	if (!route)
 		return early_error(srv, conn, -1, 404, "Not Found", NULL);
-	if (svc->cfg->high_assurance && strcmp(route->path, "/healthz") != 0) {
-		const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
-
-		if (!proto || strcasecmp(proto, "https") != 0)
-			return early_error(srv, conn, index, 403,
-					   "High-assurance mode is enabled. Requests must arrive over HTTPS (X-Forwarded-Proto: https from the TLS-terminating proxy).",
-					   NULL);
-	}
+	if (svc->cfg->high_assurance && strcmp(route->path, "/healthz") != 0 &&
+	    (status = forwarded_https(srv, conn, &detail)) != 0)
+		return early_error(srv, conn, index, status, detail, NULL);
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && att_parse_u64(cl, strlen(cl), 0, UINT64_MAX, &n) == 0 && n > body_cap(svc, route))
 		return early_error(srv, conn, index, 413, "Request body too large", NULL);
@@ -293,11 +447,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)conn;
+	struct att_server *srv = cls;
+
 	(void)toe;
+	att_conntrack_request_done(srv->ct, conn);	/* a kept-alive connection waits for headers again */
 	req_free(*con_cls);
 	*con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	att_conntrack_notify(cls, conn, socket_context, (int)toe);
 }
 
 /* ---- listening ---------------------------------------------------------------- */
@@ -349,6 +510,25 @@ static int listen_socket(const char *addr, int *ret_fd, char *reterr, size_t err
 	return 0;
 }
 
+static int parse_proxies(const struct att_config *cfg, struct att_server *srv, char *reterr, size_t errlen)
+{
+	size_t n = cfg->trusted_proxies.n;
+
+	if (n == 0)
+		return 0;
+	srv->proxies = calloc(n, sizeof(*srv->proxies));
+	if (!srv->proxies)
+		return ATT_E_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (parse_net(cfg->trusted_proxies.items[i], &srv->proxies[i]) < 0) {
+			snprintf(reterr, errlen, "ITL_TRUSTED_PROXIES: '%s' is not an IP address or CIDR",
+				 cfg->trusted_proxies.items[i]);
+			return ATT_E_INVAL;
+		}
+	srv->nproxies = n;
+	return 0;
+}
+
 int att_server_start(const struct att_svc *svc, const char *listen_addr, unsigned threads,
 		     struct att_server **ret, char *reterr, size_t errlen)
 {
@@ -361,8 +541,14 @@ int att_server_start(const struct att_svc *svc, const char *listen_addr, unsigne
 	if (!srv)
 		return ATT_E_NOMEM;
 	srv->svc = svc;
-	r = listen_socket(listen_addr, &srv->fd, reterr, errlen);
+	r = parse_proxies(svc->cfg, srv, reterr, errlen);
+	if (r == 0)
+		r = att_conntrack_new(svc->cfg->header_timeout_seconds, &srv->ct);
+	if (r == 0)
+		r = listen_socket(listen_addr, &srv->fd, reterr, errlen);
 	if (r < 0) {
+		att_conntrack_free(srv->ct);
+		free(srv->proxies);
 		free(srv);
 		return r;
 	}
@@ -387,6 +573,8 @@ int att_server_start(const struct att_svc *svc, const char *listen_addr, unsigne
 				  /* MHD's single-thread epoll mode stalls under load: pool >= 2 */
 				  MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 2,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)svc->cfg->connection_limit,
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)svc->cfg->connection_limit_per_client,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv->ct,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), /* MHD zeroes it per request */
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -394,6 +582,8 @@ int att_server_start(const struct att_svc *svc, const char *listen_addr, unsigne
 	if (!srv->d) {
 		snprintf(reterr, errlen, "cannot start the HTTP server on %s", listen_addr);
 		close(srv->fd);
+		att_conntrack_free(srv->ct);
+		free(srv->proxies);
 		free(srv);
 		return ATT_E_IO;
 	}
@@ -412,5 +602,7 @@ void att_server_stop(struct att_server *s)
 		return;
 	MHD_stop_daemon(s->d);
 	close(s->fd);
+	att_conntrack_free(s->ct);
+	free(s->proxies);
 	free(s);
 }

@@ -46,6 +46,7 @@ struct att_req {
 	bool too_large;
 	struct att_actor actor;
 	char actor_name[256];
+	char actor_key[512];	/* OIDC: "oidc:<iss>#<sub>" (rq->actor.key) */
 	char auth_method[24];	/* oidc, admin-token, break-glass, registration-token */
 	bool is_operator;
 	json_t *oidc_roles;	/* OIDC: roles found in the token */

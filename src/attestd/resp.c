@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 
 #include "base/err.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "http.h"
 
@@ -40,6 +41,8 @@ void att_resp_error(struct att_resp *rs, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* details quote client bytes: never let them make the JSON fail (a 500) */
+	att_utf8_scrub(msg);
 	if (rs->coded)
 		att_resp_json(rs, status, json_pack("{s:s,s:i,s:s}", "detail", msg, "code", status, "message", msg));
 	else

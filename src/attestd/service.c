@@ -13,6 +13,7 @@
 #include "crypto/ekchain.h"
 #include "db/db.h"
 #include "ext/ext.h"
+#include "factory.h"
 #include "http.h"
 #include "notify.h"
 #include "machine/sweep.h"
@@ -229,6 +230,8 @@ int att_service_open(struct att_service *s, struct att_config *cfg, bool migrate
 		return -1;
 	if (!cfg->admin_token[0] && !cfg->break_glass_token[0] && !(cfg->oidc_enabled && cfg->oidc_issuer[0]))
 		att_log_warning(LOG, "No operator authentication configured (ITL_OIDC_ISSUER, ITL_ADMIN_TOKEN, BREAK_GLASS_TOKEN): operator endpoints answer 503");
+	if (cfg->high_assurance && cfg->trusted_proxies.n == 0)
+		att_log_warning(LOG, "ITL_HIGH_ASSURANCE=true but ITL_TRUSTED_PROXIES is empty: X-Forwarded-Proto is trusted from nobody and every request but /healthz is refused");
 	if (open_vault(s) < 0 || open_auto_approval(s) < 0 || open_ek_trust(s) < 0 || open_oidc(s) < 0)
 		return -1;
 	return open_extensions(s, false);
@@ -423,6 +426,8 @@ int att_service_start(struct att_service *s, const char *ready_file)
 	start_event_workers(s);
 	if (att_worker_start(s->db, &sweep, &s->sweeper) < 0)
 		att_log_warning(LOG, "cannot start the sweep worker");
+	if (att_factory_start(&s->svc) < 0)
+		att_log_warning(LOG, "cannot start the Image Factory worker");
 	if (cfg->audit_checkpoint_interval_seconds > 0 && att_worker_start(s->db, &checkpoints, &s->checkpointer) < 0)
 		att_log_warning(LOG, "cannot start the audit checkpoint worker");
 	if (cfg->auto_approve_webhook_url[0] && att_worker_start(s->db, &autoapp, &s->auto_approve) < 0)
@@ -447,6 +452,7 @@ void att_service_close(struct att_service *s)
 	att_notify_watchdog_stop(s->watchdog);
 	att_server_stop(s->srv);
 	att_worker_stop(s->auto_approve);
+	att_factory_stop();
 	att_worker_stop(s->checkpointer);
 	att_worker_stop(s->sweeper);
 	s->sweeper = NULL;

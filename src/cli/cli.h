@@ -69,6 +69,9 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 int cmd_machine(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_secret(struct cli *c, int argc, char **argv);	/* cmd_secret.c */
+/* dotenv.c: ./.env (or $ATTESTATION_ENV_FILE) into the environment;
+ * variables already set win.  0, or -1 when a named file is unreadable. */
+int cli_load_dotenv(void);
 /* cmd_agents.c */
 int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_agents(struct cli *c, int argc, char **argv);

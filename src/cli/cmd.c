@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "audit/audit.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "cli.h"
 
@@ -664,8 +665,10 @@ static int a_report(struct cli *c, int argc, char **argv)
 		return ex;
 	if (r.status != 200) {
 		json_t *j = json_loadb(r.body, r.len, 0, NULL);
+		char *why = att_text_escape(jstr(j, "detail") ? jstr(j, "detail") : "audit report refused");
 
-		fprintf(stderr, "Error: %s (HTTP %ld)\n", jstr(j, "detail") ? jstr(j, "detail") : "audit report refused", r.status);
+		fprintf(stderr, "Error: %s (HTTP %ld)\n", why ? why : "?", r.status);
+		free(why);
 		json_decref(j);
 		ex = cli_exit_for_status(r.status);
 	} else if (strcmp(file, "-") == 0) {

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "base/buf.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "cli.h"
 
@@ -257,8 +258,12 @@ int cli_api(struct cli *c, const char *method, const char *path, json_t *body, j
 		if (ex) {
 			const char *d = jstr(j, "detail");
 
-			if (d)
-				fprintf(stderr, "Error: %s (HTTP %ld)\n", d, r.status);
+			if (d) {
+				char *e = att_text_escape(d);	/* the service's words, but never terminal controls */
+
+				fprintf(stderr, "Error: %s (HTTP %ld)\n", e ? e : "?", r.status);
+				free(e);
+			}
 			else
 				fprintf(stderr, "Error: HTTP %ld from %s %s\n", r.status, method, path);
 			if (r.status == 401)
@@ -309,8 +314,8 @@ static char *cell(const json_t *v)
 {
 	if (!v || json_is_null(v))
 		return strdup("-");
-	if (json_is_string(v))
-		return strdup(json_string_value(v));
+	if (json_is_string(v))	/* what machines reported is shown, never executed by the terminal */
+		return att_text_escape(json_string_value(v));
 	if (json_is_true(v))
 		return strdup("yes");
 	if (json_is_false(v))
@@ -572,6 +577,8 @@ int main(int argc, char **argv)
 
 	argc--;
 	argv++;
+	if (cli_load_dotenv() < 0)
+		return EX_USAGE;
 	c.api_url = env_or("ATTESTATION_API_URL", "http://localhost:9000");
 	c.timeout = 30;
 	if (take_globals(&c, &argc, argv) < 0)

@@ -76,7 +76,7 @@ check "the reference's form (ssl_ciphers with a TLS 1.3 suite name) is refused b
 	sh -c "! nginx -t -p '$T' -c '$T/seed.conf' >$T/seed.out 2>&1 && grep -q 'no cipher match' $T/seed.out"
 
 say "--- nginx in front of attestd in high-assurance mode"
-start_attestd ITL_HIGH_ASSURANCE=true
+start_attestd ITL_HIGH_ASSURANCE=true ITL_TRUSTED_PROXIES=127.0.0.1,::1 ITL_CONNECTION_LIMIT_PER_CLIENT=0
 front "$(cat "$DATA/ready")" attestd
 S=https://127.0.0.1:$SPORT
 H=http://127.0.0.1:$HPORT

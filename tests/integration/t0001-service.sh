@@ -32,7 +32,7 @@ check "metrics content type is Prometheus text 0.0.4" sh -c \
 stop_attestd
 
 # high assurance: plain HTTP refused except /healthz, HSTS everywhere
-start_attestd ITL_HIGH_ASSURANCE=true
+start_attestd ITL_HIGH_ASSURANCE=true ITL_TRUSTED_PROXIES=127.0.0.1
 api GET /healthz
 expect 200 "healthz is exempt from high-assurance"
 check "HSTS header present" sh -c "printf '%s' \"\$1\" | grep -qi '^Strict-Transport-Security: max-age=31536000; includeSubDomains'" _ "$HEADERS"

@@ -8,6 +8,8 @@ api GET /api/v1/machines
 expect 503 "no operator auth configured: 503" '.detail | test("not configured")'
 api GET /api/v1/machines "" -H "Authorization: Bearer anything"
 expect 503 "no operator auth configured, bearer given: still 503"
+api GET /api/v1/machines "" -H "X-Break-Glass: anything"
+expect 503 "no operator auth configured, X-Break-Glass given: 503, not 401" '.detail | test("not configured")'
 api GET /api/v1/attest/challenge
 expect 200 "machine endpoints still work without operator auth"
 check "start-up warns that operator auth is missing" grep -q "No operator authentication configured" "$DATA/attestd.log"
@@ -57,7 +59,7 @@ printf '{"reason":"%s"}' "$huge" > "$TMP/huge.json"
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' --data-binary @"$TMP/huge.json" "$BASE/api/v1/machines/$MID/unlock")
 check "operator body over ITL_MAX_BODY_BYTES: 413" test "$STATUS" = 413
 STATUS=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/huge.json" "$BASE/api/v1/attest")
-check "chunked body over the cap (no Content-Length): 413" test "$STATUS" = 413
+check "chunked body (no Content-Length): 411 before a byte of it is read" test "$STATUS" = 411
 admin GET "/api/v1/machines/$MID"
 expect 200 "machine still locked after the rejected requests" '.status == "locked"'
 stop_attestd

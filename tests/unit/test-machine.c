@@ -77,8 +77,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const struct att_actor OP = { "alice", true, "127.0.0.1" };
-static const struct att_actor NODE = { "machine", false, "127.0.0.2" };
+static const struct att_actor OP = { "alice", true, "127.0.0.1", NULL };
+static const struct att_actor NODE = { "machine", false, "127.0.0.2", NULL };
 
 static char *reg(struct fx *f, const struct att_actor *who, const char *want_status)
 {

@@ -14,6 +14,7 @@
 
 #include "base/err.h"
 #include "oidc/jwt.h"
+#include "oidc/oidc.h"
 #include "../helpers/jwtsign.h"
 
 #define ISS "https://idp.test/realms/itl"
@@ -430,6 +431,34 @@ static void test_roles_and_identity(void **state)
 	json_decref(c);
 }
 
+/* Plain http is allowed only to a loopback host, judged on the parsed
+ * URL: userinfo, look-alike names and other schemes do not pass. */
+static void test_loopback_url_parsed(void **state)
+{
+	static const char *const yes[] = { "http://127.0.0.1:8080/realms/x", "http://127.9.9.9/",
+					   "http://localhost/", "http://LOCALHOST:80/x", "http://[::1]:9/" };
+	static const char *const no[] = { "http://127.0.0.1@evil.test/", "http://127.0.0.1:80@evil.test/",
+					  "http://127.evil.test/", "http://localhost.evil.test/",
+					  "http://localhost@evil.test/", "http://[::1]@evil.test/",
+					  "https://evil.test/", "ftp://127.0.0.1/", "http://128.0.0.1/",
+					  "http://[::2]/", "http://", "127.0.0.1", "" };
+	struct att_oidc_conf c = { .audiences = auds, .naudiences = 1, .http_timeout = 1 };
+	struct att_oidc *o = NULL;
+	char err[512] = "";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		assert_true(att_oidc_loopback_url(yes[i]));
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(att_oidc_loopback_url(no[i]));
+	/* the fetch itself refuses the userinfo trick before any connection */
+	c.issuer = "http://127.0.0.1@attacker.invalid/realms/x";
+	assert_int_equal(att_oidc_new(&c, &o, err, sizeof(err)), 0);
+	assert_int_not_equal(att_oidc_prefetch(o, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "refusing non-https"));
+	att_oidc_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_registered_claims),
 		cmocka_unit_test(test_client_allowlist_and_nonce),
 		cmocka_unit_test(test_roles_and_identity),
+		cmocka_unit_test(test_loopback_url_parsed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

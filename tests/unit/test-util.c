@@ -2,10 +2,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/text.h"
 #include "base/util.h"
 
 static void test_b64_roundtrip_all_lengths(void **state)
@@ -135,6 +138,33 @@ static void test_uuid4_shape(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* Truncation never splits a character; scrubbing makes any bytes UTF-8;
+ * controls (C0, DEL, C1) are found on input and escaped on output. */
+static void test_text_utf8_and_controls(void **state)
+{
+	char bad[] = "ok\xff\xc3(\xe2\x82";
+	char *e;
+
+	(void)state;
+	assert_int_equal(att_utf8_cut("aa\xc3\xa9", 3), 2);	/* "aaé" cut at 3: before é */
+	assert_int_equal(att_utf8_cut("aa\xc3\xa9", 4), 4);
+	assert_int_equal(att_utf8_cut("\xe2\x82\xac\xe2\x82\xac", 5), 3);
+	assert_int_equal(att_utf8_cut("abc", 64), 3);
+	assert_int_equal(att_utf8_scrub(bad), 4);
+	assert_string_equal(bad, "ok?" "?(" "??");
+	assert_true(att_utf8_valid(bad));
+	assert_false(att_utf8_valid("\xc0\xaf"));	/* overlong '/' */
+	assert_false(att_utf8_valid("\xed\xa0\x80"));	/* surrogate */
+	assert_true(att_text_has_control("a\x1b]52;c;x\x07"));
+	assert_true(att_text_has_control("a\x7f"));
+	assert_true(att_text_has_control("a\xc2\x9b" "2J"));	/* C1 CSI */
+	assert_true(att_text_has_control("\xff"));
+	assert_false(att_text_has_control("Dell R650 \xc3\xa9 \xe2\x82\xac"));
+	e = att_text_escape("\x1b[2J\xc2\x9b\xff\\ok\xc3\xa9");
+	assert_string_equal(e, "\\x1b[2J\\u009b\\xff\\ok\xc3\xa9");
+	free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_parse_u64_bounds),
 		cmocka_unit_test(test_buf_cap_is_hard),
 		cmocka_unit_test(test_uuid4_shape),
+		cmocka_unit_test(test_text_utf8_and_controls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "base/err.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "config/config.h"
 #include "crypto/ek.h"
@@ -85,7 +86,7 @@ bool att_api_quote_parse(json_t *b, struct att_resp *rs, struct att_api_quote *q
 	}
 	json_object_foreach(vals, key, v) {
 		if (!json_is_string(v)) {
-			att_resp_error(rs, 422, "pcr_values: '%.32s' must be a hex string", key);
+			att_resp_error(rs, 422, "pcr_values: '%.*s' must be a hex string", (int)att_utf8_cut(key, 32), key);
 			return false;
 		}
 		if (att_tpm_pcrs_add(&q->pcrs, key, json_string_value(v), err, sizeof(err)) < 0) {

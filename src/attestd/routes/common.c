@@ -9,12 +9,11 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "db/db.h"
-#include "obs/log.h"
+#include "factory.h"
 #include "routes/routes.h"
 #include "talos/factory.h"
 #include "talos/schematic.h"
 
-#define LOGF "attestd.factory"
 
 json_t *att_api_str_or_null(const char *s)
 {
@@ -26,6 +25,9 @@ bool att_api_id_ok(const char *id)
 	size_t n = strlen(id);
 
 	if (n == 0 || n > 64)
+		return false;
+	/* a letter or digit first: ".", ".." and "-x" are never ids */
+	if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= 'A' && id[0] <= 'Z') || (id[0] >= '0' && id[0] <= '9')))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = id[i];
@@ -87,7 +89,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* The one schematic every machine boots: generic talos.config URL (no
  * token), official extensions sorted and de-duplicated. */
-static int build_schematic(const struct att_config *cfg, char **ret_yaml, char ret_id[65])
+int att_api_schematic(const struct att_config *cfg, char **ret_yaml, char ret_id[65])
 {
 	const char *exts[64];
 	size_t n = 0, k = 0;
@@ -118,47 +120,6 @@ static int build_schematic(const struct att_config *cfg, char **ret_yaml, char r
 	return r;
 }
 
-/* Tell the factory about the schematic once; never fails the caller. */
-static void factory_announce(const struct att_svc *svc, const char *yaml, const char *id)
-{
-	struct att_dbc *c = att_db_acquire(svc->db);
-	struct att_stmt *s;
-	char ts[32], got[65], why[256];
-	bool acked = false;
-	int r;
-
-	if (!c)
-		return;
-	att_time_iso(att_now(), ts);
-	if (att_dbc_exec(c, "INSERT INTO factory_schematics (schematic_id, yaml, created_at) VALUES (?, ?, ?)"
-			    " ON CONFLICT (schematic_id) DO NOTHING",
-			 "sss", id, yaml, ts) < 0)
-		goto out;
-	if (att_dbc_query(c, &s, "SELECT acknowledged_at FROM factory_schematics WHERE schematic_id = ?", "s", id) == 0) {
-		acked = att_stmt_next(s) == 1 && !att_stmt_is_null(s, 0);
-		att_stmt_done(s);
-	}
-	if (acked)
-		goto out;
-	att_db_release(svc->db, c);
-	c = NULL;
-	r = att_factory_post_schematic(svc->cfg->factory_url, yaml, (long)svc->cfg->factory_timeout_seconds,
-				       got, why, sizeof(why));
-	if (r < 0) {
-		att_log_error(LOGF, "Talos Image Factory unreachable: %s", why);
-		return;
-	}
-	if (strcmp(got, id) != 0)
-		att_log_warning(LOGF, "Talos Image Factory returned schematic id %s, computed %s locally", got, id);
-	c = att_db_acquire(svc->db);
-	if (c)
-		(void)att_dbc_exec(c, "UPDATE factory_schematics SET acknowledged_at = ? WHERE schematic_id = ?",
-				   "ss", ts, id);
-out:
-	if (c)
-		att_db_release(svc->db, c);
-}
-
 void att_api_boot_urls(const struct att_svc *svc, json_t *o)
 {
 	char *yaml = NULL, id[65];
@@ -167,11 +128,11 @@ void att_api_boot_urls(const struct att_svc *svc, json_t *o)
 		json_object_set_new(o, "iso_url", json_string(svc->cfg->iso_url));
 		return;
 	}
-	if (build_schematic(svc->cfg, &yaml, id) < 0) {
+	if (att_api_schematic(svc->cfg, &yaml, id) < 0) {
 		json_object_set_new(o, "iso_url", json_null());
 		return;
 	}
-	factory_announce(svc, yaml, id);
+	att_factory_kick();	/* announced by the factory worker, never in a request */
 	{
 		char *iso = att_factory_iso_url(svc->cfg->factory_url, id, svc->cfg->talos_version);
 		char *inst = att_factory_installer_image(svc->cfg->factory_url, id, svc->cfg->talos_version);

@@ -240,10 +240,10 @@ static const struct att_jfield import_fields[] = {
 	{ "ek_source", ATT_J_STRING, false, 32 },
 	{ "machine_id", ATT_J_STRING, false, 64 },
 	{ "role", ATT_J_STRING, false, 64 },
-	{ "hw_uuid", ATT_J_STRING, false, 256 },
+	{ "hw_uuid", ATT_J_TEXT, false, 256 },
 	{ "hw_mac", ATT_J_STRING, false, 64 },
-	{ "hw_serial", ATT_J_STRING, false, 256 },
-	{ "hw_product", ATT_J_STRING, false, 256 },
+	{ "hw_serial", ATT_J_TEXT, false, 256 },
+	{ "hw_product", ATT_J_TEXT, false, 256 },
 	{ "cluster_id", ATT_J_STRING, false, 64 },
 	{ "install_mode", ATT_J_STRING, false, 64 },
 	{ "installed_at", ATT_J_STRING, false, 64 },
@@ -287,7 +287,7 @@ static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_r
 		src = "cert";
 	rc.ek_source = src;
 	if (rc.machine_id && !att_api_id_ok(rc.machine_id)) {
-		att_resp_error(rs, 422, "machine_id: 1-64 characters of letters, digits, '-', '_' or '.'");
+		att_resp_error(rs, 422, "machine_id: 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit");
 		goto out;
 	}
 	if (rc.role && !att_role_valid(rc.role)) {

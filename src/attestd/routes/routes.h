@@ -43,7 +43,9 @@ extern const struct att_route_set att_routes_agents;
 /* ---- common.c ------------------------------------------------------------ */
 
 json_t *att_api_str_or_null(const char *s);
-/* A machine id as clients may send it: 1-64 of [A-Za-z0-9._-]. */
+/* The one schematic every machine boots (YAML, malloc'd) and its ID. */
+int att_api_schematic(const struct att_config *cfg, char **ret_yaml, char ret_id[65]);
+/* A machine id as clients may send it: 1-64 of [A-Za-z0-9._-], a letter or digit first. */
 bool att_api_id_ok(const char *id);
 /* ?page=&per_page= (per_page 1..200); answers 422 itself. */
 bool att_api_paging(struct att_req *rq, struct att_resp *rs, int64_t *page, int64_t *per_page,
@@ -75,10 +77,10 @@ bool att_api_fleet_query(struct att_req *rq, struct att_resp *rs, struct att_fle
 	{ "ek_fingerprint", ATT_J_STRING, false, 128 },                \
 	{ "ek_cert_pem", ATT_J_STRING, true, ATT_EK_MAX_B64 },         \
 	{ "ek_source", ATT_J_STRING, false, 32 },                      \
-	{ "hw_uuid", ATT_J_STRING, false, 256 },                       \
+	{ "hw_uuid", ATT_J_TEXT, false, 256 },                         \
 	{ "hw_mac", ATT_J_STRING, false, 64 },                         \
-	{ "hw_serial", ATT_J_STRING, false, 256 },                     \
-	{ "hw_product", ATT_J_STRING, false, 256 },                    \
+	{ "hw_serial", ATT_J_TEXT, false, 256 },                       \
+	{ "hw_product", ATT_J_TEXT, false, 256 },                      \
 	{ "desired_role", ATT_J_STRING, false, 64 },                   \
 	{ "cluster_id", ATT_J_STRING, false, 64 },                     \
 	{ "ek_chain_pem", ATT_J_STRING, false, ATT_EK_MAX_B64 },       \

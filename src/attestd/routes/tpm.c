@@ -129,6 +129,11 @@ static void h_ak_activate_complete(const struct att_svc *svc, struct att_req *rq
 	b = att_req_json(rq, rs, ak_complete_fields, ATT_ARRAY_SIZE(ak_complete_fields));
 	if (!b)
 		return;
+	if (strlen(att_json_str(b, "activation_id")) != 32 ||
+	    !att_is_hex(att_json_str(b, "activation_id"), 32)) {
+		att_resp_error(rs, 422, "activation_id: must be the 32 hex characters ak-activate returned");
+		goto out;
+	}
 	if (att_b64_decode(att_json_str(b, "secret"), strlen(att_json_str(b, "secret")), &secret, &n) < 0 || n == 0) {
 		att_resp_error(rs, 422, "secret: not valid base64");
 		goto out;

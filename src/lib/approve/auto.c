@@ -74,7 +74,7 @@ int att_auto_apply(const struct att_svc *svc, const char *rule, int64_t max_per_
 		   const char *hostname, const char *reason, struct att_machine *m, const char *source_ip)
 {
 	struct att_approval a = { role, hostname && *hostname ? hostname : NULL, NULL, reason };
-	struct att_actor actor = { NULL, true, source_ip };
+	struct att_actor actor = { NULL, true, source_ip, NULL };
 	struct att_vote_status vote = { 0 };
 	struct att_machine approved = { 0 };
 	struct att_dbc *c;

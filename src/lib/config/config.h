@@ -24,6 +24,9 @@ struct att_config {
 	int64_t threads;
 	int64_t db_pool_size;
 	int64_t connection_limit;
+	int64_t connection_limit_per_client;	/* 0: none */
+	int64_t header_timeout_seconds;		/* request line + headers, total */
+	struct att_strlist trusted_proxies;	/* addresses/CIDRs whose X-Forwarded-Proto counts */
 	int64_t max_body_bytes;
 	int64_t max_unauth_body_bytes;
 	char *log_level;

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -84,10 +85,55 @@ static int check_key(EVP_PKEY *pk, char key_type[16], char *reterr, size_t errle
 	return ATT_E_INVAL;
 }
 
+/* The certificate's public key.  Some TPM vendors (STMicroelectronics,
+ * Nuvoton, TPM 1.2-era parts) publish the RSA EK under the id-RSAES-OAEP
+ * algorithm identifier (1.2.840.113549.1.1.7), which OpenSSL does not
+ * decode; the BIT STRING is still a plain RSAPublicKey, read as such. */
+static bool spki_is_oaep(X509_PUBKEY *xpk)
+{
+	ASN1_OBJECT *alg = NULL;
+
+	return xpk && X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, xpk) == 1 && OBJ_obj2nid(alg) == NID_rsaesOaep;
+}
+
+static EVP_PKEY *cert_pubkey(X509 *x)
+{
+	EVP_PKEY *pk = X509_get_pubkey(x);
+	X509_PUBKEY *xpk = X509_get_X509_PUBKEY(x);
+	ASN1_OBJECT *alg = NULL;
+	const unsigned char *der = NULL;
+	int len = 0;
+
+	if (pk || !xpk)
+		return pk;
+	ERR_clear_error();
+	if (!spki_is_oaep(xpk) || X509_PUBKEY_get0_param(&alg, &der, &len, NULL, xpk) != 1 || len <= 0)
+		return NULL;
+	pk = d2i_PublicKey(EVP_PKEY_RSA, NULL, &der, len);
+	ERR_clear_error();
+	return pk;
+}
+
 static int spki_fingerprint(X509_PUBKEY *xpk, char out[97])
 {
 	unsigned char *der = NULL, md[SHA384_DIGEST_LENGTH];
 	int n = i2d_X509_PUBKEY(xpk, &der);
+
+	if (n <= 0)
+		return ATT_E_CRYPTO;
+	SHA384(der, (size_t)n, md);
+	OPENSSL_free(der);
+	att_hex_encode(md, sizeof(md), out);
+	return 0;
+}
+
+/* The canonical fingerprint of a key: SHA-384 of its standard SPKI
+ * encoding (rsaEncryption / id-ecPublicKey), so an EK published under
+ * id-RSAES-OAEP has the fingerprint of the same key read from the TPM. */
+static int pubkey_fingerprint(EVP_PKEY *pk, char out[97])
+{
+	unsigned char *der = NULL, md[SHA384_DIGEST_LENGTH];
+	int n = i2d_PUBKEY(pk, &der);
 
 	if (n <= 0)
 		return ATT_E_CRYPTO;
@@ -191,7 +237,7 @@ static int parse_cert(const uint8_t *p, size_t len, time_t now, struct att_ek *e
 			}
 		}
 	}
-	pk = X509_get_pubkey(x);
+	pk = cert_pubkey(x);
 	if (!pk) {
 		snprintf(reterr, errlen, "Cannot parse EK public key: unsupported key encoding");
 		goto out;
@@ -258,7 +304,8 @@ static int parse_cert(const uint8_t *p, size_t len, time_t now, struct att_ek *e
 		ek->issuer[n] = '\0';
 		BIO_free(mem);
 	}
-	if (spki_fingerprint(X509_get_X509_PUBKEY(x), ek->fp) < 0) {
+	if ((spki_is_oaep(X509_get_X509_PUBKEY(x)) ? pubkey_fingerprint(pk, ek->fp)
+						   : spki_fingerprint(X509_get_X509_PUBKEY(x), ek->fp)) < 0) {
 		snprintf(reterr, errlen, "Cannot parse EK public key: cannot encode");
 		goto out;
 	}
@@ -488,7 +535,7 @@ EVP_PKEY *att_ek_load_key(const char *ek_b64, const char *source)
 				X509 *x = pem ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : d2i_X509_bio(bio, NULL);
 
 				if (x)
-					pk = X509_get_pubkey(x);
+					pk = cert_pubkey(x);
 				X509_free(x);
 			}
 			BIO_free(bio);

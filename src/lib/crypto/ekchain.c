@@ -268,12 +268,69 @@ static void learn(const struct att_ek_trust *t, STACK_OF(X509) *chain, struct at
 	}
 }
 
+static bool leaf_is_oaep(X509 *x)
+{
+	ASN1_OBJECT *alg = NULL;
+	X509_PUBKEY *xpk = x ? X509_get_X509_PUBKEY(x) : NULL;
+
+	return xpk && X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, xpk) == 1 && OBJ_obj2nid(alg) == NID_rsaesOaep;
+}
+
+static X509 *signed_by(STACK_OF(X509) *cands, X509 *leaf)
+{
+	for (int i = 0; i < sk_X509_num(cands); i++) {
+		X509 *c = sk_X509_value(cands, i);
+		EVP_PKEY *k = X509_get0_pubkey(c);
+
+		if (k && X509_check_issued(c, leaf) == X509_V_OK && X509_verify(leaf, k) == 1)
+			return c;
+	}
+	return NULL;
+}
+
+/* An EK published under id-RSAES-OAEP (see crypto/ek.c): OpenSSL cannot
+ * decode the leaf's key and so refuses to build a chain from it.  The
+ * chain does not need that key: the leaf is checked here (validity, and
+ * its signature with its issuer's key, found among the request's, the
+ * bundle's and the trusted certificates), and the issuer's chain by
+ * OpenSSL as usual.  NULL (error set) when no issuer signed it. */
+static X509 *oaep_issuer(const struct att_ek_trust *t, STACK_OF(X509) *untrusted, X509 *leaf, time_t now,
+			 struct att_ek_chain_result *res)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(t->store);
+	STACK_OF(X509) *roots = sk_X509_new_null();
+	X509 *c;
+	time_t tt = now;
+
+	if (X509_cmp_time(X509_get0_notAfter(leaf), &tt) < 0 || X509_cmp_time(X509_get0_notBefore(leaf), &tt) > 0) {
+		snprintf(res->error, sizeof(res->error), "certificate is not valid at this time");
+		sk_X509_free(roots);
+		return NULL;
+	}
+	for (int i = 0; roots && i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+		if (x)
+			sk_X509_push(roots, x);
+	}
+	c = signed_by(untrusted, leaf);
+	if (!c)
+		c = signed_by(t->intermediates, leaf);
+	if (!c && roots)
+		c = signed_by(roots, leaf);
+	sk_X509_free(roots);
+	if (!c)
+		snprintf(res->error, sizeof(res->error), "unable to get local issuer certificate");
+	return c;
+}
+
 int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const struct att_ek_chain_extra *extra,
 			time_t now, struct att_ek_chain_result *ret, char *reterr, size_t errlen)
 {
 	struct att_ek_chain_result res;
 	STACK_OF(X509) *untrusted = sk_X509_new_null(), *leafs = sk_X509_new_null();
 	X509_STORE_CTX *ctx = NULL;
+	X509 *oaep = NULL;	/* an OAEP leaf's issuer: the chain is verified from there */
 	uint8_t *raw = NULL;
 	size_t n = 0;
 	int r = 0;
@@ -322,8 +379,13 @@ int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const 
 		snprintf(res.error, sizeof(res.error), "not an X.509 certificate (bare public key)");
 		goto done;
 	}
+	if (leaf_is_oaep(sk_X509_value(leafs, 0))) {
+		oaep = oaep_issuer(t, untrusted, sk_X509_value(leafs, 0), now, &res);
+		if (!oaep)
+			goto done;
+	}
 	ctx = X509_STORE_CTX_new();
-	if (!ctx || X509_STORE_CTX_init(ctx, t->store, sk_X509_value(leafs, 0), untrusted) != 1) {
+	if (!ctx || X509_STORE_CTX_init(ctx, t->store, oaep ? oaep : sk_X509_value(leafs, 0), untrusted) != 1) {
 		r = ATT_E_NOMEM;
 		goto out;
 	}
@@ -335,7 +397,15 @@ int att_ek_chain_verify(const struct att_ek_trust *t, const char *ek_b64, const 
 		res.verified = true;
 		name_rfc2253(X509_get_subject_name(sk_X509_value(chain, sk_X509_num(chain) - 1)), res.root,
 			     sizeof(res.root));
-		learn(t, chain, &res);
+		if (oaep) {	/* the chain above the leaf: put the leaf back in front for learn() */
+			STACK_OF(X509) *full = sk_X509_dup(chain);
+
+			if (full && sk_X509_insert(full, sk_X509_value(leafs, 0), 0))
+				learn(t, full, &res);
+			sk_X509_free(full);
+		} else {
+			learn(t, chain, &res);
+		}
 	} else {
 		snprintf(res.error, sizeof(res.error), "%s",
 			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));

@@ -5,13 +5,15 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "json/jsonv.h"
 
 static const char *type_name(enum att_jtype t)
 {
 	switch (t) {
-	case ATT_J_STRING: return "a string";
+	case ATT_J_STRING:
+	case ATT_J_TEXT: return "a string";
 	case ATT_J_BOOL: return "a boolean";
 	case ATT_J_INT: return "an integer";
 	case ATT_J_OBJECT: return "an object";
@@ -260,7 +262,7 @@ int att_json_parse_body(const char *body, size_t len, const struct att_jfield *f
 			}
 		}
 		if (!f) {
-			snprintf(reterr, errlen, "%.64s: unknown field", key);
+			snprintf(reterr, errlen, "%.*s: unknown field", (int)att_utf8_cut(key, 64), key);
 			goto bad;
 		}
 		if (json_is_null(val)) {
@@ -271,13 +273,18 @@ int att_json_parse_body(const char *body, size_t len, const struct att_jfield *f
 			continue;
 		}
 		switch (f->type) {
-		case ATT_J_STRING: {
+		case ATT_J_STRING:
+		case ATT_J_TEXT: {
 			size_t max = f->maxlen ? f->maxlen : 4096;
 
 			if (!json_is_string(val))
 				goto wrong;
 			if (json_string_length(val) > max) {
 				snprintf(reterr, errlen, "%s: longer than %zu characters", f->name, max);
+				goto bad;
+			}
+			if (f->type == ATT_J_TEXT && att_text_has_control(json_string_value(val))) {
+				snprintf(reterr, errlen, "%s: must not contain control characters", f->name);
 				goto bad;
 			}
 			break;

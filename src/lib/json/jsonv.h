@@ -14,6 +14,7 @@
 
 enum att_jtype {
 	ATT_J_STRING,
+	ATT_J_TEXT,	/* a string without control characters (C0, DEL, C1): shown to people */
 	ATT_J_BOOL,
 	ATT_J_INT,
 	ATT_J_OBJECT,

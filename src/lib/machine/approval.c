@@ -100,6 +100,32 @@ static bool same_opt(const char *want, const char *have)
 /* Record a dual-control vote.  Returns 0 with vote->pending set when the
  * quorum is not reached yet, 0 with pending clear when this vote
  * completes it (the approval proceeds), or an error. */
+/* A vote is stored under its voter's label: the name, and for an OIDC
+ * identity its issuer and subject, "alice (oidc:<iss>#<sub>)".  Votes are
+ * told apart by the key inside the last " (oidc:...)" (the subject: a
+ * renamed or second username of the same person is the same voter), or
+ * by the whole label for the service's own principals (SYSTEM, ...). */
+static void voter_label(const struct att_actor *a, char *out, size_t n)
+{
+	if (a->key && *a->key)
+		snprintf(out, n, "%s (%s)", a->name, a->key);
+	else
+		snprintf(out, n, "%s", a->name);
+}
+
+static bool same_voter(const char *label, const struct att_actor *a)
+{
+	const char *want = a->key && *a->key ? a->key : a->name, *p = NULL, *q = label;
+	size_t n = strlen(label);
+
+	while ((q = strstr(q, " (oidc:")) != NULL)	/* the last one: a username cannot forge it */
+		p = q++;
+	if (p && n && label[n - 1] == ')')
+		return strlen(want) == (size_t)(label + n - 1 - (p + 2)) &&
+		       strncmp(p + 2, want, strlen(want)) == 0;
+	return strcmp(label, want) == 0;
+}
+
 static int dual_control_vote(const struct att_svc *svc, struct att_dbc *c, struct att_machine *m,
 			     struct approve_arg *aa, const struct att_actor *actor, char *reterr,
 			     size_t errlen)
@@ -107,7 +133,7 @@ static int dual_control_vote(const struct att_svc *svc, struct att_dbc *c, struc
 	struct att_stmt *s;
 	int64_t now = att_now().sec, earliest = 0;
 	int quorum = (int)svc->cfg->dual_control_quorum, n = 0, r;
-	char partners[512] = "", ts[32], *detail;
+	char partners[512] = "", ts[32], *detail, label[800];
 	const char *st = M(m, STATUS);
 
 	r = att_dbc_query(c, &s,
@@ -120,7 +146,7 @@ static int dual_control_vote(const struct att_svc *svc, struct att_dbc *c, struc
 		const char *op = att_stmt_text(s, 0), *role = att_stmt_text(s, 1);
 		const char *host = att_stmt_text(s, 2), *ip = att_stmt_text(s, 3);
 
-		if (strcmp(op, actor->name) == 0) {
+		if (same_voter(op, actor)) {
 			att_machine_set_err(reterr, errlen,
 					    "Operator '%s' has already voted to approve machine %s — a different operator must approve (dual control, quorum=%d)",
 					    actor->name, M(m, MACHINE_ID), quorum);
@@ -153,10 +179,11 @@ static int dual_control_vote(const struct att_svc *svc, struct att_dbc *c, struc
 	if (r < 0)
 		return r;
 	att_time_iso(att_now(), ts);
+	voter_label(actor, label, sizeof(label));
 	r = att_dbc_exec(c,
 			 "INSERT INTO approval_votes (machine_id, operator_cn, role, hostname, assigned_ip, reason,"
 			 " created_at, expires_at, consumed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			 "sssssssib", M(m, MACHINE_ID), actor->name, aa->a.role, aa->a.hostname, aa->a.assigned_ip,
+			 "sssssssib", M(m, MACHINE_ID), label, aa->a.role, aa->a.hostname, aa->a.assigned_ip,
 			 aa->a.reason, ts, now + svc->cfg->dual_control_window_seconds, (int)(n + 1 >= quorum));
 	if (r < 0)
 		return r;

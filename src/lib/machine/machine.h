@@ -109,6 +109,8 @@ struct att_actor {
 	const char *name;	/* audit operator_cn */
 	bool authenticated;	/* operator credential or registration token */
 	const char *source_ip;
+	const char *key;	/* who, for dual-control votes: "oidc:<iss>#<sub>" for OIDC
+				 * identities (usernames change, subjects do not); NULL: name */
 };
 
 /* Hardware identity and request data from register/self-register/attest. */

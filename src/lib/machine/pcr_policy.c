@@ -8,6 +8,7 @@
 
 #include "audit/audit.h"
 #include "base/err.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -45,7 +46,8 @@ static int pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char
 		if (!json_is_string(val) && !(json_is_array(val) && n >= 1 && n <= MAX_POLICY_VALUES)) {
 			json_decref(arr);
 			json_decref(out);
-			return ERR(ATT_E_INVAL, "pcrs: '%.32s' must be a hex digest or an array of 1..%d hex digests", key,
+			return ERR(ATT_E_INVAL, "pcrs: '%.*s' must be a hex digest or an array of 1..%d hex digests",
+				   (int)att_utf8_cut(key, 32), key,
 				   MAX_POLICY_VALUES);
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -58,7 +60,8 @@ static int pcr_policy_validate(const json_t *pcrs, json_t **ret_normalized, char
 			if (!json_is_string(v) || (l = json_string_length(v)) >= sizeof(low)) {
 				json_decref(arr);
 				json_decref(out);
-				return ERR(ATT_E_INVAL, "pcrs: '%.32s' values must be hex strings", key);
+				return ERR(ATT_E_INVAL, "pcrs: '%.*s' values must be hex strings",
+					   (int)att_utf8_cut(key, 32), key);
 			}
 			for (size_t k = 0; k <= l; k++) {
 				char ch = json_string_value(v)[k];

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "obs/log.h"
 
@@ -29,7 +30,7 @@ static const char *level_name(enum att_log_level l)
 	}
 }
 
-/* JSON-escape s into b; control characters become \u00XX. */
+/* JSON-escape s (UTF-8) into b; control characters (C0, DEL, C1) become \u00XX. */
 static void json_escape(struct att_buf *b, const char *s)
 {
 	for (; *s; s++) {
@@ -38,8 +39,11 @@ static void json_escape(struct att_buf *b, const char *s)
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
 			(void)att_buf_append(b, e, 2);
-		} else if (c < 0x20) {
+		} else if (c < 0x20 || c == 0x7F) {
 			(void)att_buf_printf(b, "\\u%04x", c);
+		} else if (c == 0xC2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9F) {
+			(void)att_buf_printf(b, "\\u%04x", (unsigned char)s[1]);
+			s++;
 		} else {
 			(void)att_buf_append(b, s, 1);
 		}
@@ -61,6 +65,8 @@ void att_log_write(enum att_log_level lvl, const char *logger, const char *fmt, 
 	va_end(ap);
 	if (!msg)
 		return;
+	if (log_format == ATT_LOG_JSON)
+		att_utf8_scrub(msg);	/* the JSON line stays JSON whatever a client sent */
 	/* millisecond precision, explicit UTC */
 	now.usec = now.usec / 1000 * 1000;
 	att_time_iso(now, ts);
@@ -78,16 +84,13 @@ void att_log_write(enum att_log_level lvl, const char *logger, const char *fmt, 
 		json_escape(&b, msg);
 		(void)att_buf_puts(&b, "\"}\n");
 	} else {
+		char *esc = att_text_escape(msg);
+
+		/* one event per line, and nothing a terminal would act on: newlines,
+		 * ESC and every other control character are written escaped */
 		(void)att_buf_printf(&b, "%sZ %s %s \u2014 ", ts, level_name(lvl), logger);
-		/* keep one event per line: newlines in messages are escaped */
-		for (const char *s = msg; *s; s++) {
-			if (*s == '\n')
-				(void)att_buf_puts(&b, "\\n");
-			else if (*s == '\r')
-				(void)att_buf_puts(&b, "\\r");
-			else
-				(void)att_buf_append(&b, s, 1);
-		}
+		(void)att_buf_puts(&b, esc ? esc : "(out of memory)");
+		free(esc);
 		(void)att_buf_puts(&b, "\n");
 	}
 	if (b.p)

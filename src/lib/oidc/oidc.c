@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@
 struct kset {
 	struct att_jwks *ks;
 	int refs;		/* under o->mu */
-	int64_t loaded_at;
+	int64_t loaded_at;	/* mono_ms() */
 };
 
 struct att_oidc {
@@ -43,13 +45,24 @@ struct att_oidc {
 	pthread_mutex_t fetch_mu;	/* single flight */
 	struct kset *cur;
 	uint64_t generation;
-	int64_t last_attempt;
+	int64_t last_attempt;	/* mono_ms(), 0: never */
 	struct att_oidc_stats st;
 };
 
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
+}
+
+/* Milliseconds on the monotonic clock: cache age and the refetch rate
+ * limit (whole wall-clock seconds let two fetches come 1.01 s apart
+ * under a 2 s limit, and a clock step would stop or unleash refetches). */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static char **dup_list(const char *const *in, size_t n)
@@ -184,22 +197,43 @@ int att_oidc_new(const struct att_oidc_conf *c, struct att_oidc **ret, char *ret
 
 /* ---- fetching ------------------------------------------------------------------ */
 
-static bool loopback_url(const char *u)
+/* An http:// URL whose host (parsed, not a prefix: "http://127.0.0.1@evil/"
+ * is evil's) is localhost, 127.0.0.0/8 or ::1. */
+bool att_oidc_loopback_url(const char *u)
 {
-	static const char *const hosts[] = { "http://127.", "http://localhost:", "http://localhost/",
-					     "http://[::1]" };
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
 
-	for (size_t i = 0; i < ATT_ARRAY_SIZE(hosts); i++)
-		if (strncasecmp(u, hosts[i], strlen(hosts[i])) == 0)
-			return true;
-	return false;
+	if (!h)
+		return false;
+	if (curl_url_set(h, CURLUPART_URL, u, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && strcasecmp(scheme, "http") == 0) {
+		struct in_addr a4;
+		struct in6_addr a6;
+		size_t n = strlen(host);
+
+		if (strcasecmp(host, "localhost") == 0)
+			ok = true;
+		else if (inet_pton(AF_INET, host, &a4) == 1)
+			ok = (ntohl(a4.s_addr) >> 24) == 127;
+		else if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+			host[n - 1] = '\0';
+			ok = inet_pton(AF_INET6, host + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(h);
+	return ok;
 }
 
 static int url_allowed(const struct att_oidc *o, const char *u, char *reterr, size_t errlen)
 {
 	if (strncmp(u, "https://", 8) == 0)
 		return 0;
-	if (strncmp(u, "http://", 7) == 0 && (o->allow_http || loopback_url(u)))
+	if (strncmp(u, "http://", 7) == 0 && (o->allow_http || att_oidc_loopback_url(u)))
 		return 0;
 	snprintf(reterr, errlen, "refusing non-https OIDC URL %s (set ITL_OIDC_ALLOW_HTTP=true to allow)", u);
 	return ATT_E_INVAL;
@@ -318,18 +352,18 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 	struct kset *k, *old = NULL;
 	struct att_jwks *ks = NULL;
 	uint64_t gen;
-	int64_t now = now_s();
+	int64_t now = mono_ms();
 	int r;
 
 	pthread_mutex_lock(&o->mu);
 	k = o->cur;
 	gen = o->generation;
-	if (k && !force && now - k->loaded_at < o->ttl) {
+	if (k && !force && now - k->loaded_at < o->ttl * 1000) {
 		k->refs++;
 		pthread_mutex_unlock(&o->mu);
 		return k;
 	}
-	if (o->last_attempt && now - o->last_attempt < (k ? o->min_refresh : 1)) {
+	if (o->last_attempt && now - o->last_attempt < (k ? o->min_refresh : 1) * 1000) {
 		/* rate limited: without keys at all, retry at most once a second */
 		if (k)
 			k->refs++;
@@ -342,7 +376,7 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 
 	pthread_mutex_lock(&o->fetch_mu);
 	pthread_mutex_lock(&o->mu);
-	if (o->generation != gen || (o->last_attempt && now_s() - o->last_attempt < 1)) {
+	if (o->generation != gen || (o->last_attempt && mono_ms() - o->last_attempt < 1000)) {
 		/* someone fetched while we waited */
 		k = o->cur;
 		if (k)
@@ -353,7 +387,7 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 		pthread_mutex_unlock(&o->fetch_mu);
 		return k;
 	}
-	o->last_attempt = now_s();
+	o->last_attempt = mono_ms();
 	pthread_mutex_unlock(&o->mu);
 
 	r = fetch_keys(o, &ks, reterr, errlen);
@@ -365,7 +399,7 @@ static struct kset *kset_get(struct att_oidc *o, bool force, char *reterr, size_
 		if (n) {
 			n->ks = ks;
 			n->refs = 1;
-			n->loaded_at = now_s();
+			n->loaded_at = mono_ms();
 			old = o->cur;
 			o->cur = n;
 			o->generation++;

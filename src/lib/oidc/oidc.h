@@ -57,6 +57,11 @@ struct att_oidc_identity {
 int att_oidc_authenticate(struct att_oidc *o, const char *token, struct att_oidc_identity *id,
 			  char *reason, size_t rlen);
 
+/* Is u an http:// URL whose parsed host is loopback (localhost,
+ * 127.0.0.0/8, [::1])?  The only plain-http URLs allowed without
+ * ITL_OIDC_ALLOW_HTTP. */
+bool att_oidc_loopback_url(const char *u);
+
 struct att_oidc_stats {
 	uint64_t fetch_ok, fetch_failed, tokens_ok, tokens_rejected;
 	size_t nkeys;

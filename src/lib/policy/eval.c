@@ -168,7 +168,7 @@ int att_agent_attest(const struct att_svc *svc, const struct att_agent_request *
 		return r;
 	if (rq->nonce_id) {
 		/* an unauthenticated write: the source's budget (ratelimit.c) */
-		struct att_actor actor = { "machine", false, rq->source_ip };
+		struct att_actor actor = { "machine", false, rq->source_ip, NULL };
 
 		r = att_nonce_consume(svc, rq->nonce_id, &actor, nonce, reterr, errlen);
 		if (r < 0) {

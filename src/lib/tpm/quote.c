@@ -14,10 +14,13 @@
 #include <tss2/tss2_mu.h>
 
 #include "base/err.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "tpm/tpm.h"
 
 #define ERR(...) (snprintf(reterr, errlen, __VA_ARGS__), ATT_E_INVAL)
+/* a client's key in a message: at most 32 bytes, never half a character */
+#define KEY32(k) (int)att_utf8_cut((k), 32), (k)
 
 #define TPM_GENERATED 0xff544347u
 #define TPM_ST_ATTEST_QUOTE 0x8018
@@ -32,15 +35,15 @@ int att_tpm_pcrs_add(struct att_tpm_pcrs *p, const char *key, const char *hex, c
 	const EVP_MD *md;
 
 	if (!colon || !(bank = att_tpm_bank_alg(key, (size_t)(colon - key))))
-		return ERR("pcr_values: key '%.32s' is not <bank>:<index> with bank sha1, sha256, sha384 or sha512", key);
+		return ERR("pcr_values: key '%.*s' is not <bank>:<index> with bank sha1, sha256, sha384 or sha512", KEY32(key));
 	if (att_parse_u64(colon + 1, strlen(colon + 1), 0, ATT_TPM_NUM_PCRS - 1, &idx) < 0)
-		return ERR("pcr_values: '%.32s': PCR index must be 0..23", key);
+		return ERR("pcr_values: '%.*s': PCR index must be 0..23", KEY32(key));
 	md = att_tpm_md(bank);
 	dl = (size_t)EVP_MD_get_size(md);
 	if (hl != 2 * dl || !att_is_hex(hex, hl))
-		return ERR("pcr_values: '%.32s' must be %zu hex characters", key, 2 * dl);
+		return ERR("pcr_values: '%.*s' must be %zu hex characters", KEY32(key), 2 * dl);
 	if (att_tpm_pcrs_find(p, bank, (unsigned)idx, NULL))
-		return ERR("pcr_values: '%.32s' is given twice", key);
+		return ERR("pcr_values: '%.*s' is given twice", KEY32(key));
 	if (p->n >= ATT_ARRAY_SIZE(p->v))
 		return ERR("pcr_values: too many values");
 	p->v[p->n].bank = bank;
