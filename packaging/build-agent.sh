@@ -21,7 +21,7 @@ VERSION=$(sed -n "s/^  version: '\([^']*\)',/\1/p" meson.build)
 PKGS="openssl jansson tss2-esys tss2-mu tss2-rc tss2-tctildr"
 SRC="src/agent/main.c src/agent/cmd.c $(ls src/lib/agent/*.c)
  src/lib/base/err.c src/lib/base/util.c src/lib/base/buf.c src/lib/base/text.c src/lib/obs/log.c
- src/lib/crypto/ek.c src/lib/crypto/envelope.c
+ src/lib/crypto/ek.c src/lib/crypto/envelope.c src/lib/crypto/csr.c
  src/lib/tpm/tpmpub.c src/lib/tpm/credential.c src/lib/tpm/quote.c"
 mkdir -p "$OUT"
 # shellcheck disable=SC2086
