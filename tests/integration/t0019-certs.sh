@@ -307,7 +307,7 @@ check "the same TPM derives the same key: a second enroll certifies the same pub
 newcsr cp -newkey ec -pkeyopt ec_paramgen_curve:P-384
 before="$(ncerts):$(counts)"
 agent enroll --dump-request "$TMP/req.json"
-check "--dump-request writes the request" jq -e '.tpm_key_public and .certify_info and .certify_signature' "$TMP/req.json"
+check "--dump-request writes the request" sh -c "jq -e '.tpm_key_public and .certify_info and .certify_signature' '$TMP/req.json' >/dev/null"
 api POST "/api/v1/machines/$MID_C/enroll" "$(jq -c --rawfile c "$TMP/cp.csr" 'del(.tpm_key_public, .certify_info, .certify_signature) | .csr_pem = $c' "$TMP/req.json")"
 expect 422 "ITL_REQUIRE_TPM_KEY_ROLES: a software key for controlplane" '.detail | test("requires a TPM-resident key")'
 agent enroll --dump-request "$TMP/req.json"
