@@ -87,6 +87,8 @@ function ctx(query, params) {
   return {
     cfg: state.cfg, query, params, whoami: state.whoami, navigate, notify,
     identity: state.whoami ? state.whoami.identity : null,
+    // the label this operator's dual-control votes carry (alice (oidc:<iss>#<sub>))
+    voter: state.whoami ? (state.whoami.voter || state.whoami.identity) : null,
     setQuery(q) { navigate(`#${parseHash().path}${api.qs(q)}`); },
   };
 }

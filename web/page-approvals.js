@@ -16,7 +16,7 @@ function activeVotes(votes) {
 function card(ctx, m, votes, dual, done) {
   const live = activeVotes(votes);
   const dualRole = (role) => dual.roles.includes(role);
-  const mine = live.find((v) => v.operator_cn === ctx.identity);
+  const mine = live.find((v) => v.operator_cn === (ctx.voter || ctx.identity));
   const pending = live[0];
   const err = h('div', { class: 'form-error' });
   const roleSel = h('select', { name: 'role', id: `role-${m.machine_id}` }, ROLES.map((r) => h('option', { value: r, selected: r === (pending ? pending.role : m.role) }, r)));

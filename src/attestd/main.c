@@ -266,7 +266,6 @@ int main(int argc, char **argv)
 		return cmd_backup(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "import-reference") == 0)
 		return cmd_import_reference(argc, argv);
-	r = parse_args(argc, argv, &a);
 	is_rotate = argc >= 3 && strcmp(argv[1], "ca") == 0 && strcmp(argv[2], "rotate") == 0;
 	r = is_rotate ? -1 : parse_args(argc, argv, &a);
 	if (r >= 0)

@@ -292,8 +292,11 @@ await step('dual control: operator2 sees operator1\'s vote and completes the quo
     throw new Error(`card still there: ${await card.locator('.form-error').innerText()} | banner: ${await text(op2, '#banner')}`);
   });
   const m = await machine(M.dual);
+  // votes carry "name (oidc:<iss>#<sub>)": the subject keeps two operators apart
   const votes = (await admin('GET', `/api/v1/machines/${M.dual}/approvals`)).data.map((v) => v.operator_cn);
-  return m.status === 'registered' && m.hostname === 'cp-01' && JSON.stringify(votes) === '["operator2","operator1"]';
+  const names = votes.map((v) => v.replace(/ \(oidc:[^)]*\)$/, ''));
+  return m.status === 'registered' && m.hostname === 'cp-01' && JSON.stringify(names) === '["operator2","operator1"]' &&
+    votes.every((v) => / \(oidc:.+#.+\)$/.test(v));
 });
 
 // ---- machine detail: lock / unlock / revoke with wipe / downloads ------------------

@@ -52,6 +52,17 @@ static void h_whoami(const struct att_svc *svc, struct att_req *rq, struct att_r
 		att_resp_error(rs, 500, "Internal Server Error");
 		return;
 	}
+	/* the label a dual-control vote of this caller is stored under
+	 * (GET /machines/{id}/approvals operator_cn): an OIDC identity carries
+	 * its issuer and subject, "alice (oidc:<iss>#<sub>)" */
+	if (rq->actor.key && *rq->actor.key) {
+		char *v = att_asprintf("%s (%s)", rq->actor_name, rq->actor.key);
+
+		json_object_set_new(o, "voter", v ? json_string(v) : json_null());
+		free(v);
+	} else {
+		json_object_set_new(o, "voter", json_string(rq->actor_name));
+	}
 	if (rq->oidc_roles) {
 		json_object_set(o, "roles", rq->oidc_roles);
 		json_object_set_new(o, "expires_at", json_integer(rq->oidc_exp));

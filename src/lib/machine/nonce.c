@@ -24,16 +24,39 @@
 
 #define CHALLENGE_RAW 32	/* expires 8 + random 8 + tag 16 */
 
+/* 1 and the key when the row exists, 0 when it does not, or an error. */
+static int service_key_read(struct att_dbc *c, const char *name, uint8_t ret_key[32])
+{
+	struct att_stmt *s;
+	int r = att_dbc_query(c, &s, "SELECT secret FROM service_keys WHERE name = ?", "s", name);
+
+	if (r < 0)
+		return r;
+	r = att_stmt_next(s);
+	if (r == 1) {
+		const char *k = att_stmt_text(s, 0);
+
+		r = k && strlen(k) == 64 && att_hex_decode(k, 64, ret_key) == 0 ? 1 : ATT_E_INTERNAL;
+	}
+	att_stmt_done(s);
+	return r;
+}
+
 int att_service_key_load(struct att_db *db, const char *name, uint8_t ret_key[32])
 {
 	struct att_dbc *c = att_db_acquire(db);
-	struct att_stmt *s;
 	uint8_t fresh[32];
 	char hex[65], ts[32];
 	int r;
 
 	if (!c)
 		return ATT_E_DB;
+	/* read first: a database that is read-only for now still starts */
+	r = service_key_read(c, name, ret_key);
+	if (r != 0) {
+		att_db_release(db, c);
+		return r < 0 ? r : 0;
+	}
 	if (att_random(fresh, sizeof(fresh)) < 0) {
 		att_db_release(db, c);
 		return ATT_E_CRYPTO;
@@ -47,20 +70,9 @@ int att_service_key_load(struct att_db *db, const char *name, uint8_t ret_key[32
 			 "sss", name, hex, ts);
 	att_wipe(hex, sizeof(hex));
 	if (r >= 0)
-		r = att_dbc_query(c, &s, "SELECT secret FROM service_keys WHERE name = ?", "s", name);
-	if (r >= 0) {
-		r = att_stmt_next(s);
-		if (r == 1) {
-			const char *k = att_stmt_text(s, 0);
-
-			r = k && strlen(k) == 64 && att_hex_decode(k, 64, ret_key) == 0 ? 0 : ATT_E_INTERNAL;
-		} else if (r == 0) {
-			r = ATT_E_INTERNAL;
-		}
-		att_stmt_done(s);
-	}
+		r = service_key_read(c, name, ret_key);
 	att_db_release(db, c);
-	return r;
+	return r == 1 ? 0 : r < 0 ? r : ATT_E_INTERNAL;
 }
 
 /* out = HMAC(K, label || body) */

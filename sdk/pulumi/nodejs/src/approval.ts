@@ -113,7 +113,7 @@ async function castApproval(client: AttestationClient, p: ApprovalInputs, requir
     const open = openVotes(await client.approvals(p.machine_id));
     if (open.length > 0) {
         const me = await client.whoami();
-        if (open.some((v) => v.operator_cn === me.identity)) {
+        if (open.some((v) => v.operator_cn === (me.voter ?? me.identity))) {
             return pendingFromVotes(p, open, required);
         }
     }

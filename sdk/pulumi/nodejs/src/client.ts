@@ -85,6 +85,8 @@ export interface ApprovalVote {
 
 export interface WhoAmI {
     identity: string;
+    /** The label this caller's dual-control votes are stored under (operator_cn of /approvals). */
+    voter?: string;
     method: string;
     operator: boolean;
     [field: string]: unknown;

@@ -341,10 +341,32 @@ static int start_flusher(struct att_ext *ext)
 	return ATT_EXT_OK;
 }
 
+/* 1 and the key when stored, 0 when not, or an ATT_EXT error. */
+static int read_key(struct att_ext_db *db)
+{
+	struct att_ext_rows *rows;
+	int r = H->db_query(db, &rows, "SELECT key_hex FROM extension_webhooks_keys WHERE id = 1", "");
+
+	if (r < 0)
+		return r;
+	r = H->rows_next(rows);
+	if (r == 1) {
+		const char *k = H->rows_text(rows, 0);
+
+		if (k && strlen(k) == 64) {
+			for (int i = 0; i < 32; i++)
+				wh_conf.key[i] = (uint8_t)hexbyte(k + 2 * i);
+		} else {
+			r = ATT_EXT_ERROR;
+		}
+	}
+	H->rows_done(rows);
+	return r;
+}
+
 int wh_start(struct att_ext *ext)
 {
 	struct att_ext_db *db;
-	struct att_ext_rows *rows;
 	char hex[65];
 	int r;
 
@@ -355,20 +377,17 @@ int wh_start(struct att_ext *ext)
 	db = H->db_acquire(ext);
 	if (!db)
 		return ATT_EXT_UNAVAILABLE;
-	wh_random_hex(hex, 32);
-	r = H->db_exec(db, "INSERT INTO extension_webhooks_keys (id, key_hex) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
-		       "s", hex);
-	OPENSSL_cleanse(hex, sizeof(hex));
-	if (r >= 0)
-		r = H->db_query(db, &rows, "SELECT key_hex FROM extension_webhooks_keys WHERE id = 1", "");
-	if (r >= 0) {
-		if (H->rows_next(rows) == 1 && H->rows_text(rows, 0) && strlen(H->rows_text(rows, 0)) == 64) {
-			for (int i = 0; i < 32; i++)
-				wh_conf.key[i] = (uint8_t)hexbyte(H->rows_text(rows, 0) + 2 * i);
-		} else {
+	/* read first: a database that is read-only for now still starts */
+	r = read_key(db);
+	if (r == 0) {
+		wh_random_hex(hex, 32);
+		r = H->db_exec(db, "INSERT INTO extension_webhooks_keys (id, key_hex) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+			       "s", hex);
+		OPENSSL_cleanse(hex, sizeof(hex));
+		if (r >= 0)
+			r = read_key(db);
+		if (r == 0)
 			r = ATT_EXT_ERROR;
-		}
-		H->rows_done(rows);
 	}
 	H->db_release(ext, db);
 	if (r >= 0)

@@ -226,7 +226,8 @@ def _pending_from_votes(p: dict, votes: list, required: Optional[int]) -> dict:
 def cast_approval(client: AttestationClient, p: dict, required: Optional[int]) -> dict:
     """Approve, or cast this operator's dual-control vote — never a second one."""
     votes = _open_votes(client.approvals(p["machine_id"]))
-    if votes and any(v["operator_cn"] == client.whoami()["identity"] for v in votes):
+    me = client.whoami() if votes else {}
+    if votes and any(v["operator_cn"] == me.get("voter", me.get("identity")) for v in votes):
         return _pending_from_votes(p, votes, required)
     r = client.approve(p["machine_id"], p["role"], p.get("hostname"), p.get("assigned_ip"), p.get("reason"))
     if r.approved:
