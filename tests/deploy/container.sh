@@ -27,8 +27,9 @@ needed_pkgs() {
 		readelf -d "$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
 	done | sort -u | while read -r lib; do
 		case $lib in libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|ld-linux*) continue ;; esac
-		p=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
-		dpkg -S "$(readlink -f "$p")" 2>/dev/null | cut -d: -f1
+		p=$(readlink -f "$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')")
+		# merged /usr: dpkg may know the file under /lib instead of /usr/lib
+		{ dpkg -S "$p" 2>/dev/null || dpkg -S "${p#/usr}" 2>/dev/null; } | cut -d: -f1
 	done | sort -u
 }
 runtime_pkgs > "$TMP/runtime"; { needed_pkgs; printf 'ca-certificates\ncurl\n'; } | sort -u > "$TMP/needed"
