@@ -37,7 +37,7 @@ check "the runtime stage installs exactly the libraries attestd and attestation 
 	sh -c "[ -s $TMP/needed ] && diff $TMP/runtime $TMP/needed"
 say "runtime packages: $(tr '\n' ' ' < "$TMP/runtime")"
 check "the build stage's -dev packages are the ones scripts/deps.sh installs" sh -c "
-	for p in \$(grep -oE 'lib[a-z0-9.+-]+-dev' '$CF' | sort -u); do grep -q \" \$p\" '$SRCDIR/scripts/deps.sh' || { echo \$p; exit 1; }; done"
+	for p in \$(grep -oE '[a-z0-9][a-z0-9.+]*(-[a-z0-9.+]+)*-dev' '$CF' | sort -u); do grep -q \" \$p\" '$SRCDIR/scripts/deps.sh' || { echo \$p; exit 1; }; done"
 check "a numeric non-root USER, the volume, the port, attestd as entrypoint" sh -c "
 	grep -qx 'USER 10001:10001' '$CF' && grep -qx 'VOLUME \[\"/var/lib/itl-reg\"\]' '$CF' &&
 	grep -qx 'EXPOSE 8080' '$CF' && grep -qx 'ENTRYPOINT \[\"/usr/bin/attestd\"\]' '$CF'"
