@@ -40,16 +40,16 @@ expect 422 "an old-style or made-up id is unknown"
 
 # six concurrent uses of one challenge across both replicas: exactly one wins
 api GET /api/v1/attest/challenge
-node_body ",\"nonce_id\":\"$(jget .nonce_id)\"" > "$TMP/race.json"
+node_body ",\"nonce_id\":\"$(jget .nonce_id)\"" > "$TMP/race-body.json"
 cpids=""
 for i in 1 2 3 4 5 6; do
 	if [ $((i % 2)) = 0 ]; then R=$R1; else R=$R2; fi
-	curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' --data-binary @"$TMP/race.json" "$R/api/v1/attest" > "$TMP/race.$i" &
+	curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' --data-binary @"$TMP/race-body.json" "$R/api/v1/attest" > "$TMP/race.$i" &
 	cpids="$cpids $!"
 done
 wait $cpids
-check "six concurrent uses on two replicas: one 200" test "$(cat "$TMP"/race.* | grep -c 200)" = 1
-check "six concurrent uses on two replicas: five 409" test "$(cat "$TMP"/race.* | grep -c 409)" = 5
+check "six concurrent uses on two replicas: one 200" test "$(cat "$TMP"/race.[1-6] | grep -cx 200)" = 1
+check "six concurrent uses on two replicas: five 409" test "$(cat "$TMP"/race.[1-6] | grep -cx 409)" = 5
 stop_attestd
 ATTESTD_PID=$P1; stop_attestd
 done_testing
