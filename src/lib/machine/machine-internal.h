@@ -22,17 +22,6 @@
 
 void att_machine_set_err(char *reterr, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* A database error as the client sees it: ATT_E_NOMEM stays, anything
- * else becomes ATT_E_DB "Database unavailable — try again". */
-int att_machine_db_fail(int r, char *reterr, size_t errlen);
-/* A write transaction on a pooled connection: 0 and *ret_c, or the
- * database failure as the client sees it. */
-int att_machine_tx_begin(const struct att_svc *svc, struct att_dbc **ret_c, char *reterr, size_t errlen);
-/* Commit when r is 0, else roll back; release the connection.  Returns r
- * (whose detail the caller has set), or a failed commit as the client
- * sees it. */
-int att_machine_tx_end(const struct att_svc *svc, struct att_dbc *c, int r, char *reterr, size_t errlen);
-
 /* ---- rows (registry.c) -------------------------------------------------- */
 
 /* The columns a machine row starts with.  NULL is stored as NULL, except

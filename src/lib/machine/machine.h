@@ -222,6 +222,20 @@ int att_config_token_record_fetch(const struct att_svc *svc, const char *token,
 				  const struct att_machine *m, const struct att_actor *actor,
 				  bool *ret_refetch, char *reterr, size_t errlen);
 
+/* ---- database errors and write transactions (registry.c); also used by
+ * the other modules that write on behalf of a request (policy/) -------- */
+
+/* A database error as the client sees it: ATT_E_NOMEM stays, anything
+ * else becomes ATT_E_DB "Database unavailable — try again". */
+int att_machine_db_fail(int r, char *reterr, size_t errlen);
+/* A write transaction on a pooled connection: 0 and *ret_c, or the
+ * database failure as the client sees it. */
+int att_machine_tx_begin(const struct att_svc *svc, struct att_dbc **ret_c, char *reterr, size_t errlen);
+/* Commit when r is 0, else roll back; release the connection.  Returns r
+ * (whose detail the caller has set), or a failed commit as the client
+ * sees it. */
+int att_machine_tx_end(const struct att_svc *svc, struct att_dbc *c, int r, char *reterr, size_t errlen);
+
 /* Challenges: stateless (HMAC under svc->nonce_key), single use recorded
  * in the database when consumed (nonce.c). */
 int att_nonce_issue(const struct att_svc *svc, char ret_id[65], char ret_nonce_b64[48],

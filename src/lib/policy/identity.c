@@ -25,7 +25,7 @@
 #include "policy/policy-internal.h"
 
 #define ERR(code, ...) (snprintf(reterr, errlen, __VA_ARGS__), (code))
-#define DBFAIL(r) ((r) == ATT_E_NOMEM ? ATT_E_NOMEM : ERR(ATT_E_DB, "Database unavailable — try again"))
+#define DBFAIL(r) att_machine_db_fail((r), reterr, errlen)
 
 /* kid: base64url SHA-256 of the CA certificate's SubjectPublicKeyInfo. */
 static int key_id(X509 *cert, char out[48])
@@ -124,30 +124,25 @@ static int record(const struct att_svc *svc, const struct att_agent_request *rq,
 		  const char *policy, const char *spiffe, const char *attrs, const char *iat, const char *exp,
 		  char *reterr, size_t errlen)
 {
-	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_dbc *c;
 	char detail[512];
-	int r;
+	int r = att_machine_tx_begin(svc, &c, reterr, errlen);
 
-	if (!c)
-		return ERR(ATT_E_DB, "Database unavailable — try again");
+	if (r < 0)
+		return r;
 	snprintf(detail, sizeof(detail), "cluster=%s policy=%s session=%s spiffe_id=%s", rq->cluster_id, policy, sid,
 		 spiffe);
-	r = att_dbc_begin(c);
-	if (r == 0)
-		r = att_dbc_exec(c,
-				 "INSERT INTO agent_sessions (session_id, cluster_id, policy, spiffe_id, attributes,"
-				 " source_ip, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-				 "ssssssss", sid, rq->cluster_id, policy, spiffe, attrs, rq->source_ip, iat, exp);
+	r = att_dbc_exec(c,
+			 "INSERT INTO agent_sessions (session_id, cluster_id, policy, spiffe_id, attributes,"
+			 " source_ip, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			 "ssssssss", sid, rq->cluster_id, policy, spiffe, attrs, rq->source_ip, iat, exp);
 	if (r > 0)
 		r = 0;	/* rows changed */
 	if (r == 0)
 		r = att_audit_append(c, "agent", "agent_attested", NULL, NULL, NULL, detail, rq->source_ip);
-	if (r == 0)
-		r = att_dbc_commit(c);
 	if (r < 0)
-		att_dbc_rollback(c);
-	att_db_release(svc->db, c);
-	return r < 0 ? DBFAIL(r) : 0;
+		r = DBFAIL(r);
+	return att_machine_tx_end(svc, c, r, reterr, errlen);
 }
 
 int att_agent_issue(const struct att_svc *svc, const struct att_agent_request *rq, const char *policy,
@@ -219,7 +214,7 @@ int att_agent_sessions(const struct att_svc *svc, const char *cluster_id, int64_
 		json_decref(arr);
 		if (c)
 			att_db_release(svc->db, c);
-		return c ? ATT_E_NOMEM : ERR(ATT_E_DB, "Database unavailable — try again");
+		return c ? ATT_E_NOMEM : DBFAIL(ATT_E_DB);
 	}
 	r = att_dbc_query(c, &s, "SELECT COUNT(*) FROM agent_sessions WHERE (? = '' OR cluster_id = ?)", "ss",
 			  cluster_id ? cluster_id : "", cluster_id ? cluster_id : "");

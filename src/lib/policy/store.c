@@ -14,44 +14,28 @@
 #include "policy/policy-internal.h"
 
 #define ERR(code, ...) (snprintf(reterr, errlen, __VA_ARGS__), (code))
-#define DBFAIL(r) ((r) == ATT_E_NOMEM ? ATT_E_NOMEM : ERR(ATT_E_DB, "Database unavailable — try again"))
-
-static int tx_end(const struct att_svc *svc, struct att_dbc *c, int r, char *reterr, size_t errlen)
-{
-	if (r == 0 && att_dbc_commit(c) < 0)
-		r = ERR(ATT_E_DB, "Database unavailable — try again");
-	if (r < 0)
-		att_dbc_rollback(c);
-	att_db_release(svc->db, c);
-	return r;
-}
+#define DBFAIL(r) att_machine_db_fail((r), reterr, errlen)
 
 /* Append version (yaml/doc NULL: deletion) and its audit entry. */
 static int write_version(const struct att_svc *svc, const char *cluster_id, const char *yaml, const char *doc,
 			 const struct att_actor *actor, int64_t *ret_version, char *ts, char *reterr, size_t errlen)
 {
-	struct att_dbc *c = att_db_acquire(svc->db);
+	struct att_dbc *c;
+	struct att_stmt *s;
 	int64_t v = 0;
 	char detail[160];
-	int r;
+	int r = att_machine_tx_begin(svc, &c, reterr, errlen);
 
-	if (!c)
-		return ERR(ATT_E_DB, "Database unavailable — try again");
-	r = att_dbc_begin(c);
+	if (r < 0)
+		return r;
+	r = att_dbc_query(c, &s, "SELECT COALESCE(MAX(version), 0) FROM agent_policies WHERE cluster_id = ?", "s",
+			  cluster_id);
 	if (r == 0) {
-		struct att_stmt *s;
-
-		r = att_dbc_query(c, &s, "SELECT COALESCE(MAX(version), 0) FROM agent_policies WHERE cluster_id = ?", "s",
-				  cluster_id);
-		if (r == 0) {
-			if (att_stmt_next(s) == 1)
-				v = att_stmt_int(s, 0);
-			att_stmt_done(s);
-		}
+		if (att_stmt_next(s) == 1)
+			v = att_stmt_int(s, 0);
+		att_stmt_done(s);
 	}
 	if (r == 0 && !yaml && v > 0) {
-		struct att_stmt *s;
-
 		r = att_dbc_query(c, &s, "SELECT CASE WHEN yaml IS NULL THEN 1 ELSE 0 END FROM agent_policies WHERE cluster_id = ? AND version = ?",
 				  "si", cluster_id, v);
 		if (r == 0) {
@@ -63,7 +47,7 @@ static int write_version(const struct att_svc *svc, const char *cluster_id, cons
 		}
 	}
 	if (r == 0 && !yaml && v == 0)
-		return tx_end(svc, c, ERR(ATT_E_NOTFOUND, "No AgentAttestation configuration for cluster '%s'", cluster_id),
+		return att_machine_tx_end(svc, c, ERR(ATT_E_NOTFOUND, "No AgentAttestation configuration for cluster '%s'", cluster_id),
 			      reterr, errlen);
 	att_time_iso(att_now(), ts);
 	v++;
@@ -81,7 +65,7 @@ static int write_version(const struct att_svc *svc, const char *cluster_id, cons
 	if (r < 0)
 		r = DBFAIL(r);
 	*ret_version = v;
-	return tx_end(svc, c, r, reterr, errlen);
+	return att_machine_tx_end(svc, c, r, reterr, errlen);
 }
 
 int att_policy_put(const struct att_svc *svc, const char *cluster_id, const char *yaml, size_t len,
@@ -131,7 +115,7 @@ int att_policy_get(const struct att_svc *svc, const char *cluster_id, int64_t ve
 	int r;
 
 	if (!c)
-		return ERR(ATT_E_DB, "Database unavailable — try again");
+		return DBFAIL(ATT_E_DB);
 	r = version > 0 ? att_dbc_query(c, &s,
 					 "SELECT version, yaml, document, created_at, created_by FROM agent_policies"
 					 " WHERE cluster_id = ? AND version = ?",
@@ -178,7 +162,7 @@ int att_policy_history(const struct att_svc *svc, const char *cluster_id, json_t
 		json_decref(arr);
 		if (c)
 			att_db_release(svc->db, c);
-		return c ? ATT_E_NOMEM : ERR(ATT_E_DB, "Database unavailable — try again");
+		return c ? ATT_E_NOMEM : DBFAIL(ATT_E_DB);
 	}
 	r = att_dbc_query(c, &s,
 			  "SELECT version, CASE WHEN yaml IS NULL THEN 1 ELSE 0 END, created_at, created_by FROM agent_policies"
