@@ -67,7 +67,7 @@ char *cli_auth_header(struct cli *c, bool force_refresh, int *ex);
 
 /* cmd.c */
 int cmd_machine(struct cli *c, int argc, char **argv);
-int cmd_audit(struct cli *c, int argc, char **argv);
+int cmd_audit(struct cli *c, int argc, char **argv);	/* cmd_audit.c */
 int cmd_secret(struct cli *c, int argc, char **argv);	/* cmd_secret.c */
 /* dotenv.c: ./.env (or $ATTESTATION_ENV_FILE) into the environment;
  * variables already set win.  0, or -1 when a named file is unreadable. */
@@ -122,5 +122,10 @@ int group_help(int argc, char **argv, const char *usage);
 int write_all(int fd, const void *data, size_t len);
 /* Decimal integer in [min, max]; false otherwise. */
 bool cli_parse_int(const char *s, long min, long max, long *ret);
+/* cmd.c, shared with cmd_audit.c: a URL-escaped copy (malloc'd); the one
+ * ID argument of cmd (usage error otherwise); a file written mode 0600. */
+char *cli_esc(const char *s);
+int cli_one_id(const char *cmd, int argc, char **argv, const struct opt *o, size_t no, const char **id);
+int cli_write_private(const char *path, const char *data, size_t len);
 
 #endif
