@@ -142,13 +142,102 @@ int att_dbcopy_run(const char *from, const char *to)
 	return att_dbcopy("attestd db copy", from, to, true, &res) == 0 ? 0 : 1;
 }
 
+/* One table, row by row in the source's order; its row count. */
+static int copy_one(struct att_dbc *sc, struct att_dbc *dc, const struct copy_table *ct, const char *what,
+		    int64_t *ret_rows)
+{
+	const char *ins = att_dbc_is_postgresql(dc) ? ct->insert_pg : ct->insert_sqlite;
+	struct att_stmt *s;
+	int64_t rows = 0;
+	int r = att_dbc_query(sc, &s, ct->select_sql, "");
+
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot read %s: %s\n", what, ct->name, att_dbc_errmsg(sc));
+		return -1;
+	}
+	while ((r = att_stmt_next(s)) == 1) {
+		const char *vals[48];
+		struct att_stmt *w;
+
+		for (int i = 0; i < ct->ncols; i++)
+			vals[i] = att_stmt_text(s, i);
+		r = att_dbc_query_texts(dc, &w, ins, ct->ncols, vals);
+		if (r == 0) {
+			while ((r = att_stmt_next(w)) == 1)
+				;
+			att_stmt_done(w);
+		}
+		if (r < 0) {
+			fprintf(stderr, "%s: cannot write %s row: %s\n", what, ct->name, att_dbc_errmsg(dc));
+			att_stmt_done(s);
+			return -1;
+		}
+		rows++;
+	}
+	att_stmt_done(s);
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot read %s\n", what, ct->name);
+		return -1;
+	}
+	*ret_rows = rows;
+	return 0;
+}
+
+/* PostgreSQL: identity sequences continue after the copied ids. */
+static int reset_identities(struct att_dbc *dc, const char *what)
+{
+	if (!att_dbc_is_postgresql(dc))
+		return 0;
+	for (size_t i = 0; i < sizeof(reset_identity) / sizeof(reset_identity[0]); i++) {
+		if (att_dbc_exec(dc, reset_identity[i], "") < 0) {
+			fprintf(stderr, "%s: cannot reset identity: %s\n", what, att_dbc_errmsg(dc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The copied audit chain verifies and extends its newest checkpoint:
+ * commit the target; otherwise nothing is committed. */
+static int verify_commit(struct att_dbc *dc, const char *what, bool verbose, struct att_dbcopy_result *ret)
+{
+	struct att_audit_verify v = { 0 };
+	struct att_checkpoint cp = { 0 };
+	char hash_at[65] = "";
+	int g = att_checkpoint_get(dc, 0, &cp);
+
+	if ((g < 0 && g != ATT_E_NOTFOUND) || att_audit_verify_probe(dc, cp.entries, hash_at, &v) < 0 || !v.valid) {
+		fprintf(stderr, "%s: the copied audit chain does not verify (%s); nothing committed\n", what,
+			v.error[0] ? v.error : "cannot read it");
+		att_checkpoint_release(&cp);
+		return -1;
+	}
+	if (g == 0 && cp.entries > 0 && strcmp(hash_at, cp.head_hash) != 0) {
+		fprintf(stderr, "%s: the copied log does not extend its newest checkpoint (%lld entries);"
+			" nothing committed\n", what, (long long)cp.entries);
+		att_checkpoint_release(&cp);
+		return -1;
+	}
+	att_checkpoint_release(&cp);
+	if (att_dbc_commit(dc) < 0) {
+		fprintf(stderr, "%s: commit failed: %s\n", what, att_dbc_errmsg(dc));
+		return -1;
+	}
+	if (verbose)
+		printf("audit chain verified: %lld entries, root %s\n", (long long)v.entries,
+		       v.root_hash[0] ? v.root_hash : "(empty)");
+	ret->audit_entries = v.entries;
+	snprintf(ret->root_hash, sizeof(ret->root_hash), "%s", v.root_hash);
+	return 0;
+}
+
 int att_dbcopy(const char *what, const char *from, const char *to, bool verbose, struct att_dbcopy_result *ret)
 {
 	struct att_db *src = NULL, *dst = NULL;
 	struct att_dbc *sc = NULL, *dc = NULL;
 	char err[1024];
 	int64_t n = 0;
-	int r, applied = 0, rc = -1;
+	int applied = 0, rc = -1;
 
 	memset(ret, 0, sizeof(*ret));
 	if (att_db_open(from, 1, &src, err, sizeof(err)) < 0 || att_db_migrate(src, &applied, err, sizeof(err)) < 0 ||
@@ -176,83 +265,17 @@ int att_dbcopy(const char *what, const char *from, const char *to, bool verbose,
 		goto out;
 	}
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
-		const struct copy_table *ct = &tables[t];
-		const char *ins = att_dbc_is_postgresql(dc) ? ct->insert_pg : ct->insert_sqlite;
-		struct att_stmt *s;
 		int64_t rows = 0;
 
-		r = att_dbc_query(sc, &s, ct->select_sql, "");
-		if (r < 0) {
-			fprintf(stderr, "%s: cannot read %s: %s\n", what, ct->name, att_dbc_errmsg(sc));
+		if (copy_one(sc, dc, &tables[t], what, &rows) < 0)
 			goto out;
-		}
-		while ((r = att_stmt_next(s)) == 1) {
-			const char *vals[48];
-			struct att_stmt *w;
-
-			for (int i = 0; i < ct->ncols; i++)
-				vals[i] = att_stmt_text(s, i);
-			r = att_dbc_query_texts(dc, &w, ins, ct->ncols, vals);
-			if (r == 0) {
-				while ((r = att_stmt_next(w)) == 1)
-					;
-				att_stmt_done(w);
-			}
-			if (r < 0) {
-				fprintf(stderr, "%s: cannot write %s row: %s\n", what, ct->name, att_dbc_errmsg(dc));
-				att_stmt_done(s);
-				goto out;
-			}
-			rows++;
-		}
-		att_stmt_done(s);
-		if (r < 0) {
-			fprintf(stderr, "%s: cannot read %s\n", what, ct->name);
-			goto out;
-		}
 		if (verbose)
-			printf("%-20s %lld rows\n", ct->name, (long long)rows);
-		if (strcmp(ct->name, "machines") == 0)
+			printf("%-20s %lld rows\n", tables[t].name, (long long)rows);
+		if (strcmp(tables[t].name, "machines") == 0)
 			ret->machines = rows;
 	}
-	if (att_dbc_is_postgresql(dc)) {
-		for (size_t i = 0; i < sizeof(reset_identity) / sizeof(reset_identity[0]); i++) {
-			r = att_dbc_exec(dc, reset_identity[i], "");
-			if (r < 0) {
-				fprintf(stderr, "%s: cannot reset identity: %s\n", what, att_dbc_errmsg(dc));
-				goto out;
-			}
-		}
-	}
-	{
-		struct att_audit_verify v = { 0 };
-		struct att_checkpoint cp = { 0 };
-		char hash_at[65] = "";
-		int g = att_checkpoint_get(dc, 0, &cp);
-
-		if ((g < 0 && g != ATT_E_NOTFOUND) || att_audit_verify_probe(dc, cp.entries, hash_at, &v) < 0 || !v.valid) {
-			fprintf(stderr, "%s: the copied audit chain does not verify (%s); nothing committed\n", what,
-				v.error[0] ? v.error : "cannot read it");
-			att_checkpoint_release(&cp);
-			goto out;
-		}
-		if (g == 0 && cp.entries > 0 && strcmp(hash_at, cp.head_hash) != 0) {
-			fprintf(stderr, "%s: the copied log does not extend its newest checkpoint (%lld entries);"
-				" nothing committed\n", what, (long long)cp.entries);
-			att_checkpoint_release(&cp);
-			goto out;
-		}
-		att_checkpoint_release(&cp);
-		if (att_dbc_commit(dc) < 0) {
-			fprintf(stderr, "%s: commit failed: %s\n", what, att_dbc_errmsg(dc));
-			goto out;
-		}
-		if (verbose)
-			printf("audit chain verified: %lld entries, root %s\n", (long long)v.entries,
-			       v.root_hash[0] ? v.root_hash : "(empty)");
-		ret->audit_entries = v.entries;
-		snprintf(ret->root_hash, sizeof(ret->root_hash), "%s", v.root_hash);
-	}
+	if (reset_identities(dc, what) < 0 || verify_commit(dc, what, verbose, ret) < 0)
+		goto out;
 	rc = 0;
 out:
 	if (sc) {
