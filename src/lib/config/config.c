@@ -394,6 +394,75 @@ static const char *env_lookup(const char *name, void *ud)
 	return getenv(name);
 }
 
+/* One variable's value (val: set or the default) into its field of c. */
+static int parse_var(struct att_config *c, const struct cfg_var *v, const char *val, char *reterr, size_t errlen)
+{
+	void *field = (char *)c + v->off;
+	int r = 0;
+
+	switch (v->type) {
+	case CFG_STR:
+	case CFG_SECRET:
+		*(char **)field = att_strdup(val);
+		if (!*(char **)field)
+			r = ATT_E_NOMEM;
+		break;
+	case CFG_URL: {
+		size_t n = strlen(val);
+		char *s;
+
+		while (n && val[n - 1] == '/')
+			n--;
+		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
+			snprintf(reterr, errlen, "%s: expected an http:// or https:// URL, got '%s'",
+				 v->name, val);
+			r = ATT_E_INVAL;
+			break;
+		}
+		s = att_strndup(val, n);
+		if (!s)
+			r = ATT_E_NOMEM;
+		*(char **)field = s;
+		break;
+	}
+	case CFG_ENUM:
+		if (!enum_ok(v->choices, val)) {
+			snprintf(reterr, errlen, "%s: expected one of %s, got '%s'", v->name,
+				 v->choices, val);
+			r = ATT_E_INVAL;
+			break;
+		}
+		*(char **)field = att_strdup(val);
+		if (!*(char **)field)
+			r = ATT_E_NOMEM;
+		break;
+	case CFG_BOOL:
+		if (parse_bool(val, (bool *)field) < 0) {
+			snprintf(reterr, errlen, "%s: expected a boolean (true/false), got '%s'",
+				 v->name, val);
+			r = ATT_E_INVAL;
+		}
+		break;
+	case CFG_INT:
+		if (parse_int(val, v->min, v->max, (int64_t *)field) < 0) {
+			snprintf(reterr, errlen,
+				 "%s: expected an integer between %lld and %lld, got '%s'", v->name,
+				 (long long)v->min, (long long)v->max, val);
+			r = ATT_E_INVAL;
+		}
+		break;
+	case CFG_LIST:
+		if (att_config_parse_list(val, (struct att_strlist *)field) < 0) {
+			snprintf(reterr, errlen,
+				 "%s: expected a comma-separated list or a JSON array of strings, got '%s'",
+				 v->name, val);
+			r = ATT_E_INVAL;
+		}
+		break;
+	}
+	return r;
+}
+
 int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void *ud,
 		    char *reterr, size_t errlen)
 {
@@ -406,70 +475,10 @@ int att_config_load(struct att_config *ret, att_config_getenv_fn getenv_fn, void
 	for (size_t i = 0; i < ATT_ARRAY_SIZE(vars); i++) {
 		const struct cfg_var *v = &vars[i];
 		const char *val = getenv_fn(v->name, ud);
-		void *field = (char *)&c + v->off;
 
 		if (!val)
 			val = v->def;
-		switch (v->type) {
-		case CFG_STR:
-		case CFG_SECRET:
-			*(char **)field = att_strdup(val);
-			if (!*(char **)field)
-				r = ATT_E_NOMEM;
-			break;
-		case CFG_URL: {
-			size_t n = strlen(val);
-			char *s;
-
-			while (n && val[n - 1] == '/')
-				n--;
-			if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) {
-				snprintf(reterr, errlen, "%s: expected an http:// or https:// URL, got '%s'",
-					 v->name, val);
-				r = ATT_E_INVAL;
-				break;
-			}
-			s = att_strndup(val, n);
-			if (!s)
-				r = ATT_E_NOMEM;
-			*(char **)field = s;
-			break;
-		}
-		case CFG_ENUM:
-			if (!enum_ok(v->choices, val)) {
-				snprintf(reterr, errlen, "%s: expected one of %s, got '%s'", v->name,
-					 v->choices, val);
-				r = ATT_E_INVAL;
-				break;
-			}
-			*(char **)field = att_strdup(val);
-			if (!*(char **)field)
-				r = ATT_E_NOMEM;
-			break;
-		case CFG_BOOL:
-			if (parse_bool(val, (bool *)field) < 0) {
-				snprintf(reterr, errlen, "%s: expected a boolean (true/false), got '%s'",
-					 v->name, val);
-				r = ATT_E_INVAL;
-			}
-			break;
-		case CFG_INT:
-			if (parse_int(val, v->min, v->max, (int64_t *)field) < 0) {
-				snprintf(reterr, errlen,
-					 "%s: expected an integer between %lld and %lld, got '%s'", v->name,
-					 (long long)v->min, (long long)v->max, val);
-				r = ATT_E_INVAL;
-			}
-			break;
-		case CFG_LIST:
-			if (att_config_parse_list(val, (struct att_strlist *)field) < 0) {
-				snprintf(reterr, errlen,
-					 "%s: expected a comma-separated list or a JSON array of strings, got '%s'",
-					 v->name, val);
-				r = ATT_E_INVAL;
-			}
-			break;
-		}
+		r = parse_var(&c, v, val, reterr, errlen);
 		if (r < 0)
 			goto out;
 	}
