@@ -14,7 +14,13 @@
  * (the default) and an RSA-4096 CA, named as `openssl speed` names the
  * signing algorithm (ecdsap384, rsa4096); the second figure is the
  * signing step alone (att_ca_issue_key).  bench/certs.sh compares them
- * with `openssl speed` measured in the same run. */
+ * with `openssl speed` measured in the same run.
+ *
+ * cert-bench --bodies DIR: for the end-to-end figure, reads challenges
+ * (GET /api/v1/attest/challenge answers, one JSON object a line) on stdin
+ * and writes DIR/<n>.json, one enroll request body for each: the same
+ * CSR, a quote by one software AK over that challenge's nonce.  Prints
+ * "<AK TPM2B_PUBLIC base64> <AK Name hex>" for the machine's row. */
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +33,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <jansson.h>
 
 #include "base/util.h"
 #include "crypto/ca.h"
@@ -245,11 +253,64 @@ static void rm_ca_dir(const char *dir)
 		fprintf(stderr, "cert-bench: could not remove %s\n", dir);
 }
 
+/* An enroll request body for each challenge on stdin (see the top). */
+static int bodies(const char *dir)
+{
+	struct machine m;
+	struct att_tpm_pub ak = { 0 };
+	char line[1024], err[512], name[2 * ATT_TPM_MAX_NAME + 1], path[600], hex[65];
+	json_t *pv = json_object();
+	int n = 0;
+
+	machine_new(&m);
+	if (att_tpm_pub_parse(m.ak.pub, m.ak.pub_len, &ak, err, sizeof(err)) < 0)
+		die("AK", err);
+	att_hex_encode(ak.name, ak.name_len, name);
+	for (unsigned i = 0; i < 8; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "sha256:%u", i);
+		att_hex_encode(pcr[i], 32, hex);
+		json_object_set_new(pv, key, json_string(hex));
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		json_t *ch = json_loads(line, 0, NULL), *body;
+		const char *id = json_string_value(json_object_get(ch, "nonce_id"));
+		const char *nb = json_string_value(json_object_get(ch, "nonce"));
+		uint8_t *nonce = NULL;
+		size_t nl = 0;
+		char *q, *qs;
+
+		if (!id || !nb || att_b64_decode(nb, strlen(nb), &nonce, &nl) < 0 || nl != 32)
+			die("not a challenge", line);
+		if (softquote_make(&m.ak, nonce, 32, (const uint8_t(*)[32])pcr, 8, ATT_TPM_ALG_SHA256, m.attest, &m.al,
+				   m.sig, &m.sl) < 0)
+			die("cannot make a quote", NULL);
+		q = att_b64_encode(m.attest, m.al);
+		qs = att_b64_encode(m.sig, m.sl);
+		body = json_pack("{s:s,s:s,s:s,s:s,s:O}", "csr_pem", m.csr_pem, "nonce_id", id, "pcr_quote", q,
+				 "pcr_signature", qs, "pcr_values", pv);
+		snprintf(path, sizeof(path), "%s/%d.json", dir, n++);
+		if (!body || json_dump_file(body, path, JSON_COMPACT) < 0)
+			die("cannot write", path);
+		json_decref(body);
+		json_decref(ch);
+		free(q);
+		free(qs);
+		free(nonce);
+	}
+	printf("%s %s\n", m.ak_b64, name);
+	json_decref(pv);
+	att_tpm_pub_release(&ak);
+	machine_free(&m);
+	return n > 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *algs[] = { "ecdsa-p384", "rsa-4096" };
 	static const char *names[] = { "ecdsap384", "rsa4096" };
-	double secs = argc > 1 ? atof(argv[1]) : 3.0;
+	double secs = argc == 2 ? atof(argv[1]) : 3.0;
 	static struct machine ms[NM];
 	char err[512], key[16], hex[65];
 
@@ -260,6 +321,8 @@ int main(int argc, char **argv)
 		if (att_tpm_pcrs_add(&vals, key, hex, err, sizeof(err)) < 0)
 			die("PCR values", err);
 	}
+	if (argc == 3 && strcmp(argv[1], "--bodies") == 0)
+		return bodies(argv[2]);
 	for (int i = 0; i < NM; i++)
 		machine_new(&ms[i]);
 	for (int k = 0; k < 2; k++) {
