@@ -60,8 +60,8 @@ curl -s -o /dev/null -H "Authorization: Bearer bench-admin" -H 'Content-Type: ap
 	-d '{"role":"worker-app","hostname":"bench-1"}' "$BASE/api/v1/machines/$MID/approve"
 curl -s -o /dev/null -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/attest"
 mkdir "$OUT/bodies"
-curl -s -w '\n' $(i=0; while [ $i -lt "$N" ]; do echo "$BASE/api/v1/attest/challenge"; i=$((i + 1)); done) |
-	"$BUILD/tests/cert-bench" --bodies "$OUT/bodies" > "$OUT/ak.txt"
+i=0; while [ $i -lt "$N" ]; do echo "url = \"$BASE/api/v1/attest/challenge\""; i=$((i + 1)); done > "$OUT/challenges.cfg"
+curl -s -w '\n' -K "$OUT/challenges.cfg" | "$BUILD/tests/cert-bench" --bodies "$OUT/bodies" > "$OUT/ak.txt"
 read -r AKPUB AKNAME < "$OUT/ak.txt"
 sqlite3 "$OUT/m.db" "UPDATE machines SET ak_public = '$AKPUB', ak_name = '$AKNAME', ak_bound_at = '2026-01-01T00:00:00' WHERE machine_id = '$MID'"
 i=0; while [ $i -lt "$N" ]; do
