@@ -14,6 +14,7 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$OUT"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+. bench/lib.sh
 
 "$BUILD/tests/cert-bench" "$S" | sort > "$OUT/issue.txt"
 # "alg sign/s verify/s" (openssl speed counts user CPU time, as cert-bench does)
@@ -44,26 +45,14 @@ join "$OUT/issue.txt" "$OUT/speed.txt" | awk -v v384="$P384V" -v v256="$P256V" '
 # certificate issued and recorded, audited.
 N=${BENCH_CERT_REQUESTS:-500}
 ATTESTD=$(pwd)/$BUILD/attestd
-mkdir -p "$OUT/configs"; cp examples/configs/*.yaml "$OUT/configs/"
-ITL_DB_URL="sqlite:///$OUT/m.db" ITL_CONFIG_CACHE_DIR="$OUT/configs" ITL_ENROLLMENT_CA_DIR="$OUT/ca" \
-ITL_ADMIN_TOKEN=bench-admin ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 ITL_LOG_LEVEL=error \
-ITL_UNAUTH_WRITE_LIMIT=0 ITL_THREADS=${ITL_THREADS:-2} "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
-PID=$!
-i=0; while [ ! -s "$OUT/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-[ -s "$OUT/ready" ] || { echo "bench: attestd did not start:" >&2; cat "$OUT/log" >&2; exit 1; }
-BASE="http://$(cat "$OUT/ready")"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/ek.key" -out "$OUT/ek.pem" -days 30 \
-	-subj "/CN=bench EK" -addext "keyUsage=critical,keyEncipherment" >/dev/null 2>&1
-BODY="{\"ek_cert_pem\":\"$(base64 -w0 "$OUT/ek.pem")\"}"
-MID=$(curl -s -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/register" | jq -r .machine_id)
-curl -s -o /dev/null -H "Authorization: Bearer bench-admin" -H 'Content-Type: application/json' \
-	-d '{"role":"worker-app","hostname":"bench-1"}' "$BASE/api/v1/machines/$MID/approve"
+bench_attestd ITL_ADMIN_TOKEN=bench-admin ITL_LOG_LEVEL=error ITL_UNAUTH_WRITE_LIMIT=0
+bench_machine bench-admin
 curl -s -o /dev/null -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/attest"
 mkdir "$OUT/bodies"
 i=0; while [ $i -lt "$N" ]; do echo "url = \"$BASE/api/v1/attest/challenge\""; i=$((i + 1)); done > "$OUT/challenges.cfg"
 curl -s -w '\n' -K "$OUT/challenges.cfg" | "$BUILD/tests/cert-bench" --bodies "$OUT/bodies" > "$OUT/ak.txt"
 read -r AKPUB AKNAME < "$OUT/ak.txt"
-sqlite3 "$OUT/m.db" "UPDATE machines SET ak_public = '$AKPUB', ak_name = '$AKNAME', ak_bound_at = '2026-01-01T00:00:00' WHERE machine_id = '$MID'"
+sqlite3 -cmd '.timeout 10000' "$OUT/m.db" "UPDATE machines SET ak_public = '$AKPUB', ak_name = '$AKNAME', ak_bound_at = '2026-01-01T00:00:00' WHERE machine_id = '$MID'"
 i=0; while [ $i -lt "$N" ]; do
 	[ $i -gt 0 ] && echo next
 	printf 'url = "%s/api/v1/machines/%s/enroll"\nheader = "Content-Type: application/json"\ndata-binary = "@%s/bodies/%d.json"\noutput = "/dev/null"\nsilent\nwrite-out = "%%{http_code}\\n"\n' \
@@ -76,7 +65,7 @@ c0=$(cpu); t0=$(date +%s.%N)
 curl -s --no-progress-meter --parallel --parallel-max 8 -K "$OUT/curl.cfg" > "$OUT/codes.txt"
 t1=$(date +%s.%N); c1=$(cpu)
 OK=$(grep -c '^200$' "$OUT/codes.txt" || true)
-ROWS=$(sqlite3 "$OUT/m.db" "SELECT COUNT(*) FROM issued_certs WHERE machine_id = '$MID'")
+ROWS=$(sqlite3 -cmd '.timeout 10000' "$OUT/m.db" "SELECT COUNT(*) FROM issued_certs WHERE machine_id = '$MID'")
 SIGN=$(awk '$1 == "ecdsap384" { print $2 }' "$OUT/speed.txt")
 echo
 echo "End to end: $N x POST /api/v1/machines/{id}/enroll (ECDSA P-384 CA, SQLite, ITL_THREADS=${ITL_THREADS:-2}, 8 in flight)"

@@ -14,9 +14,9 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$OUT"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+. bench/lib.sh
 command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/deps.sh installs it)" >&2; exit 1; }
 
-mkdir -p "$OUT/configs"; cp examples/configs/*.yaml "$OUT/configs/"
 ITL_DB_URL="sqlite:///$OUT/m.db" "$ATTESTD" migrate >/dev/null
 # seed MACHINES-1 attested machines directly (random fingerprints)
 sqlite3 "$OUT/m.db" <<SQL
@@ -27,22 +27,10 @@ SELECT lower(hex(randomblob(16))), lower(hex(randomblob(48))), 'cert', 'worker-a
   '2026-01-01T00:00:00', '2026-01-01T00:00:00', '2026-01-01T00:00:00', '2026-01-01T00:00:00', 'seed-' || i FROM n;
 SQL
 ADMIN=bench-admin
-ITL_DB_URL="sqlite:///$OUT/m.db" ITL_CONFIG_CACHE_DIR="$OUT/configs" ITL_ADMIN_TOKEN=$ADMIN \
-ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 ITL_LOG_LEVEL=warning \
-ITL_CONNECTION_LIMIT=4096 ITL_CONNECTION_LIMIT_PER_CLIENT=0 ITL_THREADS=${ITL_THREADS:-2} ITL_ENROLLMENT_CA_DIR="$OUT/ca" "$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
-PID=$!
-i=0; while [ ! -s "$OUT/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-[ -s "$OUT/ready" ] || { echo "bench: attestd did not start:" >&2; cat "$OUT/log" >&2; exit 1; }
-BASE="http://$(cat "$OUT/ready")"
+bench_attestd ITL_ADMIN_TOKEN=$ADMIN ITL_LOG_LEVEL=warning ITL_CONNECTION_LIMIT=4096 ITL_CONNECTION_LIMIT_PER_CLIENT=0
 
 # one real machine, attested with its config delivered
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/ek.key" -out "$OUT/ek.pem" -days 30 \
-	-subj "/CN=bench EK" -addext "keyUsage=critical,keyEncipherment" >/dev/null 2>&1
-B64=$(base64 -w0 "$OUT/ek.pem")
-FP=$(openssl x509 -in "$OUT/ek.pem" -pubkey -noout | openssl pkey -pubin -outform DER | sha384sum | cut -d' ' -f1)
-BODY="{\"ek_fingerprint\":\"$FP\",\"ek_cert_pem\":\"$B64\"}"
-MID=$(curl -s -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/register" | jq -r .machine_id)
-curl -s -o /dev/null -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{"role":"worker-app","hostname":"bench-1"}' "$BASE/api/v1/machines/$MID/approve"
+bench_machine "$ADMIN"
 TOKEN=$(curl -s -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/attest" | jq -r .config_token)
 curl -s -o /dev/null "$BASE/api/v1/config/$TOKEN"
 state=$(curl -s -H 'Content-Type: application/json' -d "$BODY" "$BASE/api/v1/attest" | jq -r .status)
