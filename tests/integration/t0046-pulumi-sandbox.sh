@@ -78,6 +78,9 @@ checkpoint_from_deployment() {
 say "--- bwrap required"
 start bwrap
 check "attestd log: the sandbox is bubblewrap" grep -q "deployments sandbox: bubblewrap" "$DATA/attestd.log"
+check "the probes include the CA key, the master key${ATTEST_DB:+ ($ATTEST_DB)} and the log" sh -c "
+	echo '$PROBE' | grep -q '/ca/enrollment-ca.key' && echo '$PROBE' | grep -q 'master.key' && echo '$PROBE' | grep -q 'attestd.log'
+	[ '$ATTEST_DB' = postgresql ] || echo '$PROBE' | grep -q 'db/shared.db'"
 deploy ok
 OK=$ID
 check "a deployment in bubblewrap succeeds" wait_status "$OK" succeeded 40
