@@ -9,7 +9,8 @@
 # absent).  ./sleep makes it sleep first (cancel and timeout tests);
 # STANDIN_PIDFILE receives its PID, STANDIN_TOKENFILE its token.
 # Sandbox probes (t0046): it tries to read each file of STANDIN_PROBE_READ
-# and to create STANDIN_PROBE_WRITE, and prints what it could.
+# and to create STANDIN_PROBE_WRITE, and prints what it could;
+# STANDIN_DAEMON=1 leaves a process behind in a session of its own.
 op=$1; shift
 stack=""
 while [ $# -gt 0 ]; do
@@ -35,6 +36,7 @@ if [ -n "${STANDIN_PROBE_WRITE:-}" ]; then
 fi
 [ -f Pulumi.yaml ] || { echo "error: no Pulumi.yaml in $(pwd)"; exit 2; }
 api "$B/api/user" >/dev/null || { echo "error: login failed"; exit 3; }
+[ -n "${STANDIN_DAEMON:-}" ] && setsid sleep 300 </dev/null >/dev/null 2>&1 &
 if [ -f sleep ]; then echo "sleeping $(cat sleep)s"; sleep "$(cat sleep)"; fi
 dry=false
 [ "$op" = preview ] && dry=true

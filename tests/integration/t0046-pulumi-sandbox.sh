@@ -94,6 +94,12 @@ check "... and nothing was written there" test ! -e "$TMP/escaped"
 check "it could write in its work directory (HOME=/deploy)" has "^probe write work dir: written"
 check "it saw none of attestd's environment (no ITL_ variables)" has "^whoami: uid=0 home=/deploy itl-vars=0"
 
+MARK=d$$x$(date +%s)
+deploy ok ",\"STANDIN_MARK\":\"$MARK\",\"STANDIN_DAEMON\":\"1\""
+check "a deployment that leaves a daemon (setsid, background) behind succeeds" wait_status "$ID" succeeded 40
+i=0; while marked "$MARK" && [ $i -lt 25 ]; do sleep 0.2; i=$((i + 1)); done
+check "... and the daemon did not outlive it (bwrap's PID namespace)" sh -c "! grep -qsl 'STANDIN_MARK=$MARK' /proc/[0-9]*/environ"
+
 MARK=m$$x$(date +%s)
 deploy slow ",\"STANDIN_MARK\":\"$MARK\""
 SLOW=$ID
@@ -117,6 +123,12 @@ check "its log says so" has "^sandbox: none"
 check "unconfined, it read every probed file (the probes are real)" probes_are readable
 check "... and wrote outside its work directory" test -s "$TMP/escaped"
 rm -f "$TMP/escaped"
+MARK=n$$x$(date +%s)
+deploy ok ",\"STANDIN_MARK\":\"$MARK\",\"STANDIN_DAEMON\":\"1\""
+check "unconfined, a daemon deployment succeeds" wait_status "$ID" succeeded 40
+sleep 1
+check "... and its daemon outlives it (documented: only bubblewrap prevents that)" marked "$MARK"
+for f in $(grep -lsa "STANDIN_MARK=$MARK" /proc/[0-9]*/environ); do f=${f#/proc/}; kill "${f%/environ}" 2>/dev/null; done
 stop_attestd
 
 say "--- bwrap required but missing"
