@@ -109,6 +109,7 @@ refuse "repoDir leaving the repository" "$(src "$REPO" "../etc")"
 refuse "an absolute repoDir" "$(src "$REPO" "/etc")"
 refuse "PULUMI_ACCESS_TOKEN in the environment" "$(src "$REPO" ok ',"environmentVariables":{"PULUMI_ACCESS_TOKEN":"x"}')"
 refuse "LD_PRELOAD in the environment" "$(src "$REPO" ok ',"environmentVariables":{"LD_PRELOAD":"/x.so"}')"
+refuse "any LD_ name in the environment (LD_AUDIT)" "$(src "$REPO" ok ',"environmentVariables":{"LD_AUDIT":"/x.so"}')"
 refuse "an unknown operation" '{"operation":"rm","source":{"repoURL":"https://example.com/x.git"}}'
 refuse "a branch starting with -" "$(printf '{"operation":"update","source":{"repoURL":"%s","branch":"--upload-pack=x"}}' "$REPO")"
 api POST "$S/deployments" "$(src "$REPO")"

@@ -37,7 +37,6 @@ start() { # start MODE [more env]
 	m=$1; shift
 	# shellcheck disable=SC2086
 	start_attestd $PENV ITL_PULUMI_DEPLOY_SANDBOX="$m" "$@"
-	DB="$TMP/db/shared.db"
 	api GET /api/stacks/acme/proj/dev "" -H "$(auth)"
 	if [ "$STATUS" = 404 ]; then
 		api POST /api/stacks/acme/proj '{"stackName":"dev"}' -H "$(auth)"
@@ -106,6 +105,10 @@ SLOW=$ID
 check "the slow one runs" wait_status "$SLOW" running 30
 i=0; while ! marked "$MARK" && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
 check "its sandboxed processes are there" marked "$MARK"
+for f in $(grep -lsa "attestd-deploy-" /proc/[0-9]*/cmdline); do tr '\0' ' ' 2>/dev/null < "$f"; echo; done > "$TMP/bwrap.cmdline"
+check "bwrap runs with the work directory bound at /deploy" grep -q -- "--bind .*/attestd-deploy-[^ ]* /deploy" "$TMP/bwrap.cmdline"
+check "... and its command line holds no environment (the token is not in /proc/*/cmdline)" \
+	sh -c "! grep -qE -- '--setenv|PULUMI_ACCESS_TOKEN|pd-[0-9a-f]' '$TMP/bwrap.cmdline'"
 api DELETE "$S/deployments/$SLOW/cancel" "" -H "$(auth)"
 expect 204 "cancel: 204"
 check "it ends cancelled" wait_status "$SLOW" cancelled 20

@@ -25,6 +25,7 @@ struct pl_creds {
 	bool drop;	/* the child switches to uid/gid (groups: gid only) before exec */
 	uid_t uid;
 	gid_t gid;
+	int keep_fd;	/* > 0: the child gets this descriptor as fd 3 (bwrap --args 3) */
 };
 /* Run argv[0] (an absolute path) in cwd with envp, as creds when given
  * (else attestd's user); output into log. */

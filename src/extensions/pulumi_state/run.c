@@ -109,7 +109,10 @@ int pl_run(const char *const argv[], char *const envp[], const char *cwd, const 
 		setpgid(0, 0);
 		dup2(fds[1], 1);
 		dup2(fds[1], 2);
-		for (int fd = 3; fd < 4096; fd++)
+		if (creds && creds->keep_fd > 0 &&
+		    (creds->keep_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(creds->keep_fd, 3)) < 0)
+			_exit(127);
+		for (int fd = creds && creds->keep_fd > 0 ? 4 : 3; fd < 4096; fd++)
 			close(fd);	/* attestd's sockets and database stay here */
 		if (cwd && chdir(cwd) < 0)
 			_exit(127);

@@ -15,9 +15,10 @@
  *          a warning.  bwrap and user are requirements: if they cannot
  *          work, every deployment fails with the reason.
  *
- * The environment is handed to bwrap as its own (execve's envp), never
- * as --setenv arguments: the deployment token would otherwise show in
- * /proc/<pid>/cmdline to every user of the host. */
+ * bwrap itself runs with PATH alone; the commands' environment is
+ * --clearenv and one --setenv per variable, read by bwrap from a memfd
+ * (--args 3), never from its command line: the deployment token would
+ * otherwise show in /proc/<pid>/cmdline to every user of the host. */
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +83,8 @@ static int bwrap_argv(const char **out, size_t cap, const char *const argv[], co
 
 #define A(s) do { if (n + 1 >= cap) return -1; out[n++] = (s); } while (0)
 	A(bwrap);
+	A("--args");
+	A("3");
 	A("--unshare-all");
 	A("--share-net");
 	A("--die-with-parent");
@@ -135,11 +139,39 @@ static int bwrap_argv(const char **out, size_t cap, const char *const argv[], co
 	return 0;
 }
 
+/* --clearenv, then --setenv NAME VALUE for each of envp, NUL-separated in a memfd. */
+static int env_args(char *const envp[])
+{
+	int fd = memfd_create("bwrap-env", MFD_CLOEXEC);
+	FILE *f;
+	bool ok;
+
+	if (fd < 0)
+		return -1;
+	f = fdopen(dup(fd), "w");
+	ok = f && fwrite("--clearenv", 1, 11, f) == 11;
+	for (size_t i = 0; ok && envp[i]; i++) {
+		const char *eq = strchr(envp[i], '=');
+
+		ok = eq && fprintf(f, "--setenv%c%.*s%c%s%c", 0, (int)(eq - envp[i]), envp[i], 0, eq + 1, 0) > 0;
+	}
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok || lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int pl_sandbox_run(const char *const argv[], char *const envp[], const char *workdir, const char *cwd,
 		   const char *ro_path, struct pl_log *log, int64_t timeout_s, bool (*cancelled)(void *), void *arg,
 		   int *ret_exit)
 {
 	const char *outer[160];
+	char path[] = "PATH=/usr/bin:/bin", *benv[] = { path, NULL };
+	struct pl_creds c = creds;
+	int rc;
 
 	if (mode == SB_NONE)
 		return pl_run(argv, envp, cwd, NULL, log, timeout_s, cancelled, arg, ret_exit);
@@ -147,7 +179,12 @@ int pl_sandbox_run(const char *const argv[], char *const envp[], const char *wor
 		return pl_run(argv, envp, cwd, &creds, log, timeout_s, cancelled, arg, ret_exit);
 	if (bwrap_argv(outer, sizeof(outer) / sizeof(outer[0]), argv, workdir, cwd, ro_path) < 0)
 		return PL_RUN_ERROR;
-	return pl_run(outer, envp, "/", creds.drop ? &creds : NULL, log, timeout_s, cancelled, arg, ret_exit);
+	c.keep_fd = env_args(envp);
+	if (c.keep_fd < 0)
+		return PL_RUN_ERROR;
+	rc = pl_run(outer, benv, "/", &c, log, timeout_s, cancelled, arg, ret_exit);
+	close(c.keep_fd);
+	return rc;
 }
 
 /* The work directory (and its git configuration) belong to the user. */
