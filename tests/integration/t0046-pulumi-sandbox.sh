@@ -154,6 +154,16 @@ check "its log says sandbox none" has "^sandbox: none"
 rm -f "$TMP/escaped"
 stop_attestd
 
+say "--- an unknown ITL_PULUMI_DEPLOY_USER stops attestd at start"
+mkdir "$TMP/bad"
+env ITL_DB_URL="sqlite:///$TMP/bad/x.db" ITL_ENROLLMENT_CA_DIR="$TMP/bad/ca" ITL_CONFIG_CACHE_DIR="$TMP/bad" \
+	ITL_SERVICE_URL=http://attest.test ITL_PULUMI_CLI="$SRCDIR/tests/helpers/pulumi-standin.sh" \
+	ITL_PULUMI_DEPLOY_USER="no-such-user-$$" timeout 30 "$ATTESTD" --listen 127.0.0.1:0 > "$TMP/bad/log" 2>&1
+rc=$?
+check "attestd exits with an error (not a timeout)" sh -c "[ $rc != 0 ] && [ $rc != 124 ]"
+check "... naming the variable" grep -q "ITL_PULUMI_DEPLOY_USER: no user 'no-such-user-$$'" "$TMP/bad/log"
+check "... without a sanitizer report" sh -c "! grep -q 'Sanitizer' '$TMP/bad/log'"
+
 say "--- a dedicated user (nobody)"
 if [ "$(id -u)" != 0 ]; then
 	fail "user mode: attestd must run as root to switch to ITL_PULUMI_DEPLOY_USER" "id -u is $(id -u): not covered here"
