@@ -12,7 +12,7 @@ PKGS="build-essential pkg-config meson ninja-build git ca-certificates \
  libcurl4-openssl-dev libcmocka-dev libpq-dev libtss2-dev libcjose-dev zlib1g-dev postgresql glewlwyd \
  swtpm swtpm-tools tpm2-tools softhsm2 libp11-dev \
  curl jq openssl openssh-client sqlite3 wrk poppler-utils python3 util-linux chromium time procps nginx systemd \
- prometheus podman buildah podman-compose debootstrap"
+ prometheus podman buildah podman-compose debootstrap bubblewrap"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

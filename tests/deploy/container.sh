@@ -17,7 +17,7 @@ check "two stages, both from Debian 12 slim" sh -c "
 	[ \$(grep -c '^FROM ' '$CF') = 2 ] && grep -qx 'ARG DEBIAN_IMAGE=docker.io/library/debian:12-slim' '$CF' &&
 	grep -qx 'FROM \${DEBIAN_IMAGE} AS build' '$CF' && grep -qx 'FROM \${DEBIAN_IMAGE}' '$CF'"
 # the runtime stage's package list: the packages of the libraries attestd
-# and attestation link (readelf NEEDED), plus ca-certificates and curl
+# and attestation link (readelf NEEDED), plus ca-certificates, curl and bubblewrap
 runtime_pkgs() {
 	awk '/^FROM \$\{DEBIAN_IMAGE\}$/ { rt = 1 } rt && /rm -rf/ { on = 0 } rt && /apt-get install/ { on = 1 } on { print }' "$CF" |
 		tr ' \\' '\n\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -vxE 'apt-get|install|-y|-qq|--no-install-recommends|&&|rm|-rf' | sort -u
@@ -32,8 +32,8 @@ needed_pkgs() {
 		{ dpkg -S "$p" 2>/dev/null || dpkg -S "${p#/usr}" 2>/dev/null; } | cut -d: -f1
 	done | sort -u
 }
-runtime_pkgs > "$TMP/runtime"; { needed_pkgs; printf 'ca-certificates\ncurl\n'; } | sort -u > "$TMP/needed"
-check "the runtime stage installs exactly the libraries attestd and attestation link, plus ca-certificates and curl" \
+runtime_pkgs > "$TMP/runtime"; { needed_pkgs; printf 'ca-certificates\ncurl\nbubblewrap\n'; } | sort -u > "$TMP/needed"
+check "the runtime stage installs exactly the libraries attestd and attestation link, plus ca-certificates, curl and bubblewrap" \
 	sh -c "[ -s $TMP/needed ] && diff $TMP/runtime $TMP/needed"
 say "runtime packages: $(tr '\n' ' ' < "$TMP/runtime")"
 check "the build stage's -dev packages are the ones scripts/deps.sh installs" sh -c "

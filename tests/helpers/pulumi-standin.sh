@@ -8,6 +8,9 @@
 # previews), completes it, and exits with the code in ./exit-code (0 if
 # absent).  ./sleep makes it sleep first (cancel and timeout tests);
 # STANDIN_PIDFILE receives its PID, STANDIN_TOKENFILE its token.
+# Sandbox probes (t0046): it tries to read each file of STANDIN_PROBE_READ
+# and to create STANDIN_PROBE_WRITE, and prints what it could;
+# STANDIN_DAEMON=1 leaves a process behind in a session of its own.
 op=$1; shift
 stack=""
 while [ $# -gt 0 ]; do
@@ -22,8 +25,18 @@ api() { curl -sS -f -H "Authorization: token $T" -H 'Content-Type: application/j
 	-H 'Accept: application/vnd.pulumi+9' -H "User-Agent: pulumi-cli/1 (v3.260.0; linux; cmd=$op)" "$@"; }
 echo "stand-in pulumi $op --stack $stack in $(basename "$(pwd)")"
 echo "GREETING=${GREETING:-}"
+echo "whoami: uid=$(id -u) home=$HOME itl-vars=$(env | grep -c '^ITL_')"
+for f in ${STANDIN_PROBE_READ:-}; do
+	if head -c 1 "$f" >/dev/null 2>&1; then echo "probe read $f: readable"; else echo "probe read $f: unreadable"; fi
+done
+if [ -n "${STANDIN_PROBE_WRITE:-}" ]; then
+	if (echo escaped > "$STANDIN_PROBE_WRITE") 2>/dev/null; then echo "probe write $STANDIN_PROBE_WRITE: written"
+	else echo "probe write $STANDIN_PROBE_WRITE: refused"; fi
+	if (echo mine > "$HOME/probe") 2>/dev/null; then echo "probe write work dir: written"; else echo "probe write work dir: refused"; fi
+fi
 [ -f Pulumi.yaml ] || { echo "error: no Pulumi.yaml in $(pwd)"; exit 2; }
 api "$B/api/user" >/dev/null || { echo "error: login failed"; exit 3; }
+[ -n "${STANDIN_DAEMON:-}" ] && setsid sleep 300 </dev/null >/dev/null 2>&1 &
 if [ -f sleep ]; then echo "sleeping $(cat sleep)s"; sleep "$(cat sleep)"; fi
 dry=false
 [ "$op" = preview ] && dry=true

@@ -28,7 +28,8 @@ LISTEN=127.0.0.1:$PORT
 if [ "$ATTEST_DB" = postgresql ]; then new_db; SHARED_DB_URL=$DB_URL; else SHARED_DB_URL="sqlite:///$TMP/shared.db"; fi
 start() { start_attestd "$@"; DB="$TMP/shared.db"; }	# sql() reads the shared database
 PENV="ITL_PULUMI_TOKEN=$TOK ITL_PULUMI_ORG=acme ITL_PULUMI_CLI=$SRCDIR/tests/helpers/pulumi-standin.sh
- ITL_PULUMI_DEPLOY_ALLOW_FILE=true ITL_PULUMI_DEPLOY_BACKEND_URL=http://$LISTEN ITL_PULUMI_DEPLOY_TIMEOUT_SECONDS=20"
+ ITL_PULUMI_DEPLOY_ALLOW_FILE=true ITL_PULUMI_DEPLOY_BACKEND_URL=http://$LISTEN ITL_PULUMI_DEPLOY_TIMEOUT_SECONDS=20
+ ITL_PULUMI_DEPLOY_SANDBOX=none"	# unconfined, as before: t0046 covers the sandboxes
 # shellcheck disable=SC2086
 start $PENV
 for st in dev other; do
@@ -55,7 +56,7 @@ expect 202 "POST deployments: 202 queued" '.status == "queued" and (.id | length
 OK=$ID
 check "it runs and succeeds" wait_status "$OK" succeeded 30
 expect 200 "GET deployment: exit code 0, the log, who asked" \
-	'.exitCode == 0 and .operation == "update" and .source.repoDir == "ok" and .requestedBy == "pulumi" and .finished >= .started and (.log | contains("GREETING=hello")) and (.log | contains("done: succeeded")) and (.log | contains("git clone --depth 1 --branch main"))'
+	'.exitCode == 0 and .operation == "update" and .source.repoDir == "ok" and .requestedBy == "pulumi" and .finished >= .started and (.log | contains("GREETING=hello")) and (.log | contains("done: succeeded")) and (.log | contains("git clone --depth 1 --branch main")) and (.log | contains("sandbox: none"))'
 log_has() { printf '%s' "$BODY" | jq -r .log | grep -q "$1"; }
 check "its token was refused on another stack (the stand-in saw 401)" log_has 'another stack with this token: 401'
 api GET "$S/export" "" -H "$(auth)"
@@ -108,6 +109,7 @@ refuse "repoDir leaving the repository" "$(src "$REPO" "../etc")"
 refuse "an absolute repoDir" "$(src "$REPO" "/etc")"
 refuse "PULUMI_ACCESS_TOKEN in the environment" "$(src "$REPO" ok ',"environmentVariables":{"PULUMI_ACCESS_TOKEN":"x"}')"
 refuse "LD_PRELOAD in the environment" "$(src "$REPO" ok ',"environmentVariables":{"LD_PRELOAD":"/x.so"}')"
+refuse "any LD_ name in the environment (LD_AUDIT)" "$(src "$REPO" ok ',"environmentVariables":{"LD_AUDIT":"/x.so"}')"
 refuse "an unknown operation" '{"operation":"rm","source":{"repoURL":"https://example.com/x.git"}}'
 refuse "a branch starting with -" "$(printf '{"operation":"update","source":{"repoURL":"%s","branch":"--upload-pack=x"}}' "$REPO")"
 api POST "$S/deployments" "$(src "$REPO")"

@@ -48,7 +48,7 @@ static bool env_name_ok(const char *k)
 	static const char *const reserved[] = { "PULUMI_ACCESS_TOKEN", "PULUMI_BACKEND_URL", "PULUMI_HOME", "HOME",
 						"PATH", "LD_PRELOAD", "LD_LIBRARY_PATH" };
 
-	if (!safe_chars(k, "_", 128) || (k[0] >= '0' && k[0] <= '9'))
+	if (!safe_chars(k, "_", 128) || (k[0] >= '0' && k[0] <= '9') || strncmp(k, "LD_", 3) == 0)
 		return false;
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		if (strcmp(k, reserved[i]) == 0)

@@ -4,6 +4,7 @@
  * and a cancel check between reads. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -76,8 +77,20 @@ static void kill_group(pid_t pid)
 	waitpid(pid, &st, 0);
 }
 
-int pl_run(const char *const argv[], char *const envp[], const char *cwd, struct pl_log *log, int64_t timeout_s,
-	   bool (*cancelled)(void *), void *arg, int *ret_exit)
+/* In the child: become creds' user; async-signal-safe calls only. */
+static void drop_to(const struct pl_creds *c)
+{
+	static const char msg[] = "sandbox: cannot switch to ITL_PULUMI_DEPLOY_USER\n";
+
+	if (setgroups(1, &c->gid) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0 || setuid(0) == 0) {
+		if (write(1, msg, sizeof(msg) - 1) < 0)
+			_exit(126);
+		_exit(126);
+	}
+}
+
+int pl_run(const char *const argv[], char *const envp[], const char *cwd, const struct pl_creds *creds,
+	   struct pl_log *log, int64_t timeout_s, bool (*cancelled)(void *), void *arg, int *ret_exit)
 {
 	int fds[2], st = 0, rc = PL_RUN_EXITED;
 	int64_t deadline = mono_ms() + timeout_s * 1000, next_check = 0;
@@ -96,9 +109,16 @@ int pl_run(const char *const argv[], char *const envp[], const char *cwd, struct
 		setpgid(0, 0);
 		dup2(fds[1], 1);
 		dup2(fds[1], 2);
-		for (int fd = 3; fd < 4096; fd++)
+		if (creds && creds->keep_fd > 0 &&
+		    (creds->keep_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(creds->keep_fd, 3)) < 0)
+			_exit(127);
+		for (int fd = creds && creds->keep_fd > 0 ? 4 : 3; fd < 4096; fd++)
 			close(fd);	/* attestd's sockets and database stay here */
-		if ((cwd && chdir(cwd) < 0) || execve(argv[0], (char *const *)(uintptr_t)argv, envp) < 0)
+		if (cwd && chdir(cwd) < 0)
+			_exit(127);
+		if (creds && creds->drop)
+			drop_to(creds);
+		if (execve(argv[0], (char *const *)(uintptr_t)argv, envp) < 0)
 			_exit(127);
 	}
 	setpgid(pid, pid);

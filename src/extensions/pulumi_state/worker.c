@@ -5,6 +5,7 @@
  * runner stopped (attestd restarted, a replica died) is marked failed
  * when its claim runs out; queued ones survive a restart and run. */
 #include <ftw.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -201,18 +202,27 @@ static void free_env(char **env)
 	free(env);
 }
 
-/* Clone, then run pulumi; returns the final status, sets *exit_code. */
+/* Clone, then run pulumi; returns the final status, sets *exit_code.
+ * tmp is the work directory on the host, w the same as the commands see it. */
 static const char *execute(struct job *j, const char *tmp, struct pl_log *log, int *exit_code, const char **reason)
 {
-	char git[512], cli[512], repo[600], cwd[1100], stack[330];
+	char git[512], cli[PATH_MAX], found[PATH_MAX], repo[600], cwd[1100], stack[330];
+	const char *w = pl_sandbox_workdir(tmp), *file_repo = strncmp(j->url, "file://", 7) ? NULL : j->url + 7;
 	char **env;
 	int rc, code = -1;
 
-	if (pl_which("git", git, sizeof(git)) < 0 || pl_which(pl_cfg.cli, cli, sizeof(cli)) < 0) {
+	if (pl_which("git", git, sizeof(git)) < 0 || pl_which(pl_cfg.cli, found, sizeof(found)) < 0) {
 		*reason = "git or the pulumi CLI (ITL_PULUMI_CLI) is not installed";
 		return "failed";
 	}
-	snprintf(repo, sizeof(repo), "%s/repo", tmp);
+	if (!realpath(found, cli))	/* the sandbox holds the directory the CLI really is in */
+		snprintf(cli, sizeof(cli), "%s", found);
+	if (pl_sandbox_prepare(tmp, file_repo) < 0) {
+		*reason = "cannot prepare the work directory for the sandbox";
+		return "failed";
+	}
+	pl_log_printf(log, "sandbox: %s\n", pl_sandbox_name());
+	snprintf(repo, sizeof(repo), "%s/repo", w);
 	{
 		const char *argv[] = { git, "clone", "--depth", "1", "--quiet", j->branch ? "--branch" : "--",
 				 j->branch ? j->branch : j->url, j->branch ? "--" : repo, j->branch ? j->url : NULL,
@@ -220,8 +230,9 @@ static const char *execute(struct job *j, const char *tmp, struct pl_log *log, i
 
 		pl_log_printf(log, "$ git clone --depth 1 %s%s %s\n", j->branch ? "--branch " : "",
 			      j->branch ? j->branch : "", j->url);
-		env = child_env(j, tmp, false);
-		rc = env ? pl_run(argv, env, tmp, log, pl_cfg.deploy_timeout, cancelled, j, &code) : PL_RUN_ERROR;
+		env = child_env(j, w, false);
+		rc = env ? pl_sandbox_run(argv, env, tmp, w, file_repo, log, pl_cfg.deploy_timeout, cancelled, j, &code)
+			 : PL_RUN_ERROR;
 		free_env(env);
 	}
 	if (rc == PL_RUN_EXITED && code != 0) {
@@ -237,8 +248,9 @@ static const char *execute(struct job *j, const char *tmp, struct pl_log *log, i
 		snprintf(cwd, sizeof(cwd), "%s/%s", repo, j->dir ? j->dir : "");
 		pl_log_printf(log, "$ pulumi %s --non-interactive --stack %s%s (in %s)\n", j->op, stack,
 			      strcmp(j->op, "preview") ? " --yes" : "", j->dir && *j->dir ? j->dir : ".");
-		env = child_env(j, tmp, true);
-		rc = env ? pl_run(argv, env, cwd, log, pl_cfg.deploy_timeout, cancelled, j, &code) : PL_RUN_ERROR;
+		env = child_env(j, w, true);
+		rc = env ? pl_sandbox_run(argv, env, tmp, cwd, NULL, log, pl_cfg.deploy_timeout, cancelled, j, &code)
+			 : PL_RUN_ERROR;
 		free_env(env);
 	}
 	*exit_code = code;
@@ -305,7 +317,11 @@ static void run_job(struct job *j)
 	int code = -1;
 
 	snprintf(tmp, sizeof(tmp), "%s/attestd-deploy-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmp)) {
+	if (pl_sandbox_refusal()) {
+		status = "failed";
+		reason = pl_sandbox_refusal();
+		pl_log_printf(&log, "not run: %s\n", reason);
+	} else if (!mkdtemp(tmp)) {
 		status = "failed";
 		reason = "cannot create a temporary directory";
 	} else {
@@ -368,6 +384,8 @@ int pl_deploy_start(struct att_ext *e)
 			     pl_cfg.cli);
 		return 0;
 	}
+	if (pl_sandbox_setup(ext) < 0)
+		return -1;
 	if (pthread_create(&thread, NULL, loop, NULL) != 0)
 		return -1;
 	started = true;

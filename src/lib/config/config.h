@@ -119,6 +119,9 @@ struct att_config {
 	bool pulumi_deploy_allow_file;
 	int64_t pulumi_deploy_timeout_seconds;
 	int64_t pulumi_deploy_log_bytes;
+	char *pulumi_deploy_sandbox;	/* auto|bwrap|user|none */
+	char *pulumi_deploy_user;
+	char *pulumi_bwrap;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
 	/* event delivery (docs/events.md) */
