@@ -194,13 +194,16 @@ static char *slurp(const char *name, size_t max, size_t *ret_len)
 	return att_buf_steal(&b, ret_len);
 }
 
-static void import_print(struct cli *c, json_t *j)
+static void import_print(struct cli *c, json_t *j, bool archive)
 {
-	static const char *const keys[] = { "machine_id", "status", "role", "hostname", "assigned_ip", "exporter",
-					    "config_url", "message" };
+	static const char *const keys[] = { "machine_id", "status", "role", "config_url", "message" };
+	static const char *const akeys[] = { "machine_id", "status", "role", "hostname", "assigned_ip", "exporter",
+					     "message" };
 
 	if (c->json)
 		out_json(j);
+	else if (archive)
+		out_kv(j, akeys, ATT_ARRAY_SIZE(akeys));
 	else
 		out_kv(j, keys, ATT_ARRAY_SIZE(keys));
 }
@@ -229,7 +232,7 @@ int cmd_machine_import(struct cli *c, int argc, char **argv)
 		else if (ex == 0) {
 			json_t *j = json_loadb(r.body, r.len, 0, NULL);
 
-			import_print(c, j);
+			import_print(c, j, true);
 			json_decref(j);
 		}
 		cli_resp_free(&r);
@@ -238,7 +241,7 @@ int cmd_machine_import(struct cli *c, int argc, char **argv)
 		json_t *receipt = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr), *j = NULL;
 
 		if (!receipt || !json_is_object(receipt)) {
-			fprintf(stderr, "Error: %s is neither a gzip'd air-gap bundle nor a JSON receipt: %s (line %d)\n",
+			fprintf(stderr, "Error: %s is not a JSON object (nor a gzip'd air-gap bundle): %s (line %d)\n",
 				pos[0], receipt ? "not an object" : jerr.text, jerr.line);
 			json_decref(receipt);
 			att_wipe(data, len);
@@ -248,7 +251,7 @@ int cmd_machine_import(struct cli *c, int argc, char **argv)
 		ex = cli_api(c, "POST", "/api/v1/machines/import", receipt, &j, NULL);
 		json_decref(receipt);
 		if (ex == 0)
-			import_print(c, j);
+			import_print(c, j, false);
 		json_decref(j);
 	}
 	att_wipe(data, len);
