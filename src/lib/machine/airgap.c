@@ -48,12 +48,13 @@ static int pack_members(const struct att_svc *svc, const json_t *b, struct att_b
 {
 	char *machine = json_dumps(json_object_get(b, "machine"), JSON_INDENT(2) | JSON_SORT_KEYS);
 	char *install = NULL, *cab = att_ca_bundle_pem(svc->ca);
+	json_t *inst = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?}", "iso_url", str(b, "iso_url"), "installer_image",
+				 str(b, "installer_image"), "schematic_id", str(b, "schematic_id"), "talos_version",
+				 svc->cfg->talos_version, "exported_from", svc->cfg->service_url);
 	int r = ATT_E_NOMEM;
 
-	install = json_dumps(json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?}", "iso_url", str(b, "iso_url"), "installer_image",
-				       str(b, "installer_image"), "schematic_id", str(b, "schematic_id"),
-				       "talos_version", svc->cfg->talos_version, "exported_from", svc->cfg->service_url),
-			     JSON_INDENT(2) | JSON_SORT_KEYS);
+	install = inst ? json_dumps(inst, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	json_decref(inst);
 	if (!machine || !install || !cab || !str(b, "enrollment_cert_pem") || !str(b, "enrollment_key_pem"))
 		goto out;
 	r = add_member(tar, files, "machine.json", machine, 0644, now);
