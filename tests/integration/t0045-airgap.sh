@@ -235,7 +235,10 @@ api POST /api/v1/attest "$(node_body ",\"nonce_id\":\"$NID\",\"pcr_quote\":\"$(b
 expect 200 "B: the imported machine attests with a quote and gets its config" \
 	'.status == "attested" and .action == "apply-config" and .hostname == "edge-07" and .role == "worker-infra"'
 
-use C; stop_attestd
+use C
+post_bundle "$TMP/bundle.tar.gz"
+expect 403 "an instance without ITL_TRUSTED_EXPORTERS refuses every archive" '.detail | test("ITL_TRUSTED_EXPORTERS is not set")'
+stop_attestd
 use A; stop_attestd
 use B; stop_attestd
 done_testing
