@@ -338,20 +338,29 @@ out:
 
 /* POST /api/v1/machines/import: a TPM receipt (application/json) or a
  * signed air-gap bundle (gzip'd ustar; routes/airgap.c). */
+static bool ctype_is(const char *ct, size_t n, const char *want)
+{
+	return n == strlen(want) && strncasecmp(ct, want, n) == 0;
+}
+
 static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	const char *ct = att_req_header(rq, "Content-Type");
 	const uint8_t *body = (const uint8_t *)(rq->body.p ? rq->body.p : "");
-	size_t n = strcspn(ct ? ct : "", "; ");
+	size_t n;
 
-	if (att_is_gzip(body, rq->body.len) ||
-	    (ct && ((n == 16 && strncasecmp(ct, "application/gzip", 16) == 0) ||
-		    (n == 18 && strncasecmp(ct, "application/x-gzip", 18) == 0) ||
-		    (n == 24 && strncasecmp(ct, "application/octet-stream", 24) == 0)))) {
+	while (ct && *ct == ' ')
+		ct++;
+	if (!ct)
+		ct = "";
+	n = strcspn(ct, "; ");
+	if (att_is_gzip(body, rq->body.len) || ctype_is(ct, n, "application/gzip") ||
+	    ctype_is(ct, n, "application/x-gzip") || ctype_is(ct, n, "application/octet-stream")) {
 		att_api_airgap_import(svc, rq, rs);
 		return;
 	}
-	if (rq->body.len > 0 && (!ct || !((n == 16 && strncasecmp(ct, "application/json", 16) == 0)))) {
+	if (rq->body.len > 0 && !ctype_is(ct, n, "application/json") &&
+	    !(n > 17 && strncasecmp(ct, "application/", 12) == 0 && strncasecmp(ct + n - 5, "+json", 5) == 0)) {
 		att_resp_error(rs, 415, "Unsupported Media Type — send a TPM receipt as application/json or a signed air-gap bundle as application/gzip");
 		return;
 	}
