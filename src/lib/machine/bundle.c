@@ -149,6 +149,8 @@ int att_machine_offline_bundle(const struct att_svc *svc, const char *machine_id
 		json_t *rec = machine_record(&m);
 
 		json_object_set_new(rec, "enrollment_cert_serial", json_string(b.leaf.serial));
+		if (M(&m, HW_PRODUCT))
+			json_object_set_new(rec, "hw_product", json_string(M(&m, HW_PRODUCT)));
 		json_object_set_new(o, "machine", rec);
 	}
 	free(url);
