@@ -9,7 +9,7 @@ import { verifyChain, canonical } from './canon.js';
 
 const ACTIONS = ['register', 'self_register', 're_register', 'approve', 'approve_vote', 'attest', 'config_token_reissued',
   'attest_rejected', 'config_fetch', 'lock', 'unlock', 'revoke', 'wipe_delivered', 'offline_bundle', 'import', 'ak_bound',
-  'ak_activation_failed', 'pcr_policy_set', 'pcr_policy_deleted'];
+  'ak_activation_failed', 'pcr_policy_set', 'pcr_policy_deleted', 'airgap_export', 'airgap_import'];
 
 function filters(q, ctx) {
   const form = h('form', { class: 'filters', id: 'audit-filters', role: 'search', on: { submit: (e) => {

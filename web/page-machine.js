@@ -59,11 +59,11 @@ async function act(ctx, m, action, refresh) {
 
 async function bundle(ctx, m) {
   const ok = await dialog('Download the offline bundle', [
-    h('p', null, 'The bundle holds a fresh enrollment certificate ', h('strong', null, 'and its private key'), ', a new config token and the rendered MachineConfig. Keep the file on the USB stick only; generating it is audited and replaces the machine\'s config tokens.'),
+    h('p', null, 'The bundle holds a fresh enrollment certificate ', h('strong', null, 'and its private key'), ', a new config token and the rendered MachineConfig. Keep the file on the USB stick only; generating it is audited (as a bundle with the private key) and replaces the machine\'s config tokens.'),
   ], { submit: 'Generate and download' });
   if (!ok) return;
   try {
-    const { data } = await get(`/api/v1/machines/${encodeURIComponent(m.machine_id)}/offline-bundle`, { remember: false });
+    const { data } = await get(`/api/v1/machines/${encodeURIComponent(m.machine_id)}/offline-bundle?include_key=true`, { remember: false });
     download(`offline-bundle-${m.machine_id}.json`, new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
     ctx.notify('ok', `Offline bundle for ${m.machine_id} downloaded (certificate serial ${data.enrollment_cert_serial}).`);
   } catch (e) {

@@ -32,6 +32,7 @@ static const struct att_route_set *const core[] = {
 	&att_routes_autoapprove,
 	&att_routes_ui,
 	&att_routes_agents,
+	&att_routes_airgap,
 };
 
 static struct att_route *table;

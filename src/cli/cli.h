@@ -88,6 +88,8 @@ int cmd_events(struct cli *c, int argc, char **argv);
 /* cmd_cert.c */
 int cmd_cert(struct cli *c, int argc, char **argv);
 int cmd_cert_list(struct cli *c, int argc, char **argv);
+int cmd_machine_bundle(struct cli *c, int argc, char **argv);	/* cmd_bundle.c */
+int cmd_machine_import(struct cli *c, int argc, char **argv);
 
 /* output */
 struct col {

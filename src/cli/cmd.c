@@ -27,8 +27,12 @@ static const char machine_usage[] =
 	"  unlock ID                             Unlock a locked machine\n"
 	"  revoke ID [--wipe] [--reason TEXT]    Revoke, optionally wiping on next contact\n"
 	"  approvals ID                          Dual-control votes for the machine\n"
-	"  bundle ID [--file PATH]               Offline bundle (JSON; written to PATH or stdout)\n"
-	"  import FILE                           Import a TPM receipt (JSON; '-' reads stdin)\n"
+	"  bundle ID [--file PATH] [--include-key]\n"
+	"                                        Offline bundle (JSON; written to PATH or stdout;\n"
+	"                                        the enrollment key only with --include-key, audited)\n"
+	"  bundle ID --output FILE.tar.gz        Signed air-gap bundle (archive; docs/airgap.md)\n"
+	"  import FILE                           Import a TPM receipt (JSON) or a signed air-gap\n"
+	"                                        bundle (.tar.gz); '-' reads stdin\n"
 	"  certs ID                              The machine's certificates (attestation cert list)\n"
 	"\n"
 	"Every command takes --output table|json.\n";
@@ -280,77 +284,6 @@ int cli_write_private(const char *path, const char *data, size_t len)
 	return close(fd);
 }
 
-static int m_bundle(struct cli *c, int argc, char **argv)
-{
-	const char *id, *file = NULL, *outp = NULL;
-	const struct opt o[] = { { "file", 'f', true, &file, NULL }, { "output", 0, true, &outp, NULL } };
-	json_t *j = NULL;
-	int ex = cli_one_id("machine bundle", argc, argv, o, 2, &id);
-
-	if (ex)
-		return ex;
-	if (outp && !file)
-		file = outp;	/* the seeds' `bundle ID --output ./bundle.json` */
-	ex = simple_get(c, "/api/v1/machines/%s/offline-bundle", id, &j);
-	if (ex == 0) {
-		char *s = json_dumps(j, JSON_INDENT(2));
-
-		if (!s) {
-			ex = EX_ERR;
-		} else if (file) {
-			/* it holds the enrollment private key: owner-only */
-			if (cli_write_private(file, s, strlen(s)) < 0) {
-				fprintf(stderr, "Error: cannot write %s: %s\n", file, strerror(errno));
-				ex = EX_ERR;
-			} else {
-				fprintf(stderr, "Offline bundle for %s written to %s (mode 0600; it contains the enrollment key).\n",
-					id, file);
-			}
-		} else {
-			puts(s);
-		}
-		free(s);
-	}
-	json_decref(j);
-	return ex;
-}
-
-static int m_import(struct cli *c, int argc, char **argv)
-{
-	char *pos[1] = { NULL };
-	json_error_t jerr;
-	json_t *receipt, *j = NULL;
-	int ex;
-
-	if (parse_opts("machine import", argc, argv, NULL, 0, pos, 1) < 0)
-		return EX_USAGE;
-	if (!pos[0]) {
-		fprintf(stderr, "attestation machine import: a receipt file is required\n");
-		return EX_USAGE;
-	}
-	receipt = strcmp(pos[0], "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
-					   : json_load_file(pos[0], JSON_REJECT_DUPLICATES, &jerr);
-	if (!receipt || !json_is_object(receipt)) {
-		fprintf(stderr, "Error: %s is not a JSON object: %s (line %d)\n", pos[0],
-			receipt ? "not an object" : jerr.text, jerr.line);
-		json_decref(receipt);
-		return EX_INVALID;
-	}
-	ex = cli_api(c, "POST", "/api/v1/machines/import", receipt, &j, NULL);
-	json_decref(receipt);
-	if (ex == 0) {
-		if (c->json) {
-			out_json(j);
-		} else {
-			static const char *const keys[] = { "machine_id", "status", "role", "config_url", "message" };
-
-			out_kv(j, keys, ATT_ARRAY_SIZE(keys));
-		}
-	}
-	json_decref(j);
-	return ex;
-}
-
 int cmd_machine(struct cli *c, int argc, char **argv)
 {
 	const char *sub = argc ? argv[0] : "";
@@ -371,9 +304,9 @@ int cmd_machine(struct cli *c, int argc, char **argv)
 	if (strcmp(sub, "approvals") == 0)
 		return m_approvals(c, argc, argv);
 	if (strcmp(sub, "bundle") == 0)
-		return m_bundle(c, argc, argv);
+		return cmd_machine_bundle(c, argc, argv);
 	if (strcmp(sub, "import") == 0)
-		return m_import(c, argc, argv);
+		return cmd_machine_import(c, argc, argv);
 	if (strcmp(sub, "certs") == 0)
 		return cmd_cert_list(c, argc, argv);
 	fprintf(stderr, "attestation machine: unknown command '%s'\n\n%s", sub, machine_usage);

@@ -13,7 +13,7 @@ OUT=build-fuzz
 mkdir -p "$OUT"
 LIBSRC=$(ls src/lib/*/*.c)
 CFLAGS="-g -O1 -D_GNU_SOURCE -Isrc/lib -fsanitize=fuzzer,address,undefined $(pkg-config --cflags libfyaml jansson libpq tss2-mu tss2-esys cjose)"
-LIBS="$(pkg-config --libs openssl jansson sqlite3 libfyaml libcurl libpq tss2-mu tss2-esys tss2-tctildr tss2-rc cjose) -lpthread"
+LIBS="$(pkg-config --libs openssl jansson sqlite3 libfyaml libcurl libpq tss2-mu tss2-esys tss2-tctildr tss2-rc cjose zlib) -lpthread"
 for t in tests/fuzz/fuzz-*.c; do
 	name=$(basename "$t" .c); corpus=tests/fuzz/corpus/${name#fuzz-}
 	echo "== $name"

@@ -123,8 +123,13 @@ adm machine lock m-0003
 rc_is 6 "lock a revoked machine: exit 6"
 
 # offline bundle: owner-only file, cert chains to the enrollment CA, key matches
-adm machine bundle m-0001 --file "$TMP/bundle.json"
-rc_is 0 "machine bundle --file"
+adm machine bundle m-0001 --file "$TMP/nokey.json"
+rc_is 0 "machine bundle --file (no --include-key)"
+check "... the enrollment key only when asked: none issued" sh -c \
+	"jq -e '.enrollment_key_included == false and .enrollment_key_pem == null and .enrollment_cert_pem == null' '$TMP/nokey.json' >/dev/null"
+check "... and the machineconfig carries no enrollment key" sh -c "! jq -r .machineconfig '$TMP/nokey.json' | grep -q enrollment.key"
+adm machine bundle m-0001 --file "$TMP/bundle.json" --include-key
+rc_is 0 "machine bundle --file --include-key"
 check "bundle file is mode 0600" test "$(stat -c %a "$TMP/bundle.json")" = 600
 jq -r .enrollment_cert_pem "$TMP/bundle.json" > "$TMP/leaf.pem"
 jq -r .enrollment_ca_pem "$TMP/bundle.json" > "$TMP/eca.pem"
@@ -138,7 +143,7 @@ check "bundle machineconfig embeds cert and key as machine.files" sh -c \
 	"jq -r .machineconfig '$TMP/bundle.json' | grep -q 'path: \"/var/lib/itl-tpm/enrollment.key\"'"
 check "bundle: install_mode offline, config_url with the new token" sh -c \
 	"jq -e '.install_mode == \"offline\" and (.config_token as \$t | .config_url | endswith(\$t))' '$TMP/bundle.json' >/dev/null"
-adm machine bundle m-0001 --output "$TMP/bundle2.json"
+adm machine bundle m-0001 --output "$TMP/bundle2.json" --include-key
 check "machine bundle --output PATH (the seeds' spelling) writes the file" test -s "$TMP/bundle2.json"
 adm machine bundle m-0003
 rc_is 6 "bundle for a revoked machine: exit 6"

@@ -346,8 +346,8 @@ make_ek offline ec384
 api POST /api/v1/register "$(node_body)"
 MID_D=$(jget .machine_id)
 admin POST "/api/v1/machines/$MID_D/approve" '{"role":"worker-app","hostname":"offline-1"}' >/dev/null
-admin GET "/api/v1/machines/$MID_D/offline-bundle"
-expect 200 "offline bundle for a registered machine"
+admin GET "/api/v1/machines/$MID_D/offline-bundle?include_key=true"
+expect 200 "offline bundle (include_key=true) for a registered machine"
 jget .enrollment_cert_pem > "$TMP/d.crt"; jget .enrollment_key_pem > "$TMP/d.key"; SD=$(jget .enrollment_cert_serial)
 check "the bundle's certificate is recorded (kind bundle)" test "$(sql "SELECT kind FROM issued_certs WHERE serial = '$SD'")" = bundle
 check "... and carries the EK SAN" sh -c "openssl x509 -in '$TMP/d.crt' -noout -text | grep -q 'URI:urn:itl:ek:$EK_FP'"

@@ -12,6 +12,7 @@
 #include "crypto/ek.h"
 #include "db/db.h"
 #include "fleet/fleet.h"
+#include "machine/airgap.h"
 #include "routes/routes.h"
 #include "talos/machineconfig.h"
 
@@ -249,62 +250,77 @@ static const struct att_jfield import_fields[] = {
 	{ "installed_at", ATT_J_STRING, false, 64 },
 };
 
-static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+/* A receipt's fields (the JSON body, or an air-gap bundle's machine.json
+ * mapped to the same names) checked into rc; false with rs answered. */
+bool att_api_receipt(const struct att_svc *svc, json_t *b, struct att_receipt *rc, char mac[32],
+		     struct att_resp *rs)
 {
-	json_t *b = att_req_json(rq, rs, import_fields, ATT_ARRAY_SIZE(import_fields));
-	struct att_receipt rc = { 0 };
-	struct att_machine m = { 0 };
-	char err[512], mac[32];
-	const char *src;
-	int r;
+	const char *src = att_json_str(b, "ek_source");
 
-	if (!b)
-		return;
-	rc.ek_fingerprint = att_json_str(b, "ek_fingerprint");
-	rc.ek_b64 = att_json_str(b, "ek_cert_pem");
-	rc.machine_id = att_json_str(b, "machine_id");
-	rc.role = att_json_str(b, "role");
-	rc.hw_uuid = att_json_str(b, "hw_uuid");
-	rc.hw_serial = att_json_str(b, "hw_serial");
-	rc.hw_product = att_json_str(b, "hw_product");
-	rc.cluster_id = att_json_str(b, "cluster_id");
-	rc.install_mode = att_json_str(b, "install_mode");
-	rc.installed_at = att_json_str(b, "installed_at");
-	src = att_json_str(b, "ek_source");
-	if (!att_valid_fingerprint(rc.ek_fingerprint)) {
+	rc->ek_fingerprint = att_json_str(b, "ek_fingerprint");
+	rc->ek_b64 = att_json_str(b, "ek_cert_pem");
+	rc->machine_id = att_json_str(b, "machine_id");
+	rc->role = att_json_str(b, "role");
+	rc->hw_uuid = att_json_str(b, "hw_uuid");
+	rc->hw_serial = att_json_str(b, "hw_serial");
+	rc->hw_product = att_json_str(b, "hw_product");
+	rc->cluster_id = att_json_str(b, "cluster_id");
+	rc->install_mode = att_json_str(b, "install_mode");
+	rc->installed_at = att_json_str(b, "installed_at");
+	if (!att_valid_fingerprint(rc->ek_fingerprint)) {
 		att_resp_error(rs, 422, "ek_fingerprint: must be a 64-char (SHA-256) or 96-char (SHA-384) hex digest");
-		goto out;
+		return false;
 	}
 	if (src && strcmp(src, "cert") != 0 && strcmp(src, "pub") != 0 && strcmp(src, "offline-import") != 0) {
 		att_resp_error(rs, 422, "ek_source: must be 'cert', 'pub' or 'offline-import'");
-		goto out;
+		return false;
 	}
 	if (src && strcmp(src, "pub") == 0 && svc->cfg->strict) {
 		att_resp_error(rs, 422, "ek_source: 'pub' is refused under ITL_STRICT — a bare public key is not an EK certificate");
-		goto out;
+		return false;
 	}
-	if (rc.ek_b64 && src && strcmp(src, "offline-import") == 0)
+	if (rc->ek_b64 && src && strcmp(src, "offline-import") == 0)
 		src = "cert";
-	rc.ek_source = src;
-	if (rc.machine_id && !att_api_id_ok(rc.machine_id)) {
+	rc->ek_source = src;
+	if (rc->machine_id && !att_api_id_ok(rc->machine_id)) {
 		att_resp_error(rs, 422, "machine_id: 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit");
-		goto out;
+		return false;
 	}
-	if (rc.role && !att_role_valid(rc.role)) {
+	if (rc->role && !att_role_valid(rc->role)) {
 		att_resp_error(rs, 422, "role: must be one of controlplane, worker-infra, worker-app");
-		goto out;
+		return false;
 	}
-	if (rc.cluster_id && !att_valid_cluster_id(rc.cluster_id)) {
+	if (rc->cluster_id && !att_valid_cluster_id(rc->cluster_id)) {
 		att_resp_error(rs, 422, "cluster_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
-		goto out;
+		return false;
 	}
 	if (att_json_str(b, "hw_mac")) {
 		if (!att_normalize_mac(att_json_str(b, "hw_mac"), mac)) {
 			att_resp_error(rs, 422, "hw_mac: expected a MAC address like 52:54:00:12:34:56");
-			goto out;
+			return false;
 		}
-		rc.hw_mac = mac;
+		rc->hw_mac = mac;
 	}
+	return true;
+}
+
+static void h_import_receipt(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *b;
+	struct att_receipt rc = { 0 };
+	struct att_machine m = { 0 };
+	char err[512], mac[32];
+	int r;
+
+	if (rq->body.len > (size_t)svc->cfg->max_body_bytes) {
+		att_resp_error(rs, 413, "Request body too large");
+		return;
+	}
+	b = att_req_json(rq, rs, import_fields, ATT_ARRAY_SIZE(import_fields));
+	if (!b)
+		return;
+	if (!att_api_receipt(svc, b, &rc, mac, rs))
+		goto out;
 	r = att_machine_import(svc, &rc, &rq->actor, &m, err, sizeof(err));
 	if (r < 0) {
 		att_resp_from_err(rs, r, err);
@@ -320,9 +336,41 @@ out:
 	json_decref(b);
 }
 
+/* POST /api/v1/machines/import: a TPM receipt (application/json) or a
+ * signed air-gap bundle (gzip'd ustar; routes/airgap.c). */
+static bool ctype_is(const char *ct, size_t n, const char *want)
+{
+	return n == strlen(want) && strncasecmp(ct, want, n) == 0;
+}
+
+static void h_import(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	const char *ct = att_req_header(rq, "Content-Type");
+	const uint8_t *body = (const uint8_t *)(rq->body.p ? rq->body.p : "");
+	size_t n;
+
+	while (ct && *ct == ' ')
+		ct++;
+	if (!ct)
+		ct = "";
+	n = strcspn(ct, "; ");
+	if (att_is_gzip(body, rq->body.len) || ctype_is(ct, n, "application/gzip") ||
+	    ctype_is(ct, n, "application/x-gzip") || ctype_is(ct, n, "application/octet-stream")) {
+		att_api_airgap_import(svc, rq, rs);
+		return;
+	}
+	if (rq->body.len > 0 && !ctype_is(ct, n, "application/json") &&
+	    !(n > 17 && strncasecmp(ct, "application/", 12) == 0 && strncasecmp(ct + n - 5, "+json", 5) == 0)) {
+		att_resp_error(rs, 415, "Unsupported Media Type — send a TPM receipt as application/json or a signed air-gap bundle as application/gzip");
+		return;
+	}
+	h_import_receipt(svc, rq, rs);
+}
+
 /* GET /api/v1/machines/{id}/offline-bundle */
 static void h_offline_bundle(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
+	const char *key;
 	json_t *o = NULL;
 	char err[512] = "";
 	int r;
@@ -331,7 +379,14 @@ static void h_offline_bundle(const struct att_svc *svc, struct att_req *rq, stru
 		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
 		return;
 	}
-	r = att_machine_offline_bundle(svc, rq->params[0], &rq->actor, &o, err, sizeof(err));
+	key = att_req_query(rq, "include_key");
+	if (key && strcmp(key, "true") != 0 && strcmp(key, "false") != 0) {
+		att_resp_error(rs, 422, "include_key: must be true or false");
+		return;
+	}
+	r = att_machine_offline_bundle(svc, rq->params[0],
+				       key && strcmp(key, "true") == 0 ? ATT_BUNDLE_WITH_KEY : ATT_BUNDLE_NO_KEY,
+				       &rq->actor, &o, err, sizeof(err));
 	if (r < 0) {
 		att_resp_from_err(rs, r, err);
 		return;
@@ -343,7 +398,7 @@ static void h_offline_bundle(const struct att_svc *svc, struct att_req *rq, stru
 
 static const struct att_route routes[] = {
 	{ "GET", "/api/v1/machines", AUTH_OPERATOR, h_machines_list, 0, 0, NULL },
-	{ "POST", "/api/v1/machines/import", AUTH_OPERATOR, h_import, 0, 0, NULL },
+	{ "POST", "/api/v1/machines/import", AUTH_OPERATOR, h_import, ATT_AIRGAP_MAX_COMPRESSED, ATT_ROUTE_ANY_BODY, NULL },
 	{ "GET", "/api/v1/machines/{id}", AUTH_OPERATOR, h_machine_get, 0, 0, NULL },
 	{ "POST", "/api/v1/machines/{id}/approve", AUTH_OPERATOR, h_approve, 0, 0, NULL },
 	{ "GET", "/api/v1/machines/{id}/approvals", AUTH_OPERATOR, h_approvals, 0, 0, NULL },

@@ -39,6 +39,7 @@ extern const struct att_route_set att_routes_secrets;
 extern const struct att_route_set att_routes_autoapprove;
 extern const struct att_route_set att_routes_ui;
 extern const struct att_route_set att_routes_agents;
+extern const struct att_route_set att_routes_airgap;
 
 /* ---- common.c ------------------------------------------------------------ */
 
@@ -56,6 +57,11 @@ void att_api_db_unavailable(struct att_resp *rs);
 /* iso_url / schematic_id / installer_image for the one schematic every
  * machine boots (told to the Image Factory once). */
 void att_api_boot_urls(const struct att_svc *svc, json_t *o);
+/* POST /machines/import: a receipt's fields checked into rc (machines.c;
+ * false with rs answered); the air-gap bundle branch (airgap.c). */
+bool att_api_receipt(const struct att_svc *svc, json_t *b, struct att_receipt *rc, char mac[32],
+		     struct att_resp *rs);
+void att_api_airgap_import(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs);
 
 /* ---- checkpoints.c ------------------------------------------------------ */
 

@@ -145,6 +145,7 @@ static const struct cfg_var vars[] = {
 	{ "ITL_AUTO_APPROVE_WEBHOOK_ALLOW_HTTP", CFG_BOOL, O(auto_approve_webhook_allow_http), "false", 0, 0, NULL },
 	{ "ITL_EXTENSIONS_DIR", CFG_STR, O(extensions_dir), "", 0, 0, NULL },
 	{ "ITL_EXTENSIONS", CFG_LIST, O(extensions), "", 0, 0, NULL },
+	{ "ITL_TRUSTED_EXPORTERS", CFG_STR, O(trusted_exporters), "", 0, 0, NULL },
 };
 
 bool att_role_valid(const char *role)

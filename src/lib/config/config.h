@@ -143,6 +143,7 @@ struct att_config {
 	bool auto_approve_webhook_allow_http;
 	char *extensions_dir;		/* every *.so in it is loaded */
 	struct att_strlist extensions;	/* extension .so paths */
+	char *trusted_exporters;	/* PEM CA bundle: whose air-gap bundles import accepts (docs/airgap.md) */
 };
 
 /* getenv-like lookup so tests can feed their own environment. */

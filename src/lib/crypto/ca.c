@@ -616,6 +616,22 @@ static int make_signer(struct att_ca *ca)
 	return ca->signer_cert ? 0 : ATT_E_CRYPTO;
 }
 
+/* The air-gap bundle exporter: digitalSignature, EKU id-itl-bundle-export
+ * (ATT_CA_EKU_BUNDLE_EXPORT) plus emailProtection so a stock
+ * `openssl cms -verify` accepts the signature (docs/airgap.md). */
+X509 *att_ca_issue_exporter(const struct att_ca *ca, EVP_PKEY *key, long seconds)
+{
+	const struct leaf_ext ext[] = {
+		{ NID_basic_constraints, "critical,CA:FALSE" },
+		{ NID_key_usage, "critical,digitalSignature,nonRepudiation" },
+		{ NID_ext_key_usage, ATT_CA_EKU_BUNDLE_EXPORT ",emailProtection" },
+		{ NID_subject_key_identifier, "hash" },
+		{ NID_authority_key_identifier, "keyid:always" },
+	};
+
+	return issue_leaf(ca, key, "Air-gap Export", "ITL Bundle Exporter", ext, sizeof(ext) / sizeof(ext[0]), seconds);
+}
+
 int att_ca_key(const struct att_ca *ca, EVP_PKEY **key, X509 **cert)
 {
 	if (!ca->key || !ca->cert)

@@ -71,6 +71,11 @@ int att_ca_report_signer(const struct att_ca *ca, EVP_PKEY **key, X509 **cert, X
 /* The CA's own key and certificate (borrowed): agent identity tokens
  * are signed with it (src/lib/policy/identity.c). */
 int att_ca_key(const struct att_ca *ca, EVP_PKEY **key, X509 **cert);
+/* Extended key usage of the certificate that signs air-gap bundles
+ * (id-itl-bundle-export, a UUID-based OID, ITU-T X.667) and its issuance
+ * (the key is the caller's; see crypto/exporter.h). */
+#define ATT_CA_EKU_BUNDLE_EXPORT "2.25.251240790766048780531157725286639233413"
+X509 *att_ca_issue_exporter(const struct att_ca *ca, EVP_PKEY *key, long seconds);
 /* The CA certificate, PEM (malloc'd). */
 char *att_ca_cert_pem(const struct att_ca *ca);
 /* The trust bundle: the current CA and every previous generation still

@@ -90,16 +90,25 @@ static int import_insert(struct att_dbc *c, const struct att_receipt *rc, const 
 	int r;
 
 	r = att_machine_insert_row(c, &row);
+	if (r == 0 && (rc->hostname || rc->assigned_ip))
+		r = att_dbc_exec(c, "UPDATE machines SET hostname = ?, assigned_ip = ? WHERE machine_id = ?", "sss",
+				 rc->hostname, rc->assigned_ip, id);
 	if (r < 0)
 		return r;
-	detail = att_asprintf("imported from offline receipt; install_mode=%s installed_at=%s ek=%.16s...%s",
+	if (rc->airgap_detail)
+		detail = att_asprintf("%s; ek=%.16s...%s", rc->airgap_detail, ek ? ek->fp : fp,
+				      strcmp(status, "registered") != 0 ? "; role under dual control — awaiting the approval quorum"
+									: "");
+	else
+		detail = att_asprintf("imported from offline receipt; install_mode=%s installed_at=%s ek=%.16s...%s",
 			      rc->install_mode ? rc->install_mode : "unknown",
 			      rc->installed_at ? rc->installed_at : "unknown", ek ? ek->fp : fp,
 			      strcmp(status, "registered") != 0 ? "; role under dual control — awaiting the approval quorum"
 								  : "");
 	if (!detail)
 		return ATT_E_NOMEM;
-	r = att_audit_append(c, actor->name, "import", id, NULL, status, detail, actor->source_ip);
+	r = att_audit_append(c, actor->name, rc->airgap_detail ? "airgap_import" : "import", id, NULL, status, detail,
+			     actor->source_ip);
 	free(detail);
 	return r;
 }
@@ -160,14 +169,15 @@ int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 		r = att_machine_get(c, id, &m);
 	if (r == 0)
 		r = att_machine_outbox(c, "node.registered", &m, status,
-				       json_pack("{s:s,s:s?}", "source", "offline-import", "imported_by", actor->name));
+				       json_pack("{s:s,s:s?}", "source", rc->airgap_detail ? "airgap-bundle" : "offline-import",
+						 "imported_by", actor->name));
 	if (r == 0)
 		r = att_dbc_commit(c);
 	if (r < 0)
 		goto dberr;
 	att_db_release(svc->db, c);
-	att_log_info(LOGR, "New machine registered: id=%s role=%s ek=%.16s... (offline import)", id,
-		     M(&m, ROLE), ekfp);
+	att_log_info(LOGR, "New machine registered: id=%s role=%s ek=%.16s... (%s)", id,
+		     M(&m, ROLE), ekfp, rc->airgap_detail ? "signed air-gap bundle" : "offline import");
 	*ret = m;
 	return 0;
 dberr:

@@ -205,11 +205,19 @@ struct att_receipt {
 	const char *hw_uuid, *hw_mac, *hw_serial, *hw_product;
 	const char *cluster_id;
 	const char *install_mode, *installed_at;
+	/* a signed air-gap bundle (docs/airgap.md): also the approved
+	 * hostname and address; audited as airgap_import with this detail */
+	const char *hostname, *assigned_ip;
+	const char *airgap_detail;
 };
-/* GET /machines/{id}/offline-bundle: enrollment cert + key, config with
- * both embedded as machine.files, a new config token; audited. */
-int att_machine_offline_bundle(const struct att_svc *svc, const char *machine_id, const struct att_actor *actor,
-			       json_t **ret, char *reterr, size_t errlen);
+/* GET /machines/{id}/offline-bundle: config and a new config token; with
+ * the key (include_key=true, or for a signed air-gap archive) also a
+ * fresh enrollment cert + key, embedded in the config as machine.files;
+ * audited (offline_bundle, or airgap_export for the archive, which also
+ * gets "machine": the record an importing instance recreates). */
+enum att_bundle_kind { ATT_BUNDLE_NO_KEY, ATT_BUNDLE_WITH_KEY, ATT_BUNDLE_ARCHIVE };
+int att_machine_offline_bundle(const struct att_svc *svc, const char *machine_id, enum att_bundle_kind kind,
+			       const struct att_actor *actor, json_t **ret, char *reterr, size_t errlen);
 int att_machine_import(const struct att_svc *svc, const struct att_receipt *rc,
 		       const struct att_actor *actor, struct att_machine *ret, char *reterr,
 		       size_t errlen);
