@@ -232,6 +232,23 @@ attest_csr "$X509_EV" "$W/ok.csr" nonce
 expect 200 "... and the nonce is still good for a corrected request" '.policy == "hosts" and .svid.key_type == "ecdsa-p384"'
 check "exactly one certificate and one session more" test "$(ncerts):$(nsess)" = "$((C0 + 1)):$((N0 + 1))"
 
+# ---- attributes too large for a certificate (an extension webhook's) ------------------------------
+mkdir -p "$W/srv"
+python3 "$SRCDIR/tests/helpers/agent-stub.py" "$W/srv" "$W/port" &
+PIDS="$PIDS $!"
+i=0; while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+printf 'section: AgentAttestation\nschema: v1\nspec:\n  policies:\n    - name: ext\n      requiredAttestors:\n        - type: extension\n          config: {url: "http://127.0.0.1:%s/decide"}\n' "$(cat "$W/port")" > "$W/big.yaml"
+STATUS=$(curl -sS -o "$TMP/resp.body" -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" \
+	-H "Content-Type: application/yaml" --data-binary @"$W/big.yaml" "$BASE/api/v1/clusters/big/config/AgentAttestation")
+check "policy: an extension webhook" test "$STATUS" = 200
+python3 -c 'import json; print(json.dumps({"allow": True, "attributes": {"k%d" % i: "v" * 1000 for i in range(9)}}))' > "$W/srv/decide.json"
+C0=$(ncerts); N0=$(nsess)
+api POST /api/v1/agents/attest "$(jq -nc --rawfile csr "$W/ok.csr" '{cluster_id: "big", evidence: {extension: {}}, csr_pem: $csr}')"
+expect 422 "attributes over 8 KiB cannot go into a certificate: 422" '.detail | test("exceed the 8192 bytes")'
+check "... nothing written" test "$(ncerts):$(nsess)" = "$C0:$N0"
+api POST /api/v1/agents/attest '{"cluster_id":"big","evidence":{"extension":{}}}'
+expect 200 "... the token alone carries them" '(.attributes["extension.k8"] | length) == 1000'
+
 # ---- unknown agent serials / sessions ------------------------------------------------------------
 admin GET "/api/v1/agents/00000000-0000-4000-8000-000000000000/certificates"
 expect 200 "certificates of an unknown session: an empty list" 'length == 0'

@@ -29,6 +29,10 @@
 
 #define ERR(code, ...) (snprintf(reterr, errlen, __VA_ARGS__), (code))
 
+/* The attributes extension keeps a certificate under the 16 KiB that
+ * the service accepts back (self-revocation, csr.h). */
+#define SVID_MAX_ATTRS 8192
+
 int att_agent_svid_make(const struct att_svc *svc, EVP_PKEY *key, const char *sid, const char *spiffe,
 			const char *attrs, struct att_ca_leaf *ret, char *reterr, size_t errlen)
 {
@@ -43,6 +47,9 @@ int att_agent_svid_make(const struct att_svc *svc, EVP_PKEY *key, const char *si
 	memset(ret, 0, sizeof(*ret));
 	if (!svc->ca)
 		r = ERR(ATT_E_UNAVAILABLE, "The enrollment CA is not available to issue agent certificates");
+	else if (strlen(attrs) > SVID_MAX_ATTRS)
+		r = ERR(ATT_E_INVAL, "csr_pem: the attributes (%zu bytes of JSON) exceed the %d bytes a certificate carries;"
+			" attest without csr_pem (the token has no such limit)", strlen(attrs), SVID_MAX_ATTRS);
 	else if (!crl || !ocsp)
 		r = ATT_E_NOMEM;
 	else if ((r = att_ca_issue_key(svc->ca, key, &p, ret)) < 0)
