@@ -137,9 +137,11 @@ int att_agent_cert_revoke(const struct att_svc *svc, const char *serial, const c
 	if (r < 0)
 		return r;
 	r = load_row(c, serial, &w);
-	if (r == 0 && !w.found)
+	if (r < 0)
+		r = att_machine_db_fail(r, reterr, errlen);
+	else if (!w.found)
 		r = ERR(ATT_E_NOTFOUND, "Certificate %s not found", serial);
-	else if (r == 0 && w.revoked)
+	else if (w.revoked)
 		r = ERR(ATT_E_CONFLICT, "Certificate %s is already revoked", serial);
 	if (r == 0) {
 		att_time_iso(att_now(), ts);
