@@ -181,7 +181,8 @@ challenge
 printf '%s' "$NONCE" > "$W/n.txt"
 openssl dgst -sha256 -sign "$W/a2.key" -out "$W/n.sig" "$W/n.txt"
 api POST /api/v1/certificates/self-revoke "$(jq -nc --rawfile c "$W/a2.crt" --arg n "$NID" --arg s "$(b64 "$W/n.sig")" '{certificate_pem: $c, nonce_id: $n, signature: $s}')"
-expect 200 "self-revoke: the agent revokes its own SVID with proof of possession" '.status == "revoked" and .revocation_reason == "cessationOfOperation"'
+expect 200 "self-revoke: the agent revokes its own SVID with proof of possession" \
+	".serial == \"$S2\" and .agent_session == \"$SID2\" and .status == \"revoked\" and .revocation_reason == \"cessationOfOperation\""
 check "openssl ocsp: the self-revoked SVID is revoked" sh -c "openssl ocsp -issuer '$W/bundle.pem' -cert '$W/a2.crt' -url '$BASE/api/v1/ca/ocsp' -CAfile '$W/bundle.pem' 2>&1 | grep -q ': revoked'"
 
 # ---- bad input: 4xx and nothing written ---------------------------------------------------------
