@@ -252,28 +252,41 @@ api POST /api/v1/agents/attest '{"cluster_id":"big","evidence":{"extension":{}}}
 expect 200 "... the token alone carries them" '(.attributes["extension.k8"] | length) == 1000'
 
 # ---- migration 15 on a database that has machine certificates (SQLite rebuilds the table) ------
+ROW="INSERT INTO issued_certs (serial, machine_id, role, ca_serial, kind, key_type, ek_fingerprint, issued_at, issued_by,
+ not_after, not_after_epoch, pem, revoked_at, revoked_epoch, revocation_reason, revocation_detail)
+ VALUES ('0A', 'm-1', 'worker', 'CA', 'csr', 'ecdsa-p384', 'fp', 't', 'admin', 'n', 9, 'PEM', 'r', 3, 'keyCompromise', 'd');
+ INSERT INTO agent_sessions (session_id, cluster_id, policy, spiffe_id, attributes, issued_at, expires_at)
+ VALUES ('s-1', 'c', 'p', 'spiffe://x/y', '{}', 'a', 'b');"
 if [ "$ATTEST_DB" = sqlite ]; then
-	M="$TMP/m15"; mkdir -p "$M"
-	ITL_DB_URL="sqlite:///$M/m.db" "$ATTESTD" migrate >/dev/null 2>&1
+	M="$TMP/m15"; mkdir -p "$M"; MURL="sqlite:///$M/m.db"
+	msql() { sqlite3 "$M/m.db" "$1"; }
+	ITL_DB_URL="$MURL" "$ATTESTD" migrate >/dev/null 2>&1
 	# back to the schema before 15: issued_certs as migration 7 made it, no cert_serial
-	sqlite3 "$M/m.db" "DROP TABLE issued_certs; ALTER TABLE agent_sessions DROP COLUMN cert_serial;
+	msql "DROP TABLE issued_certs; ALTER TABLE agent_sessions DROP COLUMN cert_serial;
 		DELETE FROM schema_migrations WHERE version = 15;
 		CREATE TABLE issued_certs (serial TEXT PRIMARY KEY, machine_id TEXT NOT NULL, role TEXT, ca_serial TEXT NOT NULL,
 		 kind TEXT NOT NULL, key_type TEXT NOT NULL, ek_fingerprint TEXT, issued_at TEXT NOT NULL, issued_by TEXT NOT NULL,
 		 not_after TEXT NOT NULL, not_after_epoch BIGINT NOT NULL, pem TEXT NOT NULL, revoked_at TEXT, revoked_epoch BIGINT,
 		 revocation_reason TEXT, revocation_detail TEXT);
 		CREATE INDEX issued_certs_machine ON issued_certs(machine_id);
-		CREATE INDEX issued_certs_revoked ON issued_certs(ca_serial, revoked_epoch);
-		INSERT INTO issued_certs VALUES ('0A', 'm-1', 'worker', 'CA', 'csr', 'ecdsa-p384', 'fp', 't', 'admin', 'n', 9, 'PEM', 'r', 3, 'keyCompromise', 'd');
-		INSERT INTO agent_sessions (session_id, cluster_id, policy, spiffe_id, attributes, issued_at, expires_at)
-		 VALUES ('s-1', 'c', 'p', 'spiffe://x/y', '{}', 'a', 'b');"
-	out=$(ITL_DB_URL="sqlite:///$M/m.db" "$ATTESTD" migrate 2>&1)
-	check "migration 15 upgrades a database with machine certificates" sh -c "printf '%s' \"\$1\" | grep -q '(1 migration(s) applied)'" _ "$out"
-	check "... every column of the existing certificate kept" test \
-		"$(sqlite3 "$M/m.db" "SELECT serial || '|' || machine_id || '|' || ek_fingerprint || '|' || revoked_epoch || '|' || revocation_detail || '|' || COALESCE(agent_session, '-') FROM issued_certs")" = "0A|m-1|fp|3|d|-"
-	check "... machine_id now nullable, sessions have cert_serial, indexes rebuilt" sh -c \
-		"sqlite3 '$M/m.db' \"INSERT INTO issued_certs (serial, machine_id, ca_serial, kind, key_type, issued_at, issued_by, not_after, not_after_epoch, pem, agent_session) VALUES ('0B', NULL, 'CA', 'agent-svid', 'k', 't', 'agent', 'n', 1, 'P', 's-1'); SELECT COUNT(*) FROM agent_sessions WHERE cert_serial IS NULL; SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'issued_certs' AND name LIKE 'issued_certs_%'; PRAGMA integrity_check;\" | tr '\n' ' ' | grep -qx '1 3 ok '"
+		CREATE INDEX issued_certs_revoked ON issued_certs(ca_serial, revoked_epoch); $ROW"
+	NIDX="SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'issued_certs' AND name IN ('issued_certs_machine', 'issued_certs_revoked', 'issued_certs_agent')"
+else
+	SAVED_DB=$PG_DB; SAVED_URL=$DB_URL; new_db; MURL=$DB_URL; M_DB=$PG_DB; PG_DB=$SAVED_DB; DB_URL=$SAVED_URL
+	msql() { "$PG_BIN/psql" -h "$PG_DIR" -U postgres -d "$M_DB" -qAt -c "$1"; }
+	ITL_DB_URL="$MURL" "$ATTESTD" migrate >/dev/null 2>&1
+	msql "ALTER TABLE issued_certs DROP COLUMN agent_session; ALTER TABLE agent_sessions DROP COLUMN cert_serial;
+		DELETE FROM schema_migrations WHERE version = 15; $ROW
+		ALTER TABLE issued_certs ALTER COLUMN machine_id SET NOT NULL;" >/dev/null
+	NIDX="SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'issued_certs' AND indexname IN ('issued_certs_machine', 'issued_certs_revoked', 'issued_certs_agent')"
 fi
+out=$(ITL_DB_URL="$MURL" "$ATTESTD" migrate 2>&1)
+check "migration 15 upgrades a database with machine certificates" sh -c "printf '%s' \"\$1\" | grep -q '(1 migration(s) applied)'" _ "$out"
+check "... every column of the existing certificate kept" test \
+	"$(msql "SELECT serial || '|' || machine_id || '|' || ek_fingerprint || '|' || revoked_epoch || '|' || revocation_detail || '|' || COALESCE(agent_session, '-') FROM issued_certs")" = "0A|m-1|fp|3|d|-"
+msql "INSERT INTO issued_certs (serial, machine_id, ca_serial, kind, key_type, issued_at, issued_by, not_after, not_after_epoch, pem, agent_session) VALUES ('0B', NULL, 'CA', 'agent-svid', 'k', 't', 'agent', 'n', 1, 'P', 's-1')" >/dev/null 2>&1
+check "... machine_id now nullable, sessions have cert_serial, indexes in place" test \
+	"$(msql "SELECT COUNT(*) FROM issued_certs WHERE machine_id IS NULL"):$(msql "SELECT COUNT(*) FROM agent_sessions WHERE cert_serial IS NULL"):$(msql "$NIDX")" = "1:1:3"
 
 # ---- unknown agent serials / sessions ------------------------------------------------------------
 admin GET "/api/v1/agents/00000000-0000-4000-8000-000000000000/certificates"
