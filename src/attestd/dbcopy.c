@@ -55,13 +55,14 @@ struct copy_table {
 #define KEY_COLS "name, secret, created_at"
 #define CERT_COLS                                                                                   \
 	"serial, machine_id, role, ca_serial, kind, key_type, ek_fingerprint, issued_at, issued_by, not_after," \
-	" not_after_epoch, pem, revoked_at, revoked_epoch, revocation_reason, revocation_detail"
+	" not_after_epoch, pem, revoked_at, revoked_epoch, revocation_reason, revocation_detail, agent_session"
 #define DELIVERY_COLS                                                                               \
 	"id, event_id, consumer, machine_id, part, status, attempts, next_attempt_at, held_until, holder," \
 	" last_error, created_at, updated_at, delivered_at"
 #define Q14 Q10 ", ?, ?, ?, ?"
 #define AGENT_POLICY_COLS "cluster_id, version, yaml, document, created_at, created_by"
-#define AGENT_SESSION_COLS "session_id, cluster_id, policy, spiffe_id, attributes, source_ip, issued_at, expires_at"
+#define AGENT_SESSION_COLS \
+	"session_id, cluster_id, policy, spiffe_id, attributes, source_ip, issued_at, expires_at, cert_serial"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -110,9 +111,9 @@ static const struct copy_table tables[] = {
 	  "INSERT INTO service_keys (" KEY_COLS ") VALUES (?, ?, ?)"
 	  " ON CONFLICT (name) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at" },
 	/* issued certificates and their revocations (CRL and OCSP answers come from them) */
-	{ "issued_certs", 16, false, "SELECT " CERT_COLS " FROM issued_certs ORDER BY serial",
-	  "INSERT INTO issued_certs (" CERT_COLS ") VALUES (" Q16 ")",
-	  "INSERT INTO issued_certs (" CERT_COLS ") VALUES (" Q16 ")" },
+	{ "issued_certs", 17, false, "SELECT " CERT_COLS " FROM issued_certs ORDER BY serial",
+	  "INSERT INTO issued_certs (" CERT_COLS ") VALUES (" Q16 ", ?)",
+	  "INSERT INTO issued_certs (" CERT_COLS ") VALUES (" Q16 ", ?)" },
 	/* where each event's delivery to each consumer stands (nothing redelivered or lost) */
 	{ "event_deliveries", 14, true, "SELECT " DELIVERY_COLS " FROM event_deliveries ORDER BY id",
 	  "INSERT INTO event_deliveries (" DELIVERY_COLS ") VALUES (" Q14 ")",
@@ -120,9 +121,9 @@ static const struct copy_table tables[] = {
 	{ "agent_policies", 6, false, "SELECT " AGENT_POLICY_COLS " FROM agent_policies ORDER BY cluster_id, version",
 	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO agent_policies (" AGENT_POLICY_COLS ") VALUES (?, ?, ?, ?, ?, ?)" },
-	{ "agent_sessions", 8, false, "SELECT " AGENT_SESSION_COLS " FROM agent_sessions ORDER BY session_id",
-	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)" },
+	{ "agent_sessions", 9, false, "SELECT " AGENT_SESSION_COLS " FROM agent_sessions ORDER BY session_id",
+	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" },
 };
 
 static const char *const reset_identity[] = {

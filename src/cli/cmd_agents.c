@@ -26,7 +26,8 @@ static const char config_usage[] =
 static const char agents_usage[] =
 	"Usage: attestation agents list [--cluster ID] [--page N] [--per-page N]\n"
 	"\n"
-	"Recent agent sessions: cluster, matched policy, SPIFFE ID and attributes.\n";
+	"Recent agent sessions: cluster, matched policy, SPIFFE ID, attributes and the serial of\n"
+	"the session's X.509-SVID (attestation cert get SERIAL).\n";
 
 #define MAX_POLICY_FILE (64 * 1024)
 
@@ -265,7 +266,8 @@ int cmd_agents(struct cli *c, int argc, char **argv)
 {
 	static const struct col cols[] = {
 		{ "ISSUED", "issued_at", 19 }, { "CLUSTER", "cluster_id", 0 }, { "POLICY", "policy", 0 },
-		{ "SESSION", "session_id", 8 }, { "SOURCE", "source_ip", 0 },  { "ATTRIBUTES", "attrs", 80 },
+		{ "SESSION", "session_id", 8 }, { "SOURCE", "source_ip", 0 },  { "CERT", "cert_serial", 0 },
+		{ "ATTRIBUTES", "attrs", 80 },
 	};
 	const char *cl = NULL, *page = NULL, *per = NULL;
 	const struct opt o[] = { { "cluster", 0, true, &cl, NULL },

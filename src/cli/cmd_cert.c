@@ -13,6 +13,7 @@ static const char cert_usage[] =
 	"Usage: attestation cert COMMAND [options]\n"
 	"\n"
 	"  list MACHINE_ID                       The machine's certificates, newest first\n"
+	"  list --agent SESSION_ID               An agent session's X.509-SVID\n"
 	"  get SERIAL                            One certificate (--output json adds the PEM)\n"
 	"  revoke SERIAL [--reason R] [--detail TEXT]\n"
 	"                                        Revoke (R: unspecified, keyCompromise,\n"
@@ -28,7 +29,7 @@ static const struct col cert_cols[] = {
 
 static const char *const cert_keys[] = {
 	"serial", "machine_id", "role", "status", "kind", "key_type", "ek_fingerprint", "ca_serial", "issued_at",
-	"issued_by", "not_after", "revoked_at", "revocation_reason", "revocation_detail",
+	"issued_by", "not_after", "revoked_at", "revocation_reason", "revocation_detail", "agent_session",
 };
 
 static int one_arg(const char *cmd, int argc, char **argv, const struct opt *o, size_t no, const char **arg)
@@ -66,13 +67,20 @@ static void print_cert(const struct cli *c, const json_t *j)
 
 int cmd_cert_list(struct cli *c, int argc, char **argv)
 {
-	const char *id;
+	const char *id, *agent = NULL;
+	const struct opt o[] = { { "agent", 0, true, &agent, NULL } };
+	char *pos[1] = { NULL };
 	json_t *j = NULL;
-	int ex = one_arg("cert list", argc, argv, NULL, 0, &id);
+	int ex;
 
-	if (ex)
-		return ex;
-	ex = call(c, "GET", "/api/v1/machines/%s/certificates", id, NULL, &j);
+	if (parse_opts("cert list", argc, argv, o, ATT_ARRAY_SIZE(o), pos, 1) < 0)
+		return EX_USAGE;
+	id = agent ? agent : pos[0];
+	if (!id || !*id || strlen(id) > 64 || (agent && pos[0])) {
+		fprintf(stderr, "Error: cert list needs a MACHINE_ID or --agent SESSION_ID (see attestation cert --help)\n");
+		return EX_USAGE;
+	}
+	ex = call(c, "GET", agent ? "/api/v1/agents/%s/certificates" : "/api/v1/machines/%s/certificates", id, NULL, &j);
 	if (ex == 0) {
 		if (c->json)
 			out_json(j);
@@ -120,7 +128,9 @@ static int cert_revoke(struct cli *c, int argc, char **argv)
 		if (c->json)
 			out_json(j);
 		else
-			printf("Certificate %s of %s revoked (%s).\n", serial, jstr(j, "machine_id") ? jstr(j, "machine_id") : "?",
+			printf("Certificate %s of %s%s revoked (%s).\n", serial, jstr(j, "machine_id") ? "" : "agent session ",
+			       jstr(j, "machine_id") ? jstr(j, "machine_id")
+			       : jstr(j, "agent_session") ? jstr(j, "agent_session") : "?",
 			       jstr(j, "revocation_reason") ? jstr(j, "revocation_reason") : "?");
 	}
 	json_decref(j);

@@ -236,6 +236,7 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/machines/ID/ak-activate" }, { "POST", "/api/v1/machines/ID/ak-activate/complete" },
 	{ "GET", "/ui/ASSET" }, { "GET", "/" }, { "GET", "/ui" }, { "GET", "/ui/" }, { "GET", "/api/v1/auth/whoami" },
 	{ "POST", "/api/v1/machines/ID/approve" }, { "DELETE", "/api/v1/pcr-policies/ID" },
+	{ "POST", "/api/v1/agents/attest" }, { "GET", "/api/v1/agents/jwks" },
 };
 
 static const char *const bodies[] = {
@@ -251,6 +252,7 @@ static const char *const bodies[] = {
 	"{\"desired_role\":\"controlplane\\u0000\"}", "{\"hostname\":\"NODE-1\",\"hw_mac\":\"zz:zz\"}",
 	"{\"activation_id\":\"../../etc\",\"secret\":\"\"}", "{\"a\":-99999999999999999999999999999}",
 	"{\"a\":1.7976931348623157e309}", "\xef\xbb\xbf{}", "{\"a\":\"\\uDFFF\\uD800\"}",
+	"{\"evidence\":{\"extension\":{}},\"csr_pem\":\"-----BEGIN CERTIFICATE REQUEST-----\\nMIIBADCBpwIBADBF\\n-----END CERTIFICATE REQUEST-----\\n\"}",
 };
 
 static const char *const path_bits[] = {

@@ -3,7 +3,8 @@
  *   GET  /api/v1/clusters/{id}/config/AgentAttestation/versions    its history
  *   POST /api/v1/agents/attest                                     evidence in, identity out
  *   GET  /api/v1/agents                                            recent sessions
- *   GET  /api/v1/agents/jwks                                       keys that sign identities */
+ *   GET  /api/v1/agents/jwks                                       keys that sign identities
+ *   GET  /api/v1/agents/{session}/certificates                     a session's X.509-SVID */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 #include "base/err.h"
 #include "base/util.h"
+#include "crypto/csr.h"
+#include "machine/machine.h"
 #include "policy/policy.h"
 #include "routes/routes.h"
 
@@ -117,22 +120,32 @@ static const struct att_jfield attest_fields[] = {
 	{ "cluster_id", ATT_J_STRING, false, 64 },
 	{ "nonce_id", ATT_J_STRING, false, 64 },
 	{ "evidence", ATT_J_OBJECT, true, 0 },
+	{ "csr_pem", ATT_J_STRING, false, ATT_CSR_MAX_PEM },
 };
 
 static void h_agent_attest(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
 	json_t *b = att_req_json(rq, rs, attest_fields, ATT_ARRAY_SIZE(attest_fields)), *o = NULL, *fails = NULL;
+	const char *csr_pem = b ? att_json_str(b, "csr_pem") : NULL;
+	struct att_csr csr = { 0 };
 	struct att_agent_request ar;
 	char err[512];
 	int r;
 
 	if (!b)
 		return;
+	/* the CSR is checked before anything is spent or written (the nonce) */
+	if (csr_pem && att_csr_parse(csr_pem, strlen(csr_pem), false, &csr, err, sizeof(err)) < 0) {
+		att_resp_error(rs, 422, "%s", err);
+		json_decref(b);
+		return;
+	}
 	ar = (struct att_agent_request){
 		.cluster_id = att_json_str(b, "cluster_id") ? att_json_str(b, "cluster_id") : "default",
 		.nonce_id = att_json_str(b, "nonce_id"),
 		.evidence = json_object_get(b, "evidence"),
 		.source_ip = rq->source_ip,
+		.csr_key = csr.key,
 	};
 	r = att_agent_attest(svc, &ar, &o, &fails, err, sizeof(err));
 	if (r == 0)
@@ -141,6 +154,7 @@ static void h_agent_attest(const struct att_svc *svc, struct att_req *rq, struct
 		att_resp_json(rs, 403, json_pack("{s:s,s:o}", "detail", err, "failures", fails));
 	else
 		att_resp_from_err(rs, r, err);
+	att_csr_release(&csr);
 	json_decref(b);
 }
 
@@ -181,6 +195,35 @@ static void h_agents_jwks(const struct att_svc *svc, struct att_req *rq, struct 
 	att_resp_header(rs, "Cache-Control", "public, max-age=300");
 }
 
+static bool session_id_ok(const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+		if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : !strchr(hex, s[i]) || !s[i])
+			return false;
+	return true;
+}
+
+static void h_agent_certs(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
+{
+	json_t *arr;
+	char err[256];
+	int r;
+
+	if (!session_id_ok(rq->params[0])) {
+		att_resp_error(rs, 404, "Agent session %.64s not found", rq->params[0]);
+		return;
+	}
+	r = att_cert_list_agent(svc, rq->params[0], &arr, err, sizeof(err));
+	if (r < 0)
+		att_resp_from_err(rs, r, err);
+	else
+		att_resp_json(rs, 200, arr);
+}
+
 static const struct att_route routes[] = {
 	{ "PUT", "/api/v1/clusters/{id}/config/" SECTION, AUTH_OPERATOR, h_policy_put, 0, ATT_ROUTE_ANY_BODY, NULL },
 	{ "GET", "/api/v1/clusters/{id}/config/" SECTION, AUTH_OPERATOR, h_policy_get, 0, 0, NULL },
@@ -189,6 +232,7 @@ static const struct att_route routes[] = {
 	{ "POST", "/api/v1/agents/attest", AUTH_NONE, h_agent_attest, 256 * 1024, 0, NULL },
 	{ "GET", "/api/v1/agents/jwks", AUTH_NONE, h_agents_jwks, 0, 0, NULL },
 	{ "GET", "/api/v1/agents", AUTH_OPERATOR, h_agents, 0, 0, NULL },
+	{ "GET", "/api/v1/agents/{id}/certificates", AUTH_OPERATOR, h_agent_certs, 0, 0, NULL },
 };
 
 const struct att_route_set att_routes_agents = { routes, ATT_ARRAY_SIZE(routes) };

@@ -17,6 +17,7 @@
 #include "crypto/csr.h"
 #include "db/db.h"
 #include "obs/log.h"
+#include "policy/policy.h"
 #include "routes/routes.h"
 #include "tpm/tpm.h"
 
@@ -503,7 +504,10 @@ static void h_cert_revoke(const struct att_svc *svc, struct att_req *rq, struct 
 		goto out;
 	}
 	r = att_cert_owner(svc, rq->params[0], mid, err, sizeof(err));
-	if (r == 0)
+	if (r == 0 && !mid[0])	/* an agent's X.509-SVID */
+		r = att_agent_cert_revoke(svc, rq->params[0], reason, att_json_str(b, "detail"), &rq->actor, &o, err,
+					  sizeof(err));
+	else if (r == 0)
 		r = att_cert_revoke(svc, mid, rq->params[0], reason, att_json_str(b, "detail"), &rq->actor, &o, err,
 				    sizeof(err));
 	if (r < 0)
@@ -554,7 +558,8 @@ static bool self_revoke_owner(const struct att_svc *svc, json_t *b, const uint8_
 		return false;
 	}
 	st = json_string_value(json_object_get(rec, "status"));
-	snprintf(mid, 80, "%s", json_string_value(json_object_get(rec, "machine_id")));
+	snprintf(mid, 80, "%s", json_is_string(json_object_get(rec, "machine_id"))
+		 ? json_string_value(json_object_get(rec, "machine_id")) : "");
 	r = strcmp(st, "revoked") == 0;
 	json_decref(rec);
 	if (r) {
@@ -600,10 +605,14 @@ static void h_cert_self_revoke(const struct att_svc *svc, struct att_req *rq, st
 	}
 	if (!self_revoke_owner(svc, b, sig, sl, nonce, serial, mid, rs))
 		goto out;
-	snprintf(who, sizeof(who), "machine:%s", mid);
+	snprintf(who, sizeof(who), mid[0] ? "machine:%s" : "agent", mid);
 	actor = (struct att_actor){ .name = who, .source_ip = rq->actor.source_ip };
-	r = att_cert_revoke(svc, mid, serial, reason, "revoked by the machine itself (proof of possession)", &actor, &o,
-			    err, sizeof(err));
+	if (!mid[0])	/* an agent's X.509-SVID */
+		r = att_agent_cert_revoke(svc, serial, reason, "revoked by the agent itself (proof of possession)",
+					  &actor, &o, err, sizeof(err));
+	else
+		r = att_cert_revoke(svc, mid, serial, reason, "revoked by the machine itself (proof of possession)",
+				    &actor, &o, err, sizeof(err));
 	if (r < 0)
 		att_resp_from_err(rs, r, err);
 	else

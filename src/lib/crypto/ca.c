@@ -469,9 +469,10 @@ struct leaf_ext {
 	const char *val;	/* NULL: skipped */
 };
 
-/* Sign a leaf for key: subject C=NL, O=ITL Usions[, OU=ou], CN=cn. */
+/* Sign a leaf for key: subject C=NL, O=ITL Usions[, OU=ou], CN=cn;
+ * extra (optional) is added after ext. */
 static X509 *issue_leaf(const struct att_ca *ca, EVP_PKEY *key, const char *ou, const char *cn,
-			const struct leaf_ext *ext, size_t next, long seconds)
+			const struct leaf_ext *ext, size_t next, long seconds, X509_EXTENSION *extra)
 {
 	X509 *x = X509_new();
 	BIGNUM *sn = BN_new();
@@ -501,6 +502,7 @@ static X509 *issue_leaf(const struct att_ca *ca, EVP_PKEY *key, const char *ou, 
 			ok = e && X509_add_ext(x, e, -1);
 			X509_EXTENSION_free(e);
 		}
+		ok = ok && (!extra || X509_add_ext(x, extra, -1));
 	}
 	ok = ok && X509_sign(x, ca->key, strcmp(ca->algorithm, "rsa-4096") == 0 ? EVP_sha256() : EVP_sha384());
 	BN_free(sn);
@@ -523,10 +525,32 @@ static char *san_value(const struct att_ca_profile *p)
 	return NULL;
 }
 
+/* A non-critical extension whose value is the DER UTF8String of text. */
+static X509_EXTENSION *utf8_ext(const char *oid, const char *text)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	ASN1_UTF8STRING *u = ASN1_UTF8STRING_new();
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *e = NULL;
+	unsigned char *der = NULL;
+	int n = -1;
+
+	if (obj && u && os && ASN1_STRING_set(u, text, -1))
+		n = i2d_ASN1_UTF8STRING(u, &der);
+	if (n > 0 && ASN1_OCTET_STRING_set(os, der, n))
+		e = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os);
+	OPENSSL_free(der);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_UTF8STRING_free(u);
+	ASN1_OBJECT_free(obj);
+	return e;
+}
+
 int att_ca_issue_key(const struct att_ca *ca, EVP_PKEY *key, const struct att_ca_profile *p,
 		     struct att_ca_leaf *ret)
 {
 	char *san = san_value(p), *crl = NULL, *aia = NULL;
+	X509_EXTENSION *attrs = NULL;
 	X509 *x = NULL;
 	int r = ATT_E_CRYPTO;
 
@@ -539,7 +563,7 @@ int att_ca_issue_key(const struct att_ca *ca, EVP_PKEY *key, const struct att_ca
 		const struct leaf_ext ext[] = {
 			{ NID_basic_constraints, "critical,CA:FALSE" },
 			{ NID_key_usage, "critical,digitalSignature" },
-			{ NID_ext_key_usage, "clientAuth" },
+			{ NID_ext_key_usage, p->svid ? "serverAuth,clientAuth" : "clientAuth" },
 			{ NID_subject_key_identifier, "hash" },
 			{ NID_authority_key_identifier, "keyid:always" },
 			{ NID_subject_alt_name, san },
@@ -550,7 +574,10 @@ int att_ca_issue_key(const struct att_ca *ca, EVP_PKEY *key, const struct att_ca
 
 		if ((p->ek_fp || p->spiffe_id) && !san)
 			goto out;
-		x = issue_leaf(ca, key, p->role, p->machine_id, ext, sizeof(ext) / sizeof(ext[0]), (long)p->seconds);
+		if (p->attributes && !(attrs = utf8_ext(ATT_CA_EXT_AGENT_ATTRIBUTES, p->attributes)))
+			goto out;
+		x = issue_leaf(ca, key, p->role, p->machine_id, ext, sizeof(ext) / sizeof(ext[0]), (long)p->seconds,
+			       attrs);
 	}
 	if (!x)
 		goto out;
@@ -570,6 +597,7 @@ int att_ca_issue_key(const struct att_ca *ca, EVP_PKEY *key, const struct att_ca
 	if (r)
 		att_ca_leaf_release(ret);
 out:
+	X509_EXTENSION_free(attrs);
 	free(san);
 	free(crl);
 	free(aia);
@@ -612,7 +640,7 @@ static int make_signer(struct att_ca *ca)
 
 	ca->signer_key = EVP_EC_gen("P-384");
 	ca->signer_cert = issue_leaf(ca, ca->signer_key, "Audit", "ITL Audit Report Signing", ext,
-				     sizeof(ext) / sizeof(ext[0]), 5L * 365 * 24 * 3600);
+				     sizeof(ext) / sizeof(ext[0]), 5L * 365 * 24 * 3600, NULL);
 	return ca->signer_cert ? 0 : ATT_E_CRYPTO;
 }
 

@@ -33,6 +33,10 @@ void att_ca_free(struct att_ca *ca);
  * (TPM2_Certify by the machine's bound AK): fixedTPM, fixedParent,
  * sensitiveDataOrigin.  A UUID-based OID (ITU-T X.667, 2.25.<uuid>). */
 #define ATT_CA_POLICY_TPM_KEY "2.25.200473119380427306342371569386417166433"
+/* Non-critical extension of agent X.509-SVIDs: the attestors' namespaced
+ * attributes, a DER UTF8String holding a compact JSON object with sorted
+ * keys (docs/attestation-policies.md).  UUID-based OID like the above. */
+#define ATT_CA_EXT_AGENT_ATTRIBUTES "2.25.1984162024243569353524101599406443297"
 
 struct att_ca_leaf {
 	char *cert_pem;		/* malloc'd */
@@ -55,6 +59,10 @@ struct att_ca_profile {
 	const char *crl_url, *ocsp_url;	/* NULL: none */
 	bool tpm_resident;
 	int64_t seconds;		/* validity */
+	/* X.509-SVID (agents): EKU serverAuth as well as clientAuth, and
+	 * the attributes extension when attributes is not NULL */
+	bool svid;
+	const char *attributes;		/* JSON text */
 };
 
 typedef struct evp_pkey_st EVP_PKEY;

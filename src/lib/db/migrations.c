@@ -310,6 +310,47 @@
 	" signature TEXT NOT NULL," \
 	" timestamp_token TEXT);"
 
+/* Agent X.509-SVIDs (docs/attestation-policies.md): an issued certificate
+ * belongs to a machine or to an agent session (machine_id NULL); the
+ * session records its certificate's serial.  SQLite cannot drop a NOT
+ * NULL constraint, so it rebuilds issued_certs. */
+#define V15_AGENT_SVID_TAIL \
+	"CREATE INDEX issued_certs_agent ON issued_certs(agent_session);" \
+	"ALTER TABLE agent_sessions ADD COLUMN cert_serial TEXT;"
+#define V15_AGENT_SVID_SQLITE \
+	"CREATE TABLE issued_certs_v15 (" \
+	" serial TEXT PRIMARY KEY," \
+	" machine_id TEXT," \
+	" role TEXT," \
+	" ca_serial TEXT NOT NULL," \
+	" kind TEXT NOT NULL," \
+	" key_type TEXT NOT NULL," \
+	" ek_fingerprint TEXT," \
+	" issued_at TEXT NOT NULL," \
+	" issued_by TEXT NOT NULL," \
+	" not_after TEXT NOT NULL," \
+	" not_after_epoch BIGINT NOT NULL," \
+	" pem TEXT NOT NULL," \
+	" revoked_at TEXT," \
+	" revoked_epoch BIGINT," \
+	" revocation_reason TEXT," \
+	" revocation_detail TEXT," \
+	" agent_session TEXT);" \
+	"INSERT INTO issued_certs_v15 (serial, machine_id, role, ca_serial, kind, key_type, ek_fingerprint," \
+	" issued_at, issued_by, not_after, not_after_epoch, pem, revoked_at, revoked_epoch, revocation_reason," \
+	" revocation_detail) SELECT serial, machine_id, role, ca_serial, kind, key_type, ek_fingerprint," \
+	" issued_at, issued_by, not_after, not_after_epoch, pem, revoked_at, revoked_epoch, revocation_reason," \
+	" revocation_detail FROM issued_certs;" \
+	"DROP TABLE issued_certs;" \
+	"ALTER TABLE issued_certs_v15 RENAME TO issued_certs;" \
+	"CREATE INDEX issued_certs_machine ON issued_certs(machine_id);" \
+	"CREATE INDEX issued_certs_revoked ON issued_certs(ca_serial, revoked_epoch);" \
+	V15_AGENT_SVID_TAIL
+#define V15_AGENT_SVID_PG \
+	"ALTER TABLE issued_certs ALTER COLUMN machine_id DROP NOT NULL;" \
+	"ALTER TABLE issued_certs ADD COLUMN agent_session TEXT;" \
+	V15_AGENT_SVID_TAIL
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -382,6 +423,12 @@ const struct att_migration att_migrations[] = {
 		"signed audit checkpoints",
 		V13_CHECKPOINTS("INTEGER PRIMARY KEY"),
 		V13_CHECKPOINTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		15,
+		"agent X.509-SVIDs: certificates of agent sessions",
+		V15_AGENT_SVID_SQLITE,
+		V15_AGENT_SVID_PG,
 	},
 };
 

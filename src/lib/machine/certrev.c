@@ -16,17 +16,17 @@
 #include "obs/log.h"
 
 #define CERT_COLS "serial, machine_id, role, ca_serial, kind, key_type, ek_fingerprint, issued_at, issued_by," \
-		  " not_after, revoked_at, revocation_reason, revocation_detail, pem"
+		  " not_after, revoked_at, revocation_reason, revocation_detail, agent_session, pem"
 
 static json_t *cert_row(struct att_stmt *s, bool with_pem)
 {
 	static const char *const names[] = { "serial", "machine_id", "role", "ca_serial", "kind", "key_type",
 					     "ek_fingerprint", "issued_at", "issued_by", "not_after", "revoked_at",
-					     "revocation_reason", "revocation_detail", "certificate_pem" };
+					     "revocation_reason", "revocation_detail", "agent_session", "certificate_pem" };
 	json_t *o = json_object();
 
 	for (int i = 0; i < (int)ATT_ARRAY_SIZE(names); i++) {
-		if (i == 13 && !with_pem)
+		if (i == 14 && !with_pem)
 			break;
 		att_machine_json_set_str(o, names[i], att_stmt_text(s, i));
 	}
@@ -36,8 +36,11 @@ static json_t *cert_row(struct att_stmt *s, bool with_pem)
 	return o;
 }
 
-int att_cert_list(const struct att_svc *svc, const char *machine_id, json_t **ret, char *reterr, size_t errlen)
+/* Certificates WHERE col = val (col: machine_id or agent_session). */
+static int cert_list_where(const struct att_svc *svc, const char *col, const char *val, json_t **ret, char *reterr,
+			   size_t errlen)
 {
+	char sql[256];
 	struct att_dbc *c = att_db_acquire(svc->db);
 	struct att_stmt *s;
 	json_t *arr = json_array();
@@ -49,8 +52,9 @@ int att_cert_list(const struct att_svc *svc, const char *machine_id, json_t **re
 			att_db_release(svc->db, c);
 		return att_machine_db_fail(ATT_E_DB, reterr, errlen);
 	}
-	r = att_dbc_query(c, &s, "SELECT " CERT_COLS " FROM issued_certs WHERE machine_id = ? ORDER BY issued_at DESC, serial",
-			  "s", machine_id);
+	snprintf(sql, sizeof(sql), "SELECT " CERT_COLS " FROM issued_certs WHERE %s = ? ORDER BY issued_at DESC, serial",
+		 col);
+	r = att_dbc_query(c, &s, sql, "s", val);
 	if (r >= 0) {
 		while ((r = att_stmt_next(s)) == 1)
 			json_array_append_new(arr, cert_row(s, false));
@@ -63,6 +67,17 @@ int att_cert_list(const struct att_svc *svc, const char *machine_id, json_t **re
 	}
 	*ret = arr;
 	return 0;
+}
+
+int att_cert_list(const struct att_svc *svc, const char *machine_id, json_t **ret, char *reterr, size_t errlen)
+{
+	return cert_list_where(svc, "machine_id", machine_id, ret, reterr, errlen);
+}
+
+int att_cert_list_agent(const struct att_svc *svc, const char *session_id, json_t **ret, char *reterr,
+			size_t errlen)
+{
+	return cert_list_where(svc, "agent_session", session_id, ret, reterr, errlen);
 }
 
 static int cert_load(struct att_dbc *c, const char *serial, json_t **ret)
@@ -178,7 +193,9 @@ int att_cert_owner(const struct att_svc *svc, const char *serial, char ret_machi
 
 	if (r < 0)
 		return r;
-	snprintf(ret_machine_id, 80, "%s", json_string_value(json_object_get(o, "machine_id")));
+	/* "" for an agent's certificate (no machine) */
+	snprintf(ret_machine_id, 80, "%s", json_is_string(json_object_get(o, "machine_id"))
+		 ? json_string_value(json_object_get(o, "machine_id")) : "");
 	json_decref(o);
 	return 0;
 }

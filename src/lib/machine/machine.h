@@ -344,7 +344,11 @@ bool att_cert_reason_valid(const char *reason);
 int att_cert_revoke_machine(struct att_dbc *c, const struct att_machine *m, const char *reason, const char *detail);
 int att_cert_release_hold(struct att_dbc *c, const struct att_machine *m);
 int att_cert_list(const struct att_svc *svc, const char *machine_id, json_t **ret, char *reterr, size_t errlen);
+/* The certificates of an agent session (X.509-SVIDs, policy.h). */
+int att_cert_list_agent(const struct att_svc *svc, const char *session_id, json_t **ret, char *reterr,
+			size_t errlen);
 int att_cert_get(const struct att_svc *svc, const char *serial, json_t **ret, char *reterr, size_t errlen);
+/* The machine of a certificate; "" for an agent's (policy.h). */
 int att_cert_owner(const struct att_svc *svc, const char *serial, char ret_machine_id[80], char *reterr,
 		   size_t errlen);
 /* Revoke one certificate of machine_id (ATT_E_NOTFOUND if it is not

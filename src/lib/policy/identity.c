@@ -122,7 +122,7 @@ static int make_token(const struct att_svc *svc, json_t *claims, char **ret, cha
 
 static int record(const struct att_svc *svc, const struct att_agent_request *rq, const char *sid,
 		  const char *policy, const char *spiffe, const char *attrs, const char *iat, const char *exp,
-		  char *reterr, size_t errlen)
+		  const struct att_ca_leaf *leaf, char *reterr, size_t errlen)
 {
 	struct att_dbc *c;
 	char detail[512];
@@ -134,12 +134,15 @@ static int record(const struct att_svc *svc, const struct att_agent_request *rq,
 		 spiffe);
 	r = att_dbc_exec(c,
 			 "INSERT INTO agent_sessions (session_id, cluster_id, policy, spiffe_id, attributes,"
-			 " source_ip, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			 "ssssssss", sid, rq->cluster_id, policy, spiffe, attrs, rq->source_ip, iat, exp);
+			 " source_ip, issued_at, expires_at, cert_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 "sssssssss", sid, rq->cluster_id, policy, spiffe, attrs, rq->source_ip, iat, exp,
+			 leaf ? leaf->serial : NULL);
 	if (r > 0)
 		r = 0;	/* rows changed */
 	if (r == 0)
 		r = att_audit_append(c, "agent", "agent_attested", NULL, NULL, NULL, detail, rq->source_ip);
+	if (r == 0 && leaf)
+		r = att_agent_svid_record(c, leaf, rq, sid, spiffe);
 	if (r < 0)
 		r = DBFAIL(r);
 	return att_machine_tx_end(svc, c, r, reterr, errlen);
@@ -150,6 +153,7 @@ int att_agent_issue(const struct att_svc *svc, const struct att_agent_request *r
 {
 	const struct att_config *cfg = svc->cfg;
 	struct att_time now = att_now();
+	struct att_ca_leaf leaf = { 0 };
 	char sid[37], iat[32], exp[32], *spiffe = NULL, *tok = NULL, *attrs = NULL;
 	json_t *claims = NULL;
 	int r;
@@ -166,14 +170,21 @@ int att_agent_issue(const struct att_svc *svc, const struct att_agent_request *r
 				   "exp", (json_int_t)(now.sec + cfg->agent_token_ttl_seconds), "jti", sid, "cluster",
 				   rq->cluster_id, "policy", policy, "attrs", attributes);
 	r = claims ? make_token(svc, claims, &tok, reterr, errlen) : ATT_E_NOMEM;
+	if (r == 0 && rq->csr_key)
+		r = att_agent_svid_make(svc, rq->csr_key, sid, spiffe, attrs, &leaf, reterr, errlen);
 	if (r == 0)
-		r = record(svc, rq, sid, policy, spiffe, attrs, iat, exp, reterr, errlen);
+		r = record(svc, rq, sid, policy, spiffe, attrs, iat, exp, rq->csr_key ? &leaf : NULL, reterr, errlen);
 	if (r == 0) {
 		*ret = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:s,s:s,s:s}", "session_id", sid, "cluster_id", rq->cluster_id,
 				 "policy", policy, "spiffe_id", spiffe, "attributes", attributes, "token", tok,
 				 "token_type", "JWT", "issued_at", iat, "expires_at", exp);
+		if (*ret && rq->csr_key) {
+			att_agent_svid_log(&leaf, sid, spiffe);
+			json_object_set_new(*ret, "svid", att_agent_svid_json(svc, &leaf, spiffe));
+		}
 		r = *ret ? 0 : ATT_E_NOMEM;
 	}
+	att_ca_leaf_release(&leaf);
 	json_decref(claims);
 	free(spiffe);
 	free(attrs);
@@ -224,7 +235,7 @@ int att_agent_sessions(const struct att_svc *svc, const char *cluster_id, int64_
 		att_stmt_done(s);
 		r = att_dbc_query(c, &s,
 				  "SELECT session_id, cluster_id, policy, spiffe_id, attributes, source_ip, issued_at,"
-				  " expires_at FROM agent_sessions WHERE (? = '' OR cluster_id = ?)"
+				  " expires_at, cert_serial FROM agent_sessions WHERE (? = '' OR cluster_id = ?)"
 				  " ORDER BY issued_at DESC, session_id LIMIT ? OFFSET ?",
 				  "ssii", cluster_id ? cluster_id : "", cluster_id ? cluster_id : "", per_page, off);
 	}
@@ -232,12 +243,13 @@ int att_agent_sessions(const struct att_svc *svc, const char *cluster_id, int64_
 		while ((r = att_stmt_next(s)) == 1) {
 			json_t *a = json_loads(att_stmt_text(s, 4), 0, NULL);
 
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s?,s:s,s:s}", "session_id",
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s?,s:s,s:s,s:s?}", "session_id",
 							     att_stmt_text(s, 0), "cluster_id", att_stmt_text(s, 1),
 							     "policy", att_stmt_text(s, 2), "spiffe_id", att_stmt_text(s, 3),
 							     "attributes", a ? a : json_object(), "source_ip",
 							     att_stmt_text(s, 5), "issued_at", att_stmt_text(s, 6),
-							     "expires_at", att_stmt_text(s, 7)));
+							     "expires_at", att_stmt_text(s, 7), "cert_serial",
+							     att_stmt_text(s, 8)));
 		}
 		att_stmt_done(s);
 	}

@@ -86,6 +86,21 @@ int att_agent_issue(const struct att_svc *svc, const struct att_agent_request *r
 		    json_t *attributes, json_t **ret, char *reterr, size_t errlen);
 int att_agent_audit_failure(const struct att_svc *svc, const struct att_agent_request *rq, const char *detail);
 
+/* ---- X.509-SVIDs (svid.c) --------------------------------------------------- */
+
+struct att_ca_leaf;
+struct att_dbc;
+/* Certify key for the session (no database access). */
+int att_agent_svid_make(const struct att_svc *svc, EVP_PKEY *key, const char *sid, const char *spiffe,
+			const char *attrs, struct att_ca_leaf *ret, char *reterr, size_t errlen);
+/* In the session's transaction: the issued_certs row and the audit entry
+ * agent_cert_issued. */
+int att_agent_svid_record(struct att_dbc *c, const struct att_ca_leaf *l, const struct att_agent_request *rq,
+			  const char *sid, const char *spiffe);
+/* The response's "svid" object. */
+json_t *att_agent_svid_json(const struct att_svc *svc, const struct att_ca_leaf *l, const char *spiffe);
+void att_agent_svid_log(const struct att_ca_leaf *l, const char *sid, const char *spiffe);
+
 /* ---- HTTP for attestors (attest_http.c) ----------------------------------- */
 
 /* GET or POST (body != NULL, JSON) url with a timeout; the address the

@@ -27,6 +27,7 @@
 
 struct att_svc;
 struct att_actor;
+typedef struct evp_pkey_st EVP_PKEY;
 
 #define ATT_POLICY_MAX_DOC (64 * 1024)
 #define ATT_POLICY_MAX_POLICIES 32
@@ -65,15 +66,24 @@ struct att_agent_request {
 	const char *nonce_id;		/* optional: a /attest/challenge nonce */
 	const json_t *evidence;		/* {"<type>": {...}, ...} */
 	const char *source_ip;
+	EVP_PKEY *csr_key;		/* optional: the key of a checked CSR (att_csr_parse):
+					 * an X.509-SVID is issued for it (svid.c) */
 };
 
 /* Evaluate the cluster's policies against the evidence.  On success
  * *ret is the session: {session_id, cluster_id, policy, spiffe_id,
- * attributes, token, token_type, expires_at}.  ATT_E_FORBIDDEN when no
+ * attributes, token, token_type, expires_at} and, with csr_key, svid:
+ * {cert_pem, chain_pem, bundle_pem, serial, key_type, expires_at,
+ * spiffe_id}.  ATT_E_FORBIDDEN when no
  * policy passed, with *ret_failures listing {policy, attestor, type,
  * reason} (safe to show the caller; the audit entry has the details). */
 int att_agent_attest(const struct att_svc *svc, const struct att_agent_request *rq, json_t **ret,
 		     json_t **ret_failures, char *reterr, size_t errlen);
+
+/* Revoke an agent's certificate (ATT_E_NOTFOUND if serial is not an
+ * agent certificate); *ret is the updated record as att_cert_get. */
+int att_agent_cert_revoke(const struct att_svc *svc, const char *serial, const char *reason, const char *detail,
+			  const struct att_actor *actor, json_t **ret, char *reterr, size_t errlen);
 
 /* Recent sessions, newest first, optionally of one cluster. */
 int att_agent_sessions(const struct att_svc *svc, const char *cluster_id, int64_t page, int64_t per_page,
