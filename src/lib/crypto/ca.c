@@ -657,7 +657,7 @@ X509 *att_ca_issue_exporter(const struct att_ca *ca, EVP_PKEY *key, long seconds
 		{ NID_authority_key_identifier, "keyid:always" },
 	};
 
-	return issue_leaf(ca, key, "Air-gap Export", "ITL Bundle Exporter", ext, sizeof(ext) / sizeof(ext[0]), seconds);
+	return issue_leaf(ca, key, "Air-gap Export", "ITL Bundle Exporter", ext, sizeof(ext) / sizeof(ext[0]), seconds, NULL);
 }
 
 int att_ca_key(const struct att_ca *ca, EVP_PKEY **key, X509 **cert)
