@@ -13,16 +13,12 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "crypto/ca-internal.h"
+#include "crypto/p11wrap.h"
 
 #ifdef ATT_HAVE_LIBP11
 #include <libp11.h>
 #endif
 
-struct uri_attrs {
-	char token[128], object[128], pin[256], module[1024], pin_file[1024];
-	unsigned char id[64];
-	size_t id_len;
-};
 
 /* Percent-decode [s, s+n) into out (cap bytes incl. NUL); -1 if invalid. */
 static int pct_decode(const char *s, size_t n, unsigned char *out, size_t cap, size_t *ret_len)
@@ -53,7 +49,7 @@ static int pct_decode(const char *s, size_t n, unsigned char *out, size_t cap, s
 	return 0;
 }
 
-static int set_attr(struct uri_attrs *a, const char *k, size_t kl, const char *v, size_t vl)
+static int set_attr(struct att_p11_uri *a, const char *k, size_t kl, const char *v, size_t vl)
 {
 	struct {
 		const char *name;
@@ -74,7 +70,7 @@ static int set_attr(struct uri_attrs *a, const char *k, size_t kl, const char *v
 	return 0;	/* other attributes (type=private, ...) are not needed */
 }
 
-static int parse_uri(const char *uri, struct uri_attrs *a)
+int att_p11_uri_parse(const char *uri, struct att_p11_uri *a)
 {
 	const char *p = uri + 7, *q = strchr(p, '?');
 	const char *end = q ? q : p + strlen(p);
@@ -115,7 +111,7 @@ struct att_ca_hsm {
 	bool loaded;
 };
 
-static PKCS11_KEY *find_key(PKCS11_TOKEN *tok, const struct uri_attrs *a)
+static PKCS11_KEY *find_key(PKCS11_TOKEN *tok, const struct att_p11_uri *a)
 {
 	PKCS11_KEY *keys = NULL;
 	unsigned int n = 0;
@@ -136,7 +132,7 @@ int att_ca_hsm_load(const char *uri, const char *default_module, EVP_PKEY **ret,
 		    char *reterr, size_t errlen)
 {
 	struct att_ca_hsm *h = calloc(1, sizeof(*h));
-	struct uri_attrs a;
+	struct att_p11_uri a;
 	PKCS11_SLOT *slot = NULL;
 	PKCS11_KEY *key;
 	EVP_PKEY *pk = NULL;
@@ -144,7 +140,7 @@ int att_ca_hsm_load(const char *uri, const char *default_module, EVP_PKEY **ret,
 
 	if (!h)
 		return ATT_E_NOMEM;
-	if (parse_uri(uri, &a) < 0 || (!a.object[0] && !a.id_len)) {
+	if (att_p11_uri_parse(uri, &a) < 0 || (!a.object[0] && !a.id_len)) {
 		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: expected pkcs11:token=<label>;object=<label>?pin-value=<pin>");
 		goto out;
 	}
@@ -205,12 +201,12 @@ void att_ca_hsm_free(struct att_ca_hsm *h)
 int att_ca_hsm_load(const char *uri, const char *default_module, EVP_PKEY **ret, struct att_ca_hsm **ret_hsm,
 		    char *reterr, size_t errlen)
 {
-	struct uri_attrs a;
+	struct att_p11_uri a;
 
 	(void)default_module;
 	(void)ret;
 	(void)ret_hsm;
-	(void)parse_uri(uri, &a);
+	(void)att_p11_uri_parse(uri, &a);
 	att_wipe(&a, sizeof(a));
 	snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: this attestd was built without PKCS#11 support (libp11)");
 	return ATT_E_UNAVAILABLE;
