@@ -119,6 +119,7 @@ struct att_config {
 	bool pulumi_deploy_allow_file;
 	int64_t pulumi_deploy_timeout_seconds;
 	int64_t pulumi_deploy_log_bytes;
+	char *pulumi_previous_master_key;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
 	/* event delivery (docs/events.md) */

@@ -105,10 +105,7 @@ int att_p11_uri_parse(const char *uri, struct att_p11_uri *a)
 
 #ifdef ATT_HAVE_LIBP11
 struct att_ca_hsm {
-	PKCS11_CTX *ctx;
-	PKCS11_SLOT *slots;
-	unsigned int nslots;
-	bool loaded;
+	PKCS11_SLOT *slot;	/* the shared context's (p11wrap.c): never released here */
 };
 
 static PKCS11_KEY *find_key(PKCS11_TOKEN *tok, const struct att_p11_uri *a)
@@ -133,9 +130,10 @@ int att_ca_hsm_load(const char *uri, const char *default_module, EVP_PKEY **ret,
 {
 	struct att_ca_hsm *h = calloc(1, sizeof(*h));
 	struct att_p11_uri a;
-	PKCS11_SLOT *slot = NULL;
 	PKCS11_KEY *key;
 	EVP_PKEY *pk = NULL;
+	char why[256];
+	void *slot = NULL;
 	int r = ATT_E_INVAL;
 
 	if (!h)
@@ -146,39 +144,21 @@ int att_ca_hsm_load(const char *uri, const char *default_module, EVP_PKEY **ret,
 	}
 	if (!a.module[0])
 		snprintf(a.module, sizeof(a.module), "%s", default_module ? default_module : "");
-	h->ctx = PKCS11_CTX_new();
-	if (a.module[0] && h->ctx && PKCS11_CTX_load(h->ctx, a.module) == 0)
-		h->loaded = true;
-	if (!h->loaded) {
-		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: cannot load the PKCS#11 module '%s' (module-path= or ITL_PKCS11_MODULE)",
-			 a.module);
+	if (att_p11_slot(&a, &slot, why, sizeof(why)) < 0) {
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: %s", why);
 		goto out;
 	}
-	if (PKCS11_enumerate_slots(h->ctx, &h->slots, &h->nslots) < 0)
-		goto nokey;
-	for (unsigned int i = 0; i < h->nslots && !slot; i++)
-		if (h->slots[i].token && h->slots[i].token->initialized &&
-		    (!a.token[0] || strcmp(h->slots[i].token->label, a.token) == 0))
-			slot = &h->slots[i];
-	if (!slot) {
-		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: no PKCS#11 token labelled '%s'", a.token);
-		goto out;
-	}
-	if (PKCS11_open_session(slot, 0) < 0 || PKCS11_login(slot, 0, a.pin) < 0) {
-		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: login to token '%s' failed", a.token);
-		goto out;
-	}
-	key = find_key(slot->token, &a);
+	h->slot = slot;
+	key = find_key(h->slot->token, &a);
 	pk = key ? PKCS11_get_private_key(key) : NULL;
-	if (!pk)
-		goto nokey;
+	if (!pk) {
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: no private key '%s' in token '%s'", a.object, a.token);
+		goto out;
+	}
 	*ret = pk;
 	*ret_hsm = h;
 	h = NULL;
 	r = 0;
-	goto out;
-nokey:
-	snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: no private key '%s' in token '%s'", a.object, a.token);
 out:
 	att_wipe(&a, sizeof(a));
 	att_ca_hsm_free(h);
@@ -187,14 +167,6 @@ out:
 
 void att_ca_hsm_free(struct att_ca_hsm *h)
 {
-	if (!h)
-		return;
-	if (h->slots)
-		PKCS11_release_all_slots(h->ctx, h->slots, h->nslots);
-	if (h->loaded)
-		PKCS11_CTX_unload(h->ctx);
-	if (h->ctx)
-		PKCS11_CTX_free(h->ctx);
 	free(h);
 }
 #else

@@ -8,14 +8,14 @@
  *                       info = "attestation-wrapkey-v1" 0x00 label)
  * and the GCM additional data is everything before the nonce.
  *
- * libp11 contexts are kept per module for the life of the process: an
- * unload would C_Finalize the module under the CA key's session too. */
+ * The token half (att_p11_slot) is shared with the CA key (cahsm.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
@@ -243,11 +243,20 @@ void att_p11_wrapkey_free(struct att_p11_wrapkey *k)
 /* ---- the token half -------------------------------------------------------------------- */
 
 #ifdef ATT_HAVE_LIBP11
+/* One libp11 context per module for the whole process, shared by the CA
+ * key (cahsm.c) and the wrapping keys: a second context would close the
+ * first one's sessions (libp11 opens a slot's session with
+ * C_CloseAllSessions) and an unload would C_Finalize under it. */
 struct module {
 	char path[1024];
 	PKCS11_CTX *ctx;
 	PKCS11_SLOT *slots;
 	unsigned int nslots;
+	struct {
+		PKCS11_SLOT *slot;
+		uint8_t pin[32];	/* SHA-256 of the PIN that logged in */
+	} logins[8];
+	size_t nlogins;
 };
 
 static struct module modules[4];
@@ -255,26 +264,73 @@ static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct module *module_get(const char *path)
 {
-	struct module *m = NULL;
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(modules); i++)
+		if (modules[i].ctx && !strcmp(modules[i].path, path))
+			return &modules[i];
+	for (size_t i = 0; i < ATT_ARRAY_SIZE(modules); i++)
+		if (!modules[i].ctx && (modules[i].ctx = PKCS11_CTX_new())) {
+			snprintf(modules[i].path, sizeof(modules[i].path), "%s", path);
+			if (path[0] && PKCS11_CTX_load(modules[i].ctx, path) == 0 &&
+			    PKCS11_enumerate_slots(modules[i].ctx, &modules[i].slots, &modules[i].nslots) == 0)
+				return &modules[i];
+			/* kept (never unloaded): a later call fails the same way */
+			modules[i].nslots = 0;
+			return NULL;
+		}
+	return NULL;
+}
+
+/* Log in once per token; a later URI must give the same PIN. */
+static int login(struct module *m, PKCS11_SLOT *slot, const char *pin)
+{
+	uint8_t h[32];
+	unsigned int hl = sizeof(h);
+	int r = 0;
+
+	EVP_Digest(pin, strlen(pin), h, &hl, EVP_sha256(), NULL);
+	for (size_t i = 0; i < m->nlogins; i++)
+		if (m->logins[i].slot == slot) {
+			r = CRYPTO_memcmp(m->logins[i].pin, h, sizeof(h)) == 0 ? 0 : -1;
+			goto out;
+		}
+	if (m->nlogins == ATT_ARRAY_SIZE(m->logins) ||
+	    (slot->token->loginRequired && (PKCS11_open_session(slot, 0) < 0 || PKCS11_login(slot, 0, pin) < 0))) {
+		r = -1;
+		goto out;
+	}
+	m->logins[m->nlogins].slot = slot;
+	memcpy(m->logins[m->nlogins++].pin, h, sizeof(h));
+out:
+	att_wipe(h, sizeof(h));
+	return r;
+}
+
+int att_p11_slot(const struct att_p11_uri *a, void **ret_slot, char *err, size_t errlen)
+{
+	struct module *m;
+	PKCS11_SLOT *slot = NULL;
+	int r = 0;
 
 	pthread_mutex_lock(&modules_lock);
-	for (size_t i = 0; i < ATT_ARRAY_SIZE(modules) && !m; i++)
-		if (modules[i].ctx && !strcmp(modules[i].path, path))
-			m = &modules[i];
-	for (size_t i = 0; i < ATT_ARRAY_SIZE(modules) && !m; i++)
-		if (!modules[i].ctx && (modules[i].ctx = PKCS11_CTX_new())) {
-			if (PKCS11_CTX_load(modules[i].ctx, path) == 0 &&
-			    PKCS11_enumerate_slots(modules[i].ctx, &modules[i].slots, &modules[i].nslots) == 0) {
-				snprintf(modules[i].path, sizeof(modules[i].path), "%s", path);
-				m = &modules[i];
-			} else {
-				/* never unloaded (see the top): a failed load keeps its slot */
-				snprintf(modules[i].path, sizeof(modules[i].path), "%s", "");
-				break;
-			}
-		}
+	m = module_get(a->module);
+	for (unsigned int i = 0; m && i < m->nslots && !slot; i++)
+		if (m->slots[i].token && m->slots[i].token->initialized &&
+		    (!a->token[0] || strcmp(m->slots[i].token->label, a->token) == 0))
+			slot = &m->slots[i];
+	if (!m) {
+		snprintf(err, errlen, "cannot load the PKCS#11 module '%s' (module-path= or ITL_PKCS11_MODULE)", a->module);
+		r = ATT_E_UNAVAILABLE;
+	} else if (!slot) {
+		snprintf(err, errlen, "no PKCS#11 token labelled '%s'", a->token);
+		r = ATT_E_NOTFOUND;
+	} else if (login(m, slot, a->pin) < 0) {
+		snprintf(err, errlen, "login to token '%s' failed (wrong PIN?)", a->token);
+		r = ATT_E_UNAVAILABLE;
+	} else {
+		*ret_slot = slot;
+	}
 	pthread_mutex_unlock(&modules_lock);
-	return m;
+	return r;
 }
 
 static int find_pair(PKCS11_TOKEN *tok, const struct att_p11_uri *a, PKCS11_KEY **ret_priv, PKCS11_KEY **ret_pub)
@@ -300,16 +356,6 @@ static int find_pair(PKCS11_TOKEN *tok, const struct att_p11_uri *a, PKCS11_KEY 
 	return 0;
 }
 
-/* A token already logged in (by this process: the CA key's) stays so. */
-static int login(PKCS11_SLOT *slot, const char *pin)
-{
-	int in = 0;
-
-	if (!slot->token->loginRequired || (PKCS11_is_logged_in(slot, 0, &in) == 0 && in))
-		return 0;
-	return PKCS11_open_session(slot, 0) < 0 || PKCS11_login(slot, 0, pin) < 0 ? -1 : 0;
-}
-
 /* Fill what the URI leaves out from the CA's URI. */
 static int merge_ca(struct att_p11_uri *a, const char *ca_uri, char *err, size_t errlen)
 {
@@ -332,36 +378,25 @@ static int merge_ca(struct att_p11_uri *a, const char *ca_uri, char *err, size_t
 
 static int open_in(struct att_p11_uri *a, struct att_p11_wrapkey *k, char *err, size_t errlen)
 {
-	struct module *m = module_get(a->module);
-	PKCS11_SLOT *slot = NULL;
+	PKCS11_SLOT *slot;
 	PKCS11_KEY *priv, *pub;
 	EVP_PKEY *pk;
-	int r;
+	void *sl = NULL;
+	int r = att_p11_slot(a, &sl, err, errlen);
 
-	if (!m) {
-		snprintf(err, errlen, "cannot load the PKCS#11 module '%s' (module-path= or ITL_PKCS11_MODULE)", a->module);
-		return ATT_E_UNAVAILABLE;
-	}
+	if (r < 0)
+		return r;
+	slot = sl;
 	pthread_mutex_lock(&modules_lock);
-	for (unsigned int i = 0; i < m->nslots && !slot; i++)
-		if (m->slots[i].token && m->slots[i].token->initialized && !strcmp(m->slots[i].token->label, a->token))
-			slot = &m->slots[i];
-	if (!slot) {
-		snprintf(err, errlen, "no PKCS#11 token labelled '%s'", a->token);
-		r = ATT_E_NOTFOUND;
-	} else if (login(slot, a->pin) < 0) {
-		snprintf(err, errlen, "login to token '%s' failed (wrong PIN?)", a->token);
-		r = ATT_E_UNAVAILABLE;
-	} else if (find_pair(slot->token, a, &priv, &pub) < 0 || !priv) {
-		snprintf(err, errlen, "no private key '%s' in token '%s'", a->object, a->token);
+	if (find_pair(slot->token, a, &priv, &pub) < 0 || !priv) {
+		snprintf(err, errlen, "no private key '%s' in token '%s'", a->object, slot->token->label);
 		r = ATT_E_NOTFOUND;
 	} else {
-		r = 0;
 		k->priv = PKCS11_get_private_key(priv);
 		pk = pub ? PKCS11_get_public_key(pub) : NULL;
 		if (!k->priv || set_public(k, pk ? pk : k->priv) < 0) {
 			snprintf(err, errlen, "key '%s' in token '%s' is not an EC P-256/P-384/P-521 key pair with a public key",
-				 a->object, a->token);
+				 a->object, slot->token->label);
 			r = ATT_E_CRYPTO;
 		}
 		EVP_PKEY_free(pk);
@@ -399,6 +434,14 @@ int att_p11_wrapkey_open(const char *uri, const char *ca_uri, const char *defaul
 	return r;
 }
 #else
+int att_p11_slot(const struct att_p11_uri *a, void **ret_slot, char *err, size_t errlen)
+{
+	(void)a;
+	(void)ret_slot;
+	snprintf(err, errlen, "this attestd was built without PKCS#11 support (libp11)");
+	return ATT_E_UNAVAILABLE;
+}
+
 int att_p11_wrapkey_open(const char *uri, const char *ca_uri, const char *default_module,
 			 struct att_p11_wrapkey **ret, char *err, size_t errlen)
 {

@@ -23,6 +23,14 @@ struct att_p11_uri {
  * (pin-source is read into pin).  -1: malformed percent-encoding. */
 int att_p11_uri_parse(const char *uri, struct att_p11_uri *a);
 
+/* The token slot (a PKCS11_SLOT *) a parsed URI names (a->module set;
+ * no token=: the first initialized token), logged in with its PIN.
+ * Every user in the process shares one libp11 context per module, never
+ * unloaded, and one login per token: a later URI naming the token with
+ * another PIN fails.  ATT_E_UNAVAILABLE (module, login), ATT_E_NOTFOUND
+ * (token); err names the module or token, never the PIN. */
+int att_p11_slot(const struct att_p11_uri *a, void **ret_slot, char *err, size_t errlen);
+
 /* Largest size a blob adds to what it wraps. */
 #define ATT_P11_WRAP_OVERHEAD 192
 
