@@ -89,12 +89,27 @@ check "audit: the key creation names the HSM key" \
 	test "$(sql "SELECT COUNT(*) FROM audit_log WHERE action = 'pulumi.secrets.key' AND detail LIKE '%master key HSM key $KEYID%'")" = 1
 stop_attestd
 
-# ---- 3. a restart: old ciphertexts still decrypt --------------------------------------
+# ---- 3. a restart: old ciphertexts still decrypt; a third-party extension ---------------
 # shellcheck disable=SC2086
-st $HSMENV ITL_PULUMI_MASTER_KEY="$URI"
+st $HSMENV ITL_PULUMI_MASTER_KEY="$URI" ITL_EXTENSIONS="$EXT_DIR/ext-wrap.so" WRAP_PROBE_KEY="$URI"
 pl POST hsm /batch-decrypt "{\"ciphertexts\":[\"$CTA\",\"$CT1\"]}"
 expect 200 "restart: the old ciphertexts decrypt" ".plaintexts[\"$CT1\"] == \"czNjcjN0\" and .plaintexts[\"$CTA\"] == \"ImEi\""
 check "restart: the stored stack key did not change" test "$(row hsm)" = "$ROW"
+admin GET /api/v1/ext/wrap_probe/key
+expect 200 "a third-party extension opens the same key (one login): the same id" ".rc == 0 and .id == \"$KEYID\""
+api POST "/api/v1/ext/wrap_probe/wrap?context=a" "hello" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/octet-stream'
+expect 200 "wrapkey_wrap" '.rc == 0 and (.hex | length) == 2 * (10 + 97 + 12 + 5 + 16)'
+BLOB=$(jget .hex)
+api POST "/api/v1/ext/wrap_probe/unwrap?context=a" "$BLOB" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain'
+expect 200 "wrapkey_unwrap in the token gives it back" '.rc == 0 and .hex == "68656c6c6f"'
+api POST "/api/v1/ext/wrap_probe/unwrap?context=b" "$BLOB" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain'
+expect 200 "another context: ATT_EXT_INVALID" '.rc == -3 and .hex == ""'
+api POST "/api/v1/ext/wrap_probe/unwrap?context=a" "$(printf '%s' "$BLOB" | sed 's/..$/00/')" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain'
+expect 200 "an altered blob: ATT_EXT_INVALID" '.rc == -3'
+SID=$(sql "SELECT id FROM extension_pulumi_state_stacks WHERE stack = 'hsm'")
+PHEX=$(printf '%s' "${ROW#hsm1:*:}" | base64 -d | od -An -v -tx1 | tr -d ' \n')
+api POST "/api/v1/ext/wrap_probe/unwrap?context=stack-key/$SID" "$PHEX" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain'
+expect 200 "pulumi_state's stack key does not unwrap for another extension, same key and context" '.rc == -3'
 stop_attestd
 
 # ---- 4. a file key cannot open the HSM-wrapped stack key ------------------------------
@@ -136,6 +151,25 @@ check "default: the CA still signs (its session survived the wrapping key's)" \
 api GET "/api/v1/ca/crl?format=pem"
 expect 200 "default: a CRL signed in the token after the wrapping key was opened"
 check "default: the PIN is not logged" nopin
+stop_attestd
+# shellcheck disable=SC2086
+st $HSMENV ITL_ENROLLMENT_CA_KEY="$CAURI" ITL_EXTENSIONS="$EXT_DIR/ext-wrap.so" \
+	WRAP_PROBE_KEY="pkcs11:token=itl-ca;object=attestation-pulumi-wrap?pin-value=000000"
+admin GET /api/v1/ext/wrap_probe/key
+expect 200 "another extension's URI with a wrong PIN for the logged-in token: ATT_EXT_UNAVAILABLE, no PIN in err" \
+	'.rc == -5 and (.err | test("login to token .itl-ca. failed")) and (.err | test("000000") | not)'
+dec hsm "$CT1"
+expect 200 "... and the right PIN keeps working" '.plaintext == "czNjcjN0"'
+stop_attestd
+
+# ---- 6b. a stack key copied onto another stack does not unwrap there ---------------------
+# shellcheck disable=SC2086
+st $HSMENV ITL_PULUMI_MASTER_KEY="$URI"
+api POST /api/stacks/acme/proj '{"stackName":"thief"}' -H "Authorization: token $TOK"
+sql "UPDATE extension_pulumi_state_stacks SET secrets_key = '$ROW' WHERE stack = 'thief'" >/dev/null
+enc thief czNjcjN0
+expect 500 "the hsm stack's key copied to another stack: 500, bound to its stack" \
+	"(.message | test(\"does not unwrap with HSM key $KEYID\")) and .code == 500"
 stop_attestd
 
 SHARED_DB_URL_KEEP=$SHARED_DB_URL

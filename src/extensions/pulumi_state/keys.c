@@ -202,6 +202,12 @@ static int unwrap_with(const struct pl_master *m, const char *stored, const char
 	return rc == ATT_EXT_OK ? 0 : rc;
 }
 
+/* Does the hsm1: form name this (HSM) master key? */
+static bool names(const struct pl_master *m, const char *stored)
+{
+	return m->hsm && !strncmp(stored + strlen(HSM_PREFIX), pl_host->wrapkey_id(m->hsm), 16);
+}
+
 int pl_key_unwrap(const char *stored, const char *stack_id, uint8_t key[32], bool *stale, char *why, size_t whylen)
 {
 	int rc = unwrap_with(&pl_cfg.master, stored, stack_id, key), rc2;
@@ -218,7 +224,10 @@ int pl_key_unwrap(const char *stored, const char *stack_id, uint8_t key[32], boo
 		snprintf(why, whylen, "the HSM holding the master key did not answer (token removed or logged out?)");
 		return ATT_EXT_UNAVAILABLE;
 	}
-	if (!strncmp(stored, HSM_PREFIX, strlen(HSM_PREFIX)))
+	if (!strncmp(stored, HSM_PREFIX, strlen(HSM_PREFIX)) && (names(&pl_cfg.master, stored) || names(&pl_cfg.previous, stored)))
+		snprintf(why, whylen, "the stack's key does not unwrap with HSM key %.16s (altered, or another stack's)",
+			 stored + strlen(HSM_PREFIX));
+	else if (!strncmp(stored, HSM_PREFIX, strlen(HSM_PREFIX)))
 		snprintf(why, whylen, "the stack's key is wrapped by HSM key %.16s, which neither ITL_PULUMI_MASTER_KEY (%s) nor ITL_PULUMI_PREVIOUS_MASTER_KEY is",
 			 stored + strlen(HSM_PREFIX), pl_cfg.master.desc);
 	else
