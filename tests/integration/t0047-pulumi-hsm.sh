@@ -211,10 +211,24 @@ nostart "a missing module stops start-up" "ITL_PULUMI_MASTER_KEY: cannot load th
 	ITL_PULUMI_MASTER_KEY="pkcs11:token=itl-ca;object=attestation-pulumi-wrap?pin-value=$PIN" ITL_PKCS11_MODULE=/nonexistent.so
 nostart "a previous key without a current one stops start-up" "there is no ITL_PULUMI_MASTER_KEY to rewrap with" \
 	ITL_PULUMI_PREVIOUS_MASTER_KEY="$TMP/master.key"
+out=$(env ITL_DB_URL="sqlite:///$TMP/n.db" ITL_PULUMI_MASTER_KEY="$URI" ITL_PULUMI_PREVIOUS_MASTER_KEY="$URI" "$ATTESTD" --check-config 2>&1)
+check "--check-config shows the master keys as (set), never the URI's PIN" \
+	sh -c "printf '%s' \"\$1\" | grep -q '^ITL_PULUMI_MASTER_KEY=(set)$' && printf '%s' \"\$1\" | grep -q '^ITL_PULUMI_PREVIOUS_MASTER_KEY=(set)$' && ! printf '%s' \"\$1\" | grep -q $PIN" _ "$out"
 echo "$PIN" > "$TMP/pin"
 # shellcheck disable=SC2086
 st $HSMENV ITL_PULUMI_MASTER_KEY="pkcs11:token=itl-ca;object=attestation-pulumi-wrap?pin-source=file:$TMP/pin&module-path=$MODULE"
 dec hsm "$CT1"
 expect 200 "pin-source=file: and module-path= in the URI" '.plaintext == "czNjcjN0"'
+mv "$TMP/hsm/tokens" "$TMP/hsm/removed"	# the token goes away under a running attestd
+dec hsm "$CT1"
+expect 503 "the token removed: decrypt answers 503 saying so" '(.message | test("the HSM holding the master key did not answer")) and .code == 503'
+enc hsm czNjcjN0
+expect 503 "... and so does encrypt (the stack key is unwrapped first)" '.code == 503'
+stop_attestd
+mv "$TMP/hsm/removed" "$TMP/hsm/tokens"
+# shellcheck disable=SC2086
+st $HSMENV ITL_PULUMI_MASTER_KEY="$URI"
+dec hsm "$CT1"
+expect 200 "the token back and attestd restarted: it decrypts again" '.plaintext == "czNjcjN0"'
 stop_attestd
 done_testing
