@@ -16,6 +16,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
@@ -227,6 +228,26 @@ static int set_public(struct att_p11_wrapkey *k, EVP_PKEY *from)
 	memcpy(k->keyid, md, KEYID);
 	for (int i = 0; i < KEYID; i++)
 		snprintf(k->id + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+int att_p11_wrapkey_soft(EVP_PKEY *priv, struct att_p11_wrapkey **ret)
+{
+	struct att_p11_wrapkey *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return ATT_E_NOMEM;
+	pthread_mutex_init(&k->lock, NULL);
+	if (EVP_PKEY_up_ref(priv) != 1) {
+		att_p11_wrapkey_free(k);
+		return ATT_E_CRYPTO;
+	}
+	k->priv = priv;
+	if (set_public(k, priv) < 0) {
+		att_p11_wrapkey_free(k);
+		return ATT_E_CRYPTO;
+	}
+	*ret = k;
 	return 0;
 }
 

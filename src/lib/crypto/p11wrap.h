@@ -51,6 +51,10 @@ int att_p11_wrapkey_wrap(struct att_p11_wrapkey *k, const char *label, const uin
 			 uint8_t *out, size_t cap, size_t *ret_len);
 int att_p11_wrapkey_unwrap(struct att_p11_wrapkey *k, const char *label, const uint8_t *in, size_t n,
 			   uint8_t *out, size_t cap, size_t *ret_len);
+/* A wrapping key from a software EC private key (tests and fuzzing):
+ * takes a reference to priv.  ATT_E_CRYPTO: not a P-256/384/521 key. */
+struct evp_pkey_st;
+int att_p11_wrapkey_soft(struct evp_pkey_st *priv, struct att_p11_wrapkey **ret);
 /* 16 hex digits: SHA-256 of the public key's point, truncated. */
 const char *att_p11_wrapkey_id(const struct att_p11_wrapkey *k);
 void att_p11_wrapkey_free(struct att_p11_wrapkey *k);
