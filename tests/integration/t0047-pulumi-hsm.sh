@@ -26,6 +26,14 @@ p11 --token-label itl-ca --login --pin $PIN --keypairgen --key-type EC:secp384r1
 p11 --token-label itl-ca --login --pin $PIN --keypairgen --key-type EC:secp384r1 --label enrollment-ca --id 01 --usage-sign
 softhsm2-util --init-token --free --label other-ca --pin $PIN --so-pin 99999999 >/dev/null 2>&1
 p11 --token-label other-ca --login --pin $PIN --keypairgen --key-type EC:secp384r1 --label enrollment-ca --id 01 --usage-sign
+# a key made outside (software) and imported with derive, only for the
+# format check against tests/helpers/wrapkey-interop.py, which needs the private key
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$TMP/hsm/interop.pem" 2>/dev/null
+openssl pkey -in "$TMP/hsm/interop.pem" -outform DER -out "$TMP/hsm/interop.der"
+openssl pkey -in "$TMP/hsm/interop.pem" -pubout -out "$TMP/hsm/interop.pub"
+openssl pkey -in "$TMP/hsm/interop.pem" -pubout -outform DER -out "$TMP/hsm/interop-pub.der"
+p11 --token-label itl-ca --login --pin $PIN --write-object "$TMP/hsm/interop.der" --type privkey --label interop --id 70 --usage-derive
+p11 --token-label itl-ca --login --pin $PIN --write-object "$TMP/hsm/interop-pub.der" --type pubkey --label interop --id 70
 check "SoftHSM2 token with the wrapping key, made in the token" \
 	sh -c "pkcs11-tool --module $MODULE --token-label itl-ca --login --pin $PIN --list-objects --type privkey 2>/dev/null | grep -q attestation-pulumi-wrap"
 
@@ -110,6 +118,22 @@ SID=$(sql "SELECT id FROM extension_pulumi_state_stacks WHERE stack = 'hsm'")
 PHEX=$(printf '%s' "${ROW#hsm1:*:}" | base64 -d | od -An -v -tx1 | tr -d ' \n')
 api POST "/api/v1/ext/wrap_probe/unwrap?context=stack-key/$SID" "$PHEX" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain'
 expect 200 "pulumi_state's stack key does not unwrap for another extension, same key and context" '.rc == -3'
+stop_attestd
+
+# ---- 3b. the blob format, against an implementation written from docs/extensions.md -------
+# shellcheck disable=SC2086
+st $HSMENV ITL_PULUMI_MASTER_KEY="$URI" ITL_EXTENSIONS="$EXT_DIR/ext-wrap.so" \
+	WRAP_PROBE_KEY="pkcs11:token=itl-ca;object=interop?pin-value=$PIN"
+INTEROP="python3 $SRCDIR/tests/helpers/wrapkey-interop.py"
+api POST "/api/v1/ext/wrap_probe/wrap?context=doc" "hello" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/octet-stream'
+expect 200 "interop: attestd wraps with the imported key" '.rc == 0'
+check "interop: the documented format unwraps attestd's blob (label ext/wrap_probe/doc)" \
+	test "$($INTEROP unwrap "$TMP/hsm/interop.pem" ext/wrap_probe/doc "$(jget .hex)")" = 68656c6c6f
+check "interop: ... and not under another extension's label" \
+	sh -c "! $INTEROP unwrap '$TMP/hsm/interop.pem' ext/pulumi_state/doc '$(jget .hex)' 2>/dev/null"
+BLOB=$($INTEROP wrap "$TMP/hsm/interop.pub" ext/wrap_probe/doc 776f726c64)
+api POST "/api/v1/ext/wrap_probe/unwrap?context=doc" "$BLOB" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: text/plain'
+expect 200 "interop: a blob made from the documentation unwraps in the token" '.rc == 0 and .hex == "776f726c64"'
 stop_attestd
 
 # ---- 4. a file key cannot open the HSM-wrapped stack key ------------------------------
