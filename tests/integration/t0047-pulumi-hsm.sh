@@ -64,6 +64,7 @@ enc mig czNjcjN0
 expect 200 "file key: encrypt"
 CT_FILE=$(jget .ciphertext)
 check "file key: the stored stack key is the file format (bare base64, 80 chars)" test "$(row mig | wc -c)" = 81
+ROWFILE=$(row mig)
 stop_attestd
 
 # ---- 2. the HSM key: roundtrips, the stored form ------------------------------------
@@ -154,6 +155,11 @@ check "the HSM stack's row is untouched" test "$(row hsm)" = "$ROW"
 check "audit: the rewrap" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE action = 'pulumi.secrets.rewrap'")" = 1
 dec mig "$CT_FILE"
 expect 200 "migration: the old ciphertext decrypts" '.plaintext == "czNjcjN0"'
+sql "UPDATE extension_pulumi_state_stacks SET secrets_key = '$ROWFILE' WHERE stack = 'mig'" >/dev/null
+dec mig "$CT_FILE"
+expect 200 "a file-wrapped key met after start-up (another replica) decrypts" '.plaintext == "czNjcjN0"'
+check "... and is rewrapped on use" sh -c "case '$(row mig)' in hsm1:$KEYID:*) true ;; *) false ;; esac"
+check "... audited" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE action = 'pulumi.secrets.rewrap'")" = 2
 stop_attestd
 # shellcheck disable=SC2086
 st $HSMENV ITL_PULUMI_MASTER_KEY="$URI"
