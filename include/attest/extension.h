@@ -288,7 +288,8 @@ struct att_ext_host {
 	 * CA's signing key itself: a key of its own in that token.  Results:
 	 * ATT_EXT_INVALID (malformed; or no token= and the CA key is not in a
 	 * token), ATT_EXT_NOTFOUND (no such token or key), ATT_EXT_UNAVAILABLE
-	 * (module or login failed), ATT_EXT_ERROR (not an EC key pair); err
+	 * (module or login failed), ATT_EXT_ERROR (not an EC key pair, or the
+ * token will not derive with it: checked by a wrap and unwrap); err
 	 * says which and never holds the PIN.  Callable from init() on. */
 	int (*wrapkey_open)(struct att_ext *ext, const char *spec, struct att_ext_wrapkey **ret, char *err,
 			    size_t errlen);

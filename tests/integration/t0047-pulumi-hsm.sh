@@ -34,6 +34,10 @@ openssl pkey -in "$TMP/hsm/interop.pem" -pubout -out "$TMP/hsm/interop.pub"
 openssl pkey -in "$TMP/hsm/interop.pem" -pubout -outform DER -out "$TMP/hsm/interop-pub.der"
 p11 --token-label itl-ca --login --pin $PIN --write-object "$TMP/hsm/interop.der" --type privkey --label interop --id 70 --usage-derive
 p11 --token-label itl-ca --login --pin $PIN --write-object "$TMP/hsm/interop-pub.der" --type pubkey --label interop --id 70
+# a key softhsm2-util imports without CKA_DERIVE: refused at start-up
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$TMP/hsm/nd.pem" 2>/dev/null
+openssl pkcs8 -topk8 -nocrypt -in "$TMP/hsm/nd.pem" -out "$TMP/hsm/nd.p8"
+softhsm2-util --import "$TMP/hsm/nd.p8" --token itl-ca --label noderive --id 71 --pin $PIN >/dev/null 2>&1
 check "SoftHSM2 token with the wrapping key, made in the token" \
 	sh -c "pkcs11-tool --module $MODULE --token-label itl-ca --login --pin $PIN --list-objects --type privkey 2>/dev/null | grep -q attestation-pulumi-wrap"
 
@@ -53,6 +57,7 @@ dec() { pl POST "$1" /decrypt "{\"ciphertext\":\"$2\"}"; }
 row() { sql "SELECT secrets_key FROM extension_pulumi_state_stacks WHERE stack = '$1'"; }
 nopin() { ! grep -q "$PIN" "$DATA/attestd.log"; }
 # st ENV...: start attestd on the shared database (sql reads it too)
+# shellcheck disable=SC2034
 st() { start_attestd "$@"; [ "$ATTEST_DB" = postgresql ] || DB=${SHARED_DB_URL#sqlite://}; }
 
 # ---- 1. a file master key: the stack 'mig' gets a file-wrapped key ------------------
@@ -239,6 +244,8 @@ nostart "a URI without token= and no CA token stops start-up" "ITL_PULUMI_MASTER
 	ITL_PULUMI_MASTER_KEY="pkcs11:object=attestation-pulumi-wrap"
 nostart "a missing module stops start-up" "ITL_PULUMI_MASTER_KEY: cannot load the PKCS#11 module '/nonexistent.so'" \
 	ITL_PULUMI_MASTER_KEY="pkcs11:token=itl-ca;object=attestation-pulumi-wrap?pin-value=$PIN" ITL_PKCS11_MODULE=/nonexistent.so
+nostart "a key the token will not derive with (no CKA_DERIVE) stops start-up" "ITL_PULUMI_MASTER_KEY: key 'noderive' in token 'itl-ca' does not derive" \
+	ITL_PULUMI_MASTER_KEY="pkcs11:token=itl-ca;object=noderive?pin-value=$PIN"
 nostart "a previous key without a current one stops start-up" "there is no ITL_PULUMI_MASTER_KEY to rewrap with" \
 	ITL_PULUMI_PREVIOUS_MASTER_KEY="$TMP/master.key"
 out=$(env ITL_DB_URL="sqlite:///$TMP/n.db" ITL_PULUMI_MASTER_KEY="$URI" ITL_PULUMI_PREVIOUS_MASTER_KEY="$URI" "$ATTESTD" --check-config 2>&1)

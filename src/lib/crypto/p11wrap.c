@@ -397,6 +397,26 @@ static int merge_ca(struct att_p11_uri *a, const char *ca_uri, char *err, size_t
 	return 0;
 }
 
+/* A wrap and an unwrap, so that a key the token will not derive with is
+ * refused now rather than after stack keys were wrapped for it. */
+static int selftest(struct att_p11_wrapkey *k)
+{
+	uint8_t v[32], blob[32 + ATT_P11_WRAP_OVERHEAD], back[32];
+	size_t n = 0, m = 0;
+	int r;
+
+	if (RAND_bytes(v, sizeof(v)) != 1)
+		return -1;
+	r = att_p11_wrapkey_wrap(k, "selftest", v, sizeof(v), blob, sizeof(blob), &n) == 0 &&
+		    att_p11_wrapkey_unwrap(k, "selftest", blob, n, back, sizeof(back), &m) == 0 && m == sizeof(v) &&
+		    CRYPTO_memcmp(v, back, m) == 0
+	    ? 0
+	    : -1;
+	att_wipe(v, sizeof(v));
+	att_wipe(back, sizeof(back));
+	return r;
+}
+
 static int open_in(struct att_p11_uri *a, struct att_p11_wrapkey *k, char *err, size_t errlen)
 {
 	PKCS11_SLOT *slot;
@@ -423,6 +443,11 @@ static int open_in(struct att_p11_uri *a, struct att_p11_wrapkey *k, char *err, 
 		EVP_PKEY_free(pk);
 	}
 	pthread_mutex_unlock(&modules_lock);
+	if (r == 0 && selftest(k) < 0) {
+		snprintf(err, errlen, "key '%s' in token '%s' does not derive (ECDH in the token failed: CKA_DERIVE not set? pkcs11-tool --usage-derive)",
+			 a->object, slot->token->label);
+		r = ATT_E_CRYPTO;
+	}
 	return r;
 }
 
