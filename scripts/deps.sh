@@ -10,7 +10,7 @@ fi
 PKGS="build-essential pkg-config meson ninja-build git ca-certificates \
  libmicrohttpd-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev \
  libcurl4-openssl-dev libcmocka-dev libpq-dev libtss2-dev libcjose-dev zlib1g-dev postgresql glewlwyd \
- swtpm swtpm-tools tpm2-tools softhsm2 libp11-dev \
+ swtpm swtpm-tools tpm2-tools softhsm2 libp11-dev opensc python3-cryptography \
  curl jq openssl openssh-client sqlite3 wrk poppler-utils python3 util-linux chromium time procps nginx systemd \
  prometheus podman buildah podman-compose debootstrap bubblewrap"
 missing=""

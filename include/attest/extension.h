@@ -61,6 +61,7 @@ struct att_ext_resp;	/* the response to it */
 struct att_ext_db;	/* a database connection lent to the extension */
 struct att_ext_rows;	/* the rows of a query */
 struct att_ext_event;	/* a lifecycle event */
+struct att_ext_wrapkey;	/* a key-wrapping key in an HSM (appended) */
 
 /* Return values of host functions, hooks and init(). */
 enum att_ext_result {
@@ -275,7 +276,41 @@ struct att_ext_host {
 	int (*secret_put)(struct att_ext *ext, const char *machine_id, const char *name, const uint8_t *value,
 			  size_t len, int64_t ttl_seconds);
 	int (*secret_delete)(struct att_ext *ext, const char *machine_id, const char *name);
+
+	/* ---- wrapping keys in an HSM (docs/extensions.md) ------------------ */
+	/* Open a key-wrapping key held by a PKCS#11 token: spec is an RFC
+	 * 7512 URI of an EC key pair (P-256, P-384, P-521) whose private key
+	 * may derive (CKA_DERIVE):
+	 *   pkcs11:token=<label>;object=<label>?pin-value=<pin>
+	 * (or pin-source=file:<path>; module-path= or ITL_PKCS11_MODULE).
+	 * Without token= the key is looked up in the token of the Enrollment
+	 * CA key (ITL_ENROLLMENT_CA_KEY), with its PIN and module.  Never the
+	 * CA's signing key itself: a key of its own in that token.  Results:
+	 * ATT_EXT_INVALID (malformed; or no token= and the CA key is not in a
+	 * token), ATT_EXT_NOTFOUND (no such token or key), ATT_EXT_UNAVAILABLE
+	 * (module or login failed), ATT_EXT_ERROR (not an EC key pair, or the
+ * token will not derive with it: checked by a wrap and unwrap); err
+	 * says which and never holds the PIN.  Callable from init() on. */
+	int (*wrapkey_open)(struct att_ext *ext, const char *spec, struct att_ext_wrapkey **ret, char *err,
+			    size_t errlen);
+	/* Wrap (encrypt and authenticate) len <= 65536 bytes, bound to the
+	 * calling extension's name and to context (domain separation: a blob
+	 * unwraps only for the same extension and context).  Needs only the
+	 * public key.  out holds len + ATT_EXT_WRAP_OVERHEAD bytes. */
+	int (*wrapkey_wrap)(struct att_ext_wrapkey *k, const char *context, const uint8_t *in, size_t len,
+			    uint8_t *out, size_t cap, size_t *ret_len);
+	/* The private key operation (ECDH) runs inside the token.
+	 * ATT_EXT_INVALID: not a blob of this key, extension and context (or
+	 * altered); ATT_EXT_UNAVAILABLE: the token failed.  out holds len. */
+	int (*wrapkey_unwrap)(struct att_ext_wrapkey *k, const char *context, const uint8_t *in, size_t len,
+			      uint8_t *out, size_t cap, size_t *ret_len);
+	/* 16 hex digits naming the key (SHA-256 of its public point). */
+	const char *(*wrapkey_id)(struct att_ext_wrapkey *k);
+	void (*wrapkey_close)(struct att_ext_wrapkey *k);
 };
+
+/* The most a wrapped blob adds to what it wraps. */
+#define ATT_EXT_WRAP_OVERHEAD 192
 
 /* Typed hooks, one per event (the seeds' @on_registered ... @on_any_event). */
 #define att_ext_on_registered(h, ext, fn, ud) (h)->add_context_hook((ext), "node.registered", (fn), (ud))

@@ -5,6 +5,7 @@
  *               GET /api/v1/extensions
  *   host.c      the host function table handed to every extension
  *   host_vault.c  the secret vault's host functions
+ *   host_wrap.c   wrapping keys in an HSM (wrapkey_*)
  *   dispatch.c  delivering lifecycle events from the outbox to hooks */
 #ifndef ATTESTD_EXT_H
 #define ATTESTD_EXT_H
@@ -99,6 +100,16 @@ void att_ext_targets_release(struct att_ext_targets *t);
 int att_ext_h_secret_put(struct att_ext *ext, const char *machine_id, const char *name, const uint8_t *value,
 			 size_t len, int64_t ttl_seconds);
 int att_ext_h_secret_delete(struct att_ext *ext, const char *machine_id, const char *name);
+
+/* host_wrap.c: wrapping keys in an HSM. */
+int att_ext_h_wrapkey_open(struct att_ext *ext, const char *spec, struct att_ext_wrapkey **ret, char *err,
+			   size_t errlen);
+int att_ext_h_wrapkey_wrap(struct att_ext_wrapkey *w, const char *context, const uint8_t *in, size_t len,
+			   uint8_t *out, size_t cap, size_t *ret_len);
+int att_ext_h_wrapkey_unwrap(struct att_ext_wrapkey *w, const char *context, const uint8_t *in, size_t len,
+			     uint8_t *out, size_t cap, size_t *ret_len);
+const char *att_ext_h_wrapkey_id(struct att_ext_wrapkey *w);
+void att_ext_h_wrapkey_close(struct att_ext_wrapkey *w);
 
 /* loader.c: load every configured extension (built-ins first, then
  * the shared objects of ITL_EXTENSIONS_DIR sorted, then ITL_EXTENSIONS), call init(). */

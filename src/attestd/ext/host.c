@@ -657,6 +657,11 @@ static const struct att_ext_host host = {
 	.event_error = h_event_error,
 	.secret_put = att_ext_h_secret_put,
 	.secret_delete = att_ext_h_secret_delete,
+	.wrapkey_open = att_ext_h_wrapkey_open,
+	.wrapkey_wrap = att_ext_h_wrapkey_wrap,
+	.wrapkey_unwrap = att_ext_h_wrapkey_unwrap,
+	.wrapkey_id = att_ext_h_wrapkey_id,
+	.wrapkey_close = att_ext_h_wrapkey_close,
 };
 
 const struct att_ext_host *att_ext_host_table(void)

@@ -416,52 +416,10 @@ static int env_size(const char *name, int64_t dflt, int64_t min, int64_t max, in
 	return 0;
 }
 
-static int hexval(int c)
-{
-	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
-}
-
-/* ITL_PULUMI_MASTER_KEY: a file of 32 raw bytes or 64 hex digits. */
-static int load_master(const char *path, char *err, size_t errlen)
-{
-	uint8_t buf[130];
-	size_t n;
-	FILE *f = fopen(path, "rb");
-
-	if (!f) {
-		snprintf(err, errlen, "ITL_PULUMI_MASTER_KEY: cannot open %.200s", path);
-		return -1;
-	}
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	if (n == 32) {
-		memcpy(pl_cfg.master, buf, 32);
-	} else if (n == 64) {
-		for (size_t i = 0; i < 32; i++) {
-			int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
-
-			if (hi < 0 || lo < 0)
-				goto bad;
-			pl_cfg.master[i] = (uint8_t)(hi << 4 | lo);
-		}
-	} else {
-		goto bad;
-	}
-	OPENSSL_cleanse(buf, sizeof(buf));
-	pl_cfg.have_master = true;
-	return 0;
-bad:
-	OPENSSL_cleanse(buf, sizeof(buf));
-	snprintf(err, errlen, "ITL_PULUMI_MASTER_KEY: %.200s must hold 32 bytes or 64 hex digits", path);
-	return -1;
-}
-
 static int configure(char *err, size_t errlen)
 {
 	const char *v = getenv("ITL_PULUMI_ENABLED"), *tok = getenv("ITL_PULUMI_TOKEN");
-	const char *org = getenv("ITL_PULUMI_ORG"), *mk = getenv("ITL_PULUMI_MASTER_KEY");
+	const char *org = getenv("ITL_PULUMI_ORG");
 	int64_t body, inflated, logb;
 
 	memset(&pl_cfg, 0, sizeof(pl_cfg));
@@ -508,8 +466,6 @@ static int configure(char *err, size_t errlen)
 	snprintf(pl_cfg.deploy_backend_url, sizeof(pl_cfg.deploy_backend_url), "%s", v ? v : "");
 	pl_cfg.max_body = (size_t)body;
 	pl_cfg.max_inflated = (size_t)inflated;
-	if (mk && *mk && load_master(mk, err, errlen) < 0)
-		return -1;
 	return 0;
 }
 
@@ -566,8 +522,10 @@ static const struct att_ext_migration v1 = {
 static int init(struct att_ext *ext, const struct att_ext_host *h, char *err, size_t errlen)
 {
 	pl_host = h;
-	if (configure(err, errlen) < 0)
+	if (configure(err, errlen) < 0 || pl_keys_configure(ext, err, errlen) < 0) {
+		pl_keys_close();
 		return ATT_EXT_INVALID;
+	}
 	if (h->add_migration(ext, &v1) != ATT_EXT_OK || h->add_migration(ext, &v2) != ATT_EXT_OK ||
 	    h->add_migration(ext, &v3) != ATT_EXT_OK) {
 		snprintf(err, errlen, "migration refused");
@@ -589,14 +547,21 @@ static int init(struct att_ext *ext, const struct att_ext_host *h, char *err, si
 			return ATT_EXT_INVALID;
 		}
 	}
-	if (pl_cfg.enabled && !pl_cfg.have_master)
-		h->log(ext, ATT_EXT_LOG_WARNING,
-		       "ITL_PULUMI_MASTER_KEY is not set: the secrets endpoints (encrypt/decrypt) answer 503");
+	if (pl_cfg.enabled && !pl_cfg.master.set)
+		h->log(ext, ATT_EXT_LOG_WARNING, "%s: the secrets endpoints (encrypt/decrypt) answer 503",
+		       pl_cfg.why_no_master);
+	else if (pl_cfg.master.set)
+		h->log(ext, ATT_EXT_LOG_INFO, "stack secrets keys are wrapped by the master key: %s%s%s",
+		       pl_cfg.master.desc, pl_cfg.previous.set ? "; previous master key: " : "",
+		       pl_cfg.previous.set ? pl_cfg.previous.desc : "");
 	return ATT_EXT_OK;
 }
 
 static int start(struct att_ext *ext)
 {
+	if (pl_keys_rewrap_all(ext) < 0)
+		pl_host->log(ext, ATT_EXT_LOG_WARNING,
+			     "stack keys not rewrapped at start-up (database unavailable): they are on use");
 	return pl_deploy_start(ext) == 0 ? ATT_EXT_OK : ATT_EXT_ERROR;
 }
 
@@ -604,7 +569,7 @@ static void stop(struct att_ext *ext)
 {
 	(void)ext;
 	pl_deploy_stop();
-	OPENSSL_cleanse(pl_cfg.master, sizeof(pl_cfg.master));
+	pl_keys_close();
 }
 
 static const char *const prefixes[] = { "/api/capabilities", "/api/user", "/api/stacks/", "/api/cli/", NULL };

@@ -22,12 +22,21 @@
 
 #include "attest/extension.h"
 
+/* A master key: a file key or an HSM key (keys.c). */
+struct pl_master {
+	bool set;
+	uint8_t file[32];
+	struct att_ext_wrapkey *hsm;	/* non-NULL: an HSM key */
+	char desc[48];			/* "file", "HSM key <id>" */
+};
+
 struct pl_config {
 	bool enabled;
 	char token[512];		/* ITL_PULUMI_TOKEN ("" = only operator credentials) */
 	char org[64];			/* ITL_PULUMI_ORG */
-	uint8_t master[32];		/* ITL_PULUMI_MASTER_KEY */
-	bool have_master;
+	struct pl_master master;	/* ITL_PULUMI_MASTER_KEY (or the CA token's default key) */
+	struct pl_master previous;	/* ITL_PULUMI_PREVIOUS_MASTER_KEY */
+	char why_no_master[300];	/* the 503 detail when !master.set */
 	size_t max_body;		/* ITL_PULUMI_MAX_BODY_BYTES: as sent (gzip) */
 	size_t max_inflated;		/* ITL_PULUMI_MAX_CHECKPOINT_BYTES: after gunzip */
 	int64_t lease_seconds;		/* ITL_PULUMI_LEASE_SECONDS */
@@ -92,6 +101,24 @@ int pl_audit(struct pl_req *r, struct att_ext_db *db, const char *action, const 
 	__attribute__((format(printf, 4, 5)));
 
 typedef void (*pl_handler_fn)(struct pl_req *r);
+
+/* ---- keys.c: master keys ----------------------------------------------------- */
+/* Read ITL_PULUMI_MASTER_KEY / ITL_PULUMI_PREVIOUS_MASTER_KEY (init()). */
+int pl_keys_configure(struct att_ext *ext, char *err, size_t errlen);
+void pl_keys_close(void);
+/* A stack key wrapped with the current master key, as stored (malloc'd). */
+char *pl_key_wrap(const uint8_t key[32], const char *stack_id);
+/* 0 (stale: only the previous master key unwrapped it), ATT_EXT_INVALID
+ * or ATT_EXT_UNAVAILABLE (the HSM failed), with why. */
+int pl_key_unwrap(const char *stored, const char *stack_id, uint8_t key[32], bool *stale, char *why,
+		  size_t whylen);
+/* Rewrap what the previous master key unwraps (start()). */
+int pl_keys_rewrap_all(struct att_ext *ext);
+
+/* ---- secrets.c --------------------------------------------------------------- */
+/* AES-256-GCM: out = nonce (12) || ciphertext || tag (16). */
+int pl_gcm_seal(const uint8_t key[32], const char *aad, const uint8_t *pt, size_t n, uint8_t *out);
+int pl_gcm_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t n, uint8_t *pt);
 
 /* ---- stacks.c ---------------------------------------------------------------- */
 void pl_h_capabilities(struct pl_req *r);

@@ -1,7 +1,7 @@
 /* secrets.c - the service secrets manager the CLI uses on an http
  * backend (pulumi.md §6): encrypt, decrypt and their batch forms.  Each
  * stack has its own random AES-256-GCM key, stored only wrapped by the
- * master key (ITL_PULUMI_MASTER_KEY); a ciphertext is bound to its
+ * master key (ITL_PULUMI_MASTER_KEY: a file or an HSM key, keys.c); a ciphertext is bound to its
  * stack's id, so another stack cannot decrypt it.  Every decryption is
  * audited (who, which stack, how many values). */
 #include <stdio.h>
@@ -22,7 +22,7 @@
 /* ---- AES-256-GCM ------------------------------------------------------------------------ */
 
 /* out = nonce || ciphertext || tag */
-static int gcm_seal(const uint8_t key[32], const char *aad, const uint8_t *pt, size_t n, uint8_t *out)
+int pl_gcm_seal(const uint8_t key[32], const char *aad, const uint8_t *pt, size_t n, uint8_t *out)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int l, ok;
@@ -40,7 +40,7 @@ static int gcm_seal(const uint8_t key[32], const char *aad, const uint8_t *pt, s
 	return ok ? 0 : -1;
 }
 
-static int gcm_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t n, uint8_t *pt)
+int pl_gcm_open(const uint8_t key[32], const char *aad, const uint8_t *in, size_t n, uint8_t *pt)
 {
 	EVP_CIPHER_CTX *c;
 	int l, ok;
@@ -69,39 +69,47 @@ struct keyctx {
 
 static int stack_key(struct pl_req *r, struct att_ext_db *db, struct pl_stack *s, bool create, struct keyctx *k)
 {
-	char aad[80];
-	uint8_t wrapped[NONCE + 32 + TAG], *w = NULL;
-	size_t wn = 0;
-	char *b64;
+	char why[300], *w;
+	bool stale;
 	int rc;
 
-	snprintf(aad, sizeof(aad), "pulumi_state/stack-key/%s", s->id);
 	snprintf(k->aad, sizeof(k->aad), "pulumi_state/secret/%s", s->id);
 	if (s->key) {
-		rc = pl_b64_decode(s->key, strlen(s->key), &w, &wn) == 0 && wn == sizeof(wrapped) &&
-				     gcm_open(pl_cfg.master, aad, w, wn, k->key) == 0
-			     ? 0
-			     : -1;
-		free(w);
+		rc = pl_key_unwrap(s->key, s->id, k->key, &stale, why, sizeof(why));
 		if (rc < 0) {
-			pl_error(r, 500, "Internal Server Error: the stack's key does not unwrap with ITL_PULUMI_MASTER_KEY");
+			pl_error(r, rc == ATT_EXT_UNAVAILABLE ? 503 : 500, "%s: %s",
+				 rc == ATT_EXT_UNAVAILABLE ? "Service Unavailable" : "Internal Server Error", why);
 			return ATT_EXT_PERMANENT;
 		}
-		return 0;
+		if (!stale)
+			return 0;
+		/* unwrapped by ITL_PULUMI_PREVIOUS_MASTER_KEY: rewrap with the current one */
+		if (!(w = pl_key_wrap(k->key, s->id)))
+			return ATT_EXT_ERROR;
+		rc = pl_host->db_exec(db, "UPDATE extension_pulumi_state_stacks SET secrets_key = ? WHERE id = ?", "ss",
+				      w, s->id);
+		free(w);
+		if (rc >= 0)
+			rc = pl_audit(r, db, "pulumi.secrets.rewrap", "the stack's key was rewrapped with the master key %s",
+				      pl_cfg.master.desc);
+		return rc < 0 ? rc : 0;
 	}
 	if (!create) {
 		pl_error(r, 400, "Bad Request: stack '%s/%s/%s' has no secrets: this ciphertext is not its own", r->org,
 			 r->project, r->stack);
 		return ATT_EXT_PERMANENT;
 	}
-	if (RAND_bytes(k->key, sizeof(k->key)) != 1 || gcm_seal(pl_cfg.master, aad, k->key, 32, wrapped) < 0 ||
-	    !(b64 = pl_b64_encode(wrapped, sizeof(wrapped))))
-		return ATT_EXT_ERROR;
+	if (RAND_bytes(k->key, sizeof(k->key)) != 1 || !(w = pl_key_wrap(k->key, s->id))) {
+		pl_error(r, 503, "Service Unavailable: the stack's new key could not be wrapped with the master key %s",
+			 pl_cfg.master.desc);
+		return ATT_EXT_PERMANENT;
+	}
 	rc = pl_host->db_exec(db, "UPDATE extension_pulumi_state_stacks SET secrets_key = ? WHERE id = ? AND secrets_key IS NULL",
-			      "ss", b64, s->id);
-	free(b64);
+			      "ss", w, s->id);
+	free(w);
 	if (rc >= 0)
-		rc = pl_audit(r, db, "pulumi.secrets.key", "a secrets key was created for the stack");
+		rc = pl_audit(r, db, "pulumi.secrets.key", "a secrets key was created for the stack (master key %s)",
+			      pl_cfg.master.desc);
 	return rc < 0 ? rc : 0;
 }
 
@@ -120,7 +128,7 @@ static json_t *seal_b64(const struct keyctx *k, const json_t *pt_b64)
 	ct = malloc(1 + NONCE + n + TAG);
 	if (ct) {
 		ct[0] = FORMAT;
-		if (gcm_seal(k->key, k->aad, pt, n, ct + 1) == 0 && (s = pl_b64_encode(ct, 1 + NONCE + n + TAG))) {
+		if (pl_gcm_seal(k->key, k->aad, pt, n, ct + 1) == 0 && (s = pl_b64_encode(ct, 1 + NONCE + n + TAG))) {
 			out = json_string(s);
 			free(s);
 		}
@@ -143,7 +151,7 @@ static json_t *open_b64(const struct keyctx *k, const json_t *ct_b64)
 	    pl_b64_decode(json_string_value(ct_b64), json_string_length(ct_b64), &ct, &n) < 0)
 		return NULL;
 	if (n >= 1 + NONCE + TAG && ct[0] == FORMAT && (pt = malloc(n))) {
-		if (gcm_open(k->key, k->aad, ct + 1, n - 1, pt) == 0 && (s = pl_b64_encode(pt, n - 1 - NONCE - TAG))) {
+		if (pl_gcm_open(k->key, k->aad, ct + 1, n - 1, pt) == 0 && (s = pl_b64_encode(pt, n - 1 - NONCE - TAG))) {
 			out = json_string(s);
 			OPENSSL_cleanse(s, strlen(s));
 			free(s);
@@ -213,8 +221,8 @@ static void secrets(struct pl_req *r, enum op op)
 	size_t n = 0;
 	int rc;
 
-	if (!pl_cfg.have_master) {
-		pl_error(r, 503, "Service Unavailable: no ITL_PULUMI_MASTER_KEY is configured for stack secrets");
+	if (!pl_cfg.master.set) {
+		pl_error(r, 503, "Service Unavailable: %s", pl_cfg.why_no_master);
 		return;
 	}
 	if (!(j = pl_body_json(r)))

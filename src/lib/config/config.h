@@ -122,6 +122,7 @@ struct att_config {
 	char *pulumi_deploy_sandbox;	/* auto|bwrap|user|none */
 	char *pulumi_deploy_user;
 	char *pulumi_bwrap;
+	char *pulumi_previous_master_key;
 	char *shared_secret_master_key;
 	char *shared_secret_passphrase;
 	/* event delivery (docs/events.md) */

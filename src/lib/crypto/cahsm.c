@@ -13,16 +13,12 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "crypto/ca-internal.h"
+#include "crypto/p11wrap.h"
 
 #ifdef ATT_HAVE_LIBP11
 #include <libp11.h>
 #endif
 
-struct uri_attrs {
-	char token[128], object[128], pin[256], module[1024], pin_file[1024];
-	unsigned char id[64];
-	size_t id_len;
-};
 
 /* Percent-decode [s, s+n) into out (cap bytes incl. NUL); -1 if invalid. */
 static int pct_decode(const char *s, size_t n, unsigned char *out, size_t cap, size_t *ret_len)
@@ -53,7 +49,7 @@ static int pct_decode(const char *s, size_t n, unsigned char *out, size_t cap, s
 	return 0;
 }
 
-static int set_attr(struct uri_attrs *a, const char *k, size_t kl, const char *v, size_t vl)
+static int set_attr(struct att_p11_uri *a, const char *k, size_t kl, const char *v, size_t vl)
 {
 	struct {
 		const char *name;
@@ -74,7 +70,7 @@ static int set_attr(struct uri_attrs *a, const char *k, size_t kl, const char *v
 	return 0;	/* other attributes (type=private, ...) are not needed */
 }
 
-static int parse_uri(const char *uri, struct uri_attrs *a)
+int att_p11_uri_parse(const char *uri, struct att_p11_uri *a)
 {
 	const char *p = uri + 7, *q = strchr(p, '?');
 	const char *end = q ? q : p + strlen(p);
@@ -109,13 +105,10 @@ static int parse_uri(const char *uri, struct uri_attrs *a)
 
 #ifdef ATT_HAVE_LIBP11
 struct att_ca_hsm {
-	PKCS11_CTX *ctx;
-	PKCS11_SLOT *slots;
-	unsigned int nslots;
-	bool loaded;
+	PKCS11_SLOT *slot;	/* the shared context's (p11wrap.c): never released here */
 };
 
-static PKCS11_KEY *find_key(PKCS11_TOKEN *tok, const struct uri_attrs *a)
+static PKCS11_KEY *find_key(PKCS11_TOKEN *tok, const struct att_p11_uri *a)
 {
 	PKCS11_KEY *keys = NULL;
 	unsigned int n = 0;
@@ -136,53 +129,36 @@ int att_ca_hsm_load(const char *uri, const char *default_module, EVP_PKEY **ret,
 		    char *reterr, size_t errlen)
 {
 	struct att_ca_hsm *h = calloc(1, sizeof(*h));
-	struct uri_attrs a;
-	PKCS11_SLOT *slot = NULL;
+	struct att_p11_uri a;
 	PKCS11_KEY *key;
 	EVP_PKEY *pk = NULL;
+	char why[256];
+	void *slot = NULL;
 	int r = ATT_E_INVAL;
 
 	if (!h)
 		return ATT_E_NOMEM;
-	if (parse_uri(uri, &a) < 0 || (!a.object[0] && !a.id_len)) {
+	if (att_p11_uri_parse(uri, &a) < 0 || (!a.object[0] && !a.id_len)) {
 		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: expected pkcs11:token=<label>;object=<label>?pin-value=<pin>");
 		goto out;
 	}
 	if (!a.module[0])
 		snprintf(a.module, sizeof(a.module), "%s", default_module ? default_module : "");
-	h->ctx = PKCS11_CTX_new();
-	if (a.module[0] && h->ctx && PKCS11_CTX_load(h->ctx, a.module) == 0)
-		h->loaded = true;
-	if (!h->loaded) {
-		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: cannot load the PKCS#11 module '%s' (module-path= or ITL_PKCS11_MODULE)",
-			 a.module);
+	if (att_p11_slot(&a, &slot, why, sizeof(why)) < 0) {
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: %s", why);
 		goto out;
 	}
-	if (PKCS11_enumerate_slots(h->ctx, &h->slots, &h->nslots) < 0)
-		goto nokey;
-	for (unsigned int i = 0; i < h->nslots && !slot; i++)
-		if (h->slots[i].token && h->slots[i].token->initialized &&
-		    (!a.token[0] || strcmp(h->slots[i].token->label, a.token) == 0))
-			slot = &h->slots[i];
-	if (!slot) {
-		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: no PKCS#11 token labelled '%s'", a.token);
-		goto out;
-	}
-	if (PKCS11_open_session(slot, 0) < 0 || PKCS11_login(slot, 0, a.pin) < 0) {
-		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: login to token '%s' failed", a.token);
-		goto out;
-	}
-	key = find_key(slot->token, &a);
+	h->slot = slot;
+	key = find_key(h->slot->token, &a);
 	pk = key ? PKCS11_get_private_key(key) : NULL;
-	if (!pk)
-		goto nokey;
+	if (!pk) {
+		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: no private key '%s' in token '%s'", a.object, a.token);
+		goto out;
+	}
 	*ret = pk;
 	*ret_hsm = h;
 	h = NULL;
 	r = 0;
-	goto out;
-nokey:
-	snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: no private key '%s' in token '%s'", a.object, a.token);
 out:
 	att_wipe(&a, sizeof(a));
 	att_ca_hsm_free(h);
@@ -191,26 +167,18 @@ out:
 
 void att_ca_hsm_free(struct att_ca_hsm *h)
 {
-	if (!h)
-		return;
-	if (h->slots)
-		PKCS11_release_all_slots(h->ctx, h->slots, h->nslots);
-	if (h->loaded)
-		PKCS11_CTX_unload(h->ctx);
-	if (h->ctx)
-		PKCS11_CTX_free(h->ctx);
 	free(h);
 }
 #else
 int att_ca_hsm_load(const char *uri, const char *default_module, EVP_PKEY **ret, struct att_ca_hsm **ret_hsm,
 		    char *reterr, size_t errlen)
 {
-	struct uri_attrs a;
+	struct att_p11_uri a;
 
 	(void)default_module;
 	(void)ret;
 	(void)ret_hsm;
-	(void)parse_uri(uri, &a);
+	(void)att_p11_uri_parse(uri, &a);
 	att_wipe(&a, sizeof(a));
 	snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_KEY: this attestd was built without PKCS#11 support (libp11)");
 	return ATT_E_UNAVAILABLE;
