@@ -68,7 +68,7 @@ awk -v a="$A_RPS" -v p="$A_P99" 'BEGIN {
 # quote verification (what every attest with a quote costs in CPU) against
 # OpenSSL's own verify rate for the AK's algorithm, both measured now
 echo
-echo "TPM quote verification, one core: parse the AK (cached: seen before by this process; cold: imported"
+echo "TPM quote verification, per CPU second (as openssl speed counts): parse the AK (cached: seen before by this process; cold: imported"
 echo "for every quote) and the TPMS_ATTEST, verify the TPMT_SIGNATURE, nonce, pcrDigest of 8 PCRs; 16 AKs in turn"
 QS=${BENCH_QUOTE_SECONDS:-3}
 "$BUILD/tests/quote-bench" "$QS" > "$OUT/quote.txt"
@@ -85,7 +85,7 @@ join "$OUT/quote.txt" "$OUT/speed.txt" | awk '{ if ($2 / $4 < 0.7) bad = 1 }
 
 # OIDC bearer-token validation (what every operator request costs in CPU)
 echo
-echo "OIDC bearer-token validation, one core: the whole check (shape, JWKS key by kid, signature, claims,"
+echo "OIDC bearer-token validation, per CPU second: the whole check (shape, JWKS key by kid, signature, claims,"
 echo "role lookup input) over 64 Keycloak-shaped tokens"
 "$BUILD/tests/jwt-bench" "$QS" > "$OUT/jwt.txt"
 printf '%-12s %14s %8s %24s\n' "alg" "tokens/s" "ratio" "openssl speed verify/s"
