@@ -62,6 +62,7 @@ struct copy_table {
 #define Q14 Q10 ", ?, ?, ?, ?"
 #define AGENT_POLICY_COLS "cluster_id, version, yaml, document, created_at, created_by"
 #define AGENT_SESSION_COLS "session_id, cluster_id, policy, spiffe_id, attributes, source_ip, issued_at, expires_at"
+#define IDENTITY_USE_COLS "jti, machine_id, rule, used_at"
 
 static const struct copy_table tables[] = {
 	{ "machines", 40, true, "SELECT " MACHINE_COLS " FROM machines ORDER BY id",
@@ -123,6 +124,9 @@ static const struct copy_table tables[] = {
 	{ "agent_sessions", 8, false, "SELECT " AGENT_SESSION_COLS " FROM agent_sessions ORDER BY session_id",
 	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO agent_sessions (" AGENT_SESSION_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)" },
+	{ "agent_identity_uses", 4, false, "SELECT " IDENTITY_USE_COLS " FROM agent_identity_uses ORDER BY jti",
+	  "INSERT INTO agent_identity_uses (" IDENTITY_USE_COLS ") VALUES (?, ?, ?, ?)",
+	  "INSERT INTO agent_identity_uses (" IDENTITY_USE_COLS ") VALUES (?, ?, ?, ?)" },
 };
 
 static const char *const reset_identity[] = {

@@ -310,6 +310,15 @@
 	" signature TEXT NOT NULL," \
 	" timestamp_token TEXT);"
 
+/* Auto-approval by agent identity (docs/auto-approval.md): each identity
+ * (its jti, the agent session id) approves at most one machine. */
+#define V14_IDENTITY_USES \
+	"CREATE TABLE agent_identity_uses (" \
+	" jti TEXT PRIMARY KEY," \
+	" machine_id TEXT NOT NULL," \
+	" rule TEXT NOT NULL," \
+	" used_at BIGINT NOT NULL);"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -382,6 +391,12 @@ const struct att_migration att_migrations[] = {
 		"signed audit checkpoints",
 		V13_CHECKPOINTS("INTEGER PRIMARY KEY"),
 		V13_CHECKPOINTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		14,
+		"auto-approval: single use of agent identities",
+		V14_IDENTITY_USES,
+		V14_IDENTITY_USES,
 	},
 };
 
