@@ -6,8 +6,9 @@
 # attributes, policy and cluster.  Refused identities (forged, expired,
 # other issuer/audience, alg none, replayed, bound to another EK) leave
 # the machine pending with the reason audited; rule validation; hourly
-# limit; dual-control roles never.
+# limit; dual-control roles never; attest-agent --agent-identity (swtpm).
 . "$SRCDIR/tests/lib/test-lib.sh"
+. "$SRCDIR/tests/lib/swtpm.sh"
 
 RULES=$TMP/rules.json
 rules() { printf '%s' "$1" > "$RULES"; }
@@ -186,6 +187,30 @@ expect 200 "re-registering a known machine with an identity changes nothing" ".m
 check "the identity is not consumed by a re-registration" test "$(sql "SELECT COUNT(*) FROM agent_identity_uses WHERE jti='$(jget .machine_id >/dev/null; printf '%s' "$IDT" | cut -d. -f2 | tr '_-' '/+' | awk '{ while (length($0) % 4) $0 = $0 "="; print }' | base64 -d | jq -r .jti)'")" = 0
 admin GET /api/v1/auto-approval
 expect 200 "the status lists both rules with their use this hour" '(.rules | map(.name)) == ["ci-k8s","batch"] and .rules[0].approved_last_hour == 4 and .rules[1].approved_last_hour == 1'
+
+say "--- attest-agent --agent-identity FILE"
+mkdir -p "$W/sys"; : > "$W/cmdline"
+aa() { # CMD STATE [args]: attest-agent on the current swtpm; sets RC, AOUT, AERR
+	cmd=$1; st=$2; shift 2
+	"$ATTEST_AGENT" "$cmd" --server "$BASE" --tcti "$TPM2TOOLS_TCTI" --state-dir "$W/$st" --sysfs-root "$W/sys" \
+		--cmdline "$W/cmdline" --timeout 10 "$@" >"$W/agent.out" 2>"$W/agent.err"
+	RC=$?; AOUT=$(cat "$W/agent.out"); AERR=$(cat "$W/agent.err")
+}
+tpm_manufacture A
+aa register sa --agent-identity "$W/missing.jwt"
+check "register: an unreadable identity file is a local failure (exit 1), nothing sent" sh -c "test $RC = 1 && printf '%s' '$AERR' | grep -q -- '--agent-identity $W/missing.jwt: cannot read it'"
+printf 'not a token\n' > "$W/bad.jwt"
+aa register sa --agent-identity "$W/bad.jwt"
+check "register: a file that is not one JWT is refused locally (exit 1)" sh -c "test $RC = 1 && printf '%s' '$AERR' | grep -q 'not one JWT'"
+agent ci; printf '%s\n' "$IDT" > "$W/identity.jwt"
+aa register sa --agent-identity "$W/identity.jwt" --output json
+check "attest-agent register --agent-identity: approved by the attribute rule" sh -c "test $RC = 0 && printf '%s' '$AOUT' | jq -e '.status == \"registered\"' >/dev/null"
+check "... and audited with that identity" test "$(sql "SELECT COUNT(*) FROM audit_log WHERE operator_cn='AUTO_APPROVE:ci-k8s' AND detail LIKE '%jti=$SID %'")" = 1
+tpm_manufacture B
+agent ci; printf '%s\n' "$IDT" > "$W/identity.jwt"
+aa run sb --once --agent-identity "$W/identity.jwt"
+check "attest-agent run --agent-identity: its self-registration is approved by the attribute rule" \
+	test "$(sql "SELECT COUNT(*) FROM audit_log WHERE operator_cn='AUTO_APPROVE:ci-k8s' AND detail LIKE '%jti=$SID %'")" = 1
 check "no dual-control role was ever approved automatically" test "$(sql "SELECT COUNT(*) FROM machines WHERE role='controlplane' AND status <> 'pending_approval'")" = 0
 stop_attestd
 done_testing
