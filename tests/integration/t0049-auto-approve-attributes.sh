@@ -103,6 +103,21 @@ reg self-register r2 "$CI_IDT"
 expect 200 "a replayed identity does not approve a second machine" '.status == "pending_approval"'
 check "the replay is recorded and audited" test "$(sql "SELECT decision FROM auto_approvals WHERE machine_id='$MID'"):$(audits "$MID" auto_approve_identity_refused "%jti=$CI_SID was already used (machine $M1)%")" = "refused:1"
 agent ci
+RACE_SID=$SID
+for n in 1 2 3 4 5 6; do
+	make_ek race$n
+	node_body ",\"agent_identity\":\"$IDT\"" > "$W/race$n.json"
+done
+RACERS=""
+for n in 1 2 3 4 5 6; do
+	curl -sS -o "$W/race$n.out" -H 'Content-Type: application/json' --data-binary @"$W/race$n.json" "$BASE/api/v1/self-register" &
+	RACERS="$RACERS $!"
+done
+for p in $RACERS; do wait "$p"; done
+check "six machines racing with one identity: exactly one approved" \
+	test "$(cat "$W"/race?.out | jq -r .status | sort | uniq -c | tr -s ' ' | tr '\n' ,)" = " 5 pending_approval, 1 registered,"
+check "... and one use recorded" test "$(sql "SELECT COUNT(*) FROM agent_identity_uses WHERE jti='$RACE_SID'")" = 1
+agent ci
 reg register r3 "$IDT"
 expect 200 "a fresh ci identity on POST /register is approved too" '.status == "registered"'
 agent prod
@@ -186,7 +201,7 @@ api POST /api/v1/self-register "$(node_body ",\"agent_identity\":\"$IDT\"")"
 expect 200 "re-registering a known machine with an identity changes nothing" ".machine_id == \"$M1\""
 check "the identity is not consumed by a re-registration" test "$(sql "SELECT COUNT(*) FROM agent_identity_uses WHERE jti='$(jget .machine_id >/dev/null; printf '%s' "$IDT" | cut -d. -f2 | tr '_-' '/+' | awk '{ while (length($0) % 4) $0 = $0 "="; print }' | base64 -d | jq -r .jti)'")" = 0
 admin GET /api/v1/auto-approval
-expect 200 "the status lists both rules with their use this hour" '(.rules | map(.name)) == ["ci-k8s","batch"] and .rules[0].approved_last_hour == 4 and .rules[1].approved_last_hour == 1'
+expect 200 "the status lists both rules with their use this hour" '(.rules | map(.name)) == ["ci-k8s","batch"] and .rules[0].approved_last_hour == 5 and .rules[1].approved_last_hour == 1'
 
 say "--- attest-agent --agent-identity FILE"
 mkdir -p "$W/sys"; : > "$W/cmdline"
