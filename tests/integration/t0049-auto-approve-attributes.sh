@@ -64,10 +64,13 @@ spec:
             issuerURL: $ISS
             allowedNamespaces: [ci, prod, batch]
 EOF
-STATUS=$(curl -sS -o "$TMP/resp.body" -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" \
-	-H "Content-Type: application/yaml" --data-binary @"$W/policy.yaml" "$BASE/api/v1/clusters/c1/config/AgentAttestation")
-BODY=$(cat "$TMP/resp.body")
-expect 200 "the cluster's agent policy is stored"
+put_policy() {
+	STATUS=$(curl -sS -o "$TMP/resp.body" -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" \
+		-H "Content-Type: application/yaml" --data-binary @"$W/policy.yaml" "$BASE/api/v1/clusters/c1/config/AgentAttestation")
+	BODY=$(cat "$TMP/resp.body")
+	expect 200 "the cluster's agent policy is stored"
+}
+put_policy
 # agent NAMESPACE: attest as a pod in NAMESPACE; sets IDT (the identity token) and SID
 agent() {
 	claims=$(printf '{"iss":"%s","sub":"system:serviceaccount:%s:runner","aud":["attestation"],"iat":%s,"exp":%s,"kubernetes.io":{"namespace":"%s","serviceaccount":{"name":"runner","uid":"u-1"},"pod":{"name":"runner-0","uid":"p-1"},"node":{"name":"n1","uid":"n-1"}}}' \
@@ -227,5 +230,41 @@ aa run sb --once --agent-identity "$W/identity.jwt"
 check "attest-agent run --agent-identity: its self-registration is approved by the attribute rule" \
 	test "$(sql "SELECT COUNT(*) FROM audit_log WHERE operator_cn='AUTO_APPROVE:ci-k8s' AND detail LIKE '%jti=$SID %'")" = 1
 check "no dual-control role was ever approved automatically" test "$(sql "SELECT COUNT(*) FROM machines WHERE role='controlplane' AND status <> 'pending_approval'")" = 0
+stop_attestd
+
+say "--- the decision webhook is told the identity"
+HOOK=$(mktemp -d "$TMP/hook.XXXXXX")
+"$STAND_IN_HTTP" "$HOOK/ready" "$HOOK" &
+PIDS="$PIDS $!"
+i=0; while [ ! -s "$HOOK/ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+printf '%s' 'busy' > "$HOOK/answer"; printf 503 > "$HOOK/status"
+wait_decision() { # MID DECISION: the webhook job runs every second
+	i=0
+	while [ $i -lt 80 ]; do
+		[ "$(sql "SELECT decision FROM auto_approvals WHERE machine_id='$1'")" = "$2" ] && return 0
+		sleep 0.25; i=$((i + 1))
+	done
+	return 1
+}
+start_attestd ITL_AUTO_APPROVE_WEBHOOK_URL="http://127.0.0.1:$(cat "$HOOK/ready")/decide" ITL_AUTO_APPROVE_WEBHOOK_ALLOW_HTTP=true \
+	ITL_AUTO_APPROVE_WEBHOOK_SECRET=webhook-secret-0123456789 ITL_DUAL_CONTROL_ROLES=controlplane ITL_AGENT_TOKEN_TTL_SECONDS=600
+put_policy
+agent prod
+reg self-register h1 "$IDT"
+expect 200 "no rule: the machine with an identity waits for the webhook" '.status == "pending_approval"'
+H1=$MID
+i=0; while [ "$(sql "SELECT attempts FROM auto_approvals WHERE machine_id='$H1'")" != 1 ] && [ $i -lt 80 ]; do sleep 0.25; i=$((i + 1)); done
+check "a failed webhook call keeps the queued context, with the error" \
+	sh -c "printf '%s' '$(sql "SELECT detail FROM auto_approvals WHERE machine_id='$H1'")' | jq -e '.last_error == \"HTTP 503\" and .via == \"self-register\" and .agent_identity.jti == \"$SID\"' >/dev/null"
+printf '%s' '{"approve":true,"role":"worker-app","reason":"prod pool"}' > "$HOOK/answer"; printf 200 > "$HOOK/status"
+sql "UPDATE auto_approvals SET next_at = 0 WHERE machine_id = '$H1'"
+check "the webhook approves it on the retry" wait_decision "$H1" approved
+check "the retried request still carries the verified identity: jti, SPIFFE ID, cluster, policy, attributes" sh -c "jq -e '.machine_id == \"$H1\" and .via == \"self-register\" and .agent_identity.jti == \"$SID\" and (.agent_identity.sub | endswith(\"/agent/c1/k8s/$SID\")) and .agent_identity.cluster == \"c1\" and .agent_identity.policy == \"k8s\" and .agent_identity.attributes[\"k8s_token.namespace\"] == \"prod\" and (has(\"last_error\") | not)' \"\$(grep -l '$H1' '$HOOK'/req-*.body | tail -1)\" >/dev/null"
+check "two requests were made" test "$(grep -l "$H1" "$HOOK"/req-*.body | wc -l)" = 2
+check "the webhook's approval used the identity up" test "$(sql "SELECT machine_id || ':' || rule FROM agent_identity_uses WHERE jti='$SID'")" = "$H1:webhook"
+check "... and its audit entry names it" test "$(audits "$H1" approve "%prod pool; agent identity jti=$SID%")" = 1
+reg self-register h2 "$IDT"
+check "the same identity again: the webhook's yes does not approve a second machine" wait_decision "$MID" refused
+check "... audited" test "$(audits "$MID" auto_approve_identity_refused "%jti=$SID was already used (machine $H1)%")" = 1
 stop_attestd
 done_testing

@@ -176,6 +176,15 @@ static void queue_for_webhook(const struct att_svc *svc, const struct att_machin
 	struct att_dbc *c = att_db_acquire(svc->db);
 	json_t *d = json_pack("{s:s,s:b}", "via", ctx->self_register ? "self-register" : "register",
 			      "registration_token_presented", ctx->token_sha256 != NULL);
+	const json_t *id = ctx->identity;
+
+	/* a verified agent identity goes to the webhook too (what it proved) */
+	if (d && id)
+		json_object_set_new(d, "agent_identity",
+				    json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?}", "jti", json_object_get(id, "jti"), "sub",
+					      json_object_get(id, "sub"), "cluster", json_object_get(id, "cluster"),
+					      "policy", json_object_get(id, "policy"), "attributes",
+					      json_object_get(id, "attrs")));
 	char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
 	int64_t now = att_now().sec;
 
