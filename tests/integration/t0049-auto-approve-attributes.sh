@@ -204,7 +204,7 @@ api POST /api/v1/self-register "$(node_body ",\"agent_identity\":\"$IDT\"")"
 expect 200 "re-registering a known machine with an identity changes nothing" ".machine_id == \"$M1\""
 check "the identity is not consumed by a re-registration" test "$(sql "SELECT COUNT(*) FROM agent_identity_uses WHERE jti='$(jget .machine_id >/dev/null; printf '%s' "$IDT" | cut -d. -f2 | tr '_-' '/+' | awk '{ while (length($0) % 4) $0 = $0 "="; print }' | base64 -d | jq -r .jti)'")" = 0
 admin GET /api/v1/auto-approval
-expect 200 "the status lists both rules with their use this hour" '(.rules | map(.name)) == ["ci-k8s","batch"] and .rules[0].approved_last_hour == 5 and .rules[1].approved_last_hour == 1'
+expect 200 "the status lists both rules with their use this hour" '(.rules | map(.name)) == ["ci-k8s","batch"] and .rules[0].approved_last_hour == 5 and .rules[1].approved_last_hour == 1 and .rules[0].agent_identity == true'
 
 say "--- attest-agent --agent-identity FILE"
 mkdir -p "$W/sys"; : > "$W/cmdline"
