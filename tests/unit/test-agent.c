@@ -289,7 +289,7 @@ static void test_answer_detail(void **state)
 
 /* ---- agent identity in a register body ------------------------------------ */
 
-static void test_body_add_identity(void **state)
+static void test_agent_body_add_identity_file_forms(void **state)
 {
 	char dir[] = "/tmp/attest-agent-id.XXXXXX", path[300];
 	char *body;
@@ -505,7 +505,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_parse_forms),
-		cmocka_unit_test(test_body_add_identity),
+		cmocka_unit_test(test_agent_body_add_identity_file_forms),
 		cmocka_unit_test(test_url_parse_refuses),
 		cmocka_unit_test(test_url_origin_and_base),
 		cmocka_unit_test(test_url_base_from_talos_config),

@@ -96,7 +96,7 @@ static void test_auto_rules_match_first_wins(void **state)
 	att_auto_rules_free(r);
 }
 
-static void test_auto_rules_attributes(void **state)
+static void test_auto_rules_match_identity_attributes(void **state)
 {
 	struct att_auto_rules *r = NULL;
 	struct att_machine m;
@@ -170,7 +170,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_auto_rules_parse_refusals),
 		cmocka_unit_test(test_auto_rules_match_first_wins),
-		cmocka_unit_test(test_auto_rules_attributes),
+		cmocka_unit_test(test_auto_rules_match_identity_attributes),
 		cmocka_unit_test(test_auto_hostname_expand_patterns),
 	};
 
