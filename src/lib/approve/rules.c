@@ -14,7 +14,7 @@
  * rule never matches a machine without a verified, EK-bound identity.
  *
  * First match wins.  A rule must name something the client cannot simply
- * claim (a registration token, or a verified EK chain) unless it says
+ * claim (a registration token, a verified EK chain or agent identity) unless it says
  * allow_unauthenticated; a rule's role is never one under dual control.
  * Any mistake refuses the start, naming the rule and the field. */
 #include <fnmatch.h>
@@ -185,7 +185,8 @@ static int parse_attrs(json_t *v, struct rule *r, const char *where, char *reter
 			return ERR("%s.attributes.%s: a non-empty string of at most 256 characters (a glob)", where, k);
 		r->attr_key[r->nattrs] = att_strdup(k);
 		r->attr_glob[r->nattrs] = att_strdup(json_string_value(g));
-		if (!r->attr_key[r->nattrs++] || !r->attr_glob[r->nattrs - 1])
+		r->nattrs++;	/* freed with the rule either way */
+		if (!r->attr_key[r->nattrs - 1] || !r->attr_glob[r->nattrs - 1])
 			return ATT_E_NOMEM;
 	}
 	return 0;
