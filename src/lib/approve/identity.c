@@ -22,7 +22,7 @@
 #include "db/db.h"
 #include "machine/machine.h"
 #include "obs/log.h"
-#include "policy/policy.h"
+#include "policy/identity_verify.h"
 
 #define LOGP "attestd.auto-approve"
 

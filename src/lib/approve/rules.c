@@ -28,7 +28,7 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "machine/machine.h"
-#include "policy/policy.h"
+#include "policy/identity_verify.h"
 
 #define MAX_RULES 64
 #define MAX_TOKENS 16

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "machine/machine.h"
 #include "oidc/jwt.h"
+#include "policy/identity_verify.h"
 #include "policy/policy-internal.h"
 
 #define LEEWAY_SECONDS 30

@@ -82,15 +82,4 @@ int att_agent_sessions(const struct att_svc *svc, const char *cluster_id, int64_
 /* The public keys that sign agent identity tokens, as a JWK set. */
 int att_agent_jwks(const struct att_svc *svc, json_t **ret, char *reterr, size_t errlen);
 
-/* Verify an identity token this service issued (identity_verify.c): the
- * enrollment CA's current key and its one algorithm, iss ITL_SERVICE_URL,
- * aud attestation-agent, exp/nbf/iat (30 s leeway), and the claims jti,
- * sub, cluster, policy, attrs.  0 with *ret_claims (new reference), or
- * ATT_E_AUTH with a short reason. */
-int att_agent_identity_verify(const struct att_svc *svc, const char *tok, json_t **ret_claims, char *reason,
-			      size_t rlen);
-
-/* True when type names an attestor (k8s_token, tpm_ek, ...). */
-bool att_agent_attestor_known(const char *type);
-
 #endif
