@@ -266,5 +266,7 @@ check "... and its audit entry names it" test "$(audits "$H1" approve "%prod poo
 reg self-register h2 "$IDT"
 check "the same identity again: the webhook's yes does not approve a second machine" wait_decision "$MID" refused
 check "... audited" test "$(audits "$MID" auto_approve_identity_refused "%jti=$SID was already used (machine $H1)%")" = 1
+"$ATTESTD" db copy --from "$DB_URL" --to "sqlite:///$W/copy.db" >"$W/copy.log" 2>&1
+check "attestd db copy carries the used identities" test "$(sqlite3 "$W/copy.db" "SELECT jti || ':' || machine_id || ':' || rule FROM agent_identity_uses")" = "$SID:$H1:webhook"
 stop_attestd
 done_testing
