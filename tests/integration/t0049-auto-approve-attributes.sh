@@ -232,7 +232,7 @@ check "attest-agent run --agent-identity: its self-registration is approved by t
 check "no dual-control role was ever approved automatically" test "$(sql "SELECT COUNT(*) FROM machines WHERE role='controlplane' AND status <> 'pending_approval'")" = 0
 stop_attestd
 
-say "--- the decision webhook is told the identity"
+say "--- the decision webhook is told the identity (an RSA enrollment CA: RS256 identities)"
 HOOK=$(mktemp -d "$TMP/hook.XXXXXX")
 "$STAND_IN_HTTP" "$HOOK/ready" "$HOOK" &
 PIDS="$PIDS $!"
@@ -247,9 +247,11 @@ wait_decision() { # MID DECISION: the webhook job runs every second
 	return 1
 }
 start_attestd ITL_AUTO_APPROVE_WEBHOOK_URL="http://127.0.0.1:$(cat "$HOOK/ready")/decide" ITL_AUTO_APPROVE_WEBHOOK_ALLOW_HTTP=true \
-	ITL_AUTO_APPROVE_WEBHOOK_SECRET=webhook-secret-0123456789 ITL_DUAL_CONTROL_ROLES=controlplane ITL_AGENT_TOKEN_TTL_SECONDS=600
+	ITL_AUTO_APPROVE_WEBHOOK_SECRET=webhook-secret-0123456789 ITL_DUAL_CONTROL_ROLES=controlplane ITL_AGENT_TOKEN_TTL_SECONDS=600 \
+	ITL_ENROLLMENT_CA_ALGORITHM=rsa-4096
 put_policy
 agent prod
+check "the identity is RS256 under the RSA CA" test "$(printf '%s' "$IDT" | cut -d. -f1 | tr '_-' '/+' | awk '{ while (length($0) % 4) $0 = $0 "="; print }' | base64 -d | jq -r .alg)" = RS256
 reg self-register h1 "$IDT"
 expect 200 "no rule: the machine with an identity waits for the webhook" '.status == "pending_approval"'
 H1=$MID
