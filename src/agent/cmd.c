@@ -101,6 +101,12 @@ int cmd_register(struct agent_cli *c)
 		hdrs[1] = tok;
 	}
 	body = att_agent_body_register(&n, c->o.role, c->cluster);
+	if (body && c->o.agent_identity_file &&
+	    !(body = att_agent_body_add_identity(body, c->o.agent_identity_file, err, sizeof(err)))) {
+		att_log_error(LOGR, "register: %s", err);
+		p = ATT_POLL_FAILED;
+		goto out;
+	}
 	if (!body || att_url_join(c->o.server, "/api/v1/register", url, sizeof(url)) < 0) {
 		p = ATT_POLL_FAILED;
 		goto out;

@@ -39,6 +39,8 @@ static const char usage[] =
 	"  --role ROLE         desired_role: controlplane|worker-infra|worker-app (else itl.role=)\n"
 	"  --token TOKEN       register: the registration token (else ITL_REGISTRATION_TOKEN)\n"
 	"  --cluster ID        register/receipt: cluster_id\n"
+	"  --agent-identity FILE  register/run: send the agent identity token in FILE (from\n"
+	"                      POST /api/v1/agents/attest) for auto-approval by attributes\n"
 	"  --ek auto|rsa|ecc   which EK (default auto: RSA-2048, then P-256, then P-384)\n"
 	"  --ak-alg ecc|rsa    AK key type (default ecc: P-256 ECDSA-SHA256)\n"
 	"  --pcrs SEL          PCRs to quote (default sha256:0-7)\n"
@@ -130,6 +132,7 @@ static int set_opt(struct agent_cli *c, struct raw *w, const char *name, const c
 		{ "file", offsetof(struct agent_cli, file), true },
 		{ "machine-id", offsetof(struct agent_cli, machine_id), true },
 		{ "dump-request", offsetof(struct agent_cli, dump_request), true },
+		{ "agent-identity", offsetof(struct agent_cli, o.agent_identity_file), true },
 	};
 
 	for (size_t i = 0; i < ATT_ARRAY_SIZE(opts); i++)

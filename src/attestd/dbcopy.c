@@ -51,6 +51,7 @@ struct copy_table {
 	" updated_at, updated_by, expires_at, delivered_at, delivered_version"
 #define Q16 Q10 ", ?, ?, ?, ?, ?, ?"
 #define AUTO_COLS "machine_id, rule, decision, detail, attempts, next_at, decided_at"
+#define IDENTITY_USE_COLS "jti, machine_id, rule, used_at"
 #define CHECKPOINT_COLS "id, issued_at, entries, head_id, head_hash, issuer, payload, signature, timestamp_token"
 #define KEY_COLS "name, secret, created_at"
 #define CERT_COLS                                                                                   \
@@ -101,6 +102,9 @@ static const struct copy_table tables[] = {
 	{ "auto_approvals", 7, false, "SELECT " AUTO_COLS " FROM auto_approvals ORDER BY machine_id",
 	  "INSERT INTO auto_approvals (" AUTO_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO auto_approvals (" AUTO_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)" },
+	{ "agent_identity_uses", 4, false, "SELECT " IDENTITY_USE_COLS " FROM agent_identity_uses ORDER BY jti",
+	  "INSERT INTO agent_identity_uses (" IDENTITY_USE_COLS ") VALUES (?, ?, ?, ?)",
+	  "INSERT INTO agent_identity_uses (" IDENTITY_USE_COLS ") VALUES (?, ?, ?, ?)" },
 	{ "audit_checkpoints", 9, true, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoints ORDER BY id",
 	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	  "INSERT INTO audit_checkpoints (" CHECKPOINT_COLS ") OVERRIDING SYSTEM VALUE VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" },

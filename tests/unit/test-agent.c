@@ -15,6 +15,7 @@
 #include "agent/backoff.h"
 #include "agent/cmdline.h"
 #include "agent/http.h"
+#include "agent/node.h"
 #include "agent/pcrsel.h"
 #include "agent/secrets.h"
 #include "agent/state.h"
@@ -286,6 +287,42 @@ static void test_answer_detail(void **state)
 
 /* ---- state ------------------------------------------------------------- */
 
+/* ---- agent identity in a register body ------------------------------------ */
+
+static void test_agent_body_add_identity_file_forms(void **state)
+{
+	char dir[] = "/tmp/attest-agent-id.XXXXXX", path[300];
+	char *body;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/id.jwt", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("  eyJhbGciOiJFUzM4NCJ9.eyJqdGkiOiJ4In0.c2ln\n", f);
+	fclose(f);
+	body = att_agent_body_add_identity(att_strdup("{\"ek_cert_pem\":\"x\"}"), path, err, sizeof(err));
+	assert_non_null(body);
+	assert_string_equal(body, "{\"ek_cert_pem\":\"x\",\"agent_identity\":\"eyJhbGciOiJFUzM4NCJ9.eyJqdGkiOiJ4In0.c2ln\"}");
+	free(body);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("two words", f);
+	fclose(f);
+	assert_null(att_agent_body_add_identity(att_strdup("{}"), path, err, sizeof(err)));
+	assert_non_null(strstr(err, "not one JWT"));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_null(att_agent_body_add_identity(att_strdup("{}"), path, err, sizeof(err)));
+	assert_non_null(strstr(err, "not one JWT"));
+	unlink(path);
+	assert_null(att_agent_body_add_identity(att_strdup("{}"), path, err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot read it"));
+	rmdir(dir);
+}
+
 static void test_state_roundtrip(void **state)
 {
 	char dir[] = "/tmp/attest-agent-state.XXXXXX";
@@ -468,6 +505,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_parse_forms),
+		cmocka_unit_test(test_agent_body_add_identity_file_forms),
 		cmocka_unit_test(test_url_parse_refuses),
 		cmocka_unit_test(test_url_origin_and_base),
 		cmocka_unit_test(test_url_base_from_talos_config),

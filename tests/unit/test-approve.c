@@ -68,8 +68,8 @@ static void test_auto_rules_match_first_wins(void **state)
 {
 	struct att_auto_rules *r = NULL;
 	struct att_machine m;
-	struct att_auto_context self_tok = { true, TOK, NULL }, self_none = { true, NULL, NULL },
-				reg_tok = { false, TOK, NULL };
+	struct att_auto_context self_tok = { true, TOK, NULL, NULL }, self_none = { true, NULL, NULL, NULL },
+				reg_tok = { false, TOK, NULL, NULL };
 	char err[256];
 
 	(void)state;
@@ -96,6 +96,56 @@ static void test_auto_rules_match_first_wins(void **state)
 	att_auto_rules_free(r);
 }
 
+static void test_auto_rules_match_identity_attributes(void **state)
+{
+	struct att_auto_rules *r = NULL;
+	struct att_machine m;
+	json_t *ci = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:[s,s],s:b}}", "jti", "0a1b2c3d-89ab-4def-8000-000000000000",
+			       "sub", "spiffe://example.org/agent/c1/k8s/x", "cluster", "c1", "policy", "k8s", "attrs",
+			       "k8s_token.namespace", "ci", "k8s_token.service_account", "runner", "x509pop.uri_sans",
+			       "spiffe://a/b", "spiffe://a/runner", "tpm_ek.ek_verified", 1);
+	json_t *prod = json_deep_copy(ci);
+	struct att_auto_context none = { true, NULL, NULL, NULL }, with_ci = { true, NULL, NULL, ci },
+				with_prod = { true, NULL, NULL, prod };
+	char err[256], detail[400];
+
+	(void)state;
+	json_object_set_new(json_object_get(prod, "attrs"), "k8s_token.namespace", json_string("prod"));
+	/* malformed matcher keys and values: refused, naming the path */
+	assert_int_equal(parse("{\"rules\":[{\"name\":\"a\",\"match\":{\"attributes\":{\"namespace\":\"ci\"}},\"approve\":{\"role\":\"worker-app\"}}]}", &r, err), ATT_E_INVAL);
+	assert_non_null(strstr(err, "match.attributes.namespace: not <attestor type>.<attribute>"));
+	assert_int_equal(parse("{\"rules\":[{\"name\":\"a\",\"match\":{\"attributes\":{\"k8s.namespace\":\"ci\"}},\"approve\":{\"role\":\"worker-app\"}}]}", &r, err), ATT_E_INVAL);
+	assert_non_null(strstr(err, "attributes.k8s.namespace"));
+	assert_int_equal(parse("{\"rules\":[{\"name\":\"a\",\"match\":{\"attributes\":{\"k8s_token.namespace\":1}},\"approve\":{\"role\":\"worker-app\"}}]}", &r, err), ATT_E_INVAL);
+	assert_non_null(strstr(err, "attributes.k8s_token.namespace: a non-empty string"));
+	assert_int_equal(parse("{\"rules\":[{\"name\":\"a\",\"match\":{\"attributes\":{}},\"approve\":{\"role\":\"worker-app\"}}]}", &r, err), ATT_E_INVAL);
+	assert_int_equal(parse("{\"rules\":[{\"name\":\"a\",\"match\":{\"policy\":\"\"},\"approve\":{\"role\":\"worker-app\"}}]}", &r, err), ATT_E_INVAL);
+	assert_null(r);
+	/* an identity rule needs no allow_unauthenticated; it never matches without one */
+	assert_int_equal(parse("{\"rules\":["
+			       "{\"name\":\"ci\",\"match\":{\"policy\":\"k8s\",\"cluster\":\"c*\",\"attributes\":"
+			       "{\"k8s_token.namespace\":\"ci\",\"k8s_token.service_account\":\"run*\"}},"
+			       "\"approve\":{\"role\":\"worker-app\"}},"
+			       "{\"name\":\"uri\",\"match\":{\"attributes\":{\"x509pop.uri_sans\":\"*/runner\",\"tpm_ek.ek_verified\":\"true\"}},"
+			       "\"approve\":{\"role\":\"worker-infra\"}}]}",
+			       &r, err),
+			 0);
+	machine(&m, "Virtual Machine", "worker-app", NULL);
+	assert_true(att_auto_rule_uses_identity(r, 0));
+	assert_int_equal(att_auto_rules_match(r, &m, &none), -1);
+	assert_int_equal(att_auto_rules_match(r, &m, &with_ci), 0);
+	assert_int_equal(att_auto_rules_match(r, &m, &with_prod), 1);	/* list element and boolean */
+	att_auto_rule_identity_detail(r, 0, ci, detail, sizeof(detail));
+	assert_non_null(strstr(detail, "jti=0a1b2c3d-89ab-4def-8000-000000000000 sub=spiffe://example.org/agent/c1/k8s/x"));
+	assert_non_null(strstr(detail, "policy=k8s k8s_token.namespace=\"ci\" k8s_token.service_account=\"runner\""));
+	json_object_set_new(prod, "policy", json_string("other"));
+	json_object_set_new(json_object_get(prod, "attrs"), "tpm_ek.ek_verified", json_false());
+	assert_int_equal(att_auto_rules_match(r, &m, &with_prod), -1);
+	att_auto_rules_free(r);
+	json_decref(ci);
+	json_decref(prod);
+}
+
 static void test_auto_hostname_expand_patterns(void **state)
 {
 	struct att_machine m;
@@ -120,6 +170,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_auto_rules_parse_refusals),
 		cmocka_unit_test(test_auto_rules_match_first_wins),
+		cmocka_unit_test(test_auto_rules_match_identity_attributes),
 		cmocka_unit_test(test_auto_hostname_expand_patterns),
 	};
 

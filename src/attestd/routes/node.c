@@ -12,7 +12,12 @@
 #include "routes/routes.h"
 #include "approve/approve.h"
 
-static const struct att_jfield register_fields[] = { ATT_API_NODE_FIELDS };
+/* agent_identity (optional): the JWT from POST /api/v1/agents/attest, for
+ * the auto-approval rules that match its attributes */
+static const struct att_jfield register_fields[] = {
+	ATT_API_NODE_FIELDS,
+	{ "agent_identity", ATT_J_STRING, false, 16384 },
+};
 
 void att_api_node_release(struct att_api_node *nr)
 {
@@ -97,10 +102,12 @@ bool att_api_node_parse(const struct att_svc *svc, json_t *b, struct att_resp *r
 }
 
 /* A new pending machine meets the auto-approval rules (docs/auto-approval.md). */
-static void auto_approve(const struct att_svc *svc, struct att_req *rq, bool self, struct att_node_result *res)
+static void auto_approve(const struct att_svc *svc, struct att_req *rq, bool self, const char *identity,
+			 struct att_node_result *res)
 {
 	const char *tok = att_req_header(rq, "X-Registration-Token");
-	struct att_auto_context ctx = { self, NULL, rq->source_ip };
+	struct att_auto_context ctx = { self, NULL, rq->source_ip, NULL };
+	json_t *claims = NULL;
 	uint8_t md[32];
 	char hex[65];
 
@@ -111,10 +118,13 @@ static void auto_approve(const struct att_svc *svc, struct att_req *rq, bool sel
 		att_hex_encode(md, sizeof(md), hex);
 		ctx.token_sha256 = hex;
 	}
+	if (identity && att_auto_identity(svc, identity, &res->m, rq->source_ip, &claims) == 0)
+		ctx.identity = claims;
 	if (att_auto_approve_new(svc, &res->m, &ctx) == 1) {
 		res->status = "registered";
 		res->message = "Machine approved automatically — poll POST /api/v1/attest to continue";
 	}
+	json_decref(claims);
 }
 
 static void node_register(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs,
@@ -137,7 +147,7 @@ static void node_register(const struct att_svc *svc, struct att_req *rq, struct 
 		goto out;
 	}
 	if (res.created && strcmp(M(&res.m, STATUS), "pending_approval") == 0)
-		auto_approve(svc, rq, self, &res);
+		auto_approve(svc, rq, self, att_json_str(b, "agent_identity"), &res);
 	o = json_pack("{s:s,s:s,s:s}", "machine_id", M(&res.m, MACHINE_ID), "role", M(&res.m, ROLE),
 		      "status", res.status);
 	att_api_boot_urls(svc, o);

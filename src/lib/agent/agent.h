@@ -47,6 +47,7 @@ struct att_agent_opts {
 	int cmd_timeout;		/* seconds */
 	const char *secrets_dir;	/* NULL: secrets are not fetched (secrets.h) */
 	double secrets_interval;	/* seconds between fetches after the first */
+	const char *agent_identity_file;	/* register/self-register: present this agent identity (NULL: none) */
 	struct att_http_client http;
 };
 

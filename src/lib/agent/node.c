@@ -95,6 +95,35 @@ char *att_agent_body_register(const struct att_agent_node *n, const char *role, 
 	return dump(o);
 }
 
+char *att_agent_body_add_identity(char *body, const char *file, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "re");
+	char tok[16386];
+	size_t n = f ? fread(tok, 1, sizeof(tok) - 1, f) : 0, a = 0;
+	json_t *o = NULL;
+	bool ok = f && !ferror(f);
+
+	if (f)
+		fclose(f);
+	tok[n] = 0;
+	while (n && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+		tok[--n] = 0;
+	while (a < n && (tok[a] == ' ' || tok[a] == '\n' || tok[a] == '\r' || tok[a] == '\t'))
+		a++;
+	if (!ok)
+		snprintf(err, errlen, "--agent-identity %s: cannot read it", file);
+	else if (n - a == 0 || n - a > 16384 || strspn(tok + a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != n - a)
+		snprintf(err, errlen, "--agent-identity %s: not one JWT (the token of POST /api/v1/agents/attest)", file);
+	else if (!(o = json_loads(body, 0, NULL)) || json_object_set_new(o, "agent_identity", json_string(tok + a)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		json_decref(o);
+		o = NULL;
+	}
+	free(body);
+	att_wipe(tok, sizeof(tok));
+	return o ? dump(o) : NULL;
+}
+
 char *att_agent_body_attest(const struct att_agent_node *n, const char *role, const char *nonce_id,
 			    const struct att_tpm_quote_out *q)
 {

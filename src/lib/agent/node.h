@@ -28,6 +28,10 @@ void att_agent_node_release(struct att_agent_node *n);
 /* JSON bodies (caller frees); NULL on allocation failure.  role, cluster
  * may be NULL. */
 char *att_agent_body_register(const struct att_agent_node *n, const char *role, const char *cluster);
+/* Add "agent_identity" (the JWT from POST /api/v1/agents/attest, read
+ * from file: one token, surrounding whitespace ignored, at most 16384
+ * characters) to a register body.  Takes body; NULL with err on failure. */
+char *att_agent_body_add_identity(char *body, const char *file, char *err, size_t errlen);
 /* quote NULL: the reference-compatible attest (EK only). */
 char *att_agent_body_attest(const struct att_agent_node *n, const char *role, const char *nonce_id,
 			    const struct att_tpm_quote_out *quote);

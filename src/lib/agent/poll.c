@@ -146,6 +146,11 @@ static enum att_poll self_register(struct att_agent *a)
 	char *body = att_agent_body_register(&a->node, a->o->role, NULL);
 	enum att_poll p;
 
+	if (body && a->o->agent_identity_file &&
+	    !(body = att_agent_body_add_identity(body, a->o->agent_identity_file, err, sizeof(err)))) {
+		att_agent_note(a, "self-register: %s", err);
+		return ATT_POLL_FAILED;
+	}
 	if (!body || api_url(a, "/api/v1/self-register", url) < 0) {
 		free(body);
 		return ATT_POLL_FAILED;

@@ -8,6 +8,8 @@
  *   auto.c     applying a decision: a rate-limit slot reserved in the
  *              database, then the ordinary approval as the operator
  *              AUTO_APPROVE:<rule>, the outcome recorded (auto_approvals)
+ *   identity.c the agent identity a registering machine presents
+ *              (agent_identity): verified, bound to its EK, used once
  *   webhook.c  the decision webhook: a leased background job asks an
  *              external service (HMAC-signed POST) about pending machines
  *              no rule matched; request threads never wait on it */
@@ -41,11 +43,19 @@ struct att_auto_context {
 	bool self_register;		/* /self-register (else /register) */
 	const char *token_sha256;	/* hex SHA-256 of X-Registration-Token, or NULL */
 	const char *source_ip;
+	const json_t *identity;		/* verified, EK-bound agent identity claims, or NULL */
 };
 
 /* The first rule matching a new pending machine, or -1. */
 int att_auto_rules_match(const struct att_auto_rules *r, const struct att_machine *m,
 			 const struct att_auto_context *ctx);
+/* Whether rule i matches on the agent identity (attributes, policy,
+ * cluster); then its approval consumes the identity (single use). */
+bool att_auto_rule_uses_identity(const struct att_auto_rules *r, int i);
+/* "identity jti=… sub=… cluster=… policy=… <attribute>=<value> …" (the
+ * attributes rule i matched on), for the approval's audit entry. */
+void att_auto_rule_identity_detail(const struct att_auto_rules *r, int i, const json_t *identity, char *out,
+				   size_t outlen);
 const char *att_auto_rule_name(const struct att_auto_rules *r, int i);
 const char *att_auto_rule_role(const struct att_auto_rules *r, int i);
 int64_t att_auto_rule_max_per_hour(const struct att_auto_rules *r, int i);
@@ -67,6 +77,21 @@ int att_auto_approve_new(const struct att_svc *svc, struct att_machine *m, const
  * or refused, recorded and logged), < 0 database failure. */
 int att_auto_apply(const struct att_svc *svc, const char *rule, int64_t max_per_hour, const char *role,
 		   const char *hostname, const char *reason, struct att_machine *m, const char *source_ip);
+/* The same, consuming the agent identity jti in the reservation's
+ * transaction: an identity already used approves nothing (0, recorded
+ * as "refused" and audited auto_approve_identity_refused). */
+int att_auto_apply_identity(const struct att_svc *svc, const char *rule, int64_t max_per_hour, const char *role,
+			    const char *hostname, const char *reason, struct att_machine *m, const char *source_ip,
+			    const char *jti);
+
+/* The agent identity token a new pending machine presented
+ * (agent_identity): verified as this service's own (signature, iss, aud,
+ * exp, nbf) and bound to the machine — a tpm_ek.fingerprint attribute
+ * must be the machine's EK.  0 with *ret (the claims); otherwise < 0, the
+ * reason logged and audited (auto_approve_identity_refused), and the
+ * machine continues without an identity. */
+int att_auto_identity(const struct att_svc *svc, const char *token, const struct att_machine *m,
+		      const char *source_ip, json_t **ret);
 
 /* The webhook's answer (untrusted): {"approve": bool, "role"?, "hostname"?, "reason"?}. */
 struct att_auto_answer {

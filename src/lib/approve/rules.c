@@ -7,8 +7,14 @@
  *               "approve": {"role": "worker-app", "hostname": "ci-{id8}"},
  *               "max_per_hour": 60, "allow_unauthenticated": false}]}
  *
+ * A rule may also match the agent identity the machine presented with its
+ * registration (identity.c there; POST /api/v1/agents/attest here):
+ * "attributes": {"k8s_token.namespace": "ci"}, "policy", "cluster" —
+ * globs on the verified token's attrs, policy and cluster claims.  Such a
+ * rule never matches a machine without a verified, EK-bound identity.
+ *
  * First match wins.  A rule must name something the client cannot simply
- * claim (a registration token, or a verified EK chain) unless it says
+ * claim (a registration token, a verified EK chain or agent identity) unless it says
  * allow_unauthenticated; a rule's role is never one under dual control.
  * Any mistake refuses the start, naming the rule and the field. */
 #include <fnmatch.h>
@@ -22,9 +28,11 @@
 #include "base/util.h"
 #include "config/config.h"
 #include "machine/machine.h"
+#include "policy/identity_verify.h"
 
 #define MAX_RULES 64
 #define MAX_TOKENS 16
+#define MAX_ATTRS 16
 
 enum via { VIA_ANY, VIA_REGISTER, VIA_SELF };
 enum verdict { VERDICT_ANY, VERDICT_VERIFIED, VERDICT_UNVERIFIED };
@@ -38,6 +46,11 @@ struct rule {
 	enum verdict verdict;
 	char tokens[MAX_TOKENS][65];
 	size_t ntokens;
+	char *attr_key[MAX_ATTRS];	/* "<attestor type>.<attribute>" */
+	char *attr_glob[MAX_ATTRS];
+	size_t nattrs;
+	char *policy;		/* glob on the identity's policy, or NULL */
+	char *cluster;		/* glob on the identity's cluster, or NULL */
 	char role[32];
 	char *hostname;		/* naming pattern or NULL */
 	int64_t max_per_hour;
@@ -59,6 +72,12 @@ void att_auto_rules_free(struct att_auto_rules *rs)
 		free(rs->r[i].desired_role);
 		free(rs->r[i].ek_manufacturer);
 		free(rs->r[i].hostname);
+		free(rs->r[i].policy);
+		free(rs->r[i].cluster);
+		for (size_t j = 0; j < rs->r[i].nattrs; j++) {
+			free(rs->r[i].attr_key[j]);
+			free(rs->r[i].attr_glob[j]);
+		}
 	}
 	free(rs);
 }
@@ -132,10 +151,51 @@ static int parse_tokens(json_t *v, struct rule *r, const char *where, char *rete
 	return 0;
 }
 
+/* "<attestor type>.<attribute>": a known type, then [A-Za-z0-9_.-]. */
+static bool attr_key_ok(const char *k)
+{
+	const char *dot = strchr(k, '.');
+	char type[33];
+
+	if (!dot || dot == k || (size_t)(dot - k) >= sizeof(type) || !dot[1] || strlen(k) > 128)
+		return false;
+	snprintf(type, sizeof(type), "%.*s", (int)(dot - k), k);
+	if (!att_agent_attestor_known(type))
+		return false;
+	for (const char *p = dot + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '.' || *p == '-'))
+			return false;
+	return true;
+}
+
+static int parse_attrs(json_t *v, struct rule *r, const char *where, char *reterr, size_t errlen)
+{
+	const char *k;
+	json_t *g;
+
+	if (!json_is_object(v) || json_object_size(v) == 0 || json_object_size(v) > MAX_ATTRS)
+		return ERR("%s.attributes: an object of 1-%d \"<attestor type>.<attribute>\": \"<glob>\" pairs", where,
+			   MAX_ATTRS);
+	json_object_foreach(v, k, g) {
+		if (!attr_key_ok(k))
+			return ERR("%s.attributes.%.64s: not <attestor type>.<attribute> with a known attestor type (e.g. k8s_token.namespace)",
+				   where, k);
+		if (!json_is_string(g) || json_string_length(g) == 0 || json_string_length(g) > 256)
+			return ERR("%s.attributes.%s: a non-empty string of at most 256 characters (a glob)", where, k);
+		r->attr_key[r->nattrs] = att_strdup(k);
+		r->attr_glob[r->nattrs] = att_strdup(json_string_value(g));
+		r->nattrs++;	/* freed with the rule either way */
+		if (!r->attr_key[r->nattrs - 1] || !r->attr_glob[r->nattrs - 1])
+			return ATT_E_NOMEM;
+	}
+	return 0;
+}
+
 static int parse_match(json_t *m, struct rule *r, const char *where, char *reterr, size_t errlen)
 {
 	static const char *const keys[] = { "via", "hw_product", "desired_role", "ek_verdict", "ek_manufacturer",
-					    "registration_token_sha256", NULL };
+					    "registration_token_sha256", "attributes", "policy", "cluster", NULL };
 	const char *via = json_string_value(json_object_get(m, "via"));
 	const char *verdict = json_string_value(json_object_get(m, "ek_verdict"));
 	int rc;
@@ -155,7 +215,11 @@ static int parse_match(json_t *m, struct rule *r, const char *where, char *reter
 							: VERDICT_UNVERIFIED;
 	if ((rc = opt_str(m, "hw_product", 256, &r->hw_product, where, reterr, errlen)) < 0 ||
 	    (rc = opt_str(m, "desired_role", 32, &r->desired_role, where, reterr, errlen)) < 0 ||
-	    (rc = opt_str(m, "ek_manufacturer", 128, &r->ek_manufacturer, where, reterr, errlen)) < 0)
+	    (rc = opt_str(m, "ek_manufacturer", 128, &r->ek_manufacturer, where, reterr, errlen)) < 0 ||
+	    (rc = opt_str(m, "policy", 128, &r->policy, where, reterr, errlen)) < 0 ||
+	    (rc = opt_str(m, "cluster", 64, &r->cluster, where, reterr, errlen)) < 0)
+		return rc;
+	if (json_object_get(m, "attributes") && (rc = parse_attrs(json_object_get(m, "attributes"), r, where, reterr, errlen)) < 0)
 		return rc;
 	if (r->desired_role && !att_role_valid(r->desired_role))
 		return ERR("%s.desired_role: one of controlplane, worker-infra, worker-app", where);
@@ -198,6 +262,11 @@ static int parse_approve(const struct att_config *cfg, json_t *a, struct rule *r
 	return 0;
 }
 
+static bool rule_needs_identity(const struct rule *r)
+{
+	return r->nattrs || r->policy || r->cluster;
+}
+
 static int parse_rule(const struct att_config *cfg, json_t *o, size_t idx, struct rule *r, char *reterr, size_t errlen)
 {
 	static const char *const keys[] = { "name", "match", "approve", "max_per_hour", "allow_unauthenticated", NULL };
@@ -226,8 +295,8 @@ static int parse_rule(const struct att_config *cfg, json_t *o, size_t idx, struc
 	r->max_per_hour = mph ? (int64_t)json_integer_value(mph) : 60;
 	if (unauth && !json_is_boolean(unauth))
 		return ERR("rule '%s' allow_unauthenticated: true or false", name);
-	if (!r->ntokens && r->verdict != VERDICT_VERIFIED && !json_is_true(unauth))
-		return ERR("rule '%s': matches only on what a client claims — require registration_token_sha256 or ek_verdict \"verified\", or set allow_unauthenticated: true",
+	if (!r->ntokens && r->verdict != VERDICT_VERIFIED && !rule_needs_identity(r) && !json_is_true(unauth))
+		return ERR("rule '%s': matches only on what a client claims — require registration_token_sha256, ek_verdict \"verified\" or agent identity attributes, or set allow_unauthenticated: true",
 			   name);
 	return 0;
 }
@@ -343,6 +412,49 @@ static bool glob_ok(const char *pattern, const char *v)
 	return !pattern || (v && fnmatch(pattern, v, 0) == 0);
 }
 
+/* An attribute value (string, number, boolean, or a list of them: any
+ * element) against a glob. */
+static bool attr_matches(const char *glob, const json_t *v)
+{
+	char num[32];
+
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (!json_is_array(json_array_get(v, i)) && attr_matches(glob, json_array_get(v, i)))
+				return true;
+		return false;
+	}
+	if (json_is_string(v))
+		return fnmatch(glob, json_string_value(v), 0) == 0;
+	if (json_is_integer(v))
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+	else if (json_is_boolean(v))
+		snprintf(num, sizeof(num), "%s", json_is_true(v) ? "true" : "false");
+	else
+		return false;
+	return fnmatch(glob, num, 0) == 0;
+}
+
+static bool identity_matches(const struct rule *r, const json_t *id)
+{
+	const json_t *attrs = json_object_get(id, "attrs");
+
+	if (!rule_needs_identity(r))
+		return true;
+	if (!id)
+		return false;
+	if (!glob_ok(r->policy, json_string_value(json_object_get(id, "policy"))) ||
+	    !glob_ok(r->cluster, json_string_value(json_object_get(id, "cluster"))))
+		return false;
+	for (size_t i = 0; i < r->nattrs; i++) {
+		const json_t *v = json_object_get(attrs, r->attr_key[i]);
+
+		if (!v || !attr_matches(r->attr_glob[i], v))
+			return false;
+	}
+	return true;
+}
+
 static bool rule_matches(const struct rule *r, const struct att_machine *m, const struct att_auto_context *ctx)
 {
 	const char *verified = M(m, EK_VERIFIED);
@@ -360,7 +472,7 @@ static bool rule_matches(const struct rule *r, const struct att_machine *m, cons
 		return false;
 	for (size_t i = 0; i < r->ntokens && !ok_token; i++)
 		ok_token = ctx->token_sha256 && att_ct_equal(r->tokens[i], 64, ctx->token_sha256, strlen(ctx->token_sha256));
-	return ok_token;
+	return ok_token && identity_matches(r, ctx->identity);
 }
 
 int att_auto_rules_match(const struct att_auto_rules *rs, const struct att_machine *m, const struct att_auto_context *ctx)
@@ -384,6 +496,29 @@ const char *att_auto_rule_role(const struct att_auto_rules *rs, int i)
 int64_t att_auto_rule_max_per_hour(const struct att_auto_rules *rs, int i)
 {
 	return rs->r[i].max_per_hour;
+}
+
+bool att_auto_rule_uses_identity(const struct att_auto_rules *rs, int i)
+{
+	return rule_needs_identity(&rs->r[i]);
+}
+
+void att_auto_rule_identity_detail(const struct att_auto_rules *rs, int i, const json_t *id, char *out, size_t outlen)
+{
+	const struct rule *r = &rs->r[i];
+	const json_t *attrs = json_object_get(id, "attrs");
+	size_t n;
+
+	n = (size_t)snprintf(out, outlen, "identity jti=%s sub=%.200s cluster=%.64s policy=%.64s",
+			     json_string_value(json_object_get(id, "jti")), json_string_value(json_object_get(id, "sub")),
+			     json_string_value(json_object_get(id, "cluster")), json_string_value(json_object_get(id, "policy")));
+	for (size_t k = 0; k < r->nattrs && n < outlen; k++) {
+		const json_t *v = json_object_get(attrs, r->attr_key[k]);
+		char *js = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		n += (size_t)snprintf(out + n, outlen - n, " %s=%.96s", r->attr_key[k], js ? js : "?");
+		free(js);
+	}
 }
 
 int att_auto_rule_hostname(const struct att_auto_rules *rs, int i, const struct att_machine *m, char out[64])

@@ -71,10 +71,11 @@ int att_auto_status(const struct att_svc *svc, int64_t limit, json_t **ret, char
 
 		used = approved_last_hour(c, name);
 		ok = used >= 0 &&
-		     json_array_append_new(rules, json_pack("{s:s,s:s,s:I,s:I}", "name", name, "role",
+		     json_array_append_new(rules, json_pack("{s:s,s:s,s:I,s:I,s:b}", "name", name, "role",
 							    att_auto_rule_role(svc->auto_rules, (int)i), "max_per_hour",
 							    (json_int_t)att_auto_rule_max_per_hour(svc->auto_rules, (int)i),
-							    "approved_last_hour", (json_int_t)used)) == 0;
+							    "approved_last_hour", (json_int_t)used, "agent_identity",
+							    att_auto_rule_uses_identity(svc->auto_rules, (int)i))) == 0;
 	}
 	used = ok && cfg->auto_approve_webhook_url[0] ? approved_last_hour(c, "webhook") : 0;
 	ok = ok && used >= 0 &&

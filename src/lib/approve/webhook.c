@@ -141,27 +141,38 @@ static char *request_body(const struct att_machine *m, const char *context)
 		return NULL;
 	}
 	json_object_set_new(o, "ek_verified", !M(m, EK_VERIFIED) ? json_null() : json_boolean(!strcmp(M(m, EK_VERIFIED), "1")));
-	if (json_is_object(ctx))
+	if (json_is_object(ctx)) {
+		json_object_del(ctx, "last_error");	/* ours, not the receiver's */
 		json_object_update(o, ctx);
+	}
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	json_decref(ctx);
 	return s;
 }
 
-/* A failed call: back off, or give up after MAX_ATTEMPTS. */
-static void retry_later(const struct att_svc *svc, struct att_dbc *c, const char *machine_id, int64_t attempts,
-			const char *why)
+/* A failed call: back off, or give up after MAX_ATTEMPTS.  While retrying,
+ * detail keeps the queued context (via, token, agent identity) with the
+ * last error added; given up, it is the error. */
+static void retry_later(const struct att_svc *svc, struct att_dbc *c, const char *machine_id, const char *context,
+			int64_t attempts, const char *why)
 {
 	int64_t delay = attempts >= 8 ? 300 : (int64_t)2 << attempts;
+	bool give_up = attempts + 1 >= MAX_ATTEMPTS;
+	json_t *ctx = context && !give_up ? json_loads(context, 0, NULL) : NULL;
+	char *detail = NULL;
 
 	if (delay > 300)
 		delay = 300;
 	(void)svc;
+	if (json_is_object(ctx) && json_object_set_new(ctx, "last_error", json_string(why)) == 0)
+		detail = json_dumps(ctx, JSON_COMPACT);
 	(void)att_dbc_exec(c,
 			   "UPDATE auto_approvals SET attempts = attempts + 1, next_at = ?, detail = ?, decision = ?"
 			   " WHERE machine_id = ? AND decision = 'webhook'",
-			   "isss", att_now().sec + delay, why, attempts + 1 >= MAX_ATTEMPTS ? "failed" : "webhook", machine_id);
+			   "isss", att_now().sec + delay, detail ? detail : why, give_up ? "failed" : "webhook", machine_id);
+	free(detail);
+	json_decref(ctx);
 	att_log_warning(LOGP, "auto-approval webhook for machine %s failed (attempt %lld): %s%s", machine_id,
 			(long long)attempts + 1, why, attempts + 1 >= MAX_ATTEMPTS ? " — given up, left for operators" : "");
 }
@@ -193,7 +204,7 @@ static int ask_one(const struct att_svc *svc, struct att_dbc *c, const char *mac
 	struct att_machine m = { 0 };
 	struct att_auto_answer a;
 	struct att_buf answer;
-	char err[256], reason[320], *body = NULL;
+	char err[256], reason[400], *body = NULL;
 	int r;
 
 	if (att_machine_get(c, machine_id, &m) < 0)
@@ -204,15 +215,21 @@ static int ask_one(const struct att_svc *svc, struct att_dbc *c, const char *mac
 	if (r == 0)
 		r = att_auto_answer_parse(svc->cfg, answer.p ? answer.p : "", answer.len, &a, err, sizeof(err));
 	if (r < 0) {
-		retry_later(svc, c, machine_id, attempts, body ? err : "out of memory");
+		retry_later(svc, c, machine_id, context, attempts, body ? err : "out of memory");
 		r = 0;
 	} else if (!a.approve) {
 		declined(c, machine_id, &a);
 		r = 1;
 	} else {
-		snprintf(reason, sizeof(reason), "decision webhook%s%s", a.reason[0] ? ": " : "", a.reason);
-		r = att_auto_apply(svc, "webhook", svc->cfg->auto_approve_webhook_max_per_hour, a.role, a.hostname, reason, &m,
-				   NULL) >= 0;
+		json_t *ctx = context ? json_loads(context, 0, NULL) : NULL;
+		const char *jti = json_string_value(json_object_get(json_object_get(ctx, "agent_identity"), "jti"));
+
+		/* an approval with an agent identity in the request uses it up, as a rule's does */
+		snprintf(reason, sizeof(reason), "decision webhook%s%s%s%s", a.reason[0] ? ": " : "", a.reason,
+			 jti ? "; agent identity jti=" : "", jti ? jti : "");
+		r = att_auto_apply_identity(svc, "webhook", svc->cfg->auto_approve_webhook_max_per_hour, a.role, a.hostname,
+					    reason, &m, NULL, jti) >= 0;
+		json_decref(ctx);
 	}
 	free(body);
 	att_buf_release(&answer);

@@ -273,6 +273,14 @@
 	" next_at BIGINT NOT NULL DEFAULT 0," \
 	" decided_at BIGINT NOT NULL);" \
 	"CREATE INDEX auto_approvals_rule ON auto_approvals(rule, decision, decided_at);"
+/* Auto-approval by agent identity (docs/auto-approval.md): each identity
+ * (its jti, the agent session id) approves at most one machine. */
+#define V14_IDENTITY_USES \
+	"CREATE TABLE agent_identity_uses (" \
+	" jti TEXT PRIMARY KEY," \
+	" machine_id TEXT NOT NULL," \
+	" rule TEXT NOT NULL," \
+	" used_at BIGINT NOT NULL);"
 /* Agent attestation policies (docs/attestation-policies.md): every
  * version of each cluster's AgentAttestation document (yaml NULL: the
  * document was deleted) and the sessions agents were issued. */
@@ -423,6 +431,12 @@ const struct att_migration att_migrations[] = {
 		"signed audit checkpoints",
 		V13_CHECKPOINTS("INTEGER PRIMARY KEY"),
 		V13_CHECKPOINTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		14,
+		"auto-approval: single use of agent identities",
+		V14_IDENTITY_USES,
+		V14_IDENTITY_USES,
 	},
 	{
 		15,
