@@ -176,7 +176,7 @@ expect() {
 
 check() { # check DESC COMMAND...
 	desc=$1; shift
-	if "$@"; then pass "$desc"; else fail "$desc" "command failed: $*"; fi
+	if "$@" >&2; then pass "$desc"; else fail "$desc" "command failed: $*"; fi
 }
 
 sql() {

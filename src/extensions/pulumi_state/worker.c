@@ -256,6 +256,12 @@ static const char *execute(struct job *j, const char *tmp, struct pl_log *log, i
 	*exit_code = code;
 	switch (rc) {
 	case PL_RUN_EXITED:
+		/* it failed while attestd was stopping: its calls back into this
+		 * service were refused, so the stop is the reason */
+		if (code != 0 && __atomic_load_n(&stopping, __ATOMIC_SEQ_CST)) {
+			*reason = "attestd stopped while it ran";
+			return "failed";
+		}
 		*reason = code == 0 ? NULL : code == 127 ? "the command could not be started (missing repoDir?)"
 							 : "pulumi exited with an error";
 		return code == 0 ? "succeeded" : "failed";

@@ -30,7 +30,7 @@
 #include <libp11.h>
 #endif
 
-#define VERSION 1
+#define BLOB_VERSION 1
 #define KEYID 8
 #define NONCE 12
 #define TAG 16
@@ -149,7 +149,7 @@ int att_p11_wrapkey_wrap(struct att_p11_wrapkey *k, const char *label, const uin
 	if (!eph || (plen = EVP_PKEY_get1_encoded_public_key(eph, &pt)) != k->point_len ||
 	    ecdh(eph, k->pub, z, &zlen) < 0 || kdf(z, zlen, pt, k, label, key) < 0)
 		goto out;
-	out[0] = VERSION;
+	out[0] = BLOB_VERSION;
 	out[1] = (uint8_t)k->curve;
 	memcpy(out + 2, k->keyid, KEYID);
 	memcpy(out + 2 + KEYID, pt, plen);
@@ -173,7 +173,7 @@ int att_p11_wrapkey_unwrap(struct att_p11_wrapkey *k, const char *label, const u
 	EVP_PKEY *eph;
 	int r;
 
-	if (n < hdr + NONCE + TAG || in[0] != VERSION || in[1] != k->curve || memcmp(in + 2, k->keyid, KEYID) != 0 ||
+	if (n < hdr + NONCE + TAG || in[0] != BLOB_VERSION || in[1] != k->curve || memcmp(in + 2, k->keyid, KEYID) != 0 ||
 	    cap < n - hdr - NONCE - TAG)
 		return ATT_E_INVAL;
 	eph = pub_from_point(k->curve, in + 2 + KEYID, k->point_len);	/* checks the point is on the curve */
