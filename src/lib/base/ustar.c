@@ -157,7 +157,7 @@ int att_tar_parse(const uint8_t *buf, size_t len, struct att_tar_member *out, si
 		  size_t *ret_n, char *reterr, size_t errlen)
 {
 	size_t off = 0, n = 0;
-	uint64_t size;
+	uint64_t size = 0;
 	int r;
 
 	*ret_n = 0;
