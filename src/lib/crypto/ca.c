@@ -57,14 +57,17 @@ static void serial_hex(X509 *x, char out[80])
 	BN_free(bn);
 }
 
-static int write_file(const char *path, const char *tmpl_suffix, mode_t mode, bool is_key, EVP_PKEY *key, X509 *x)
+/* Write key (PEM private key) or else x to path, atomically: a temp file
+ * of this process, fsync'd, renamed over path. */
+int att_ca_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *x)
 {
-	char tmp[4096];
+	char tmp[4200];
 	FILE *f;
 	int fd, ok;
 
-	snprintf(tmp, sizeof(tmp), "%s.%s", path, tmpl_suffix);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return ATT_E_IO;
 	f = fdopen(fd, "w");
@@ -73,7 +76,7 @@ static int write_file(const char *path, const char *tmpl_suffix, mode_t mode, bo
 		unlink(tmp);
 		return ATT_E_IO;
 	}
-	ok = is_key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, x);
+	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, x);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		ok = 0;
 	if (fclose(f) != 0)
@@ -236,9 +239,9 @@ int att_ca_rotate(const char *dir, const char *algorithm, char ret_old[80], char
 	}
 	r = generate(algorithm, NULL, next);
 	if (r == 0)
-		r = write_file(kpath, "new", 0600, true, next->key, NULL);
+		r = att_ca_write_pem(kpath, 0600, next->key, NULL);
 	if (r == 0)
-		r = write_file(cpath, "new", 0644, false, NULL, next->cert);
+		r = att_ca_write_pem(cpath, 0644, NULL, next->cert);
 	if (r < 0) {
 		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: cannot write the new CA in %s (the previous one is in %s)", dir,
 			 pdir);
@@ -305,7 +308,7 @@ static int init_hsm(const char *dir, const struct att_ca_key *k, struct att_ca *
 		return 0;
 	}
 	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || generate(NULL, key, ca) < 0 ||
-	    write_file(cpath, "tmp", 0644, false, NULL, ca->cert) < 0) {
+	    att_ca_write_pem(cpath, 0644, NULL, ca->cert) < 0) {
 		if (!ca->key)
 			EVP_PKEY_free(key);
 		snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: cannot create the CA certificate for the PKCS#11 key in %s", dir);
@@ -373,9 +376,9 @@ int att_ca_init(const char *dir, const char *algorithm, struct att_ca **ret, boo
 		}
 		r = generate(algorithm, NULL, ca);
 		if (r == 0)
-			r = write_file(kpath, "tmp", 0600, true, ca->key, NULL);
+			r = att_ca_write_pem(kpath, 0600, ca->key, NULL);
 		if (r == 0)
-			r = write_file(cpath, "tmp", 0644, false, NULL, ca->cert);
+			r = att_ca_write_pem(cpath, 0644, NULL, ca->cert);
 		if (r < 0) {
 			snprintf(reterr, errlen, "ITL_ENROLLMENT_CA_DIR: cannot create the Enrollment CA in %s", dir);
 			unlink(kpath);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct att_ca;
 
@@ -76,6 +77,10 @@ void att_ca_leaf_release(struct att_ca_leaf *l);
  * start-up) and the CA certificate; borrowed pointers. */
 typedef struct x509_st X509;
 int att_ca_report_signer(const struct att_ca *ca, EVP_PKEY **key, X509 **cert, X509 **ca_cert);
+
+/* Write key (a PEM private key) or else x to path atomically (a temp file
+ * of this process, fsync'd, renamed over path).  ATT_E_IO on failure. */
+int att_ca_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *x);
 /* The CA's own key and certificate (borrowed): agent identity tokens
  * are signed with it (src/lib/policy/identity.c). */
 int att_ca_key(const struct att_ca *ca, EVP_PKEY **key, X509 **cert);

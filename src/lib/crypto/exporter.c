@@ -24,35 +24,6 @@
 
 static pthread_mutex_t first_use = PTHREAD_MUTEX_INITIALIZER;
 
-static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *x)
-{
-	char tmp[4200];
-	FILE *f;
-	int fd, ok;
-
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return ATT_E_IO;
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		unlink(tmp);
-		return ATT_E_IO;
-	}
-	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, x);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		ok = 0;
-	if (fclose(f) != 0)
-		ok = 0;
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return ATT_E_IO;
-	}
-	return 0;
-}
-
 /* The stored pair when it is usable with the current CA. */
 static bool load(const struct att_ca *ca, const char *kpath, const char *cpath, EVP_PKEY **key, X509 **cert)
 {
@@ -96,7 +67,7 @@ static int identity(const struct att_ca *ca, const char *dir, EVP_PKEY **key, X5
 		if (!*cert) {
 			snprintf(reterr, errlen, "cannot issue the bundle exporter certificate");
 			r = ATT_E_CRYPTO;
-		} else if (write_pem(kpath, 0600, *key, NULL) < 0 || write_pem(cpath, 0644, NULL, *cert) < 0) {
+		} else if (att_ca_write_pem(kpath, 0600, *key, NULL) < 0 || att_ca_write_pem(cpath, 0644, NULL, *cert) < 0) {
 			snprintf(reterr, errlen, "cannot store the bundle exporter key in %s: %s", dir, strerror(errno));
 			r = ATT_E_IO;
 		}
