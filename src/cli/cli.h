@@ -58,6 +58,10 @@ char *cli_form(const char *first_key, ...);
  * the EX_* code for an error status. */
 int cli_api(struct cli *c, const char *method, const char *path, json_t *body, json_t **ret, long *ret_status);
 int cli_exit_for_status(long status);
+/* The API call with the operator credential and a raw body (body, blen) of
+ * type ctype (no body when NULL): 0 with *r filled (any status) or an EX_* code. */
+int cli_raw(struct cli *c, const char *method, const char *path, const char *ctype, const char *body,
+	    size_t blen, struct cli_resp *r);
 
 /* auth.c: `attestation auth ...` */
 int cmd_auth(struct cli *c, int argc, char **argv);

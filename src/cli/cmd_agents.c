@@ -63,21 +63,9 @@ static char *section_path(const char *id, const char *suffix)
 /* PUT the document as application/yaml (cli_api speaks JSON only). */
 static int put_yaml(struct cli *c, const char *path, const char *yaml, size_t len, json_t **ret)
 {
-	char *url = att_asprintf("%s%s", c->api_url, path), *auth;
-	const char *hdrs[2] = { NULL, NULL };
 	struct cli_resp r = { 0 };
-	int ex = 0;
+	int ex = cli_raw(c, "PUT", path, "application/yaml", yaml, len, &r);
 
-	auth = url ? cli_auth_header(c, false, &ex) : NULL;
-	if (!auth) {
-		free(url);
-		return ex ? ex : EX_ERR;
-	}
-	hdrs[0] = auth;
-	ex = cli_http(c, "PUT", url, hdrs, "application/yaml", yaml, len, NULL, NULL, &r);
-	att_wipe(auth, strlen(auth));
-	free(auth);
-	free(url);
 	if (ex)
 		return ex;
 	*ret = json_loadb(r.body ? r.body : "", r.len, 0, NULL);

@@ -26,28 +26,6 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* A non-JSON API exchange with the operator credential: GET path, or
- * POST body as ctype.  0 with *r filled (any status) or an EX_* code. */
-static int raw_api(struct cli *c, const char *method, const char *path, const char *ctype, const char *body,
-		   size_t blen, struct cli_resp *r)
-{
-	char *url = att_asprintf("%s%s", c->api_url, path), *auth;
-	const char *hdrs[2] = { NULL, NULL };
-	int ex = 0;
-
-	auth = url ? cli_auth_header(c, false, &ex) : NULL;
-	if (!auth) {
-		free(url);
-		return ex ? ex : EX_ERR;
-	}
-	hdrs[0] = auth;
-	ex = cli_http(c, method, url, hdrs, ctype, body, blen, NULL, NULL, r);
-	att_wipe(auth, strlen(auth));
-	free(auth);
-	free(url);
-	return ex;
-}
-
 static int refused(const struct cli_resp *r, const char *what)
 {
 	json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
@@ -62,7 +40,7 @@ static int refused(const struct cli_resp *r, const char *what)
 static int bundle_archive(struct cli *c, const char *path, const char *id, const char *file)
 {
 	struct cli_resp r = { 0 };
-	int ex = raw_api(c, "GET", path, NULL, NULL, 0, &r);
+	int ex = cli_raw(c, "GET", path, NULL, NULL, 0, &r);
 
 	if (ex)
 		return ex;
@@ -213,7 +191,7 @@ int cmd_machine_import(struct cli *c, int argc, char **argv)
 	if (len >= 2 && (uint8_t)data[0] == 0x1f && (uint8_t)data[1] == 0x8b) {
 		struct cli_resp r = { 0 };
 
-		ex = raw_api(c, "POST", "/api/v1/machines/import", "application/gzip", data, len, &r);
+		ex = cli_raw(c, "POST", "/api/v1/machines/import", "application/gzip", data, len, &r);
 		if (ex == 0 && r.status != 200)
 			ex = refused(&r, "air-gap bundle refused");
 		else if (ex == 0) {

@@ -219,6 +219,26 @@ int cli_exit_for_status(long status)
 	}
 }
 
+int cli_raw(struct cli *c, const char *method, const char *path, const char *ctype, const char *body,
+	    size_t blen, struct cli_resp *r)
+{
+	char *url = att_asprintf("%s%s", c->api_url, path), *auth;
+	const char *hdrs[2] = { NULL, NULL };
+	int ex = 0;
+
+	auth = url ? cli_auth_header(c, false, &ex) : NULL;
+	if (!auth) {
+		free(url);
+		return ex ? ex : EX_ERR;
+	}
+	hdrs[0] = auth;
+	ex = cli_http(c, method, url, hdrs, ctype, body, blen, NULL, NULL, r);
+	att_wipe(auth, strlen(auth));
+	free(auth);
+	free(url);
+	return ex;
+}
+
 int cli_api(struct cli *c, const char *method, const char *path, json_t *body, json_t **ret, long *ret_status)
 {
 	char *url = att_asprintf("%s%s", c->api_url, path);
