@@ -310,6 +310,14 @@
 	" signature TEXT NOT NULL," \
 	" timestamp_token TEXT);"
 
+/* Event delivery throughput (docs/events.md "Performance"): settling an
+ * event asks whether any of its deliveries is still pending, and a claim
+ * reads back the rows it holds; without these both scanned every pending
+ * delivery (SQLite chose event_deliveries_due on status alone). */
+#define V16_EVENT_INDEXES \
+	"CREATE INDEX event_deliveries_event ON event_deliveries(event_id, status);" \
+	"CREATE INDEX event_deliveries_holder ON event_deliveries(holder);"
+
 const struct att_migration att_migrations[] = {
 	{
 		1,
@@ -382,6 +390,12 @@ const struct att_migration att_migrations[] = {
 		"signed audit checkpoints",
 		V13_CHECKPOINTS("INTEGER PRIMARY KEY"),
 		V13_CHECKPOINTS("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+	},
+	{
+		16,
+		"event delivery: indexes for settling events and reading back claims",
+		V16_EVENT_INDEXES,
+		V16_EVENT_INDEXES,
 	},
 };
 
