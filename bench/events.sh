@@ -9,7 +9,7 @@
 # load is not measured here: the ratio is against the healthz ceiling above).
 set -eu
 BUILD=${1:-build}
-ATTESTD=$(pwd)/$BUILD/attestd
+ATTESTD=${BENCH_ATTESTD:-$(pwd)/$BUILD/attestd}	# BENCH_ATTESTD: compare another binary
 RECEIVER=$(pwd)/$BUILD/tests/webhook-receiver
 EVENTS=${BENCH_EVENTS:-20000}
 LAG_SECONDS=${BENCH_LAG_SECONDS:-10}
@@ -21,7 +21,8 @@ trap 'exit 130' INT TERM HUP
 SECRET=bench-secret-0123456789
 
 "$RECEIVER" "$OUT/r.ready" "$OUT/r.log" "$SECRET" 2>"$OUT/r.err" &
-PIDS="$PIDS $!"
+RPID=$!
+PIDS="$PIDS $RPID"
 i=0; while [ ! -s "$OUT/r.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 mkdir -p "$OUT/configs"; cp examples/configs/*.yaml "$OUT/configs/"
 ITL_DB_URL="sqlite:///$OUT/m.db" "$ATTESTD" migrate >/dev/null
@@ -29,13 +30,46 @@ ITL_DB_URL="sqlite:///$OUT/m.db" ITL_CONFIG_CACHE_DIR="$OUT/configs" ITL_ADMIN_T
 ITL_FACTORY_URL=http://127.0.0.1:9 ITL_FACTORY_TIMEOUT_SECONDS=1 ITL_LOG_LEVEL=warning ITL_THREADS=2 \
 ITL_WEBHOOK_ALLOW_PRIVATE=true ITL_EVENT_POLL_MS=${BENCH_EVENT_POLL_MS:-100} ITL_EVENT_PARTITIONS=${BENCH_EVENT_PARTITIONS:-4} ITL_ENROLLMENT_CA_DIR="$OUT/ca" \
 	"$ATTESTD" --listen 127.0.0.1:0 --ready-file "$OUT/ready" 2>"$OUT/log" &
-PIDS="$PIDS $!"
+APID=$!
+PIDS="$PIDS $APID"
 i=0; while [ ! -s "$OUT/ready" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 BASE="http://$(cat "$OUT/ready")"
 curl -sf -o /dev/null -H 'Authorization: Bearer bench-admin' -H 'Content-Type: application/json' \
 	-d "{\"url\":\"http://127.0.0.1:$(cat "$OUT/r.ready")/bench\",\"secret\":\"$SECRET\"}" "$BASE/api/v1/webhooks"
 
 now_ms() { date +%s%3N; }
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }	# user + system
+
+# the receiver-only ceiling, measured now (the machine may be shared): a
+# second receiver takes signed POSTs from wrk on 4 keep-alive connections
+# (one per partition worker); the end-to-end figure is also given relative
+# to it, which stays put when other load comes and goes
+ceiling() {
+	"$RECEIVER" "$OUT/c.ready" "$OUT/c.log" "$SECRET" 2>/dev/null &
+	cpid=$!
+	i=0; while [ ! -s "$OUT/c.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	body='{"event":"node.registered","id":1,"machine_id":"bench-machine-1","raw":{"meta":{},"node":{}},"timestamp":"2026-01-01T00:00:00"}'
+	ts=$(date +%s)
+	sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
+	tsig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
+	cat >"$OUT/c.lua" <<EOF2
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Webhook-Event"] = "node.registered"
+wrk.headers["X-Webhook-Signature"] = "sha256=$sig"
+wrk.headers["X-Webhook-Timestamp"] = "$ts"
+wrk.headers["X-Webhook-Signature-256"] = "t=$ts,v1=$tsig"
+wrk.headers["X-Webhook-Delivery"] = "1-ceiling"
+wrk.body = '$body'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.0f %d\n", summary.requests / (summary.duration / 1e6), summary.errors.status))
+end
+EOF2
+	wrk -t1 -c4 -d"${BENCH_CEILING_SECONDS:-3}s" -s "$OUT/c.lua" "http://127.0.0.1:$(cat "$OUT/c.ready")/ceiling" 2>&1 |
+		awk '/^RESULT/ && $3 == 0 { print $2 }'
+	kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null || true
+}
+CEIL=$(ceiling); CEIL=${CEIL:-0}
 # insert N events for 1000 machines, payload carrying the commit time
 insert() { # insert N
 	t=$(now_ms)
@@ -53,11 +87,15 @@ SQL
 pending() { sqlite3 "$OUT/m.db" 'PRAGMA busy_timeout = 10000; SELECT COUNT(*) FROM outbox_events WHERE delivered_at IS NULL' | tail -1; }
 
 # 1. throughput
+a0=$(cpu_ms "$APID"); r0=$(cpu_ms "$RPID")
 t0=$(now_ms)
 insert "$EVENTS"
 while [ "$(pending)" != 0 ]; do sleep 0.2; done
 t1=$(now_ms)
+a1=$(cpu_ms "$APID"); r1=$(cpu_ms "$RPID")
 ok=$(jq -c 'select(.sig_ok and .tsig_ok)' "$OUT/r.log" | wc -l)
+dups=$(jq -c 'select(.dup)' "$OUT/r.log" | wc -l)
+CEIL2=$(ceiling); CEIL2=${CEIL2:-0}	# again after the run: the load may have changed
 rate=$(awk -v n="$EVENTS" -v ms="$((t1 - t0))" 'BEGIN { printf "%.0f", n * 1000 / ms }')
 
 # 2. lag at 1,000 events/s (100 every 100 ms)
@@ -78,7 +116,12 @@ achieved=$(awk -v n="$n" -v s="$LAG_SECONDS" 'BEGIN { printf "%.0f", n / s }')
 echo
 echo "Event delivery end to end (SQLite, one webhook on a local receiver that verifies every signature, $(nproc) cores):"
 printf '%-46s %12s\n' "throughput ($EVENTS events committed at once)" "$rate events/s"
-printf '%-46s %12s\n' "  signatures verified by the receiver" "$ok / $EVENTS"
+printf '%-46s %12s\n' "  signatures verified by the receiver" "$ok / $EVENTS ($dups duplicates)"
+printf '%-46s %12s\n' "  CPU per event: attestd, receiver" \
+	"$(awk -v a="$((a1 - a0))" -v r="$((r1 - r0))" -v n="$EVENTS" 'BEGIN { printf "%.0f us, %.0f us", a * 1000 / n, r * 1000 / n }')"
+printf '%-46s %12s\n' "receiver-only ceiling (wrk, 4 connections)" "$CEIL, $CEIL2 req/s"
+printf '%-46s %12s\n' "  end to end / ceiling (mean of the two)" \
+	"$(awk -v r="$rate" -v a="$CEIL" -v b="$CEIL2" 'BEGIN { printf "%.2f", ((a + b) > 0 ? 2 * r / (a + b) : 0) }')"
 printf '%-46s %12s %10s\n' "lag, offered 1,000/s, committed $achieved/s" "p50 ${p50:-?} ms" "p99 ${p99:-?} ms"
 echo "(the generator commits 100 events per transaction every 100 ms; on SQLite it waits for attestd's"
 echo " durable commits — synchronous=FULL — so the committed rate is what this disk allows)"

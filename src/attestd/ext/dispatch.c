@@ -240,47 +240,46 @@ static int tx_begin(struct att_dbc *c)
 	" AND e.status = 'pending' AND e.event_id < d.event_id AND (e.next_attempt_at > ? OR e.held_until >= ?))" \
 	" ORDER BY d.event_id, d.id LIMIT ?"
 
-static int claim(struct att_dbc *c, struct att_ext_partition *p, const char *hold, int64_t now, int64_t until,
-		 struct claimed *out, size_t *ret_n)
+/* Anything due in the partition?  A read: an idle partition never takes
+ * the write lock. */
+static int any_due(struct att_dbc *c, const struct att_ext_partition *p, int64_t now)
 {
 	struct att_stmt *s;
-	size_t n = 0;
-	int64_t due = 0;
-	int r;
+	int r = att_dbc_query(c, &s,
+			      "SELECT 1 FROM event_deliveries WHERE status = 'pending' AND part >= ? AND part < ?"
+			      " AND next_attempt_at <= ? AND held_until < ? LIMIT 1",
+			      "iiii", (int64_t)p->lo, (int64_t)p->hi, now, now);
 
-	/* a read first: an idle partition never takes the write lock */
-	*ret_n = 0;
-	r = att_dbc_query(c, &s,
-			  "SELECT 1 FROM event_deliveries WHERE status = 'pending' AND part >= ? AND part < ?"
-			  " AND next_attempt_at <= ? AND held_until < ? LIMIT 1",
-			  "iiii", (int64_t)p->lo, (int64_t)p->hi, now, now);
 	if (r < 0)
 		return r;
 	r = att_stmt_next(s);
-	due = r == 1;
 	att_stmt_done(s);
-	if (r < 0 || !due)
-		return r < 0 ? r : 0;
-	r = tx_begin(c);
-	if (r < 0)
-		return r;
+	return r;
+}
+
+/* Inside the caller's transaction: hold up to BATCH due deliveries as
+ * `hold`, count their attempt, and read them back in event order. */
+static int claim_tx(struct att_dbc *c, struct att_ext_partition *p, const char *hold, int64_t now, int64_t until,
+		    struct claimed *out, size_t *ret_n)
+{
+	struct att_stmt *s;
+	size_t n = 0;
+	int r;
+
+	*ret_n = 0;
 	r = att_dbc_exec(c,
 			 att_dbc_is_postgresql(c)
 				 ? "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE
 				   " FOR UPDATE OF d SKIP LOCKED)"
 				 : "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE ")",
 			 "siiiiiiii", hold, until, (int64_t)p->lo, (int64_t)p->hi, now, now, now, now, (int64_t)BATCH);
-	if (r > 0)
-		r = att_dbc_query(c, &s,
-				  "SELECT d.id, d.event_id, d.consumer, d.machine_id, d.attempts, o.event, o.payload"
-				  " FROM event_deliveries d JOIN outbox_events o ON o.id = d.event_id"
-				  " WHERE d.holder = ? AND d.status = 'pending' ORDER BY d.event_id, d.id",
-				  "s", hold);
-	else if (r == 0) {
-		att_dbc_rollback(c);
-		*ret_n = 0;
-		return 0;
-	}
+	if (r <= 0)
+		return r;
+	r = att_dbc_query(c, &s,
+			  "SELECT d.id, d.event_id, d.consumer, d.machine_id, d.attempts, o.event, o.payload"
+			  " FROM event_deliveries d JOIN outbox_events o ON o.id = d.event_id"
+			  " WHERE d.holder = ? AND d.status = 'pending' ORDER BY d.event_id, d.id",
+			  "s", hold);
 	while (r == 0 && n < BATCH && (r = att_stmt_next(s)) == 1) {
 		struct claimed *d = &out[n++];
 
@@ -296,18 +295,15 @@ static int claim(struct att_dbc *c, struct att_ext_partition *p, const char *hol
 	}
 	if (r >= 0)
 		att_stmt_done(s);
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	else
-		att_dbc_rollback(c);
 	*ret_n = n;
 	return r < 0 ? r : 0;
 }
 
-static int record(struct att_dbc *c, const char *hold, struct claimed *d, size_t n)
+/* Inside the caller's transaction: the outcomes of a delivered batch. */
+static int record_tx(struct att_dbc *c, const char *hold, struct claimed *d, size_t n)
 {
 	char ts[32];
-	int r = tx_begin(c);
+	int r = 0;
 
 	att_time_iso(att_now(), ts);
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -339,10 +335,6 @@ static int record(struct att_dbc *c, const char *hold, struct claimed *d, size_t
 					    " WHERE e.event_id = ? AND e.status = 'pending')",
 					 "sii", ts, d[i].event_id, d[i].event_id);
 	}
-	if (r >= 0)
-		r = att_dbc_commit(c);
-	else
-		att_dbc_rollback(c);
 	return r < 0 ? r : 0;
 }
 
@@ -358,70 +350,125 @@ static bool blocked(const struct claimed *d, size_t upto, const struct claimed *
 	return false;
 }
 
-static int deliver_batch(struct att_ext_partition *p, const char *holder, bool *ret_full);
+/* One batch in hand: a partition's claimed deliveries and their hold. */
+struct batch {
+	struct claimed d[BATCH];
+	size_t n;
+	char hold[192];
+	int64_t claimed_at;
+};
 
-/* Batches until the partition has nothing due (or a second passed: the
- * lease is renewed between runs). */
-int att_ext_deliver(struct att_ext_partition *p, const char *holder)
+static void batch_release(struct batch *b)
 {
-	int64_t until = now_ms() + 1000;
-	int total = 0, r;
-	bool full;
-
-	do {
-		r = deliver_batch(p, holder, &full);
-		if (r > 0)
-			total += r;
-	} while (r >= 0 && full && now_ms() < until);
-	return r < 0 && total == 0 ? r : total;
+	for (size_t i = 0; i < b->n; i++)
+		claimed_release(&b->d[i]);
+	b->n = 0;
 }
 
-static int deliver_batch(struct att_ext_partition *p, const char *holder, bool *ret_full)
+static int64_t hold_until(const struct att_ext_partition *p, int64_t now)
 {
-	const struct att_config *cfg = p->svc->cfg;
-	struct claimed d[BATCH];
-	char hold[192];
-	int64_t now = now_ms();
-	size_t n = 0, settled = 0;
+	return now + 2 * p->svc->cfg->event_hook_timeout_seconds * 1000 + 5000;
+}
+
+static void next_hold(struct att_ext_partition *p, const char *holder, struct batch *b)
+{
+	snprintf(b->hold, sizeof(b->hold), "%s#%s#%llu", holder, p->lease, (unsigned long long)++p->claims);
+	b->claimed_at = now_ms();
+}
+
+/* One transaction: the outcomes of `done` (when it has any) and, when
+ * `next` is given, the claim of the next batch.  A batch's outcomes and
+ * the following claim share one durable commit. */
+static int settle_and_claim(struct att_ext_partition *p, struct batch *done, struct batch *next)
+{
 	struct att_dbc *c = att_db_acquire(p->svc->db);
 	int r;
 
 	if (!c)
 		return ATT_E_DB;
-	snprintf(hold, sizeof(hold), "%s#%s#%llu", holder, p->lease, (unsigned long long)++p->claims);
-	r = claim(c, p, hold, now, now + 2 * cfg->event_hook_timeout_seconds * 1000 + 5000, d, &n);
-	att_db_release(p->svc->db, c);	/* no connection held while hooks run */
-	*ret_full = r == 0 && n == BATCH;
-	if (r < 0 || n == 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		/* past half the hold: give the rest back rather than outlive it */
-		if (now_ms() > now + cfg->event_hook_timeout_seconds * 1000) {
-			d[i].out = O_RELEASE;
-			continue;
-		}
-		if (blocked(d, i, &d[i])) {
-			d[i].out = O_RELEASE;
-			continue;
-		}
-		deliver_one(p, &d[i]);
-		settled += d[i].out == O_DELIVERED || d[i].out == O_DEAD;
-	}
-	/* the outcomes are known: keep trying to write them down (busy database),
-	 * else the held rows come back after their hold and are delivered twice */
-	for (int k = 0; k < 5; k++) {
-		c = att_db_acquire(p->svc->db);
-		r = c ? record(c, hold, d, n) : ATT_E_DB;
-		if (c)
+	if (next && next->n == 0 && (!done || done->n == 0)) {
+		/* nothing to write down: take the write lock only when something is due */
+		r = any_due(c, p, next->claimed_at);
+		if (r <= 0) {
 			att_db_release(p->svc->db, c);
-		if (r == 0)
-			break;
-		usleep(100000u << k);
+			return r;
+		}
 	}
-out:
-	for (size_t i = 0; i < n; i++)
-		claimed_release(&d[i]);
-	return r < 0 ? r : (int)settled;
+	r = tx_begin(c);
+	if (r >= 0 && done && done->n)
+		r = record_tx(c, done->hold, done->d, done->n);
+	if (r >= 0 && next)
+		r = claim_tx(c, p, next->hold, next->claimed_at, hold_until(p, next->claimed_at), next->d, &next->n);
+	if (r >= 0)
+		r = att_dbc_commit(c);
+	else
+		att_dbc_rollback(c);
+	att_db_release(p->svc->db, c);	/* no connection held while hooks run */
+	if (r < 0 && next)
+		batch_release(next);
+	return r < 0 ? r : 0;
+}
+
+/* Run the hooks of a claimed batch, in order; the count settled. */
+static int run_batch(struct att_ext_partition *p, struct batch *b)
+{
+	const struct att_config *cfg = p->svc->cfg;
+	int settled = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct claimed *d = &b->d[i];
+
+		/* past half the hold: give the rest back rather than outlive it */
+		if (now_ms() > b->claimed_at + cfg->event_hook_timeout_seconds * 1000 || blocked(b->d, i, d)) {
+			d->out = O_RELEASE;
+			continue;
+		}
+		deliver_one(p, d);
+		settled += d->out == O_DELIVERED || d->out == O_DEAD;
+	}
+	return settled;
+}
+
+/* Batches until the partition has nothing due (or a second passed: the
+ * lease is renewed between runs).  Each batch's outcomes are committed
+ * together with the claim of the next one. */
+int att_ext_deliver(struct att_ext_partition *p, const char *holder)
+{
+	struct batch *b = calloc(2, sizeof(*b)), *cur, *nxt;
+	int64_t until = now_ms() + 1000;
+	int total = 0, r;
+
+	if (!b)
+		return ATT_E_NOMEM;
+	cur = &b[0];
+	nxt = &b[1];
+	next_hold(p, holder, cur);
+	r = settle_and_claim(p, NULL, cur);
+	while (r >= 0 && cur->n > 0) {
+		bool more = cur->n == BATCH && now_ms() < until;
+
+		total += run_batch(p, cur);
+		if (more)
+			next_hold(p, holder, nxt);
+		/* the outcomes are known: keep trying to write them down (busy
+		 * database), else the held rows come back after their hold and
+		 * are delivered twice */
+		for (int k = 0; k < 5; k++) {
+			r = settle_and_claim(p, cur, more ? nxt : NULL);
+			if (r == 0)
+				break;
+			usleep(100000u << k);
+		}
+		batch_release(cur);
+		if (r < 0 || !more)
+			break;
+		cur = nxt;
+		nxt = cur == &b[0] ? &b[1] : &b[0];
+	}
+	batch_release(cur);
+	batch_release(nxt);
+	free(b);
+	return r < 0 && total == 0 ? r : total;
 }
 
 void att_ext_partition_release(struct att_ext_partition *p)
