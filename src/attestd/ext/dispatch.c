@@ -299,42 +299,98 @@ static int claim_tx(struct att_dbc *c, struct att_ext_partition *p, const char *
 	return r < 0 ? r : 0;
 }
 
-/* Inside the caller's transaction: the outcomes of a delivered batch. */
+/* Up to GROUP ids per statement (text parameters: both backends compare
+ * them as integers); a group is padded by repeating its first id. */
+#define GROUP 64
+#define Q8 "?,?,?,?,?,?,?,?"
+#define Q64 Q8 "," Q8 "," Q8 "," Q8 "," Q8 "," Q8 "," Q8 "," Q8
+
+static int exec_group(struct att_dbc *c, const char *sql, const char *const *fixed, int nfixed, const int64_t *ids,
+		      size_t n)
+{
+	char buf[GROUP][24];
+	const char *vals[4 + GROUP];
+	struct att_stmt *s;
+	int r;
+
+	for (int i = 0; i < nfixed; i++)
+		vals[i] = fixed[i];
+	for (size_t i = 0; i < GROUP; i++) {
+		snprintf(buf[i], sizeof(buf[i]), "%lld", (long long)ids[i < n ? i : 0]);
+		vals[nfixed + (int)i] = buf[i];
+	}
+	r = att_dbc_query_texts(c, &s, sql, nfixed + GROUP, vals);
+	if (r < 0)
+		return r;
+	while ((r = att_stmt_next(s)) == 1)
+		;
+	att_stmt_done(s);
+	return r;
+}
+
+/* ids[0..n) in groups of GROUP */
+static int exec_grouped(struct att_dbc *c, const char *sql, const char *const *fixed, int nfixed, const int64_t *ids,
+			size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n && r >= 0; i += GROUP)
+		r = exec_group(c, sql, fixed, nfixed, ids + i, n - i < GROUP ? n - i : GROUP);
+	return r;
+}
+
+/* One outcome other than delivered (rare): a statement of its own. */
+static int record_one(struct att_dbc *c, const char *hold, const struct claimed *d, const char *ts)
+{
+	switch (d->out) {
+	case O_RELEASE:
+		return att_dbc_exec(c, "UPDATE event_deliveries SET attempts = attempts - 1, holder = NULL, held_until = 0"
+				       " WHERE id = ? AND holder = ?", "is", d->id, hold);
+	case O_RETRY:
+		return att_dbc_exec(c, "UPDATE event_deliveries SET next_attempt_at = ?, last_error = ?, updated_at = ?,"
+				       " holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
+				    "issis", d->next_at, d->error, ts, d->id, hold);
+	case O_DEAD:
+		return att_dbc_exec(c, "UPDATE event_deliveries SET status = 'dead', last_error = ?, updated_at = ?,"
+				       " attempts = ?, holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
+				    "ssiis", d->error, ts, d->attempts, d->id, hold);
+	case O_DELIVERED:
+		break;
+	}
+	return 0;
+}
+
+/* Inside the caller's transaction: the outcomes of a delivered batch.
+ * The delivered ones (nearly all) go in groups, then every event whose
+ * deliveries are all done is settled, also in groups. */
 static int record_tx(struct att_dbc *c, const char *hold, struct claimed *d, size_t n)
 {
 	char ts[32];
+	int64_t ok[BATCH], ev[BATCH];
+	size_t nok = 0, nev = 0;
 	int r = 0;
 
 	att_time_iso(att_now(), ts);
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		switch (d[i].out) {
-		case O_RELEASE:
-			r = att_dbc_exec(c, "UPDATE event_deliveries SET attempts = attempts - 1, holder = NULL, held_until = 0"
-					    " WHERE id = ? AND holder = ?", "is", d[i].id, hold);
-			break;
-		case O_DELIVERED:
-			r = att_dbc_exec(c, "UPDATE event_deliveries SET status = 'delivered', delivered_at = ?, updated_at = ?,"
-					    " last_error = NULL, holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
-					 "ssis", ts, ts, d[i].id, hold);
-			break;
-		case O_RETRY:
-			r = att_dbc_exec(c, "UPDATE event_deliveries SET next_attempt_at = ?, last_error = ?, updated_at = ?,"
-					    " holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
-					 "issis", d[i].next_at, d[i].error, ts, d[i].id, hold);
-			break;
-		case O_DEAD:
-			r = att_dbc_exec(c, "UPDATE event_deliveries SET status = 'dead', last_error = ?, updated_at = ?,"
-					    " attempts = ?, holder = NULL, held_until = 0 WHERE id = ? AND holder = ?",
-					 "ssiis", d[i].error, ts, d[i].attempts, d[i].id, hold);
-			break;
-		}
-		if (r >= 0 && d[i].out != O_RELEASE && d[i].out != O_RETRY &&
-		    (i + 1 == n || d[i + 1].event_id != d[i].event_id))
-			r = att_dbc_exec(c, "UPDATE outbox_events SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL"
-					    " AND fanned_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_deliveries e"
-					    " WHERE e.event_id = ? AND e.status = 'pending')",
-					 "sii", ts, d[i].event_id, d[i].event_id);
+		if (d[i].out == O_DELIVERED)
+			ok[nok++] = d[i].id;
+		else
+			r = record_one(c, hold, &d[i], ts);
+		if ((d[i].out == O_DELIVERED || d[i].out == O_DEAD) && (nev == 0 || ev[nev - 1] != d[i].event_id))
+			ev[nev++] = d[i].event_id;
 	}
+	if (r >= 0) {
+		const char *fixed[3] = { ts, ts, hold };
+
+		r = exec_grouped(c, "UPDATE event_deliveries SET status = 'delivered', delivered_at = ?, updated_at = ?,"
+				    " last_error = NULL, holder = NULL, held_until = 0 WHERE holder = ? AND id IN (" Q64 ")",
+				 fixed, 3, ok, nok);
+	}
+	if (r >= 0)
+		r = exec_grouped(c, "UPDATE outbox_events SET delivered_at = ? WHERE delivered_at IS NULL"
+				    " AND fanned_at IS NOT NULL AND id IN (" Q64 ") AND NOT EXISTS (SELECT 1 FROM"
+				    " event_deliveries e WHERE e.event_id = outbox_events.id AND e.status = 'pending')",
+				 (const char *[]){ ts }, 1, ev, nev);
 	return r < 0 ? r : 0;
 }
 
