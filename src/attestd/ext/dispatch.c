@@ -110,6 +110,7 @@ struct claimed {
 	int64_t id, event_id, attempts;
 	char *consumer, *machine_id, *event, *payload;
 	enum outcome out;
+	bool queued;		/* handed to the runner, outcome to come */
 	int64_t next_at;
 	char error[512];
 };
@@ -172,14 +173,15 @@ static void fail(struct att_ext_partition *p, struct claimed *d, const char *why
 			(long long)(d->next_at - now_ms()));
 }
 
-static void deliver_one(struct att_ext_partition *p, struct claimed *d)
+/* The call for one claimed delivery, or NULL with its outcome decided
+ * here (an attempt that did not finish, no such consumer, a bad event). */
+static struct att_ext_job *prepare(struct att_ext_partition *p, struct claimed *d)
 {
 	const struct att_config *cfg = p->svc->cfg;
 	struct att_ext *ext = NULL;
 	const char *target = NULL;
 	const struct att_ext_hook *h = find_consumer(d->consumer, &ext, &target);
 	struct att_ext_job *j;
-	int r;
 
 	if (d->attempts > cfg->event_max_attempts) {
 		/* the attempts before did not finish: attestd died inside them */
@@ -187,42 +189,50 @@ static void deliver_one(struct att_ext_partition *p, struct claimed *d)
 			 (long long)(d->attempts - 1));
 		d->attempts--;
 		fail(p, d, d->error);
-		return;
+		return NULL;
 	}
 	if (!h) {
 		fail(p, d, "no such consumer is loaded");
-		return;
+		return NULL;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j || att_ext_event_doc(p->svc, d->event_id, d->machine_id, d->payload, &j->doc, &j->json) < 0 ||
-	    !(j->name = att_strdup(d->event)) || (target && !(j->target = att_strdup(target)))) {
+	    !(j->name = att_strdup(d->event)) || (target && !(j->target = att_strdup(target))) ||
+	    (d->machine_id && !(j->key = att_asprintf("%s %s", d->consumer, d->machine_id)))) {
 		att_ext_job_free(j);
 		fail(p, d, "the event could not be prepared (invalid JSON or out of memory)");
-		return;
+		return NULL;
 	}
 	j->ext = ext;
 	j->hook = h;
 	j->id = d->event_id;
 	j->len = strlen(j->json);
 	j->attempt = (int)d->attempts;
-	r = att_ext_run(&p->runner, j, cfg->event_hook_timeout_seconds * 1000);
-	if (r == ATT_EXT_RUN_TIMEOUT) {
+	j->retry_on_error = d->attempts < cfg->event_max_attempts;
+	return j;
+}
+
+/* The outcome of a call that was handed to the runner. */
+static void outcome(struct att_ext_partition *p, struct claimed *d, const struct att_ext_outcome *o)
+{
+	const struct att_config *cfg = p->svc->cfg;
+
+	if (o->result == ATT_EXT_RUN_SKIPPED) {
+		d->out = O_RELEASE;
+	} else if (o->result == ATT_EXT_RUN_TIMEOUT) {
 		snprintf(d->error, sizeof(d->error), "timed out after %lld s", (long long)cfg->event_hook_timeout_seconds);
 		fail(p, d, d->error);
-		return;
-	}
-	if (r == ATT_EXT_OK) {
+	} else if (o->result == ATT_EXT_OK) {
 		d->out = O_DELIVERED;
-	} else if (r == ATT_EXT_PERMANENT) {
-		snprintf(d->error, sizeof(d->error), "%s", j->error[0] ? j->error : "the consumer gave up on the event");
+	} else if (o->result == ATT_EXT_PERMANENT) {
+		snprintf(d->error, sizeof(d->error), "%s", o->error[0] ? o->error : "the consumer gave up on the event");
 		d->out = O_DEAD;
-		att_log_warning(LOG, "Extension %s gave up on event %lld (%s): %s", ext->info->name, (long long)d->event_id,
+		att_log_warning(LOG, "Consumer %s gave up on event %lld (%s): %s", d->consumer, (long long)d->event_id,
 				d->event, d->error);
 	} else {
-		snprintf(d->error, sizeof(d->error), "%s", j->error[0] ? j->error : "the hook returned an error");
+		snprintf(d->error, sizeof(d->error), "%s", o->error[0] ? o->error : "the hook returned an error");
 		fail(p, d, d->error);
 	}
-	att_ext_job_free(j);
 }
 
 /* ---- claiming and recording ----------------------------------------------------------- */
@@ -394,14 +404,18 @@ static int record_tx(struct att_dbc *c, const char *hold, struct claimed *d, siz
 	return r < 0 ? r : 0;
 }
 
-/* Is (consumer, machine) held up by a failure earlier in this batch? */
-static bool blocked(const struct claimed *d, size_t upto, const struct claimed *me)
+/* Is (consumer, machine) held up earlier in this batch: by a failure
+ * decided before the run (a retry, a delivery given back) or, with
+ * `queued`, by a call still to run?  (Calls held up by calls are the
+ * runner's to weigh: it skips them when the earlier one fails.) */
+static bool blocked(const struct claimed *d, size_t upto, const struct claimed *me, bool queued)
 {
 	if (!me->machine_id)
 		return false;
 	for (size_t i = 0; i < upto; i++)
-		if ((d[i].out == O_RETRY || d[i].out == O_RELEASE) && d[i].machine_id &&
-		    strcmp(d[i].machine_id, me->machine_id) == 0 && strcmp(d[i].consumer, me->consumer) == 0)
+		if (((queued && d[i].queued) || (!d[i].queued && (d[i].out == O_RETRY || d[i].out == O_RELEASE))) &&
+		    d[i].machine_id && strcmp(d[i].machine_id, me->machine_id) == 0 &&
+		    strcmp(d[i].consumer, me->consumer) == 0)
 			return true;
 	return false;
 }
@@ -465,23 +479,50 @@ static int settle_and_claim(struct att_ext_partition *p, struct batch *done, str
 	return r < 0 ? r : 0;
 }
 
-/* Run the hooks of a claimed batch, in order; the count settled. */
+/* Run the hooks of a claimed batch, in order, handed to the runner
+ * thread in one go; the count settled. */
 static int run_batch(struct att_ext_partition *p, struct batch *b)
 {
 	const struct att_config *cfg = p->svc->cfg;
+	struct att_ext_job **jobs = calloc(BATCH, sizeof(*jobs));
+	struct att_ext_outcome *out = calloc(BATCH, sizeof(*out));
+	size_t idx[BATCH], nj = 0;
+	int64_t left = b->claimed_at + cfg->event_hook_timeout_seconds * 1000 - now_ms();
 	int settled = 0;
 
+	if (!jobs || !out) {
+		free(jobs);
+		free(out);
+		for (size_t i = 0; i < b->n; i++)
+			b->d[i].out = O_RELEASE;
+		return 0;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct claimed *d = &b->d[i];
 
 		/* past half the hold: give the rest back rather than outlive it */
-		if (now_ms() > b->claimed_at + cfg->event_hook_timeout_seconds * 1000 || blocked(b->d, i, d)) {
+		if (left <= 0 || blocked(b->d, i, d, false)) {
 			d->out = O_RELEASE;
 			continue;
 		}
-		deliver_one(p, d);
-		settled += d->out == O_DELIVERED || d->out == O_DEAD;
+		if ((jobs[nj] = prepare(p, d)) != NULL) {
+			d->queued = true;
+			idx[nj++] = i;
+		} else if (blocked(b->d, i, d, true)) {
+			d->out = O_RELEASE;	/* decided early, but an earlier call may yet fail */
+		}
 	}
+	if (nj > 0)
+		(void)att_ext_run_batch(&p->runner, jobs, nj, cfg->event_hook_timeout_seconds * 1000, left, out);
+	else
+		free(jobs);
+	for (size_t k = 0; k < nj; k++) {
+		b->d[idx[k]].queued = false;
+		outcome(p, &b->d[idx[k]], &out[k]);
+	}
+	free(out);
+	for (size_t i = 0; i < b->n; i++)
+		settled += b->d[i].out == O_DELIVERED || b->d[i].out == O_DEAD;
 	return settled;
 }
 
