@@ -182,6 +182,10 @@ int att_ext_run_batch(struct att_ext_runner **rp, struct att_ext_job **jobs, siz
 	bool overran = false;
 
 	if (!r && !(r = *rp = runner_new())) {
+		for (size_t i = 0; i < n; i++) {
+			out[i].result = ATT_EXT_RUN_SKIPPED;	/* not run: they go back */
+			out[i].error[0] = 0;
+		}
 		free_jobs(jobs, n);
 		return ATT_E_NOMEM;
 	}
@@ -203,10 +207,11 @@ int att_ext_run_batch(struct att_ext_runner **rp, struct att_ext_job **jobs, siz
 	for (size_t i = 0; i < n; i++) {
 		out[i].result = !overran || i < r->cur ? jobs[i]->result
 			      : i == r->cur ? ATT_EXT_RUN_TIMEOUT : ATT_EXT_RUN_SKIPPED;
-		memcpy(out[i].error, jobs[i]->error, sizeof(out[i].error));
-		out[i].error[sizeof(out[i].error) - 1] = 0;
-		if (overran && i >= r->cur)
-			out[i].error[0] = 0;
+		out[i].error[0] = 0;
+		if (!overran || i < r->cur) {	/* jobs[cur] may still be writing its own */
+			memcpy(out[i].error, jobs[i]->error, sizeof(out[i].error));
+			out[i].error[sizeof(out[i].error) - 1] = 0;
+		}
 	}
 	if (overran) {
 		r->abandoned = true;
