@@ -243,12 +243,18 @@ static int tx_begin(struct att_dbc *c)
 	return att_dbc_is_postgresql(c) ? att_dbc_exec(c, "BEGIN", "") : att_dbc_begin(c);
 }
 
+/* Due, not held, and not behind an earlier pending delivery of the same
+ * consumer and machine that is not due or is held.  In slot order, then
+ * event order: the due index (status, part, event_id) serves that order,
+ * so the scan stops after LIMIT rows instead of sorting the whole backlog
+ * (88 ms per claim of 5,000 pending on PostgreSQL, most of its CPU).  A
+ * machine lives in one slot, so its events still come in event order. */
 #define CLAIM_WHERE \
 	" WHERE id IN (SELECT d.id FROM event_deliveries d WHERE d.status = 'pending' AND d.part >= ? AND d.part < ?" \
 	" AND d.next_attempt_at <= ? AND d.held_until < ?" \
 	" AND NOT EXISTS (SELECT 1 FROM event_deliveries e WHERE e.consumer = d.consumer AND e.machine_id = d.machine_id" \
 	" AND e.status = 'pending' AND e.event_id < d.event_id AND (e.next_attempt_at > ? OR e.held_until >= ?))" \
-	" ORDER BY d.event_id, d.id LIMIT ?"
+	" ORDER BY d.part, d.event_id, d.id LIMIT ?"
 
 /* Anything due in the partition?  A read: an idle partition never takes
  * the write lock. */
@@ -267,31 +273,47 @@ static int any_due(struct att_dbc *c, const struct att_ext_partition *p, int64_t
 	return r;
 }
 
+static int claim_range(struct att_dbc *c, const char *hold, unsigned from, unsigned to, int64_t now, int64_t until,
+		       size_t limit)
+{
+	if (from >= to || limit == 0)
+		return 0;
+	return att_dbc_exec(c,
+			    att_dbc_is_postgresql(c)
+				    ? "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE
+				      " FOR UPDATE OF d SKIP LOCKED)"
+				    : "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE ")",
+			    "siiiiiiii", hold, until, (int64_t)from, (int64_t)to, now, now, now, now, (int64_t)limit);
+}
+
 /* Inside the caller's transaction: hold up to BATCH due deliveries as
- * `hold`, count their attempt, and read them back in event order. */
+ * `hold`, count their attempt, and read them back in event order.  The
+ * partition's slots are visited round-robin from p->cursor, so a backlog
+ * in one slot does not keep the others waiting. */
 static int claim_tx(struct att_dbc *c, struct att_ext_partition *p, const char *hold, int64_t now, int64_t until,
 		    struct claimed *out, size_t *ret_n)
 {
+	unsigned cur = p->cursor >= p->lo && p->cursor < p->hi ? p->cursor : p->lo, last1 = 0, last2 = 0;
 	struct att_stmt *s;
 	size_t n = 0;
-	int r;
+	int r, r2 = 0;
 
 	*ret_n = 0;
-	r = att_dbc_exec(c,
-			 att_dbc_is_postgresql(c)
-				 ? "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE
-				   " FOR UPDATE OF d SKIP LOCKED)"
-				 : "UPDATE event_deliveries SET holder = ?, held_until = ?, attempts = attempts + 1" CLAIM_WHERE ")",
-			 "siiiiiiii", hold, until, (int64_t)p->lo, (int64_t)p->hi, now, now, now, now, (int64_t)BATCH);
-	if (r <= 0)
-		return r;
+	r = claim_range(c, hold, cur, p->hi, now, until, BATCH);
+	if (r >= 0 && r < BATCH)
+		r2 = claim_range(c, hold, p->lo, cur, now, until, BATCH - (size_t)r);
+	if (r < 0 || r2 < 0)
+		return r < 0 ? r : r2;
+	if (r + r2 == 0)
+		return 0;
 	r = att_dbc_query(c, &s,
-			  "SELECT d.id, d.event_id, d.consumer, d.machine_id, d.attempts, o.event, o.payload"
+			  "SELECT d.id, d.event_id, d.consumer, d.machine_id, d.attempts, o.event, o.payload, d.part"
 			  " FROM event_deliveries d JOIN outbox_events o ON o.id = d.event_id"
 			  " WHERE d.holder = ? AND d.status = 'pending' ORDER BY d.event_id, d.id",
 			  "s", hold);
 	while (r == 0 && n < BATCH && (r = att_stmt_next(s)) == 1) {
 		struct claimed *d = &out[n++];
+		unsigned part = (unsigned)att_stmt_int(s, 7);
 
 		memset(d, 0, sizeof(*d));
 		d->id = att_stmt_int(s, 0);
@@ -302,9 +324,15 @@ static int claim_tx(struct att_dbc *c, struct att_ext_partition *p, const char *
 		d->event = att_strdup(att_stmt_text(s, 5));
 		d->payload = att_strdup(att_stmt_text(s, 6));
 		r = d->consumer && d->event && d->payload ? 0 : ATT_E_NOMEM;
+		if (part >= cur && part + 1 > last1)
+			last1 = part + 1;
+		if (part < cur && part + 1 > last2)
+			last2 = part + 1;
 	}
 	if (r >= 0)
 		att_stmt_done(s);
+	/* on from the slot after the last one served (the commit may still fail: only fairness is at stake) */
+	p->cursor = r2 > 0 ? last2 : last1;
 	*ret_n = n;
 	return r < 0 ? r : 0;
 }
