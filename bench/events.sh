@@ -36,8 +36,9 @@ if [ "$BACKEND" = postgresql ]; then
 	chmod 755 "$OUT"; [ -z "$RUNAS" ] || chown postgres "$OUT"
 	$RUNAS "$PG_BIN/initdb" -D "$OUT/data" -U postgres --auth=trust >/dev/null
 	$RUNAS "$PG_BIN/pg_ctl" -D "$OUT/data" -l "$OUT/pg.log" -w \
-		-o "-c listen_addresses='' -c unix_socket_directories='$OUT' -c max_connections=100 -c shared_buffers=128MB" start >/dev/null
+		-o "-c listen_addresses='' -c unix_socket_directories='$OUT' -c max_connections=100 -c shared_buffers=128MB ${BENCH_PG_STATS:+-c shared_preload_libraries=pg_stat_statements}" start >/dev/null
 	"$PG_BIN/psql" -h "$OUT" -U postgres -qAt -d postgres -c "CREATE DATABASE bench" >/dev/null
+	[ -z "${BENCH_PG_STATS:-}" ] || "$PG_BIN/psql" -h "$OUT" -U postgres -qAt -d bench -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 	DB_URL="postgresql:///bench?host=$OUT&user=postgres"
 	DB_NAME=PostgreSQL
 	db() { "$PG_BIN/psql" -h "$OUT" -U postgres -qAt -d bench "$@"; }
@@ -171,6 +172,10 @@ printf '%-46s %12s\n' "  end to end / ceiling (mean of the two)" \
 printf '%-46s %12s %10s\n' "lag, offered 1,000/s, committed $achieved/s" "p50 ${p50:-?} ms" "p99 ${p99:-?} ms"
 echo "(the generator commits 100 events per transaction every 100 ms; it shares the database — on SQLite"
 echo " its write lock, taken between attestd's durable commits — so 'committed' is the rate it achieved)"
+# BENCH_PG_STATS=1: where the PostgreSQL server's time went (pg_stat_statements, top 8)
+[ -z "${BENCH_PG_STATS:-}" ] || [ "$BACKEND" != postgresql ] ||
+	db -F ' | ' -c "SELECT round(total_exec_time)::text || ' ms', calls, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8"
 load=$(cut -d' ' -f1 /proc/loadavg)
 echo "load average during the run: $load on $(nproc) cores (others' processes share them: compare the ratio)"
 awk -v r="$rate" -v p="${p99:-999999}" -v db="$DB_NAME" 'BEGIN {
