@@ -94,7 +94,8 @@ join "$OUT/jwt.txt" "$OUT/speed.txt" | while read -r alg j o; do
 done
 sh bench/unauth.sh "$BUILD"
 sh bench/agent.sh "$BUILD"
-sh bench/events.sh "$BUILD"
+sh bench/events.sh "$BUILD" sqlite
+sh bench/events.sh "$BUILD" postgresql
 sh bench/pg.sh "$BUILD"
 sh bench/pulumi.sh "$BUILD"
 sh bench/certs.sh "$BUILD"

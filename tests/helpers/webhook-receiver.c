@@ -5,8 +5,10 @@
  * log as one JSON line:
  *   {"path","event","delivery","id","sig_ok","tsig_ok","fresh","dup","recv_ms","body"}
  * The answer comes from MODE-FILE (re-read per request): ok (200, the
- * default), fail (503), reject (400), slow (sleep 3 s, then 200),
- * redirect (302 to the metadata address), or down (close without answer).
+ * default), fail (503), reject (400), slow (sleep 3 s, then 200), lag
+ * (sleep 20 ms, then 200: a backlog drains slowly enough to stop attestd
+ * mid-batch), redirect (302 to the metadata address), or down (close
+ * without answer).
  *
  * usage: webhook-receiver READY-FILE LOG-FILE SECRET [MODE-FILE] */
 #include <pthread.h>
@@ -90,6 +92,8 @@ static enum MHD_Result on_req(struct MHD_Connection *c, const char *url, const c
 		return MHD_NO;		/* the connection is closed without an answer */
 	if (strcmp(mode, "slow") == 0)
 		sleep(3);
+	if (strcmp(mode, "lag") == 0)
+		usleep(20000);
 	hmac_hex(NULL, body, len, want);
 	snprintf(pre, sizeof(pre), "%s.", ts ? ts : "");
 	hmac_hex(pre, body, len, want2);

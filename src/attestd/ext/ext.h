@@ -152,6 +152,7 @@ struct att_ext_partition {
 	char lease[32];			/* "events.<n>" */
 	struct att_ext_runner *runner;	/* the thread hooks run on (timeout boundary) */
 	uint64_t claims;
+	unsigned cursor;		/* the slot the next claim starts from (round-robin) */
 };
 /* Deliver due deliveries of the partition; returns the number settled
  * or a negative att_err. */

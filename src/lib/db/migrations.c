@@ -358,6 +358,13 @@
 	"ALTER TABLE issued_certs ALTER COLUMN machine_id DROP NOT NULL;" \
 	"ALTER TABLE issued_certs ADD COLUMN agent_session TEXT;" \
 	V15_AGENT_SVID_TAIL
+/* Event delivery throughput (docs/events.md "Performance"): settling an
+ * event asks whether any of its deliveries is still pending, and a claim
+ * reads back the rows it holds; without these both scanned every pending
+ * delivery (SQLite chose event_deliveries_due on status alone). */
+#define V16_EVENT_INDEXES \
+	"CREATE INDEX event_deliveries_event ON event_deliveries(event_id, status);" \
+	"CREATE INDEX event_deliveries_holder ON event_deliveries(holder);"
 
 const struct att_migration att_migrations[] = {
 	{
@@ -443,6 +450,12 @@ const struct att_migration att_migrations[] = {
 		"agent X.509-SVIDs: certificates of agent sessions",
 		V15_AGENT_SVID_SQLITE,
 		V15_AGENT_SVID_PG,
+	},
+	{
+		16,
+		"event delivery: indexes for settling events and reading back claims",
+		V16_EVENT_INDEXES,
+		V16_EVENT_INDEXES,
 	},
 };
 

@@ -99,8 +99,11 @@ static void record(struct att_ext *ext, const char *webhook, int64_t event_id, c
 		log_tail = &a->next;
 		log_len++;
 		a = NULL;
+		/* wake the flusher for the first one and when a batch is full, not
+		 * on every attempt (a wake-up per delivery cost more than the POST) */
+		if (log_len == 1 || log_len == 500)
+			pthread_cond_signal(&log_cv);
 	}
-	pthread_cond_signal(&log_cv);
 	pthread_mutex_unlock(&log_mu);
 	free(a);	/* dropped: the log is full (the database is away) */
 }
@@ -163,6 +166,58 @@ static void *flusher(void *arg)
 	return NULL;
 }
 
+/* The last secret each delivery thread opened, by its sealed text: a
+ * thread delivering a backlog to one webhook decrypts its secret once,
+ * and a changed secret is a different sealed text (nothing goes stale). */
+struct opened {
+	char *sealed, *plain;
+};
+
+static pthread_key_t opened_key;
+static pthread_once_t opened_once = PTHREAD_ONCE_INIT;
+
+static void opened_clear(struct opened *o)
+{
+	if (o->plain)
+		OPENSSL_cleanse(o->plain, strlen(o->plain));
+	free(o->plain);
+	free(o->sealed);
+	o->plain = o->sealed = NULL;
+}
+
+static void opened_free(void *p)
+{
+	opened_clear(p);
+	free(p);
+}
+
+static void opened_key_init(void)
+{
+	(void)pthread_key_create(&opened_key, opened_free);
+}
+
+static char *secret_open_cached(const char *sealed)
+{
+	struct opened *o;
+
+	pthread_once(&opened_once, opened_key_init);
+	o = pthread_getspecific(opened_key);
+	if (!o && (o = calloc(1, sizeof(*o))) != NULL && pthread_setspecific(opened_key, o) != 0) {
+		free(o);
+		o = NULL;
+	}
+	if (o && o->sealed && strcmp(o->sealed, sealed) == 0)
+		return strdup(o->plain);
+	if (o) {
+		opened_clear(o);
+		o->plain = wh_secret_open(sealed);
+		o->sealed = o->plain ? strdup(sealed) : NULL;
+		if (o->plain && !o->sealed)
+			opened_clear(o);
+	}
+	return o && o->plain ? strdup(o->plain) : wh_secret_open(sealed);
+}
+
 /* url and the opened secret of an active webhook; ATT_EXT_NOTFOUND when gone or disabled. */
 static int load(struct att_ext *ext, const char *id, char **ret_url, char **ret_secret)
 {
@@ -178,7 +233,7 @@ static int load(struct att_ext *ext, const char *id, char **ret_url, char **ret_
 		r = H->rows_next(rows);
 		if (r == 1 && H->rows_int(rows, 2)) {
 			*ret_url = strdup(H->rows_text(rows, 0));
-			*ret_secret = wh_secret_open(H->rows_text(rows, 1));
+			*ret_secret = secret_open_cached(H->rows_text(rows, 1));
 			r = *ret_url && *ret_secret ? ATT_EXT_OK : ATT_EXT_INVALID;
 		} else {
 			r = r < 0 ? r : ATT_EXT_NOTFOUND;
