@@ -12,34 +12,20 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "tpm/tpm.h"
+#include "tpm/attest-internal.h"
 
 #define ERR(...) (snprintf(reterr, errlen, __VA_ARGS__), ATT_E_INVAL)
 
-#define TPM_GENERATED 0xff544347u
-#define TPM_ST_ATTEST_CERTIFY 0x8017
 
 int att_tpm_certify_parse(const uint8_t *attest, size_t len, struct att_tpm_certify *ret, char *reterr,
 			  size_t errlen)
 {
 	TPMS_ATTEST a;
-	size_t off = 0;
 
 	memset(ret, 0, sizeof(*ret));
-	memset(&a, 0, sizeof(a));
-	if (len < 6 || len > 4096)
-		return ERR("certify_info: %zu bytes is not a TPMS_ATTEST", len);
-	if (((uint32_t)attest[0] << 24 | (uint32_t)attest[1] << 16 | (uint32_t)attest[2] << 8 | attest[3]) != TPM_GENERATED)
-		return ERR("certify_info: magic is not TPM_GENERATED_VALUE — not produced by a TPM");
-	if (((uint16_t)(attest[4] << 8) | attest[5]) != TPM_ST_ATTEST_CERTIFY)
-		return ERR("certify_info: attestation type 0x%02x%02x is not TPM_ST_ATTEST_CERTIFY", attest[4], attest[5]);
-	if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, len, &off, &a) != TSS2_RC_SUCCESS)
-		return ERR("certify_info: truncated or malformed TPMS_ATTEST");
-	if (off != len)
-		return ERR("certify_info: %zu trailing bytes after the TPMS_ATTEST", len - off);
-	if (a.extraData.size > sizeof(ret->extra))
-		return ERR("certify_info: extraData of %u bytes is too long", a.extraData.size);
-	memcpy(ret->extra, a.extraData.buffer, a.extraData.size);
-	ret->extra_len = a.extraData.size;
+	if (att_tpm_attest_open(attest, len, ATT_TPM_ST_ATTEST_CERTIFY, "TPM_ST_ATTEST_CERTIFY", "certify_info", &a,
+				ret->extra, sizeof(ret->extra), &ret->extra_len, reterr, errlen) < 0)
+		return ATT_E_INVAL;
 	if (a.attested.certify.name.size > sizeof(ret->name))
 		return ERR("certify_info: certified Name of %u bytes is too long", a.attested.certify.name.size);
 	memcpy(ret->name, a.attested.certify.name.name, a.attested.certify.name.size);

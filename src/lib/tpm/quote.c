@@ -17,13 +17,13 @@
 #include "base/text.h"
 #include "base/util.h"
 #include "tpm/tpm.h"
+#include "tpm/attest-internal.h"
 
 #define ERR(...) (snprintf(reterr, errlen, __VA_ARGS__), ATT_E_INVAL)
 /* a client's key in a message: at most 32 bytes, never half a character */
 #define KEY32(k) (int)att_utf8_cut((k), 32), (k)
 
 #define TPM_GENERATED 0xff544347u
-#define TPM_ST_ATTEST_QUOTE 0x8018
 
 int att_tpm_pcrs_add(struct att_tpm_pcrs *p, const char *key, const char *hex, char *reterr,
 		     size_t errlen)
@@ -66,29 +66,40 @@ const uint8_t *att_tpm_pcrs_find(const struct att_tpm_pcrs *p, uint16_t bank, un
 	return NULL;
 }
 
+int att_tpm_attest_open(const uint8_t *attest, size_t len, uint16_t type, const char *type_name, const char *what,
+			TPMS_ATTEST *a, uint8_t *extra, size_t extra_cap, size_t *extra_len, char *reterr,
+			size_t errlen)
+{
+	size_t off = 0;
+
+	memset(a, 0, sizeof(*a));
+	if (len < 6 || len > 4096)
+		return ERR("%s: %zu bytes is not a TPMS_ATTEST", what, len);
+	/* magic and type first: the unmarshaller's union depends on type */
+	if (((uint32_t)attest[0] << 24 | (uint32_t)attest[1] << 16 | (uint32_t)attest[2] << 8 | attest[3]) != TPM_GENERATED)
+		return ERR("%s: magic is not TPM_GENERATED_VALUE — not produced by a TPM", what);
+	if (((uint16_t)(attest[4] << 8) | attest[5]) != type)
+		return ERR("%s: attestation type 0x%02x%02x is not %s", what, attest[4], attest[5], type_name);
+	if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, len, &off, a) != TSS2_RC_SUCCESS)
+		return ERR("%s: truncated or malformed TPMS_ATTEST", what);
+	if (off != len)
+		return ERR("%s: %zu trailing bytes after the TPMS_ATTEST", what, len - off);
+	if (a->extraData.size > extra_cap)
+		return ERR("%s: extraData of %u bytes is too long", what, a->extraData.size);
+	memcpy(extra, a->extraData.buffer, a->extraData.size);
+	*extra_len = a->extraData.size;
+	return 0;
+}
+
 int att_tpm_quote_parse(const uint8_t *attest, size_t len, struct att_tpm_quote *ret, char *reterr,
 			size_t errlen)
 {
 	TPMS_ATTEST a;
-	size_t off = 0;
 
 	memset(ret, 0, sizeof(*ret));
-	memset(&a, 0, sizeof(a));
-	if (len < 6 || len > 4096)
-		return ERR("quote: %zu bytes is not a TPMS_ATTEST", len);
-	/* magic and type first: the unmarshaller's union depends on type */
-	if (((uint32_t)attest[0] << 24 | (uint32_t)attest[1] << 16 | (uint32_t)attest[2] << 8 | attest[3]) != TPM_GENERATED)
-		return ERR("quote: magic is not TPM_GENERATED_VALUE — not produced by a TPM");
-	if (((uint16_t)(attest[4] << 8) | attest[5]) != TPM_ST_ATTEST_QUOTE)
-		return ERR("quote: attestation type 0x%02x%02x is not TPM_ST_ATTEST_QUOTE", attest[4], attest[5]);
-	if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, len, &off, &a) != TSS2_RC_SUCCESS)
-		return ERR("quote: truncated or malformed TPMS_ATTEST");
-	if (off != len)
-		return ERR("quote: %zu trailing bytes after the TPMS_ATTEST", len - off);
-	if (a.extraData.size > sizeof(ret->extra))
-		return ERR("quote: extraData of %u bytes is too long", a.extraData.size);
-	memcpy(ret->extra, a.extraData.buffer, a.extraData.size);
-	ret->extra_len = a.extraData.size;
+	if (att_tpm_attest_open(attest, len, ATT_TPM_ST_ATTEST_QUOTE, "TPM_ST_ATTEST_QUOTE", "quote", &a, ret->extra,
+				sizeof(ret->extra), &ret->extra_len, reterr, errlen) < 0)
+		return ATT_E_INVAL;
 	ret->clock = a.clockInfo.clock;
 	ret->reset_count = a.clockInfo.resetCount;
 	ret->restart_count = a.clockInfo.restartCount;
