@@ -238,6 +238,36 @@ static void enroll_reply(const struct att_svc *svc, struct att_resp *rs, const s
 	free(ca);
 }
 
+/* The common tail of enroll and request-cert: the single-use nonce spent,
+ * the quote (and certification) verified over it, then the certificate
+ * issued (key NULL: the CA makes one).  false with the answer in rs. */
+static bool prove_and_issue(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs, json_t *b,
+			    const struct att_machine *m, struct enroll_ev *e, EVP_PKEY *key, const char *kind,
+			    struct att_ca_leaf *leaf, struct att_machine *done)
+{
+	uint8_t nonce[32];
+	char err[512];
+	int r;
+
+	r = att_nonce_consume(svc, att_json_str(b, "nonce_id"), &rq->actor, nonce, err, sizeof(err));
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return false;
+	}
+	if (!enroll_verify(svc, m, e, nonce, rs))
+		return false;
+	{
+		struct att_cert_enroll ce = { key, e->tpm, kind, M(m, AK_NAME) };
+
+		r = att_machine_enroll(svc, rq->params[0], &ce, &rq->actor, leaf, done, err, sizeof(err));
+	}
+	if (r < 0) {
+		att_resp_from_err(rs, r, err);
+		return false;
+	}
+	return true;
+}
+
 /* POST /api/v1/machines/{id}/enroll */
 static void h_enroll(const struct att_svc *svc, struct att_req *rq, struct att_resp *rs)
 {
@@ -245,9 +275,6 @@ static void h_enroll(const struct att_svc *svc, struct att_req *rq, struct att_r
 	struct enroll_ev *e = NULL;
 	struct att_machine m = { 0 }, done = { 0 };
 	struct att_ca_leaf leaf = { 0 };
-	uint8_t nonce[32];
-	char err[512];
-	int r;
 
 	if (!att_api_id_ok(rq->params[0])) {
 		att_resp_error(rs, 404, "Machine %.64s not found", rq->params[0]);
@@ -263,22 +290,8 @@ static void h_enroll(const struct att_svc *svc, struct att_req *rq, struct att_r
 	}
 	if (!enroll_parse(b, e, rs) || !enroll_machine(svc, rq->params[0], &m, rs))
 		goto out;
-	r = att_nonce_consume(svc, att_json_str(b, "nonce_id"), &rq->actor, nonce, err, sizeof(err));
-	if (r < 0) {
-		att_resp_from_err(rs, r, err);
+	if (!prove_and_issue(svc, rq, rs, b, &m, e, e->csr.key, e->tpm ? "tpm" : "csr", &leaf, &done))
 		goto out;
-	}
-	if (!enroll_verify(svc, &m, e, nonce, rs))
-		goto out;
-	{
-		struct att_cert_enroll ce = { e->csr.key, e->tpm, e->tpm ? "tpm" : "csr", M(&m, AK_NAME) };
-
-		r = att_machine_enroll(svc, rq->params[0], &ce, &rq->actor, &leaf, &done, err, sizeof(err));
-	}
-	if (r < 0) {
-		att_resp_from_err(rs, r, err);
-		goto out;
-	}
 	enroll_reply(svc, rs, &done, &leaf, e->tpm);
 	att_ca_leaf_release(&leaf);
 	att_machine_release(&done);
@@ -356,7 +369,6 @@ static void h_request_cert(const struct att_svc *svc, struct att_req *rq, struct
 	struct enroll_ev *e = NULL;
 	struct att_machine m = { 0 }, done = { 0 };
 	struct att_ca_leaf leaf = { 0 };
-	uint8_t nonce[32];
 	char err[512];
 	int r;
 
@@ -391,22 +403,8 @@ static void h_request_cert(const struct att_svc *svc, struct att_req *rq, struct
 		att_resp_error(rs, 403, "EK fingerprint does not match registered machine");
 		goto out;
 	}
-	r = att_nonce_consume(svc, att_json_str(b, "nonce_id"), &rq->actor, nonce, err, sizeof(err));
-	if (r < 0) {
-		att_resp_from_err(rs, r, err);
+	if (!prove_and_issue(svc, rq, rs, b, &m, e, NULL, "request-cert", &leaf, &done))
 		goto out;
-	}
-	if (!enroll_verify(svc, &m, e, nonce, rs))
-		goto out;
-	{
-		struct att_cert_enroll ce = { NULL, false, "request-cert", M(&m, AK_NAME) };
-
-		r = att_machine_enroll(svc, rq->params[0], &ce, &rq->actor, &leaf, &done, err, sizeof(err));
-	}
-	if (r < 0) {
-		att_resp_from_err(rs, r, err);
-		goto out;
-	}
 	request_cert_reply(svc, b, rs, &done, &leaf);
 	att_ca_leaf_release(&leaf);
 	att_machine_release(&done);
