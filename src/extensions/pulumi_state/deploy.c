@@ -113,14 +113,8 @@ void pl_h_deploy_create(struct pl_req *r)
 		pl_db_error(r, db ? ATT_EXT_ERROR : ATT_EXT_UNAVAILABLE);
 		goto out;
 	}
-	rc = pl_host->db_begin(db);
-	if (rc < 0 || pl_stack_get(r, db, &s) < 0) {
-		if (rc < 0)
-			pl_db_error(r, rc);
-		else
-			pl_host->db_rollback(db);
+	if (pl_stack_begin(r, db, &s) < 0)
 		goto out;
-	}
 	pl_random_id(id);
 	{
 		const json_t *src = json_object_get(j, "source");
@@ -239,12 +233,7 @@ void pl_h_deploy_cancel(struct pl_req *r)
 		pl_db_error(r, ATT_EXT_UNAVAILABLE);
 		return;
 	}
-	rc = pl_host->db_begin(db);
-	if (rc < 0 || pl_stack_get(r, db, &s) < 0) {
-		if (rc < 0)
-			pl_db_error(r, rc);
-		else
-			pl_host->db_rollback(db);
+	if (pl_stack_begin(r, db, &s) < 0) {
 		pl_host->db_release(r->ext, db);
 		return;
 	}

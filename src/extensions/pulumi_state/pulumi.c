@@ -166,6 +166,22 @@ int pl_stack_get(struct pl_req *r, struct att_ext_db *db, struct pl_stack *ret)
 	return rc;
 }
 
+/* Begin a transaction and load the request's stack in it; < 0 with the
+ * answer written (and the transaction rolled back) when either fails. */
+int pl_stack_begin(struct pl_req *r, struct att_ext_db *db, struct pl_stack *ret)
+{
+	int rc = pl_host->db_begin(db);
+
+	if (rc < 0) {
+		pl_db_error(r, rc);
+		return rc;
+	}
+	rc = pl_stack_get(r, db, ret);
+	if (rc < 0)
+		pl_host->db_rollback(db);
+	return rc;
+}
+
 /* ---- request bodies -------------------------------------------------------------- */
 
 /* Take the body, inflating Content-Encoding: gzip into a capped buffer. */

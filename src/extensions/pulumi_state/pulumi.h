@@ -92,6 +92,7 @@ int pl_stack_load(struct att_ext_db *db, const char *org, const char *project, c
 		  struct pl_stack *ret);
 /* Load and reply 404/503 when it fails; 0 on success. */
 int pl_stack_get(struct pl_req *r, struct att_ext_db *db, struct pl_stack *ret);
+int pl_stack_begin(struct pl_req *r, struct att_ext_db *db, struct pl_stack *ret);
 void pl_random_id(char out[37]);
 void pl_random_token(char out[65]);
 void pl_sha256_hex(const void *p, size_t n, char out[65]);

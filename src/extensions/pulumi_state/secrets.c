@@ -233,15 +233,8 @@ static void secrets(struct pl_req *r, enum op op)
 		pl_db_error(r, ATT_EXT_UNAVAILABLE);
 		return;
 	}
-	rc = pl_host->db_begin(db);
-	if (rc < 0) {
-		pl_db_error(r, rc);
+	if (pl_stack_begin(r, db, &s) < 0)
 		goto out;
-	}
-	if (pl_stack_get(r, db, &s) < 0) {
-		pl_host->db_rollback(db);
-		goto out;
-	}
 	rc = stack_key(r, db, &s, op == ENCRYPT || op == BATCH_ENCRYPT, &k);
 	if (rc >= 0)
 		rc = run_op(r, op, j, &k, &reply, &n);

@@ -302,15 +302,8 @@ void pl_h_stack_delete(struct pl_req *r)
 		pl_db_error(r, ATT_EXT_UNAVAILABLE);
 		return;
 	}
-	rc = pl_host->db_begin(db);
-	if (rc < 0) {
-		pl_db_error(r, rc);
+	if (pl_stack_begin(r, db, &s) < 0)
 		goto out;
-	}
-	if (pl_stack_get(r, db, &s) < 0) {
-		pl_host->db_rollback(db);
-		goto out;
-	}
 	if (!force && s.resource_count > 0) {
 		pl_host->db_rollback(db);
 		pl_error(r, 400, "Bad Request: Stack still contains resources.");

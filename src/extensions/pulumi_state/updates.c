@@ -123,15 +123,8 @@ void pl_h_update_create(struct pl_req *r)
 		pl_db_error(r, db ? ATT_EXT_ERROR : ATT_EXT_UNAVAILABLE);
 		goto out;
 	}
-	rc = pl_host->db_begin(db);
-	if (rc < 0) {
-		pl_db_error(r, rc);
+	if (pl_stack_begin(r, db, &s) < 0)
 		goto out;
-	}
-	if (pl_stack_get(r, db, &s) < 0) {
-		pl_host->db_rollback(db);
-		goto out;
-	}
 	pl_random_id(id);
 	rc = pl_host->db_exec(db,
 			      "INSERT INTO extension_pulumi_state_updates (id, stack_id, kind, dry_run, status, program, actor,"
@@ -274,15 +267,8 @@ void pl_h_update_start(struct pl_req *r)
 		pl_db_error(r, ATT_EXT_UNAVAILABLE);
 		goto out;
 	}
-	rc = pl_host->db_begin(db);
-	if (rc < 0) {
-		pl_db_error(r, rc);
+	if (pl_stack_begin(r, db, &s) < 0)
 		goto out;
-	}
-	if (pl_stack_get(r, db, &s) < 0) {
-		pl_host->db_rollback(db);
-		goto out;
-	}
 	rc = load_update(db, r->update, s.id, &st, status, sizeof(status), kind, sizeof(kind));
 	if (rc == ATT_EXT_NOTFOUND) {
 		pl_error(r, 404, "Not Found: update '%s' does not exist on this stack", r->update);
@@ -558,15 +544,8 @@ void pl_h_cancel(struct pl_req *r)
 		pl_db_error(r, ATT_EXT_UNAVAILABLE);
 		return;
 	}
-	rc = pl_host->db_begin(db);
-	if (rc < 0) {
-		pl_db_error(r, rc);
+	if (pl_stack_begin(r, db, &s) < 0)
 		goto out;
-	}
-	if (pl_stack_get(r, db, &s) < 0) {
-		pl_host->db_rollback(db);
-		goto out;
-	}
 	rc = load_update(db, r->update, s.id, &st, u.status, sizeof(u.status), kind, sizeof(kind));
 	snprintf(u.id, sizeof(u.id), "%s", r->update);
 	snprintf(u.stack_id, sizeof(u.stack_id), "%s", s.id);
