@@ -377,7 +377,8 @@ await step('bulk revoke with wipe needs the typed confirmation; one failure (alr
   await op1.waitForFunction(() => /Type WIPE/.test(document.querySelector('dialog .error-text').textContent));
   await op1.fill('#bulk-confirm', 'WIPE');
   await op1.click('dialog button[type=submit]');
-  await op1.waitForSelector('#bulk-progress[data-done="true"]');
+  // the lock run's finished progress stays on the page until this run replaces it
+  await op1.waitForFunction(() => /^4 of 4 done/.test(document.querySelector('#bulk-progress[data-done="true"]')?.textContent || ''));
   const prog = await text(op1, '#bulk-progress');
   const log = await text(op1, '.bulk-log');
   const states = await Promise.all(M.bulk.map(machine));
